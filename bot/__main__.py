@@ -1,0 +1,127 @@
+"""`gridbot` (or `python -m bot`): run the bot, fill a demo town, import CSV files."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bot.config import Settings, SettingsError, load_settings
+from storage import open_storage
+
+
+class RedactTokenFilter(logging.Filter):
+    """Keeps the bot token out of every log line, wherever a library might print a URL."""
+
+    def __init__(self, token: str):
+        super().__init__()
+        self.token = token
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if self.token in message:
+            record.msg = message.replace(self.token, "<token>")
+            record.args = ()
+        return True
+
+
+def setup_logging(token: str | None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if token:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(RedactTokenFilter(token))
+
+
+async def run_bot(settings: Settings) -> None:
+    from bot.factory import create_bot, create_dispatcher
+
+    bot = create_bot(settings)
+    storage = await open_storage(settings.database_path)
+    try:
+        dispatcher = create_dispatcher(settings, storage)
+        await dispatcher.start_polling(bot, handle_signals=True)
+    finally:
+        await storage.close()
+        await bot.session.close()
+
+
+async def run_demo(settings: Settings) -> int:
+    from bot.factory import wall_clock
+    from domain.demo import fill_demo
+
+    storage = await open_storage(settings.database_path)
+    try:
+        if not await storage.is_empty():
+            print(f"{settings.database_path} already holds data; the demo fills only an empty database.",
+                  file=sys.stderr)
+            return 1
+        count = await fill_demo(storage, wall_clock())
+    finally:
+        await storage.close()
+    print(f"Demo town written to {settings.database_path}: 6 grids, their staff and {count} tickets.")
+    return 0
+
+
+async def run_import(settings: Settings, what: str, path: Path) -> int:
+    from domain import imports
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"cannot read {path}: {error}", file=sys.stderr)
+        return 1
+    parse = {"grids": imports.parse_grids, "staff": imports.parse_staff,
+             "categories": imports.parse_categories}[what]
+    result = parse(text)
+    if result.errors:
+        for error in result.errors:
+            print(f"{path}: {error}", file=sys.stderr)
+        print(f"nothing was imported from {path}", file=sys.stderr)
+        return 1
+    storage = await open_storage(settings.database_path)
+    try:
+        upsert = {"grids": storage.upsert_grids, "staff": storage.upsert_staff,
+                  "categories": storage.upsert_categories}[what]
+        await upsert(result.rows)
+    finally:
+        await storage.close()
+    print(f"imported {len(result.rows)} {what} from {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gridbot", description="Grid service-request bot for Telegram")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="start the bot (long polling)")
+    commands.add_parser("demo", help="fill an empty database with a demo town")
+    importer = commands.add_parser("import", help="import grids, staff or categories from CSV")
+    importer.add_argument("what", choices=["grids", "staff", "categories"])
+    importer.add_argument("file", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        setup_logging(settings.bot_token)
+        if args.command == "run":
+            settings.require_token()
+            asyncio.run(run_bot(settings))
+            return 0
+        if args.command == "demo":
+            return asyncio.run(run_demo(settings))
+        if args.command == "import":
+            return asyncio.run(run_import(settings, args.what, args.file))
+    except SettingsError as error:
+        print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""The command menu (setMyCommands): per language for everyone, and per chat for staff."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aiogram import Bot
+from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.config import SUPPORTED_LANGUAGES
+from domain.models import Role, RoleGrant
+from domain.tickets import has_role, is_staff
+
+
+def commands_for(grants: Sequence[RoleGrant]) -> list[BotCommand]:
+    commands = [
+        BotCommand(command="start", description=_("Find your grid and report a problem")),
+        BotCommand(command="my", description=_("My tickets")),
+    ]
+    if is_staff(grants):
+        commands.append(BotCommand(command="queue", description=_("Open tickets I handle")))
+    if has_role(grants, Role.OFFICIAL, Role.ADMIN):
+        commands.append(BotCommand(command="stats", description=_("Weekly statistics")))
+    commands += [
+        BotCommand(command="lang", description=_("Language")),
+        BotCommand(command="help", description=_("Help")),
+        BotCommand(command="cancel", description=_("Cancel the current form")),
+    ]
+    return commands
+
+
+async def register_default_commands(bot: Bot, i18n: I18n) -> None:
+    for language in SUPPORTED_LANGUAGES:
+        with i18n.context(), i18n.use_locale(language):
+            await bot.set_my_commands(commands_for([]), BotCommandScopeDefault(), language)
+    with i18n.context(), i18n.use_locale(i18n.default_locale):
+        await bot.set_my_commands(commands_for([]), BotCommandScopeDefault())
+
+
+async def register_chat_commands(
+    bot: Bot, i18n: I18n, chat_id: int, grants: Sequence[RoleGrant], language: str
+) -> None:
+    """Staff get their role's commands in their own chat; residents keep the default menu."""
+    if not grants:
+        return
+    with i18n.context(), i18n.use_locale(language):
+        await bot.set_my_commands(commands_for(grants), BotCommandScopeChat(chat_id=chat_id))

@@ -1,0 +1,101 @@
+"""Settings from the environment and `.env`, loaded once by the entry point."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+SUPPORTED_LANGUAGES = ("zh", "en")
+# Telegram tokens look like "123456789:AA...": a numeric bot id, a colon and a 35-character secret.
+TOKEN_PATTERN = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # repr=False keeps the token out of tracebacks and logs that print the settings.
+    bot_token: str | None = field(repr=False)
+    database_path: Path
+    telegram_api_url: str | None
+    admin_ids: frozenset[int]
+    timezone: ZoneInfo
+    default_language: str
+    ticket_prefix: str
+    bot_username: str | None
+
+    def require_token(self) -> str:
+        if not self.bot_token:
+            raise SettingsError(
+                "BOT_TOKEN is not set. Get a token from @BotFather and put BOT_TOKEN=... in .env"
+            )
+        if not TOKEN_PATTERN.match(self.bot_token):
+            raise SettingsError(
+                "BOT_TOKEN is malformed: expected '<digits>:<secret>' as @BotFather gives it"
+            )
+        return self.bot_token
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+) -> Settings:
+    """Read settings; real environment variables win over the `.env` file."""
+    values: dict[str, str] = {}
+    if env_file is not None and Path(env_file).is_file():
+        values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    values.update(os.environ if environ is None else environ)
+
+    def get(name: str, default: str = "") -> str:
+        return values.get(name, default).strip()
+
+    admin_ids: set[int] = set()
+    for part in get("ADMIN_IDS").replace(";", ",").split(","):
+        if not part.strip():
+            continue
+        try:
+            admin_ids.add(int(part))
+        except ValueError:
+            raise SettingsError(
+                f"ADMIN_IDS must be comma-separated Telegram user ids, got {part.strip()!r}"
+            ) from None
+
+    tz_name = get("TIMEZONE", "Asia/Shanghai")
+    try:
+        timezone = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"TIMEZONE {tz_name!r} is not a known time zone") from None
+
+    language = get("DEFAULT_LANGUAGE", "zh").lower()
+    if language not in SUPPORTED_LANGUAGES:
+        raise SettingsError(
+            f"DEFAULT_LANGUAGE must be one of {', '.join(SUPPORTED_LANGUAGES)}, got {language!r}"
+        )
+
+    api_url = get("TELEGRAM_API_URL") or None
+    if api_url and not re.match(r"^https?://", api_url):
+        raise SettingsError("TELEGRAM_API_URL must start with http:// or https://")
+
+    prefix = get("TICKET_PREFIX", "XG").upper()
+    if not re.fullmatch(r"[A-Z]{1,6}", prefix):
+        raise SettingsError("TICKET_PREFIX must be 1 to 6 Latin letters")
+
+    username = get("BOT_USERNAME").lstrip("@") or None
+
+    return Settings(
+        bot_token=get("BOT_TOKEN") or None,
+        database_path=Path(get("DATABASE_PATH", "./data/gridbot.sqlite3")),
+        telegram_api_url=api_url.rstrip("/") if api_url else None,
+        admin_ids=frozenset(admin_ids),
+        timezone=timezone,
+        default_language=language,
+        ticket_prefix=prefix,
+        bot_username=username,
+    )

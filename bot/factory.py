@@ -1,0 +1,109 @@
+"""Builds the Bot and the Dispatcher. `gridbot run`, the tests and the benchmarks use the same factory."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.enums import ParseMode
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import MemoryStorage
+
+from bot.commands import register_chat_commands, register_default_commands
+from bot.config import Settings
+from bot.i18n import create_i18n, pick_language
+from bot.middlewares import LocaleMiddleware, SerialPerUserMiddleware, UpdateLogMiddleware, UserContextMiddleware
+from bot.notices import NoticeRenderer
+from bot.outbox import OutboxSender
+from domain.models import Role, RoleGrant
+from domain.service import TicketService
+from handlers import get_routers
+from storage.base import Storage
+
+log = logging.getLogger(__name__)
+BOT_USERNAME_KEY = "bot_username"
+
+
+def wall_clock() -> int:
+    return int(time.time())
+
+
+def create_bot(settings: Settings) -> Bot:
+    session = None
+    if settings.telegram_api_url:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    return Bot(
+        token=settings.require_token(),
+        session=session,
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+
+
+def create_dispatcher(
+    settings: Settings,
+    storage: Storage,
+    clock: Callable[[], int] = wall_clock,
+    fsm_storage: BaseStorage | None = None,
+    outbox_intervals: tuple[float, float] | None = None,
+) -> Dispatcher:
+    """Everything handlers need reaches them as dispatcher data: `db`, `settings`, `tickets`,
+    `outbox`, `clock`, `i18n`; per update the middlewares add `user`, `grants` and `lang`."""
+    i18n = create_i18n(settings.default_language)
+    renderer = NoticeRenderer(storage, settings, i18n, clock)
+    outbox = (
+        OutboxSender(storage, renderer, clock, *outbox_intervals)
+        if outbox_intervals
+        else OutboxSender(storage, renderer, clock)
+    )
+    dp = Dispatcher(
+        storage=fsm_storage or MemoryStorage(),
+        db=storage,
+        settings=settings,
+        tickets=TicketService(storage, clock),
+        outbox=outbox,
+        clock=clock,
+        i18n=i18n,
+    )
+    dp.update.outer_middleware(UpdateLogMiddleware())
+    dp.update.outer_middleware(SerialPerUserMiddleware())
+    dp.update.outer_middleware(UserContextMiddleware(storage, settings, outbox))
+    LocaleMiddleware(i18n).setup(dp)
+    dp.include_routers(*get_routers())
+    dp.startup.register(on_startup)
+    dp.shutdown.register(on_shutdown)
+    return dp
+
+
+async def on_startup(dispatcher: Dispatcher, bot: Bot, db: Storage, settings: Settings, outbox: OutboxSender) -> None:
+    me = await bot.get_me()
+    if me.username:
+        await db.set_value(BOT_USERNAME_KEY, me.username)
+    i18n = dispatcher["i18n"]
+    await register_default_commands(bot, i18n)
+    staff: dict[int, list[RoleGrant]] = {}
+    for member in await db.list_staff():
+        staff.setdefault(member.telegram_id, []).append(RoleGrant(member.role, member.scope))
+    for admin_id in settings.admin_ids:
+        staff.setdefault(admin_id, []).append(RoleGrant(Role.ADMIN))
+    for chat_id, grants in staff.items():
+        user = await db.get_user(chat_id)
+        language = pick_language(user.language if user else None, user.telegram_language if user else None,
+                                 settings.default_language)
+        try:
+            await register_chat_commands(bot, i18n, chat_id, grants, language)
+        except Exception as error:  # a staff member who never opened the chat: skip, not fatal
+            log.info("no command menu for chat %s: %s", chat_id, type(error).__name__)
+    dispatcher["outbox_task"] = asyncio.create_task(outbox.run(bot))
+    log.info("bot @%s started", me.username)
+
+
+async def on_shutdown(dispatcher: Dispatcher) -> None:
+    task = dispatcher.workflow_data.pop("outbox_task", None)
+    if task:
+        task.cancel()

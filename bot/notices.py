@@ -1,0 +1,114 @@
+"""Turns a stored notice into one Bot API call, in the recipient's language at sending time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from html import escape
+
+from aiogram.methods import SendLocation, SendMediaGroup, SendMessage, SendPhoto, TelegramMethod
+from aiogram.types import InputMediaPhoto
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.config import Settings
+from bot.i18n import pick_language
+from bot.texts import grid_line, status_name, ticket_card
+from domain import service
+from domain.models import Notice, Status
+from domain.tickets import format_number
+from handlers import keyboards
+from storage.base import Storage
+
+
+def photos_method(chat_id: int, file_ids: list[str]) -> TelegramMethod:
+    # An album needs two to ten items; a single photo goes alone.
+    if len(file_ids) == 1:
+        return SendPhoto(chat_id=chat_id, photo=file_ids[0])
+    return SendMediaGroup(chat_id=chat_id, media=[InputMediaPhoto(media=f) for f in file_ids])
+
+
+class NoticeRenderer:
+    def __init__(self, storage: Storage, settings: Settings, i18n: I18n, clock: Callable[[], int]):
+        self.storage = storage
+        self.settings = settings
+        self.i18n = i18n
+        self.clock = clock
+
+    async def language_of(self, chat_id: int) -> str:
+        user = await self.storage.get_user(chat_id)
+        if user is None:
+            return self.settings.default_language
+        return pick_language(user.language, user.telegram_language, self.settings.default_language)
+
+    async def render(self, notice: Notice) -> TelegramMethod | None:
+        """None when there is nothing left to say (the ticket is gone)."""
+        ticket = await self.storage.get_ticket(notice.ticket_id) if notice.ticket_id else None
+        if ticket is None:
+            return None
+        language = await self.language_of(notice.chat_id)
+        number = format_number(self.settings.ticket_prefix, ticket.id)
+        chat_id = notice.chat_id
+        with self.i18n.context(), self.i18n.use_locale(language):
+            if notice.type == service.NOTICE_TICKET_PHOTOS:
+                return photos_method(chat_id, [p.file_id for p in ticket.photos])
+            if notice.type == service.NOTICE_AFTER_PHOTOS:
+                return photos_method(chat_id, [p.file_id for p in ticket.after_photos])
+            if notice.type == service.NOTICE_TICKET_LOCATION:
+                return SendLocation(chat_id=chat_id, latitude=ticket.lat, longitude=ticket.lon)
+            if notice.type == service.NOTICE_NEW_TICKET:
+                grid = await self.storage.get_grid(ticket.grid_code)
+                category = await self.storage.get_category(ticket.category_code)
+                contact = await self.storage.get_user(ticket.resident_id) if ticket.share_contact else None
+                text = ticket_card(
+                    ticket, self.settings.ticket_prefix, grid, category, language, self.clock(), contact
+                )
+                reason = notice.data.get("reason")
+                if reason:
+                    text = _("Reason: {reason}").format(reason=escape(reason)) + "\n\n" + text
+                return SendMessage(chat_id=chat_id, text=text, reply_markup=keyboards.staff_ticket(ticket))
+            if notice.type == service.NOTICE_STATUS:
+                status = Status(notice.data["status"])
+                text = _("Your ticket {number} is now: {status}").format(
+                    number=number, status=status_name(status)
+                )
+                if notice.data.get("grid"):
+                    grid = await self.storage.get_grid(notice.data["grid"])
+                    text += "\n" + _("It was handed over to grid {grid}.").format(
+                        grid=grid_line(grid, notice.data["grid"])
+                    )
+                return SendMessage(chat_id=chat_id, text=text)
+            if notice.type == service.NOTICE_REPLY:
+                heading = (
+                    _("Question from staff on ticket {number}:")
+                    if notice.data.get("ask")
+                    else _("Reply from staff on ticket {number}:")
+                )
+                return SendMessage(
+                    chat_id=chat_id,
+                    text=heading.format(number=number) + "\n" + escape(notice.data["text"]),
+                    reply_markup=keyboards.answer_staff(ticket.id),
+                )
+            if notice.type == service.NOTICE_RESIDENT_MESSAGE:
+                return SendMessage(
+                    chat_id=chat_id,
+                    text=_("The resident answered on ticket {number}:").format(number=number)
+                    + "\n"
+                    + escape(notice.data["text"]),
+                    reply_markup=keyboards.staff_ticket(ticket),
+                )
+            if notice.type == service.NOTICE_RESOLVED:
+                return SendMessage(
+                    chat_id=chat_id,
+                    text=_(
+                        "Your ticket {number} was marked resolved:\n{note}\n\nIs the problem solved?"
+                    ).format(number=number, note=escape(notice.data["note"])),
+                    reply_markup=keyboards.solved_question(ticket.id),
+                )
+            if notice.type == service.NOTICE_RATED:
+                text = _("The resident rated ticket {number}: {stars} of 5").format(
+                    number=number, stars=notice.data["stars"]
+                )
+                if notice.data.get("comment"):
+                    text += "\n" + escape(notice.data["comment"])
+                return SendMessage(chat_id=chat_id, text=text)
+        raise ValueError(f"unknown notice type {notice.type!r}")

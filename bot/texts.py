@@ -1,0 +1,127 @@
+"""Shared wording: names of kinds, statuses and tiers, times, and the ticket card. All through i18n."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from html import escape
+from zoneinfo import ZoneInfo
+
+from aiogram.utils.i18n import gettext as _
+
+from domain.models import Category, Grid, Kind, Resident, Status, Ticket, Tier
+from domain.service import Conflict, NotAllowed, NotFound, TicketError
+from domain.tickets import format_number
+
+
+def kind_name(kind: Kind) -> str:
+    return {
+        Kind.COMPLAINT: _("Complaint"),
+        Kind.REPORT: _("Public report"),
+        Kind.SUGGESTION: _("Suggestion"),
+    }[kind]
+
+
+def status_name(status: Status) -> str:
+    return {
+        Status.NEW: _("New"),
+        Status.IN_PROGRESS: _("In progress"),
+        Status.WAITING_RESIDENT: _("Waiting for your answer"),
+        Status.RESOLVED: _("Resolved, awaiting confirmation"),
+        Status.REOPENED: _("Reopened"),
+        Status.CLOSED: _("Closed"),
+    }[status]
+
+
+def tier_name(tier: Tier) -> str:
+    return {
+        Tier.GRID: _("grid"),
+        Tier.VILLAGE: _("village"),
+        Tier.TOWN: _("town command centre"),
+        Tier.DEPARTMENT: _("department"),
+    }[tier]
+
+
+def category_name(category: Category | None, code: str, language: str) -> str:
+    return category.name(language) if category else code
+
+
+def format_duration(seconds: int) -> str:
+    minutes = max(0, seconds) // 60
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return _("{days} d {hours} h").format(days=days, hours=hours)
+    if hours:
+        return _("{hours} h {minutes} min").format(hours=hours, minutes=minutes)
+    return _("{minutes} min").format(minutes=minutes)
+
+
+def format_time(epoch: int, tz: ZoneInfo) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def deadline_text(due_at: int | None, now: int) -> str:
+    if due_at is None:
+        return ""
+    if due_at >= now:
+        return _("{left} left").format(left=format_duration(due_at - now))
+    return _("overdue by {late}").format(late=format_duration(now - due_at))
+
+
+def grid_line(grid: Grid | None, code: str) -> str:
+    if grid is None:
+        return escape(code)
+    return _("{name} ({village}, {town})").format(
+        name=escape(grid.name), village=escape(grid.village), town=escape(grid.town)
+    )
+
+
+def ticket_card(
+    ticket: Ticket,
+    number_prefix: str,
+    grid: Grid | None,
+    category: Category | None,
+    language: str,
+    now: int,
+    contact: Resident | None = None,
+) -> str:
+    """The card staff see. The resident's name appears only if they chose to share contact."""
+    lines = [
+        _("<b>Ticket {number}</b> · {kind}").format(
+            number=format_number(number_prefix, ticket.id), kind=kind_name(ticket.kind)
+        ),
+        _("Category: {category}").format(
+            category=escape(category_name(category, ticket.category_code, language))
+        ),
+        _("Grid: {grid}").format(grid=grid_line(grid, ticket.grid_code)),
+        _("Status: {status} · tier: {tier}").format(
+            status=status_name(ticket.status), tier=tier_name(ticket.tier)
+        ),
+        _("Filed {age} ago").format(age=format_duration(now - ticket.created_at)),
+    ]
+    if ticket.concerned_residents > 1:
+        lines.append(_("Concerns {count} residents").format(count=ticket.concerned_residents))
+    if ticket.photos:
+        lines.append(_("Photos: {count}").format(count=len(ticket.photos)))
+    if ticket.lat is not None and ticket.lon is not None:
+        lines.append(_("Location: {lat:.5f}, {lon:.5f}").format(lat=ticket.lat, lon=ticket.lon))
+    if contact is not None and ticket.share_contact:
+        name = escape(contact.full_name or "")
+        if contact.username:
+            name += " @" + escape(contact.username)
+        if contact.phone:
+            name += " " + escape(contact.phone)
+        lines.append(_("Resident: {name}").format(name=name.strip()))
+    lines.append("")
+    lines.append(escape(ticket.description))
+    return "\n".join(lines)
+
+
+def ticket_error_text(error: TicketError) -> str:
+    if isinstance(error, NotFound):
+        return _("This ticket or grid does not exist.")
+    if isinstance(error, NotAllowed):
+        return _("You cannot act on this ticket: it is not in your area or not at your tier.")
+    if isinstance(error, Conflict):
+        return _("This ticket has changed in the meantime, so this action no longer applies.")
+    return _("That input is not valid.")

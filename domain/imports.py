@@ -1,0 +1,134 @@
+"""Reading the CSV files admins import. A file is taken whole or not at all: every bad row is
+reported with its line number, and nothing is written unless all rows are good."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from domain.models import Category, Grid, Role, StaffMember
+from domain.tickets import GRID_CODE_PATTERN
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ImportResult(Generic[T]):
+    rows: list[T]
+    errors: list[str]  # "line 4: lat must be a number between -90 and 90"
+
+
+class RowError(ValueError):
+    pass
+
+
+def _number(value: str, name: str, low: float, high: float, optional: bool = False) -> float | None:
+    value = value.strip()
+    if not value and optional:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise RowError(f"{name} must be a number, got {value!r}") from None
+    if not low <= number <= high:
+        raise RowError(f"{name} must be between {low:g} and {high:g}, got {value}")
+    return number
+
+
+def _required(row: dict, name: str) -> str:
+    value = (row.get(name) or "").strip()
+    if not value:
+        raise RowError(f"{name} is empty")
+    return value
+
+
+def _grid(row: dict) -> Grid:
+    code = _required(row, "code")
+    if not GRID_CODE_PATTERN.match(code):
+        raise RowError(
+            f"code {code!r} may use only Latin letters, digits, '_' and '-' (at most 60), "
+            "because it goes into the QR code's link"
+        )
+    lat = _number(row.get("lat") or "", "lat", -90, 90, optional=True)
+    lon = _number(row.get("lon") or "", "lon", -180, 180, optional=True)
+    if (lat is None) != (lon is None):
+        raise RowError("lat and lon must both be given or both be empty")
+    return Grid(code, _required(row, "name"), _required(row, "village"), _required(row, "town"), lat, lon)
+
+
+def _staff(row: dict) -> StaffMember:
+    raw_id = _required(row, "telegram_id")
+    if not raw_id.isdigit():
+        raise RowError(f"telegram_id must be a positive whole number, got {raw_id!r}")
+    role_name = _required(row, "role")
+    try:
+        role = Role(role_name)
+    except ValueError:
+        raise RowError(f"role {role_name!r} is not one of {', '.join(r.value for r in Role)}") from None
+    scope = (row.get("scope") or "").strip()
+    if role not in (Role.ADMIN, Role.OFFICIAL) and not scope:
+        raise RowError(f"role {role.value} needs a scope (a grid code, village, town or department)")
+    return StaffMember(int(raw_id), _required(row, "name"), role, scope)
+
+
+def _category(row: dict) -> Category:
+    code = _required(row, "code")
+    if not GRID_CODE_PATTERN.match(code):
+        raise RowError(f"code {code!r} may use only Latin letters, digits, '_' and '-'")
+    reply = _number(_required(row, "reply_hours"), "reply_hours", 0.1, 24 * 365)
+    resolve = _number(_required(row, "resolve_hours"), "resolve_hours", 0.1, 24 * 365)
+    if resolve < reply:
+        raise RowError("resolve_hours must not be shorter than reply_hours")
+    return Category(
+        code, _required(row, "name_zh"), _required(row, "name_en"), _required(row, "department"), reply, resolve
+    )
+
+
+GRID_HEADER = ("code", "name", "village", "town", "lat", "lon")
+STAFF_HEADER = ("telegram_id", "name", "role", "scope")
+CATEGORY_HEADER = ("code", "name_zh", "name_en", "department", "reply_hours", "resolve_hours")
+
+
+def _parse(
+    text: str, header: tuple[str, ...], parse_row: Callable[[dict], T], key: Callable[[T], object]
+) -> ImportResult[T]:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a BOM
+    found = tuple((name or "").strip() for name in (reader.fieldnames or ()))
+    if found != header:
+        return ImportResult([], [f"line 1: the header must be {','.join(header)}, got {','.join(found)}"])
+    rows: list[T] = []
+    errors: list[str] = []
+    seen: dict[object, int] = {}
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            errors.append(f"line {line}: too many fields")
+            continue
+        try:
+            item = parse_row(row)
+        except RowError as error:
+            errors.append(f"line {line}: {error}")
+            continue
+        if key(item) in seen:
+            errors.append(f"line {line}: repeats line {seen[key(item)]}")
+            continue
+        seen[key(item)] = line
+        rows.append(item)
+    if not rows and not errors:
+        errors.append("the file has no rows")
+    return ImportResult(rows if not errors else [], errors)
+
+
+def parse_grids(text: str) -> ImportResult[Grid]:
+    return _parse(text, GRID_HEADER, _grid, lambda g: g.code)
+
+
+def parse_staff(text: str) -> ImportResult[StaffMember]:
+    return _parse(text, STAFF_HEADER, _staff, lambda s: (s.telegram_id, s.role, s.scope))
+
+
+def parse_categories(text: str) -> ImportResult[Category]:
+    return _parse(text, CATEGORY_HEADER, _category, lambda c: c.code)

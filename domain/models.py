@@ -1,0 +1,163 @@
+"""Plain records shared by storage, the domain rules and the chat layer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    COMPLAINT = "complaint"  # 投诉举报
+    REPORT = "report"  # 曝光台
+    SUGGESTION = "suggestion"  # 我要建言
+
+
+class Status(StrEnum):
+    NEW = "new"  # filed, nobody has taken it at its current tier
+    IN_PROGRESS = "in_progress"
+    WAITING_RESIDENT = "waiting_resident"  # staff asked the resident; the deadline clock pauses
+    RESOLVED = "resolved"  # staff closed it; the resident may confirm or reopen
+    REOPENED = "reopened"  # the resident said it is not solved
+    CLOSED = "closed"  # the resident confirmed it is solved
+
+
+class Tier(StrEnum):
+    GRID = "grid"
+    VILLAGE = "village"
+    TOWN = "town"
+    DEPARTMENT = "department"
+
+
+class Role(StrEnum):
+    GRID_WORKER = "grid_worker"  # scope: a grid code
+    VILLAGE = "village"  # scope: a village name
+    TOWN = "town"  # scope: a town name
+    DEPARTMENT = "department"  # scope: a department name
+    OFFICIAL = "official"  # reads statistics; scope: a town, or empty for all
+    ADMIN = "admin"
+
+
+class EventType(StrEnum):
+    CREATED = "created"
+    FOLLOWED = "followed"  # another resident tapped "me too"
+    TAKEN = "taken"
+    REPLIED = "replied"  # staff wrote to the resident
+    RESIDENT_MESSAGE = "resident_message"  # the resident answered
+    RESOLVED = "resolved"  # staff closed it
+    CONFIRMED = "confirmed"  # the resident confirmed it is solved
+    REOPENED = "reopened"
+    RATED = "rated"
+    HANDED_OVER = "handed_over"
+    ESCALATED = "escalated"
+
+
+@dataclass(frozen=True)
+class Grid:
+    code: str
+    name: str
+    village: str
+    town: str
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True)
+class Category:
+    code: str
+    name_zh: str
+    name_en: str
+    department: str
+    reply_hours: float
+    resolve_hours: float
+
+    def name(self, language: str) -> str:
+        return self.name_zh if language == "zh" else self.name_en
+
+
+@dataclass(frozen=True)
+class RoleGrant:
+    role: Role
+    scope: str = ""
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    telegram_id: int
+    name: str
+    role: Role
+    scope: str
+
+
+@dataclass(frozen=True)
+class Resident:
+    telegram_id: int
+    language: str | None = None
+    full_name: str = ""
+    username: str | None = None
+    phone: str | None = None
+    unreachable: bool = False
+    telegram_language: str | None = None
+
+
+@dataclass(frozen=True)
+class Photo:
+    file_id: str
+    file_unique_id: str = ""
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: int
+    kind: Kind
+    category_code: str
+    grid_code: str
+    resident_id: int
+    share_contact: bool
+    description: str
+    lat: float | None
+    lon: float | None
+    status: Status
+    tier: Tier
+    assignee_id: int | None
+    created_at: int  # Unix seconds, UTC
+    first_reply_at: int | None = None
+    resolved_at: int | None = None
+    resolved_tier: Tier | None = None
+    confirmed_at: int | None = None
+    rating: int | None = None
+    rating_comment: str | None = None
+    reply_due_at: int | None = None
+    resolve_due_at: int | None = None
+    department: str | None = None
+    follower_count: int = 0
+    photos: tuple[Photo, ...] = ()
+    after_photos: tuple[Photo, ...] = ()
+
+    @property
+    def concerned_residents(self) -> int:
+        """The filer plus everyone who tapped "me too"."""
+        return 1 + self.follower_count
+
+
+@dataclass(frozen=True)
+class TicketEvent:
+    ticket_id: int
+    at: int
+    type: EventType
+    actor_id: int | None
+    note: str | None = None
+    data: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message owed to one person, stored in the outbox in the same transaction as its cause.
+
+    `type` names what happened (see `bot.notices` for how each is rendered); `data` carries what
+    the text needs as of that moment, so a late delivery still tells what happened then.
+    """
+
+    chat_id: int
+    type: str
+    ticket_id: int | None = None
+    data: dict = field(default_factory=dict)

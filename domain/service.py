@@ -1,0 +1,368 @@
+"""Ticket use cases: each checks who acts, applies the state machine, and stores the change with
+the notices it causes in one storage transaction. No chat code here: callers render the notices."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from domain.models import (
+    EventType,
+    Grid,
+    Kind,
+    Notice,
+    Photo,
+    Role,
+    RoleGrant,
+    Status,
+    Ticket,
+    TicketEvent,
+    Tier,
+)
+from domain.tickets import (
+    MAX_DESCRIPTION,
+    MAX_NOTE,
+    MAX_PHOTOS,
+    REOPEN_WINDOW_SECONDS,
+    Action,
+    TransitionError,
+    next_status,
+    staff_may_handle,
+)
+from storage.base import NewTicket, Storage, TicketChange
+
+
+class TicketError(Exception):
+    """Base of the errors a caller turns into a clear answer."""
+
+
+class NotFound(TicketError):
+    pass
+
+
+class NotAllowed(TicketError):
+    """This person may not do that to this ticket (wrong role, scope or tier)."""
+
+
+class Conflict(TicketError):
+    """The ticket is no longer in a state that allows the action (stale button, double tap)."""
+
+
+class InvalidInput(TicketError):
+    pass
+
+
+# Notice types; bot.notices renders each one.
+NOTICE_NEW_TICKET = "new_ticket"  # the card for staff who now hold the ticket
+NOTICE_TICKET_PHOTOS = "ticket_photos"
+NOTICE_TICKET_LOCATION = "ticket_location"
+NOTICE_STATUS = "status"  # to the resident and followers
+NOTICE_REPLY = "reply"  # staff's words to the resident
+NOTICE_RESIDENT_MESSAGE = "resident_message"  # the resident's words to staff
+NOTICE_AFTER_PHOTOS = "after_photos"  # staff's photos of the finished work
+NOTICE_RESOLVED = "resolved"  # asks the resident "solved?"
+NOTICE_RATED = "rated"
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a resident's form collected, before it becomes a ticket."""
+
+    kind: Kind
+    category_code: str
+    grid_code: str
+    description: str
+    photos: tuple[Photo, ...] = ()
+    lat: float | None = None
+    lon: float | None = None
+    share_contact: bool = False
+
+
+class TicketService:
+    def __init__(self, storage: Storage, clock: Callable[[], int]):
+        self.storage = storage
+        self.clock = clock
+
+    # -- helpers ----------------------------------------------------------------------------------
+    async def get(self, ticket_id: int) -> Ticket:
+        ticket = await self.storage.get_ticket(ticket_id)
+        if ticket is None:
+            raise NotFound(ticket_id)
+        return ticket
+
+    async def holders(self, ticket: Ticket) -> list[int]:
+        """Who gets the ticket's card: the staff of its current tier and scope."""
+        grid = await self.storage.get_grid(ticket.grid_code)
+        if ticket.tier is Tier.GRID:
+            members = await self.storage.staff_with_role(Role.GRID_WORKER, ticket.grid_code)
+        elif ticket.tier is Tier.VILLAGE:
+            members = await self.storage.staff_with_role(Role.VILLAGE, grid.village if grid else "")
+        elif ticket.tier is Tier.TOWN:
+            members = await self.storage.staff_with_role(Role.TOWN, grid.town if grid else "")
+        else:
+            members = await self.storage.staff_with_role(Role.DEPARTMENT, ticket.department or "")
+        return sorted({m.telegram_id for m in members})
+
+    async def residents_of(self, ticket: Ticket) -> list[int]:
+        """The filer and everyone who follows the ticket."""
+        return [ticket.resident_id, *await self.storage.followers(ticket.id)]
+
+    @staticmethod
+    def card_notices(ticket: Ticket, recipients: Sequence[int], reason: str = "") -> list[Notice]:
+        notices: list[Notice] = []
+        for chat_id in recipients:
+            if ticket.photos:
+                notices.append(Notice(chat_id, NOTICE_TICKET_PHOTOS, ticket.id))
+            if ticket.lat is not None and ticket.lon is not None:
+                notices.append(Notice(chat_id, NOTICE_TICKET_LOCATION, ticket.id))
+            notices.append(Notice(chat_id, NOTICE_NEW_TICKET, ticket.id, {"reason": reason}))
+        return notices
+
+    async def _staff_ticket(self, ticket_id: int, grants: Sequence[RoleGrant]) -> tuple[Ticket, Grid]:
+        ticket = await self.get(ticket_id)
+        grid = await self.storage.get_grid(ticket.grid_code)
+        if grid is None or not staff_may_handle(grants, ticket, grid):
+            raise NotAllowed(ticket_id)
+        return ticket, grid
+
+    async def _resident_ticket(self, ticket_id: int, resident_id: int) -> Ticket:
+        ticket = await self.get(ticket_id)
+        if ticket.resident_id != resident_id:
+            raise NotAllowed(ticket_id)
+        return ticket
+
+    async def _change(
+        self,
+        ticket: Ticket,
+        change: TicketChange,
+        event: TicketEvent,
+        notices: Sequence[Notice],
+    ) -> Ticket:
+        stored = await self.storage.change_ticket(ticket.id, ticket.status, change, event, notices)
+        if stored is None:
+            raise Conflict(ticket.id)
+        return stored
+
+    def _next(self, ticket: Ticket, action: Action) -> Status:
+        try:
+            return next_status(ticket.status, action)
+        except TransitionError:
+            raise Conflict(ticket.id) from None
+
+    def _status_notices(self, residents: Sequence[int], ticket: Ticket, status: Status) -> list[Notice]:
+        return [Notice(r, NOTICE_STATUS, ticket.id, {"status": status.value}) for r in residents]
+
+    @staticmethod
+    def _check_text(text: str, limit: int) -> str:
+        text = text.strip()
+        if not text:
+            raise InvalidInput("empty")
+        if len(text) > limit:
+            raise InvalidInput("too long")
+        return text
+
+    def _first_reply(self, ticket: Ticket, now: int) -> int | None:
+        return now if ticket.first_reply_at is None else None
+
+    # -- resident ---------------------------------------------------------------------------------
+    async def file(self, resident_id: int, draft: Draft, source_key: str | None = None) -> tuple[Ticket, bool]:
+        """Store a new ticket and queue its card for the grid's workers. Returns (ticket, created)."""
+        description = self._check_text(draft.description, MAX_DESCRIPTION)
+        if len(draft.photos) > MAX_PHOTOS:
+            raise InvalidInput("too many photos")
+        grid = await self.storage.get_grid(draft.grid_code)
+        category = await self.storage.get_category(draft.category_code)
+        if grid is None or category is None:
+            raise NotFound(draft.grid_code if grid is None else draft.category_code)
+        now = self.clock()
+        new = NewTicket(
+            kind=draft.kind,
+            category_code=category.code,
+            grid_code=grid.code,
+            resident_id=resident_id,
+            description=description,
+            share_contact=draft.share_contact,
+            lat=draft.lat,
+            lon=draft.lon,
+            photos=draft.photos,
+            reply_due_at=now + round(category.reply_hours * 3600),
+            resolve_due_at=now + round(category.resolve_hours * 3600),
+            department=category.department,
+            source_key=source_key,
+        )
+        workers = sorted({m.telegram_id for m in await self.storage.staff_with_role(Role.GRID_WORKER, grid.code)})
+        # The card needs the stored ticket's id; notices get it from storage in the same transaction.
+        draft_ticket = Ticket(
+            id=0, kind=draft.kind, category_code=category.code, grid_code=grid.code,
+            resident_id=resident_id, share_contact=draft.share_contact, description=description,
+            lat=draft.lat, lon=draft.lon, status=Status.NEW, tier=Tier.GRID, assignee_id=None,
+            created_at=now, photos=draft.photos,
+        )
+        return await self.storage.create_ticket(new, now, self.card_notices(draft_ticket, workers))
+
+    async def follow(self, ticket_id: int, resident_id: int) -> Ticket:
+        ticket = await self.get(ticket_id)
+        if ticket.status in (Status.RESOLVED, Status.CLOSED):
+            raise Conflict(ticket_id)
+        event = TicketEvent(ticket.id, self.clock(), EventType.FOLLOWED, resident_id)
+        if not await self.storage.add_follower(ticket.id, resident_id, event):
+            raise Conflict(ticket_id)
+        return await self.get(ticket_id)
+
+    async def resident_message(self, ticket_id: int, resident_id: int, text: str) -> Ticket:
+        """The resident answers staff; a ticket that waited for this answer runs again."""
+        ticket = await self._resident_ticket(ticket_id, resident_id)
+        text = self._check_text(text, MAX_NOTE)
+        status = self._next(ticket, Action.RESIDENT_ANSWER)
+        now = self.clock()
+        recipients = [ticket.assignee_id] if ticket.assignee_id else await self.holders(ticket)
+        notices = [Notice(r, NOTICE_RESIDENT_MESSAGE, ticket.id, {"text": text}) for r in recipients]
+        event = TicketEvent(ticket.id, now, EventType.RESIDENT_MESSAGE, resident_id, text)
+        if status == ticket.status:
+            await self.storage.record_event(event, notices)
+            return ticket
+        return await self._change(
+            ticket,
+            TicketChange(status=status), event, notices)
+
+    async def confirm(self, ticket_id: int, resident_id: int) -> Ticket:
+        ticket = await self._resident_ticket(ticket_id, resident_id)
+        status = self._next(ticket, Action.CONFIRM)
+        now = self.clock()
+        followers = await self.storage.followers(ticket.id)
+        return await self._change(
+            ticket,
+            TicketChange(status=status, confirmed_at=now),
+            TicketEvent(ticket.id, now, EventType.CONFIRMED, resident_id),
+            self._status_notices(followers, ticket, status),
+        )
+
+    async def reopen(self, ticket_id: int, resident_id: int, reason: str) -> Ticket:
+        ticket = await self._resident_ticket(ticket_id, resident_id)
+        reason = self._check_text(reason, MAX_NOTE)
+        status = self._next(ticket, Action.REOPEN)
+        now = self.clock()
+        if ticket.resolved_at is not None and now - ticket.resolved_at > REOPEN_WINDOW_SECONDS:
+            raise Conflict(ticket_id)
+        reopened = Ticket(**{**ticket.__dict__, "status": status})
+        holders = await self.holders(ticket)
+        followers = await self.storage.followers(ticket.id)
+        notices = self.card_notices(reopened, holders, reason) + self._status_notices(followers, ticket, status)
+        return await self._change(
+            ticket,
+            TicketChange(status=status, clear_assignee=True),
+            TicketEvent(ticket.id, now, EventType.REOPENED, resident_id, reason),
+            notices,
+        )
+
+    async def rate(self, ticket_id: int, resident_id: int, stars: int, comment: str | None = None) -> Ticket:
+        ticket = await self._resident_ticket(ticket_id, resident_id)
+        if not 1 <= stars <= 5:
+            raise InvalidInput("stars")
+        if ticket.rating is not None and comment is None:
+            raise Conflict(ticket_id)
+        if comment is not None:
+            comment = self._check_text(comment, MAX_NOTE)
+        status = self._next(ticket, Action.RATE)
+        now = self.clock()
+        staff = [ticket.assignee_id] if ticket.assignee_id else await self.holders(ticket)
+        return await self._change(
+            ticket,
+            TicketChange(status=status, rating=stars, rating_comment=comment),
+            TicketEvent(ticket.id, now, EventType.RATED, resident_id, comment, {"stars": stars}),
+            [Notice(s, NOTICE_RATED, ticket.id, {"stars": stars, "comment": comment or ""}) for s in staff],
+        )
+
+    # -- staff ------------------------------------------------------------------------------------
+    async def take(self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant]) -> Ticket:
+        ticket, _ = await self._staff_ticket(ticket_id, grants)
+        status = self._next(ticket, Action.TAKE)
+        now = self.clock()
+        return await self._change(
+            ticket,
+            TicketChange(status=status, assignee_id=actor_id),
+            TicketEvent(ticket.id, now, EventType.TAKEN, actor_id),
+            self._status_notices(await self.residents_of(ticket), ticket, status),
+        )
+
+    async def reply(
+        self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant], text: str, ask: bool = False
+    ) -> Ticket:
+        """Write to the resident. With `ask`, the ticket waits for the resident's answer."""
+        ticket, _ = await self._staff_ticket(ticket_id, grants)
+        text = self._check_text(text, MAX_NOTE)
+        status = self._next(ticket, Action.ASK if ask else Action.REPLY)
+        now = self.clock()
+        change = TicketChange(
+            status=status,
+            first_reply_at=self._first_reply(ticket, now),
+            assignee_id=actor_id if ticket.assignee_id is None else None,
+        )
+        notices = [Notice(ticket.resident_id, NOTICE_REPLY, ticket.id, {"text": text, "ask": ask})]
+        return await self._change(
+            ticket,
+            change,
+            TicketEvent(ticket.id, now, EventType.REPLIED, actor_id, text, {"ask": ask}),
+            notices,
+        )
+
+    async def resolve(
+        self,
+        ticket_id: int,
+        actor_id: int,
+        grants: Sequence[RoleGrant],
+        note: str,
+        after_photos: Sequence[Photo] = (),
+    ) -> Ticket:
+        ticket, _ = await self._staff_ticket(ticket_id, grants)
+        note = self._check_text(note, MAX_NOTE)
+        if len(after_photos) > MAX_PHOTOS:
+            raise InvalidInput("too many photos")
+        status = self._next(ticket, Action.RESOLVE)
+        now = self.clock()
+        followers = await self.storage.followers(ticket.id)
+        notices = [Notice(ticket.resident_id, NOTICE_AFTER_PHOTOS, ticket.id)] if after_photos else []
+        notices.append(Notice(ticket.resident_id, NOTICE_RESOLVED, ticket.id, {"note": note}))
+        notices += self._status_notices(followers, ticket, status)
+        return await self._change(
+            ticket,
+            TicketChange(
+                status=status,
+                resolved_at=now,
+                resolved_tier=ticket.tier,
+                first_reply_at=self._first_reply(ticket, now),
+                assignee_id=actor_id if ticket.assignee_id is None else None,
+                after_photos=tuple(after_photos),
+            ),
+            TicketEvent(ticket.id, now, EventType.RESOLVED, actor_id, note),
+            notices,
+        )
+
+    async def hand_over(
+        self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant], grid_code: str, reason: str = ""
+    ) -> Ticket:
+        """Move a grid-tier ticket to another grid, e.g. when the resident scanned the wrong code."""
+        ticket, _ = await self._staff_ticket(ticket_id, grants)
+        if ticket.tier is not Tier.GRID or grid_code == ticket.grid_code:
+            raise Conflict(ticket_id)
+        target = await self.storage.get_grid(grid_code)
+        if target is None:
+            raise NotFound(grid_code)
+        status = self._next(ticket, Action.HAND_OVER)
+        now = self.clock()
+        moved = Ticket(**{**ticket.__dict__, "grid_code": target.code, "status": status})
+        workers = sorted({m.telegram_id for m in await self.storage.staff_with_role(Role.GRID_WORKER, target.code)})
+        notices = self.card_notices(moved, workers, reason)
+        notices += [
+            Notice(r, NOTICE_STATUS, ticket.id, {"status": status.value, "grid": target.code})
+            for r in await self.residents_of(ticket)
+        ]
+        return await self._change(
+            ticket,
+            TicketChange(status=status, grid_code=target.code, clear_assignee=True),
+            TicketEvent(
+                ticket.id, now, EventType.HANDED_OVER, actor_id, reason or None,
+                {"from": ticket.grid_code, "to": target.code},
+            ),
+            notices,
+        )

@@ -1,0 +1,111 @@
+"""Ticket rules: the state machine, numbering, limits and who may act on a ticket."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from enum import StrEnum
+
+from domain.models import Grid, Role, RoleGrant, Status, Ticket, Tier
+
+# Photos per ticket, as in the Xigang phone form.
+MAX_PHOTOS = 5
+# Keeps the resident's summary and the worker's card (description plus about 600 characters of
+# headings) under Telegram's 4,096-character limit for one message.
+MAX_DESCRIPTION = 3000
+MAX_NOTE = 1500
+# A resident may say "not solved" for this long after staff closed the ticket.
+REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
+# Deep-link payloads allow A-Z, a-z, 0-9, _ and - and at most 64 characters; "g_" takes two.
+GRID_CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
+
+OPEN_STATUSES = frozenset(
+    {Status.NEW, Status.IN_PROGRESS, Status.WAITING_RESIDENT, Status.REOPENED}
+)
+
+
+class Action(StrEnum):
+    TAKE = "take"
+    REPLY = "reply"
+    ASK = "ask"  # reply that waits for the resident's answer
+    RESIDENT_ANSWER = "resident_answer"
+    RESOLVE = "resolve"
+    HAND_OVER = "hand_over"
+    ESCALATE = "escalate"
+    CONFIRM = "confirm"
+    REOPEN = "reopen"
+    RATE = "rate"
+
+
+class TransitionError(Exception):
+    """The action is not allowed in the ticket's current state."""
+
+    def __init__(self, status: Status, action: Action):
+        super().__init__(f"cannot {action} a ticket that is {status}")
+        self.status = status
+        self.action = action
+
+
+_TRANSITIONS: dict[Action, dict[Status, Status]] = {
+    Action.TAKE: {Status.NEW: Status.IN_PROGRESS, Status.REOPENED: Status.IN_PROGRESS},
+    Action.REPLY: {s: s for s in OPEN_STATUSES} | {Status.NEW: Status.IN_PROGRESS},
+    Action.ASK: {s: Status.WAITING_RESIDENT for s in OPEN_STATUSES},
+    Action.RESIDENT_ANSWER: {s: s for s in OPEN_STATUSES}
+    | {Status.WAITING_RESIDENT: Status.IN_PROGRESS},
+    Action.RESOLVE: {s: Status.RESOLVED for s in OPEN_STATUSES},
+    Action.HAND_OVER: {s: Status.NEW for s in OPEN_STATUSES},
+    Action.ESCALATE: {s: Status.NEW for s in OPEN_STATUSES},
+    Action.CONFIRM: {Status.RESOLVED: Status.CLOSED},
+    Action.REOPEN: {Status.RESOLVED: Status.REOPENED},
+    Action.RATE: {Status.CLOSED: Status.CLOSED},
+}
+
+
+def next_status(status: Status, action: Action) -> Status:
+    try:
+        return _TRANSITIONS[action][status]
+    except KeyError:
+        raise TransitionError(status, action) from None
+
+
+def can(status: Status, action: Action) -> bool:
+    return status in _TRANSITIONS[action]
+
+
+def format_number(prefix: str, ticket_id: int) -> str:
+    return f"{prefix}-{ticket_id:06d}"
+
+
+def parse_number(text: str) -> int | None:
+    """Accept `XG-000123`, `xg-123` or a bare `123`."""
+    match = re.fullmatch(r"\s*(?:[A-Za-z]{1,6}-?)?0*(\d{1,12})\s*", text)
+    return int(match.group(1)) if match else None
+
+
+def staff_may_handle(grants: Iterable[RoleGrant], ticket: Ticket, grid: Grid) -> bool:
+    """Whether someone with these roles may act on the ticket at its current tier."""
+    for grant in grants:
+        if grant.role is Role.ADMIN:
+            return True
+        if ticket.tier is Tier.GRID and grant.role is Role.GRID_WORKER:
+            if grant.scope == ticket.grid_code:
+                return True
+        elif ticket.tier is Tier.VILLAGE and grant.role is Role.VILLAGE:
+            if grant.scope == grid.village:
+                return True
+        elif ticket.tier is Tier.TOWN and grant.role is Role.TOWN:
+            if grant.scope == grid.town:
+                return True
+        elif ticket.tier is Tier.DEPARTMENT and grant.role is Role.DEPARTMENT:
+            if grant.scope == ticket.department:
+                return True
+    return False
+
+
+def is_staff(grants: Iterable[RoleGrant]) -> bool:
+    handling = {Role.GRID_WORKER, Role.VILLAGE, Role.TOWN, Role.DEPARTMENT, Role.ADMIN}
+    return any(g.role in handling for g in grants)
+
+
+def has_role(grants: Iterable[RoleGrant], *roles: Role) -> bool:
+    return any(g.role in roles for g in grants)

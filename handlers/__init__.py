@@ -1,0 +1,18 @@
+"""The bot's routers, in the order they are tried."""
+
+from __future__ import annotations
+
+from aiogram import Router
+
+from handlers import common, fallback, resident, staff, start
+
+
+def get_routers() -> list[Router]:
+    """Fresh routers each call: a router joins one dispatcher only, and tests build many."""
+    return [
+        common.build_router(),  # /cancel, /lang, /help: in every state
+        start.build_router(),  # /start and deep links: a new /start resets a form on purpose
+        staff.build_router(),  # staff only (router-level filter)
+        resident.build_router(),
+        fallback.build_router(),  # must stay last
+    ]

@@ -1,0 +1,78 @@
+"""Commands that work everywhere and in every state: /cancel, /lang, /help."""
+
+from __future__ import annotations
+
+from aiogram import Bot, F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+
+from bot.commands import register_chat_commands
+from domain.models import Role, RoleGrant
+from domain.tickets import has_role, is_staff
+from handlers import keyboards
+from handlers.callbacks import LanguageCb
+from storage.base import Storage
+
+
+async def cancel(message: Message, state: FSMContext) -> None:
+    had_form = await state.get_state() is not None
+    await state.clear()
+    text = _("Cancelled. Nothing was sent.") if had_form else _("There is nothing to cancel.")
+    await message.answer(text, reply_markup=ReplyKeyboardRemove())
+
+
+async def choose_language(message: Message) -> None:
+    await message.answer(_("Choose your language:"), reply_markup=keyboards.languages())
+
+
+async def set_language(
+    query: CallbackQuery,
+    callback_data: LanguageCb,
+    db: Storage,
+    i18n: I18n,
+    bot: Bot,
+    grants: list[RoleGrant],
+) -> None:
+    await db.set_language(query.from_user.id, callback_data.code)
+    with i18n.use_locale(callback_data.code):
+        await query.answer()
+        await query.message.answer(_("Language set to English."))
+        await register_chat_commands(bot, i18n, query.from_user.id, grants, callback_data.code)
+
+
+async def help_command(message: Message, grants: list[RoleGrant]) -> None:
+    await message.answer(help_text(grants))
+
+
+def help_text(grants: list[RoleGrant]) -> str:
+    parts = [
+        _(
+            "Scan the QR code of your grid to report a problem, or send /start to find your grid.\n"
+            "/my – your tickets and their progress\n"
+            "/lang – language\n"
+            "/cancel – stop the current form"
+        )
+    ]
+    if is_staff(grants):
+        parts.append(
+            _(
+                "Staff:\n"
+                "/queue – your open tickets, oldest first, with their deadlines\n"
+                "New tickets of your area come to you as cards with buttons."
+            )
+        )
+    if has_role(grants, Role.OFFICIAL, Role.ADMIN):
+        parts.append(_("Officials: /stats – weekly statistics"))
+    return "\n\n".join(parts)
+
+
+def build_router() -> Router:
+    router = Router(name="common")
+    router.message.register(cancel, Command("cancel"))
+    router.message.register(choose_language, Command("lang"))
+    router.callback_query.register(set_language, LanguageCb.filter(F.code.in_({"zh", "en"})))
+    router.message.register(help_command, Command("help"))
+    return router

@@ -1,0 +1,25 @@
+"""Last router: whatever no other router took gets a clear answer instead of silence."""
+
+from __future__ import annotations
+
+from aiogram import Router
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from domain.models import RoleGrant
+from handlers.common import help_text
+
+
+async def unknown_button(query: CallbackQuery) -> None:
+    await query.answer(_("This button is not valid (any more) or not meant for you."), show_alert=True)
+
+
+async def unknown_message(message: Message, grants: list[RoleGrant]) -> None:
+    await message.answer(_("I did not understand that.") + "\n\n" + help_text(grants))
+
+
+def build_router() -> Router:
+    router = Router(name="fallback")
+    router.callback_query.register(unknown_button)
+    router.message.register(unknown_message)
+    return router

@@ -1,0 +1,516 @@
+"""The resident's form (kind → category → "me too" → description → confirm), /my, and answers,
+confirmations, reopening and ratings on their tickets."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import lazy_gettext as __
+
+from bot.config import Settings
+from bot.texts import (
+    category_name,
+    format_duration,
+    format_time,
+    grid_line,
+    kind_name,
+    status_name,
+    ticket_error_text,
+)
+from domain.models import EventType, Kind, Photo, Status, Ticket
+from domain.service import Draft, TicketError, TicketService
+from domain.tickets import MAX_DESCRIPTION, MAX_NOTE, MAX_PHOTOS, format_number
+from handlers import keyboards
+from handlers.callbacks import CategoryCb, FormCb, KindCb, MeTooCb, RateCb, ResidentTicketCb
+from handlers.states import RatingComment, Reopen, ResidentAnswer, TicketForm
+from storage.base import Storage
+
+
+DONE = __("✅ Done")
+
+
+# -- /my and a ticket's history -------------------------------------------------------------------
+async def my_tickets(message: Message, db: Storage, settings: Settings, clock) -> None:
+    tickets = await db.resident_tickets(message.from_user.id)
+    if not tickets:
+        await message.answer(_("You have no tickets yet. Scan your grid's QR code or send /start."))
+        return
+    now = clock()
+    lines = [_("Your tickets:")]
+    for ticket in tickets:
+        lines.append(
+            _("{number} · {status} · {age} ago").format(
+                number=format_number(settings.ticket_prefix, ticket.id),
+                status=status_name(ticket.status),
+                age=format_duration(now - ticket.created_at),
+            )
+        )
+    await message.answer(
+        "\n".join(lines), reply_markup=keyboards.resident_tickets(tickets, settings.ticket_prefix)
+    )
+
+
+def event_line(event_type: EventType, note: str | None, data: dict) -> str:
+    text = {
+        EventType.CREATED: _("Filed"),
+        EventType.FOLLOWED: _("Another resident joined (me too)"),
+        EventType.TAKEN: _("Taken by staff"),
+        EventType.REPLIED: _("Staff replied"),
+        EventType.RESIDENT_MESSAGE: _("Resident answered"),
+        EventType.RESOLVED: _("Marked resolved"),
+        EventType.CONFIRMED: _("Confirmed solved by the resident"),
+        EventType.REOPENED: _("Reopened by the resident"),
+        EventType.RATED: _("Rated {stars} of 5").format(stars=data.get("stars", "?")),
+        EventType.HANDED_OVER: _("Handed over to another grid"),
+        EventType.ESCALATED: _("Escalated"),
+    }[event_type]
+    return text + (": " + escape(note) if note else "")
+
+
+async def view_ticket(
+    query: CallbackQuery, callback_data: ResidentTicketCb, db: Storage, settings: Settings, lang: str
+) -> None:
+    ticket = await db.get_ticket(callback_data.ticket_id)
+    if ticket is None or not await concerns(db, ticket, query.from_user.id):
+        await query.answer(_("This ticket is not yours."), show_alert=True)
+        return
+    await query.answer()
+    grid = await db.get_grid(ticket.grid_code)
+    category = await db.get_category(ticket.category_code)
+    lines = [
+        _("<b>Ticket {number}</b> · {kind}").format(
+            number=format_number(settings.ticket_prefix, ticket.id), kind=kind_name(ticket.kind)
+        ),
+        _("Category: {category}").format(category=escape(category_name(category, ticket.category_code, lang))),
+        _("Grid: {grid}").format(grid=grid_line(grid, ticket.grid_code)),
+        _("Status: {status}").format(status=status_name(ticket.status)),
+        "",
+        escape(ticket.description),
+        "",
+        _("History:"),
+    ]
+    for event in await db.events(ticket.id):
+        lines.append(format_time(event.at, settings.timezone) + " · " + event_line(event.type, event.note, event.data))
+    markup = None
+    if ticket.resident_id == query.from_user.id:
+        if ticket.status is Status.RESOLVED:
+            markup = keyboards.solved_question(ticket.id)
+        elif ticket.status not in (Status.CLOSED,):
+            markup = keyboards.answer_staff(ticket.id)
+    await query.message.answer("\n".join(lines), reply_markup=markup)
+
+
+async def concerns(db: Storage, ticket: Ticket, user_id: int) -> bool:
+    return ticket.resident_id == user_id or user_id in await db.followers(ticket.id)
+
+
+# -- the form -------------------------------------------------------------------------------------
+async def pick_kind(query: CallbackQuery, callback_data: KindCb, state: FSMContext, db: Storage, lang: str) -> None:
+    await state.update_data(kind=callback_data.kind)
+    await state.set_state(TicketForm.category)
+    await query.answer()
+    await query.message.answer(
+        _("{kind}: which area is it about?").format(kind=kind_name(Kind(callback_data.kind))),
+        reply_markup=keyboards.categories(await db.list_categories(), lang),
+    )
+
+
+async def pick_category(
+    query: CallbackQuery, callback_data: CategoryCb, state: FSMContext, db: Storage, settings: Settings
+) -> None:
+    category = await db.get_category(callback_data.code)
+    if category is None:
+        await query.answer(_("This category no longer exists; please choose another."), show_alert=True)
+        return
+    await query.answer()
+    await state.update_data(category=category.code)
+    data = await state.get_data()
+    open_tickets = await db.open_tickets(data["grid"], category.code)
+    if open_tickets:
+        await state.set_state(TicketForm.duplicates)
+        lines = [_("These problems are already reported in your grid. Is yours one of them?")]
+        for ticket in open_tickets:
+            preview = ticket.description if len(ticket.description) <= 120 else ticket.description[:119] + "…"
+            lines.append(
+                _("{number} ({count} residents): {text}").format(
+                    number=format_number(settings.ticket_prefix, ticket.id),
+                    count=ticket.concerned_residents,
+                    text=escape(preview),
+                )
+            )
+        await query.message.answer(
+            "\n".join(lines), reply_markup=keyboards.duplicates(open_tickets, settings.ticket_prefix)
+        )
+        return
+    await ask_description(query.message, state)
+
+
+async def ask_description(message: Message, state: FSMContext) -> None:
+    await state.set_state(TicketForm.description)
+    await state.update_data(text="", photos=[], lat=None, lon=None, warned_albums=[])
+    await message.answer(
+        _(
+            "Describe the problem: what, where and since when. You can add up to {photos} photos "
+            "and your location. Tap “Done” when finished."
+        ).format(photos=MAX_PHOTOS),
+        reply_markup=keyboards.description_done(),
+    )
+
+
+async def me_too(
+    query: CallbackQuery, callback_data: MeTooCb, state: FSMContext, db: Storage,
+    tickets: TicketService, settings: Settings,
+) -> None:
+    data = await state.get_data()
+    ticket = await db.get_ticket(callback_data.ticket_id)
+    # Only a ticket that was offered: same grid and category as this form.
+    if ticket is None or (ticket.grid_code, ticket.category_code) != (data.get("grid"), data.get("category")):
+        await query.answer(_("This button is no longer valid."), show_alert=True)
+        return
+    try:
+        ticket = await tickets.follow(ticket.id, query.from_user.id)
+    except TicketError as error:
+        await query.answer(ticket_error_text(error), show_alert=True)
+        return
+    await state.clear()
+    await query.answer()
+    await query.message.answer(
+        _("You now follow ticket {number} and will get its updates. It concerns {count} residents.").format(
+            number=format_number(settings.ticket_prefix, ticket.id), count=ticket.concerned_residents
+        )
+    )
+
+
+async def not_a_duplicate(query: CallbackQuery, state: FSMContext) -> None:
+    await query.answer()
+    await ask_description(query.message, state)
+
+
+async def add_photo(message: Message, state: FSMContext) -> None:
+    data = await state.get_data()
+    photos: list = data["photos"]
+    album = message.media_group_id
+    if len(photos) >= MAX_PHOTOS:
+        # An album arrives as one update per photo: warn once per album, not once per photo.
+        if album is None or album not in data["warned_albums"]:
+            await message.answer(
+                _("At most {max} photos can be attached; this one was not added.").format(max=MAX_PHOTOS)
+                if album is None
+                else _("At most {max} photos can be attached; the extra photos were not added.").format(
+                    max=MAX_PHOTOS
+                )
+            )
+            if album is not None:
+                await state.update_data(warned_albums=[*data["warned_albums"], album])
+        return
+    largest = message.photo[-1]
+    photos.append([largest.file_id, largest.file_unique_id])
+    updates: dict = {"photos": photos}
+    if message.caption:
+        text = join_text(data["text"], message.caption)
+        if len(text) > MAX_DESCRIPTION:
+            await message.answer(too_long_text(len(text)))
+        else:
+            updates["text"] = text
+    await state.update_data(**updates)
+    if album is None:
+        await message.answer(_("Photo {count} of {max} added.").format(count=len(photos), max=MAX_PHOTOS))
+
+
+def join_text(old: str, new: str) -> str:
+    return (old + "\n" + new.strip()).strip()
+
+
+def too_long_text(length: int) -> str:
+    return _(
+        "That is too long: the description may have at most {max} characters, this would be {length}. "
+        "Please send it shorter."
+    ).format(max=MAX_DESCRIPTION, length=length)
+
+
+async def add_location(message: Message, state: FSMContext) -> None:
+    await state.update_data(lat=message.location.latitude, lon=message.location.longitude)
+    await message.answer(_("Location added."))
+
+
+async def description_done(message: Message, state: FSMContext, db: Storage, lang: str) -> None:
+    data = await state.get_data()
+    if not data["text"]:
+        await message.answer(_("Please describe the problem in words first."))
+        return
+    await state.set_state(TicketForm.confirm)
+    await state.update_data(share=False)
+    await message.answer(_("Please check your report."), reply_markup=ReplyKeyboardRemove())
+    await message.answer(await summary(data, db, lang), reply_markup=keyboards.confirm(False))
+
+
+async def add_text(message: Message, state: FSMContext) -> None:
+    if message.text.startswith("/"):
+        await message.answer(_("Commands are not part of the description. Tap “Done” or send /cancel."))
+        return
+    data = await state.get_data()
+    text = join_text(data["text"], message.text)
+    if len(text) > MAX_DESCRIPTION:
+        await message.answer(too_long_text(len(text)))
+        return
+    await state.update_data(text=text)
+    await message.answer(_("Noted. Add more text, photos or your location, or tap “Done”."))
+
+
+async def document_instead_of_photo(message: Message) -> None:
+    await message.answer(_("Please send pictures as photos, not as files."))
+
+
+async def description_bad_input(message: Message) -> None:
+    await message.answer(
+        _("Only text, photos and a location can be added here; voice messages, stickers and videos cannot.")
+    )
+
+
+async def summary(data: dict, db: Storage, lang: str) -> str:
+    grid = await db.get_grid(data["grid"])
+    category = await db.get_category(data["category"])
+    lines = [
+        _("<b>{kind}</b> · {category}").format(
+            kind=kind_name(Kind(data["kind"])), category=escape(category_name(category, data["category"], lang))
+        ),
+        _("Grid: {grid}").format(grid=grid_line(grid, data["grid"])),
+        _("Photos: {count}").format(count=len(data["photos"])),
+    ]
+    if data.get("lat") is not None:
+        lines.append(_("Location: {lat:.5f}, {lon:.5f}").format(lat=data["lat"], lon=data["lon"]))
+    lines += ["", escape(data["text"])]
+    return "\n".join(lines)
+
+
+async def toggle_contact(query: CallbackQuery, state: FSMContext) -> None:
+    share = not (await state.get_data()).get("share", False)
+    await state.update_data(share=share)
+    await query.answer(
+        _("The grid worker will see your name.") if share else _("The grid worker will not see your name.")
+    )
+    await query.message.edit_reply_markup(reply_markup=keyboards.confirm(share))
+
+
+async def edit_description(query: CallbackQuery, state: FSMContext) -> None:
+    await query.answer()
+    await query.message.edit_reply_markup(reply_markup=None)
+    await ask_description(query.message, state)
+
+
+async def cancel_form(query: CallbackQuery, state: FSMContext) -> None:
+    await state.clear()
+    await query.answer()
+    await query.message.edit_reply_markup(reply_markup=None)
+    await query.message.answer(_("Cancelled. Nothing was sent."))
+
+
+async def submit(
+    query: CallbackQuery, state: FSMContext, tickets: TicketService, settings: Settings
+) -> None:
+    data = await state.get_data()
+    draft = Draft(
+        kind=Kind(data["kind"]),
+        category_code=data["category"],
+        grid_code=data["grid"],
+        description=data["text"],
+        photos=tuple(Photo(file_id, unique_id) for file_id, unique_id in data["photos"]),
+        lat=data.get("lat"),
+        lon=data.get("lon"),
+        share_contact=data.get("share", False),
+    )
+    try:
+        # Keyed by the callback query, so the same update delivered twice files one ticket.
+        ticket, _created = await tickets.file(query.from_user.id, draft, source_key="cbq:" + query.id)
+    except TicketError as error:
+        await query.answer(ticket_error_text(error), show_alert=True)
+        return
+    # Written to disk above; only now is the resident told.
+    await state.clear()
+    await query.answer()
+    await query.message.edit_reply_markup(reply_markup=None)
+    await query.message.answer(
+        _(
+            "Thank you! Your ticket number is <b>{number}</b>. It went to your grid worker; "
+            "you will get every update here. /my shows your tickets."
+        ).format(number=format_number(settings.ticket_prefix, ticket.id))
+    )
+
+
+async def use_the_buttons(message: Message) -> None:
+    await message.answer(_("Please choose with the buttons above, or send /cancel to stop."))
+
+
+async def stale_form_button(query: CallbackQuery) -> None:
+    await query.answer(_("This form is no longer active. Send /start to begin again."), show_alert=True)
+
+
+# -- answering staff, confirming, reopening, rating -----------------------------------------------
+async def own_ticket(query: CallbackQuery, db: Storage, ticket_id: int) -> Ticket | None:
+    ticket = await db.get_ticket(ticket_id)
+    if ticket is None or ticket.resident_id != query.from_user.id:
+        await query.answer(_("This ticket is not yours."), show_alert=True)
+        return None
+    return ticket
+
+
+async def start_answer(query: CallbackQuery, callback_data: ResidentTicketCb, state: FSMContext, db: Storage, settings: Settings) -> None:
+    ticket = await own_ticket(query, db, callback_data.ticket_id)
+    if ticket is None:
+        return
+    if ticket.status in (Status.RESOLVED, Status.CLOSED):
+        await query.answer(_("This ticket is closed; answers are no longer possible."), show_alert=True)
+        return
+    await query.answer()
+    await state.set_state(ResidentAnswer.text)
+    await state.update_data(ticket_id=ticket.id)
+    await query.message.answer(
+        _("Write your answer on ticket {number}:").format(number=format_number(settings.ticket_prefix, ticket.id))
+    )
+
+
+async def send_answer(message: Message, state: FSMContext, tickets: TicketService) -> None:
+    if len(message.text) > MAX_NOTE:
+        await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
+        return
+    ticket_id = (await state.get_data())["ticket_id"]
+    try:
+        await tickets.resident_message(ticket_id, message.from_user.id, message.text)
+    except TicketError as error:
+        await state.clear()
+        await message.answer(ticket_error_text(error))
+        return
+    await state.clear()
+    await message.answer(_("Your answer was sent to the staff."))
+
+
+async def confirm_solved(query: CallbackQuery, callback_data: ResidentTicketCb, db: Storage, tickets: TicketService) -> None:
+    if await own_ticket(query, db, callback_data.ticket_id) is None:
+        return
+    try:
+        ticket = await tickets.confirm(callback_data.ticket_id, query.from_user.id)
+    except TicketError as error:
+        await query.answer(ticket_error_text(error), show_alert=True)
+        return
+    await query.answer()
+    await query.message.edit_reply_markup(reply_markup=None)
+    await query.message.answer(
+        _("Glad it is solved! How satisfied are you with how it was handled?"),
+        reply_markup=keyboards.stars(ticket.id),
+    )
+
+
+async def start_reopen(query: CallbackQuery, callback_data: ResidentTicketCb, state: FSMContext, db: Storage) -> None:
+    ticket = await own_ticket(query, db, callback_data.ticket_id)
+    if ticket is None:
+        return
+    if ticket.status is not Status.RESOLVED:
+        await query.answer(_("This ticket can no longer be reopened."), show_alert=True)
+        return
+    await query.answer()
+    await state.set_state(Reopen.reason)
+    await state.update_data(ticket_id=ticket.id)
+    await query.message.answer(_("What is still wrong? Your answer goes back to the staff."))
+
+
+async def reopen_with_reason(message: Message, state: FSMContext, tickets: TicketService, settings: Settings) -> None:
+    if len(message.text) > MAX_NOTE:
+        await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
+        return
+    ticket_id = (await state.get_data())["ticket_id"]
+    await state.clear()
+    try:
+        ticket = await tickets.reopen(ticket_id, message.from_user.id, message.text)
+    except TicketError as error:
+        await message.answer(ticket_error_text(error))
+        return
+    await message.answer(
+        _("Ticket {number} is reopened; the staff will look at it again.").format(
+            number=format_number(settings.ticket_prefix, ticket.id)
+        )
+    )
+
+
+async def rate(query: CallbackQuery, callback_data: RateCb, state: FSMContext, db: Storage, tickets: TicketService) -> None:
+    if await own_ticket(query, db, callback_data.ticket_id) is None:
+        return
+    try:
+        await tickets.rate(callback_data.ticket_id, query.from_user.id, callback_data.stars)
+    except TicketError as error:
+        await query.answer(ticket_error_text(error), show_alert=True)
+        return
+    await query.answer()
+    await query.message.edit_reply_markup(reply_markup=None)
+    await state.set_state(RatingComment.text)
+    await state.update_data(ticket_id=callback_data.ticket_id, stars=callback_data.stars)
+    await query.message.answer(
+        _("Thank you for rating! You may add a comment, or send /skip.")
+    )
+
+
+async def skip_comment(message: Message, state: FSMContext) -> None:
+    await state.clear()
+    await message.answer(_("Thank you!"))
+
+
+async def rating_comment(message: Message, state: FSMContext, tickets: TicketService) -> None:
+    if len(message.text) > MAX_NOTE:
+        await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
+        return
+    data = await state.get_data()
+    await state.clear()
+    try:
+        await tickets.rate(data["ticket_id"], message.from_user.id, data["stars"], message.text)
+    except TicketError as error:
+        await message.answer(ticket_error_text(error))
+        return
+    await message.answer(_("Thank you! Your comment was passed on."))
+
+
+async def text_expected(message: Message) -> None:
+    await message.answer(_("Please answer with text, or send /cancel."))
+
+
+def build_router() -> Router:
+    router = Router(name="resident")
+    router.message.register(my_tickets, Command("my"))
+    router.callback_query.register(view_ticket, ResidentTicketCb.filter(F.action == "view"))
+    router.callback_query.register(pick_kind, TicketForm.kind, KindCb.filter(F.kind.in_({k.value for k in Kind})))
+    router.callback_query.register(pick_category, TicketForm.category, CategoryCb.filter())
+    router.callback_query.register(me_too, TicketForm.duplicates, MeTooCb.filter())
+    router.callback_query.register(not_a_duplicate, TicketForm.duplicates, FormCb.filter(F.action == "new"))
+    router.message.register(add_photo, TicketForm.description, F.photo)
+    router.message.register(add_location, TicketForm.description, F.location)
+    router.message.register(description_done, TicketForm.description, F.text == DONE)
+    router.message.register(add_text, TicketForm.description, F.text)
+    router.message.register(document_instead_of_photo, TicketForm.description, F.document)
+    router.message.register(description_bad_input, TicketForm.description)
+    router.callback_query.register(toggle_contact, TicketForm.confirm, FormCb.filter(F.action == "contact"))
+    router.callback_query.register(edit_description, TicketForm.confirm, FormCb.filter(F.action == "edit"))
+    router.callback_query.register(cancel_form, TicketForm.confirm, FormCb.filter(F.action == "cancel"))
+    router.callback_query.register(submit, TicketForm.confirm, FormCb.filter(F.action == "confirm"))
+    router.message.register(use_the_buttons, TicketForm.kind)
+    router.message.register(use_the_buttons, TicketForm.category)
+    router.message.register(use_the_buttons, TicketForm.duplicates)
+    router.message.register(use_the_buttons, TicketForm.confirm)
+    router.callback_query.register(stale_form_button, FormCb.filter())
+    router.callback_query.register(stale_form_button, KindCb.filter())
+    router.callback_query.register(stale_form_button, CategoryCb.filter())
+    router.callback_query.register(stale_form_button, MeTooCb.filter())
+    router.callback_query.register(start_answer, ResidentTicketCb.filter(F.action == "answer"))
+    router.message.register(send_answer, ResidentAnswer.text, F.text)
+    router.callback_query.register(confirm_solved, ResidentTicketCb.filter(F.action == "solved"))
+    router.callback_query.register(start_reopen, ResidentTicketCb.filter(F.action == "unsolved"))
+    router.message.register(reopen_with_reason, Reopen.reason, F.text)
+    router.callback_query.register(rate, RateCb.filter(F.stars.in_({1, 2, 3, 4, 5})))
+    router.message.register(skip_comment, RatingComment.text, Command("skip"))
+    router.message.register(rating_comment, RatingComment.text, F.text)
+    router.message.register(text_expected, ResidentAnswer.text)
+    router.message.register(text_expected, Reopen.reason)
+    router.message.register(text_expected, RatingComment.text)
+    return router

@@ -1,0 +1,237 @@
+"""Grid workers and higher tiers: the ticket card's buttons, replies, resolving, handing over, /queue.
+
+Only staff reach this router (a router-level filter); each action still checks in the domain code
+that this person may act on this ticket now."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import lazy_gettext as __
+
+from bot.config import Settings
+from bot.texts import category_name, deadline_text, status_name, ticket_card, ticket_error_text
+from domain.models import Photo, RoleGrant, Status, Tier
+from domain.service import Conflict, NotAllowed, TicketError, TicketService
+from domain.tickets import MAX_NOTE, MAX_PHOTOS, format_number, staff_may_handle
+from handlers import keyboards
+from handlers.callbacks import HandOverCb, StaffTicketCb
+from handlers.filters import IsStaff
+from handlers.states import Resolve, StaffReply
+from storage.base import Storage
+
+
+DONE = __("✅ Done")
+
+
+async def queue(message: Message, db: Storage, grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
+    tickets = await db.staff_queue(grants)
+    if not tickets:
+        await message.answer(_("Your queue is empty. Well done!"))
+        return
+    now = clock()
+    categories = {c.code: c for c in await db.list_categories()}
+    lines = [_("Open tickets, oldest first ({count}):").format(count=len(tickets))]
+    for ticket in tickets:
+        deadlines = []
+        if ticket.first_reply_at is None and ticket.reply_due_at is not None:
+            deadlines.append(_("reply: {left}").format(left=deadline_text(ticket.reply_due_at, now)))
+        if ticket.resolve_due_at is not None:
+            deadlines.append(_("resolve: {left}").format(left=deadline_text(ticket.resolve_due_at, now)))
+        lines.append(
+            "{number} · {category} · {status} · {deadlines}".format(
+                number=format_number(settings.ticket_prefix, ticket.id),
+                category=category_name(categories.get(ticket.category_code), ticket.category_code, lang),
+                status=status_name(ticket.status),
+                deadlines="; ".join(deadlines),
+            )
+        )
+    await message.answer("\n".join(lines), reply_markup=keyboards.staff_queue(tickets, settings.ticket_prefix))
+
+
+async def handled_ticket(query: CallbackQuery, db: Storage, grants: list[RoleGrant], ticket_id: int):
+    """The ticket if this person may act on it now; otherwise answers the button and returns None."""
+    ticket = await db.get_ticket(ticket_id)
+    grid = await db.get_grid(ticket.grid_code) if ticket else None
+    if ticket is None or grid is None or not staff_may_handle(grants, ticket, grid):
+        await query.answer(ticket_error_text(NotAllowed(ticket_id)), show_alert=True)
+        return None
+    return ticket
+
+
+async def view(query: CallbackQuery, callback_data: StaffTicketCb, db: Storage, grants: list[RoleGrant],
+               settings: Settings, clock, lang: str) -> None:
+    ticket = await handled_ticket(query, db, grants, callback_data.ticket_id)
+    if ticket is None:
+        return
+    await query.answer()
+    grid = await db.get_grid(ticket.grid_code)
+    category = await db.get_category(ticket.category_code)
+    contact = await db.get_user(ticket.resident_id) if ticket.share_contact else None
+    await query.message.answer(
+        ticket_card(ticket, settings.ticket_prefix, grid, category, lang, clock(), contact),
+        reply_markup=keyboards.staff_ticket(ticket),
+    )
+
+
+async def take(query: CallbackQuery, callback_data: StaffTicketCb, tickets: TicketService,
+               grants: list[RoleGrant], settings: Settings) -> None:
+    try:
+        ticket = await tickets.take(callback_data.ticket_id, query.from_user.id, grants)
+    except TicketError as error:
+        await query.answer(ticket_error_text(error), show_alert=True)
+        return
+    await query.answer(_("You took ticket {number}.").format(number=format_number(settings.ticket_prefix, ticket.id)))
+    await query.message.edit_reply_markup(reply_markup=keyboards.staff_ticket(ticket))
+
+
+async def start_reply(query: CallbackQuery, callback_data: StaffTicketCb, state: FSMContext, db: Storage,
+                      grants: list[RoleGrant], settings: Settings) -> None:
+    ticket = await handled_ticket(query, db, grants, callback_data.ticket_id)
+    if ticket is None:
+        return
+    await query.answer()
+    await state.set_state(StaffReply.text)
+    await state.update_data(ticket_id=ticket.id)
+    await query.message.answer(
+        _("Write your reply to the resident on ticket {number} (or /cancel):").format(
+            number=format_number(settings.ticket_prefix, ticket.id)
+        )
+    )
+
+
+async def send_reply(message: Message, state: FSMContext, tickets: TicketService, grants: list[RoleGrant]) -> None:
+    if len(message.text) > MAX_NOTE:
+        await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
+        return
+    ticket_id = (await state.get_data())["ticket_id"]
+    await state.clear()
+    try:
+        await tickets.reply(ticket_id, message.from_user.id, grants, message.text)
+    except TicketError as error:
+        await message.answer(ticket_error_text(error))
+        return
+    await message.answer(_("Your reply was sent to the resident."))
+
+
+async def start_resolve(query: CallbackQuery, callback_data: StaffTicketCb, state: FSMContext, db: Storage,
+                        grants: list[RoleGrant], settings: Settings) -> None:
+    ticket = await handled_ticket(query, db, grants, callback_data.ticket_id)
+    if ticket is None:
+        return
+    if ticket.status in (Status.RESOLVED, Status.CLOSED):
+        await query.answer(ticket_error_text(Conflict(ticket.id)), show_alert=True)
+        return
+    await query.answer()
+    await state.set_state(Resolve.note)
+    await state.update_data(ticket_id=ticket.id, photos=[])
+    await query.message.answer(
+        _("How was ticket {number} resolved? Write a short note for the resident (required).").format(
+            number=format_number(settings.ticket_prefix, ticket.id)
+        )
+    )
+
+
+async def resolve_note(message: Message, state: FSMContext) -> None:
+    if message.text.startswith("/"):
+        await message.answer(_("Please write the resolution note, or send /cancel."))
+        return
+    if len(message.text) > MAX_NOTE:
+        await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
+        return
+    await state.update_data(note=message.text)
+    await state.set_state(Resolve.photos)
+    await message.answer(
+        _("You may add up to {max} “after” photos. Tap “Done” to finish.").format(max=MAX_PHOTOS),
+        reply_markup=keyboards.resolve_photos_done(),
+    )
+
+
+async def resolve_photo(message: Message, state: FSMContext) -> None:
+    photos = (await state.get_data())["photos"]
+    if len(photos) >= MAX_PHOTOS:
+        await message.answer(_("At most {max} photos can be attached; this one was not added.").format(max=MAX_PHOTOS))
+        return
+    photos.append([message.photo[-1].file_id, message.photo[-1].file_unique_id])
+    await state.update_data(photos=photos)
+
+
+async def resolve_done(message: Message, state: FSMContext, tickets: TicketService, grants: list[RoleGrant],
+                       settings: Settings) -> None:
+    data = await state.get_data()
+    await state.clear()
+    photos = [Photo(file_id, unique_id) for file_id, unique_id in data["photos"]]
+    try:
+        ticket = await tickets.resolve(data["ticket_id"], message.from_user.id, grants, data["note"], photos)
+    except TicketError as error:
+        await message.answer(ticket_error_text(error), reply_markup=ReplyKeyboardRemove())
+        return
+    await message.answer(
+        _("Ticket {number} is marked resolved. The resident is asked to confirm.").format(
+            number=format_number(settings.ticket_prefix, ticket.id)
+        ),
+        reply_markup=ReplyKeyboardRemove(),
+    )
+
+
+async def staff_bad_input(message: Message) -> None:
+    await message.answer(_("Please send text (or photos where asked), or /cancel."))
+
+
+async def choose_handover(query: CallbackQuery, callback_data: StaffTicketCb, db: Storage,
+                          grants: list[RoleGrant]) -> None:
+    ticket = await handled_ticket(query, db, grants, callback_data.ticket_id)
+    if ticket is None:
+        return
+    if ticket.tier is not Tier.GRID:
+        await query.answer(_("Only tickets at the grid tier can be handed to another grid."), show_alert=True)
+        return
+    grid = await db.get_grid(ticket.grid_code)
+    # Neighbouring grids: the same town, nearest in the list first by village.
+    targets = [g for g in await db.list_grids() if g.town == grid.town and g.code != grid.code]
+    targets.sort(key=lambda g: (g.village != grid.village, g.village, g.code))
+    if not targets:
+        await query.answer(_("There is no other grid to hand over to."), show_alert=True)
+        return
+    await query.answer()
+    await query.message.answer(
+        _("Hand over to which grid?"), reply_markup=keyboards.hand_over_targets(ticket.id, targets[:20])
+    )
+
+
+async def hand_over(query: CallbackQuery, callback_data: HandOverCb, tickets: TicketService,
+                    grants: list[RoleGrant], settings: Settings) -> None:
+    try:
+        ticket = await tickets.hand_over(callback_data.ticket_id, query.from_user.id, grants, callback_data.grid_code)
+    except TicketError as error:
+        await query.answer(ticket_error_text(error), show_alert=True)
+        return
+    await query.answer()
+    await query.message.edit_reply_markup(reply_markup=None)
+    await query.message.answer(
+        _("Ticket {number} was handed over.").format(number=format_number(settings.ticket_prefix, ticket.id))
+    )
+
+
+def build_router() -> Router:
+    router = Router(name="staff")
+    router.message.filter(IsStaff())
+    router.callback_query.filter(IsStaff())
+    router.message.register(queue, Command("queue"))
+    router.callback_query.register(view, StaffTicketCb.filter(F.action == "view"))
+    router.callback_query.register(take, StaffTicketCb.filter(F.action == "take"))
+    router.callback_query.register(start_reply, StaffTicketCb.filter(F.action == "reply"))
+    router.message.register(send_reply, StaffReply.text, F.text)
+    router.callback_query.register(start_resolve, StaffTicketCb.filter(F.action == "resolve"))
+    router.message.register(resolve_note, Resolve.note, F.text)
+    router.message.register(resolve_photo, Resolve.photos, F.photo)
+    router.message.register(resolve_done, Resolve.photos, F.text == DONE)
+    router.message.register(staff_bad_input, Resolve.note)
+    router.message.register(staff_bad_input, Resolve.photos)
+    router.message.register(staff_bad_input, StaffReply.text)
+    router.callback_query.register(choose_handover, StaffTicketCb.filter(F.action == "handover"))
+    router.callback_query.register(hand_over, HandOverCb.filter())
+    return router

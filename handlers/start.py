@@ -1,0 +1,138 @@
+"""Where a resident lands: a grid's deep link, or finding the grid by location or by name."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import F, Router
+from aiogram.filters import CommandObject, CommandStart
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.utils.i18n import gettext as _
+
+from bot.texts import grid_line
+from domain.geo import nearest_grids
+from domain.models import Grid, Role
+from domain.tickets import GRID_CODE_PATTERN
+from handlers import keyboards
+from handlers.callbacks import GridPickCb
+from handlers.states import FindGrid, TicketForm
+from storage.base import Storage
+
+
+GRID_PREFIX = "g_"
+SEARCH_MAX_CHARS = 50
+
+
+def grid_code_from_payload(payload: str | None) -> str | None:
+    """`g_<code>` from a deep link, or None when it is missing or malformed."""
+    if not payload or not payload.startswith(GRID_PREFIX):
+        return None
+    code = payload[len(GRID_PREFIX):]
+    return code if GRID_CODE_PATTERN.match(code) else None
+
+
+async def discard_form(message: Message, state: FSMContext) -> None:
+    """A new /start in the middle of a form starts over on purpose, and says so."""
+    if await state.get_state() is not None:
+        await state.clear()
+        await message.answer(_("Your unfinished form was discarded."), reply_markup=ReplyKeyboardRemove())
+
+
+async def open_grid(message: Message, state: FSMContext, db: Storage, grid: Grid) -> None:
+    await state.clear()
+    await state.set_state(TicketForm.kind)
+    await state.update_data(grid=grid.code)
+    workers = await db.staff_with_role(Role.GRID_WORKER, grid.code)
+    lines = [_("Grid: {grid}").format(grid=grid_line(grid, grid.code))]
+    if workers:
+        lines.append(_("Grid worker: {names}").format(names=", ".join(w.name for w in workers)))
+    else:
+        lines.append(_("This grid has no worker yet; the village will handle your ticket."))
+    lines.append("")
+    lines.append(_("What would you like to do?"))
+    await message.answer("\n".join(lines), reply_markup=keyboards.kinds())
+
+
+async def ask_for_grid(message: Message, state: FSMContext) -> None:
+    await state.set_state(FindGrid.searching)
+    await message.answer(
+        _(
+            "Which grid are you in? Share your location to find the nearest grid, "
+            "or type part of the grid's or village's name."
+        ),
+        reply_markup=keyboards.share_location(),
+    )
+
+
+async def start_with_code(
+    message: Message, command: CommandObject, state: FSMContext, db: Storage
+) -> None:
+    await discard_form(message, state)
+    code = grid_code_from_payload(command.args)
+    grid = await db.get_grid(code) if code else None
+    if grid is None:
+        await message.answer(_("This QR code is not known. Let us find your grid another way."))
+        await ask_for_grid(message, state)
+        return
+    await open_grid(message, state, db, grid)
+
+
+async def start_plain(message: Message, state: FSMContext) -> None:
+    await discard_form(message, state)
+    await message.answer(
+        _("Welcome! Here you can report problems to your grid worker and follow how they are solved.")
+    )
+    await ask_for_grid(message, state)
+
+
+async def find_by_location(message: Message, db: Storage) -> None:
+    found = nearest_grids(await db.list_grids(), message.location.latitude, message.location.longitude)
+    if not found:
+        await message.answer(_("No grid with a known location was found. Please type its name."))
+        return
+    await message.answer(
+        _("The nearest grids:"),
+        reply_markup=keyboards.grid_choices([grid for grid, _distance in found]),
+    )
+
+
+async def find_by_name(message: Message, db: Storage) -> None:
+    text = message.text.strip()
+    if text.startswith("/") or not 1 <= len(text) <= SEARCH_MAX_CHARS:
+        await message.answer(
+            _("Please type part of a grid's name (at most {limit} characters), or share your location.").format(
+                limit=SEARCH_MAX_CHARS
+            )
+        )
+        return
+    grids = await db.search_grids(text)
+    if not grids:
+        await message.answer(_("No grid matches \u201c{text}\u201d. Try another name.").format(text=escape(text)))
+        return
+    await message.answer(_("Choose your grid:"), reply_markup=keyboards.grid_choices(grids))
+
+
+async def find_bad_input(message: Message) -> None:
+    await message.answer(_("Please type a grid's name or share your location."))
+
+
+async def pick_grid(query: CallbackQuery, callback_data: GridPickCb, state: FSMContext, db: Storage) -> None:
+    grid = await db.get_grid(callback_data.code)
+    if grid is None:
+        await query.answer(_("This grid no longer exists."), show_alert=True)
+        return
+    await query.answer()
+    await query.message.answer(_("Grid selected."), reply_markup=ReplyKeyboardRemove())
+    await open_grid(query.message, state, db, grid)
+
+
+def build_router() -> Router:
+    router = Router(name="start")
+    router.message.register(start_with_code, CommandStart(deep_link=True))
+    router.message.register(start_plain, CommandStart())
+    router.message.register(find_by_location, FindGrid.searching, F.location)
+    router.message.register(find_by_name, FindGrid.searching, F.text)
+    router.message.register(find_bad_input, FindGrid.searching)
+    router.callback_query.register(pick_grid, GridPickCb.filter())
+    return router

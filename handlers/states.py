@@ -1,0 +1,36 @@
+"""All multi-step forms."""
+
+from aiogram.fsm.state import State, StatesGroup
+
+
+class FindGrid(StatesGroup):
+    searching = State()  # a name to search, or a shared location
+
+
+class TicketForm(StatesGroup):
+    kind = State()
+    category = State()
+    duplicates = State()  # open tickets of the same grid and category: "me too" or go on
+    description = State()  # text, photos, location; then "done"
+    confirm = State()
+
+
+class ResidentAnswer(StatesGroup):
+    text = State()  # answer to staff on a ticket
+
+
+class Reopen(StatesGroup):
+    reason = State()
+
+
+class RatingComment(StatesGroup):
+    text = State()
+
+
+class StaffReply(StatesGroup):
+    text = State()
+
+
+class Resolve(StatesGroup):
+    note = State()
+    photos = State()  # optional "after" photos, then done

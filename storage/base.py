@@ -1,0 +1,229 @@
+"""The one storage interface. Handlers and domain code see only this; SQL stays in the backends.
+
+A backend (SQLite today, PostgreSQL later) implements every method. Each method is one transaction:
+a ticket change, its event and the notices it causes are committed together or not at all.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from domain.models import (
+    Category,
+    Grid,
+    Kind,
+    Notice,
+    Photo,
+    Resident,
+    Role,
+    RoleGrant,
+    StaffMember,
+    Status,
+    Ticket,
+    TicketEvent,
+    Tier,
+)
+from domain.stats import Scope, WeekRows, WeekWindow
+
+
+@dataclass(frozen=True)
+class NewTicket:
+    kind: Kind
+    category_code: str
+    grid_code: str
+    resident_id: int
+    description: str
+    share_contact: bool = False
+    lat: float | None = None
+    lon: float | None = None
+    photos: tuple[Photo, ...] = ()
+    reply_due_at: int | None = None
+    resolve_due_at: int | None = None
+    department: str | None = None
+    # Identifies the Telegram update that asked for it, so a redelivered update files nothing new.
+    source_key: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    notice: Notice
+    attempts: int
+    created_at: int
+
+
+@dataclass(frozen=True)
+class TicketChange:
+    """Columns to set on a ticket; fields left as None are not touched."""
+
+    status: Status
+    tier: Tier | None = None
+    grid_code: str | None = None
+    department: str | None = None
+    assignee_id: int | None = None
+    clear_assignee: bool = False
+    first_reply_at: int | None = None
+    resolved_at: int | None = None
+    resolved_tier: Tier | None = None
+    confirmed_at: int | None = None
+    rating: int | None = None
+    rating_comment: str | None = None
+    reply_due_at: int | None = None
+    resolve_due_at: int | None = None
+    after_photos: tuple[Photo, ...] = field(default_factory=tuple)
+
+
+class Storage(ABC):
+    # -- lifecycle --------------------------------------------------------------------------------
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    @abstractmethod
+    async def is_empty(self) -> bool:
+        """True when no grids, staff or tickets are stored (default categories do not count)."""
+
+    # -- grids, staff, categories -----------------------------------------------------------------
+    @abstractmethod
+    async def upsert_grids(self, grids: Sequence[Grid]) -> None: ...
+
+    @abstractmethod
+    async def get_grid(self, code: str) -> Grid | None: ...
+
+    @abstractmethod
+    async def list_grids(self) -> list[Grid]: ...
+
+    @abstractmethod
+    async def search_grids(self, text: str, limit: int = 10) -> list[Grid]: ...
+
+    @abstractmethod
+    async def upsert_staff(self, staff: Sequence[StaffMember]) -> None: ...
+
+    @abstractmethod
+    async def roles_of(self, telegram_id: int) -> list[RoleGrant]: ...
+
+    @abstractmethod
+    async def list_staff(self) -> list[StaffMember]: ...
+
+    @abstractmethod
+    async def staff_with_role(self, role: Role, scope: str | None = None) -> list[StaffMember]:
+        """Staff holding `role`, limited to `scope` unless it is None."""
+
+    @abstractmethod
+    async def upsert_categories(self, categories: Sequence[Category]) -> None: ...
+
+    @abstractmethod
+    async def list_categories(self) -> list[Category]: ...
+
+    @abstractmethod
+    async def get_category(self, code: str) -> Category | None: ...
+
+    # -- users ------------------------------------------------------------------------------------
+    @abstractmethod
+    async def touch_user(
+        self, telegram_id: int, full_name: str, username: str | None, telegram_language: str | None
+    ) -> Resident:
+        """Create or refresh the user's profile; marks a user who writes again as reachable."""
+
+    @abstractmethod
+    async def get_user(self, telegram_id: int) -> Resident | None: ...
+
+    @abstractmethod
+    async def set_language(self, telegram_id: int, language: str) -> None: ...
+
+    @abstractmethod
+    async def set_phone(self, telegram_id: int, phone: str) -> None: ...
+
+    @abstractmethod
+    async def mark_unreachable(self, telegram_id: int) -> None: ...
+
+    # -- tickets ----------------------------------------------------------------------------------
+    @abstractmethod
+    async def create_ticket(
+        self, ticket: NewTicket, now: int, notices: Sequence[Notice] = ()
+    ) -> tuple[Ticket, bool]:
+        """Store the ticket with its photos, its `created` event and its notices in one transaction.
+
+        Returns the ticket and whether it was created now; a repeated `source_key` returns the
+        ticket stored the first time and writes nothing.
+        """
+
+    @abstractmethod
+    async def get_ticket(self, ticket_id: int) -> Ticket | None: ...
+
+    @abstractmethod
+    async def change_ticket(
+        self,
+        ticket_id: int,
+        expected: Status,
+        change: TicketChange,
+        event: TicketEvent,
+        notices: Sequence[Notice] = (),
+    ) -> Ticket | None:
+        """Apply `change` only if the ticket is still in status `expected` (so two workers
+        tapping at once cannot both act); record `event` and `notices`. None if it moved on."""
+
+    @abstractmethod
+    async def record_event(self, event: TicketEvent, notices: Sequence[Notice] = ()) -> None:
+        """An event that does not change the ticket's columns (a reply, a resident's message)."""
+
+    @abstractmethod
+    async def add_follower(
+        self, ticket_id: int, resident_id: int, event: TicketEvent, notices: Sequence[Notice] = ()
+    ) -> bool:
+        """False when the resident already follows or filed the ticket."""
+
+    @abstractmethod
+    async def followers(self, ticket_id: int) -> list[int]: ...
+
+    @abstractmethod
+    async def events(self, ticket_id: int) -> list[TicketEvent]: ...
+
+    @abstractmethod
+    async def open_tickets(self, grid_code: str, category_code: str, limit: int = 5) -> list[Ticket]:
+        """Open tickets of one grid and category, newest first: candidates for "me too"."""
+
+    @abstractmethod
+    async def resident_tickets(self, resident_id: int, limit: int = 20) -> list[Ticket]:
+        """Tickets the resident filed or follows, newest first."""
+
+    @abstractmethod
+    async def staff_queue(self, grants: Sequence[RoleGrant], limit: int = 50) -> list[Ticket]:
+        """Open tickets that these roles handle at the tickets' current tiers, oldest first."""
+
+    # -- outbox -----------------------------------------------------------------------------------
+    @abstractmethod
+    async def enqueue(self, notices: Sequence[Notice], now: int) -> None: ...
+
+    @abstractmethod
+    async def due_outbox(self, now: int, limit: int = 100) -> list[OutboxItem]:
+        """The oldest unsent item of each chat, if its time has come, in the order written."""
+
+    @abstractmethod
+    async def next_outbox_time(self) -> int | None: ...
+
+    @abstractmethod
+    async def mark_sent(self, item_id: int, now: int) -> None: ...
+
+    @abstractmethod
+    async def retry_later(self, item_id: int, attempts: int, next_attempt_at: int) -> None: ...
+
+    @abstractmethod
+    async def drop(self, item_id: int, reason: str) -> None: ...
+
+    # -- small key-value settings (e.g. the bot's username) ---------------------------------------
+    @abstractmethod
+    async def get_value(self, key: str) -> str | None: ...
+
+    @abstractmethod
+    async def set_value(self, key: str, value: str) -> None: ...
+
+    # -- statistics (SQL: storage/stats_sqlite.py; figures: domain/stats.py) --------------------
+    @abstractmethod
+    async def week_stats_rows(self, window: WeekWindow, scope: Scope) -> WeekRows:
+        """Sums over the tickets received in `window` and `scope`, as they stood at its end."""
+
+    @abstractmethod
+    async def week_tickets(self, window: WeekWindow, scope: Scope) -> list[Ticket]:
+        """Tickets received in `window` and `scope`, oldest first, for export (without photos)."""

@@ -1,0 +1,561 @@
+"""SQLite backend: WAL, versioned migrations, one connection serialised by a lock."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+from domain.categories import DEFAULT_CATEGORIES
+from domain.models import (
+    Category,
+    EventType,
+    Grid,
+    Kind,
+    Notice,
+    Photo,
+    Resident,
+    Role,
+    RoleGrant,
+    StaffMember,
+    Status,
+    Ticket,
+    TicketEvent,
+    Tier,
+)
+from domain.tickets import OPEN_STATUSES
+from storage.base import NewTicket, OutboxItem, Storage, TicketChange
+from storage.stats_sqlite import SqliteStatsMixin
+
+TICKET_COLUMNS = (
+    "t.id, t.kind, t.category_code, t.grid_code, t.resident_id, t.share_contact, t.description, "
+    "t.lat, t.lon, t.status, t.tier, t.assignee_id, t.created_at, t.first_reply_at, "
+    "t.resolved_at, t.resolved_tier, t.confirmed_at, t.rating, t.rating_comment, "
+    "t.reply_due_at, t.resolve_due_at, t.department, "
+    "(SELECT COUNT(*) FROM ticket_followers f WHERE f.ticket_id = t.id)"
+)
+_OPEN = tuple(s.value for s in OPEN_STATUSES)
+_OPEN_SQL = "(" + ",".join("?" * len(_OPEN)) + ")"
+
+
+def migrations() -> list[tuple[int, str]]:
+    """Migration scripts as (version, SQL), in order; the version is the file's number."""
+    folder = resources.files("storage") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def _ticket(row: Sequence, photos: tuple[Photo, ...] = (), after: tuple[Photo, ...] = ()) -> Ticket:
+    return Ticket(
+        id=row[0],
+        kind=Kind(row[1]),
+        category_code=row[2],
+        grid_code=row[3],
+        resident_id=row[4],
+        share_contact=bool(row[5]),
+        description=row[6],
+        lat=row[7],
+        lon=row[8],
+        status=Status(row[9]),
+        tier=Tier(row[10]),
+        assignee_id=row[11],
+        created_at=row[12],
+        first_reply_at=row[13],
+        resolved_at=row[14],
+        resolved_tier=Tier(row[15]) if row[15] else None,
+        confirmed_at=row[16],
+        rating=row[17],
+        rating_comment=row[18],
+        reply_due_at=row[19],
+        resolve_due_at=row[20],
+        department=row[21],
+        follower_count=row[22],
+        photos=photos,
+        after_photos=after,
+    )
+
+
+def _grid(row: Sequence) -> Grid:
+    return Grid(*row)
+
+
+def _category(row: Sequence) -> Category:
+    return Category(*row)
+
+
+class SqliteStorage(SqliteStatsMixin, Storage):
+    def __init__(self, connection: aiosqlite.Connection):
+        self._db = connection
+        # One connection serves the whole bot; the lock keeps one coroutine's transaction from
+        # interleaving with another's statements.
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: str | Path) -> SqliteStorage:
+        path = Path(path)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(str(path), isolation_level=None)
+        await db.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit reaches the disk before we tell a resident the ticket is filed.
+        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute("PRAGMA foreign_keys=ON")
+        await db.execute("PRAGMA busy_timeout=5000")
+        storage = cls(db)
+        await storage._migrate()
+        return storage
+
+    async def _migrate(self) -> None:
+        async with self._db.execute("PRAGMA user_version") as cur:
+            (current,) = await cur.fetchone()
+        fresh = current == 0
+        for version, script in migrations():
+            if version <= current:
+                continue
+            # executescript commits first; the script itself is one transaction with its version.
+            await self._db.executescript(
+                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={version};\nCOMMIT;"
+            )
+        if fresh:
+            await self.upsert_categories(DEFAULT_CATEGORIES)
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.execute("ROLLBACK")
+                raise
+            await self._db.execute("COMMIT")
+
+    async def _all(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
+        async with self._lock:
+            async with self._db.execute(sql, params) as cur:
+                return list(await cur.fetchall())
+
+    async def _one(self, sql: str, params: Sequence = ()):
+        rows = await self._all(sql, params)
+        return rows[0] if rows else None
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def is_empty(self) -> bool:
+        row = await self._one(
+            "SELECT (SELECT COUNT(*) FROM grids) + (SELECT COUNT(*) FROM staff)"
+            " + (SELECT COUNT(*) FROM tickets)"
+        )
+        return row[0] == 0
+
+    # -- grids, staff, categories -----------------------------------------------------------------
+    async def upsert_grids(self, grids: Sequence[Grid]) -> None:
+        async with self._tx() as db:
+            await db.executemany(
+                "INSERT INTO grids(code, name, village, town, lat, lon) VALUES (?,?,?,?,?,?)"
+                " ON CONFLICT(code) DO UPDATE SET name=excluded.name, village=excluded.village,"
+                " town=excluded.town, lat=excluded.lat, lon=excluded.lon",
+                [(g.code, g.name, g.village, g.town, g.lat, g.lon) for g in grids],
+            )
+
+    async def get_grid(self, code: str) -> Grid | None:
+        row = await self._one(
+            "SELECT code, name, village, town, lat, lon FROM grids WHERE code = ?", (code,)
+        )
+        return _grid(row) if row else None
+
+    async def list_grids(self) -> list[Grid]:
+        rows = await self._all(
+            "SELECT code, name, village, town, lat, lon FROM grids ORDER BY town, village, code"
+        )
+        return [_grid(r) for r in rows]
+
+    async def search_grids(self, text: str, limit: int = 10) -> list[Grid]:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = await self._all(
+            "SELECT code, name, village, town, lat, lon FROM grids"
+            " WHERE name LIKE ?1 ESCAPE '\\' OR village LIKE ?1 ESCAPE '\\' OR code LIKE ?1 ESCAPE '\\'"
+            " ORDER BY town, village, code LIMIT ?2",
+            (pattern, limit),
+        )
+        return [_grid(r) for r in rows]
+
+    async def upsert_staff(self, staff: Sequence[StaffMember]) -> None:
+        async with self._tx() as db:
+            await db.executemany(
+                "INSERT INTO staff(telegram_id, name, role, scope) VALUES (?,?,?,?)"
+                " ON CONFLICT(telegram_id, role, scope) DO UPDATE SET name=excluded.name",
+                [(s.telegram_id, s.name, s.role.value, s.scope) for s in staff],
+            )
+
+    async def roles_of(self, telegram_id: int) -> list[RoleGrant]:
+        rows = await self._all(
+            "SELECT role, scope FROM staff WHERE telegram_id = ? ORDER BY role, scope",
+            (telegram_id,),
+        )
+        return [RoleGrant(Role(r[0]), r[1]) for r in rows]
+
+    async def list_staff(self) -> list[StaffMember]:
+        rows = await self._all(
+            "SELECT telegram_id, name, role, scope FROM staff ORDER BY telegram_id, role, scope"
+        )
+        return [StaffMember(r[0], r[1], Role(r[2]), r[3]) for r in rows]
+
+    async def staff_with_role(self, role: Role, scope: str | None = None) -> list[StaffMember]:
+        sql = "SELECT telegram_id, name, role, scope FROM staff WHERE role = ?"
+        params: list = [role.value]
+        if scope is not None:
+            sql += " AND scope = ?"
+            params.append(scope)
+        rows = await self._all(sql + " ORDER BY telegram_id", params)
+        return [StaffMember(r[0], r[1], Role(r[2]), r[3]) for r in rows]
+
+    async def upsert_categories(self, categories: Sequence[Category]) -> None:
+        async with self._tx() as db:
+            async with db.execute("SELECT COALESCE(MAX(position), 0) FROM categories") as cur:
+                (last,) = await cur.fetchone()
+            await db.executemany(
+                "INSERT INTO categories(code, name_zh, name_en, department, reply_hours,"
+                " resolve_hours, position) VALUES (?,?,?,?,?,?,?)"
+                " ON CONFLICT(code) DO UPDATE SET name_zh=excluded.name_zh,"
+                " name_en=excluded.name_en, department=excluded.department,"
+                " reply_hours=excluded.reply_hours, resolve_hours=excluded.resolve_hours",
+                [
+                    (c.code, c.name_zh, c.name_en, c.department, c.reply_hours, c.resolve_hours,
+                     last + i + 1)
+                    for i, c in enumerate(categories)
+                ],
+            )
+
+    async def list_categories(self) -> list[Category]:
+        rows = await self._all(
+            "SELECT code, name_zh, name_en, department, reply_hours, resolve_hours"
+            " FROM categories ORDER BY position, code"
+        )
+        return [_category(r) for r in rows]
+
+    async def get_category(self, code: str) -> Category | None:
+        row = await self._one(
+            "SELECT code, name_zh, name_en, department, reply_hours, resolve_hours"
+            " FROM categories WHERE code = ?",
+            (code,),
+        )
+        return _category(row) if row else None
+
+    # -- users ------------------------------------------------------------------------------------
+    async def touch_user(
+        self, telegram_id: int, full_name: str, username: str | None, telegram_language: str | None
+    ) -> Resident:
+        known = await self.get_user(telegram_id)
+        if known is not None and not known.unreachable and (
+            known.full_name, known.username, known.telegram_language
+        ) == (full_name, username, telegram_language):
+            return known  # the common case: nothing to write
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO users(telegram_id, full_name, username, telegram_language, created_at)"
+                " VALUES (?, ?, ?, ?, CAST(strftime('%s','now') AS INTEGER))"
+                " ON CONFLICT(telegram_id) DO UPDATE SET full_name=excluded.full_name,"
+                " username=excluded.username, telegram_language=excluded.telegram_language,"
+                " unreachable=0",
+                (telegram_id, full_name, username, telegram_language),
+            )
+        user = await self.get_user(telegram_id)
+        assert user is not None
+        return user
+
+    async def get_user(self, telegram_id: int) -> Resident | None:
+        row = await self._one(
+            "SELECT telegram_id, language, full_name, username, phone, unreachable,"
+            " telegram_language FROM users WHERE telegram_id = ?",
+            (telegram_id,),
+        )
+        return Resident(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6]) if row else None
+
+    async def _set_user_column(self, telegram_id: int, column: str, value) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO users(telegram_id, created_at)"
+                " VALUES (?, CAST(strftime('%s','now') AS INTEGER))"
+                " ON CONFLICT(telegram_id) DO NOTHING",
+                (telegram_id,),
+            )
+            await db.execute(f"UPDATE users SET {column} = ? WHERE telegram_id = ?", (value, telegram_id))
+
+    async def set_language(self, telegram_id: int, language: str) -> None:
+        await self._set_user_column(telegram_id, "language", language)
+
+    async def set_phone(self, telegram_id: int, phone: str) -> None:
+        await self._set_user_column(telegram_id, "phone", phone)
+
+    async def mark_unreachable(self, telegram_id: int) -> None:
+        await self._set_user_column(telegram_id, "unreachable", 1)
+
+    # -- tickets ----------------------------------------------------------------------------------
+    @staticmethod
+    async def _insert_event(db: aiosqlite.Connection, event: TicketEvent, tier: str | None) -> None:
+        await db.execute(
+            "INSERT INTO ticket_events(ticket_id, at, type, actor_id, tier, note, data)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (event.ticket_id, event.at, event.type.value, event.actor_id, tier, event.note,
+             json.dumps(event.data, ensure_ascii=False)),
+        )
+
+    @staticmethod
+    async def _insert_notices(db: aiosqlite.Connection, notices: Sequence[Notice], now: int) -> None:
+        await db.executemany(
+            "INSERT INTO outbox(chat_id, type, ticket_id, data, created_at, next_attempt_at)"
+            " VALUES (?,?,?,?,?,?)",
+            [(n.chat_id, n.type, n.ticket_id, json.dumps(n.data, ensure_ascii=False), now, now)
+             for n in notices],
+        )
+
+    @staticmethod
+    async def _insert_photos(db, ticket_id: int, stage: str, photos: Sequence[Photo]) -> None:
+        await db.executemany(
+            "INSERT INTO ticket_photos(ticket_id, stage, position, file_id, file_unique_id)"
+            " VALUES (?,?,?,?,?)",
+            [(ticket_id, stage, i, p.file_id, p.file_unique_id) for i, p in enumerate(photos)],
+        )
+
+    async def create_ticket(
+        self, ticket: NewTicket, now: int, notices: Sequence[Notice] = ()
+    ) -> tuple[Ticket, bool]:
+        async with self._tx() as db:
+            if ticket.source_key is not None:
+                async with db.execute(
+                    "SELECT id FROM tickets WHERE source_key = ?", (ticket.source_key,)
+                ) as cur:
+                    existing = await cur.fetchone()
+                if existing:
+                    ticket_id, created = existing[0], False
+            if ticket.source_key is None or not existing:
+                cur = await db.execute(
+                    "INSERT INTO tickets(kind, category_code, grid_code, resident_id, share_contact,"
+                    " description, lat, lon, status, tier, department, created_at, reply_due_at,"
+                    " resolve_due_at, source_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (ticket.kind.value, ticket.category_code, ticket.grid_code, ticket.resident_id,
+                     int(ticket.share_contact), ticket.description, ticket.lat, ticket.lon,
+                     Status.NEW.value, Tier.GRID.value, ticket.department, now,
+                     ticket.reply_due_at, ticket.resolve_due_at, ticket.source_key),
+                )
+                ticket_id, created = cur.lastrowid, True
+                await self._insert_photos(db, ticket_id, "report", ticket.photos)
+                await self._insert_event(
+                    db, TicketEvent(ticket_id, now, EventType.CREATED, ticket.resident_id), Tier.GRID
+                )
+                await self._insert_notices(
+                    db, [Notice(n.chat_id, n.type, ticket_id, n.data) for n in notices], now
+                )
+        stored = await self.get_ticket(ticket_id)
+        assert stored is not None
+        return stored, created
+
+    async def get_ticket(self, ticket_id: int) -> Ticket | None:
+        async with self._lock:
+            async with self._db.execute(
+                f"SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.id = ?", (ticket_id,)
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None:
+                return None
+            async with self._db.execute(
+                "SELECT stage, file_id, file_unique_id FROM ticket_photos WHERE ticket_id = ?"
+                " ORDER BY stage, position",
+                (ticket_id,),
+            ) as cur:
+                photos = await cur.fetchall()
+        report = tuple(Photo(p[1], p[2]) for p in photos if p[0] == "report")
+        after = tuple(Photo(p[1], p[2]) for p in photos if p[0] == "after")
+        return _ticket(row, report, after)
+
+    async def change_ticket(
+        self,
+        ticket_id: int,
+        expected: Status,
+        change: TicketChange,
+        event: TicketEvent,
+        notices: Sequence[Notice] = (),
+    ) -> Ticket | None:
+        columns: dict[str, object] = {"status": change.status.value}
+        for name in ("grid_code", "department", "assignee_id", "first_reply_at", "resolved_at",
+                     "confirmed_at", "rating", "rating_comment", "reply_due_at", "resolve_due_at"):
+            value = getattr(change, name)
+            if value is not None:
+                columns[name] = value
+        for name in ("tier", "resolved_tier"):
+            value = getattr(change, name)
+            if value is not None:
+                columns[name] = value.value
+        if change.clear_assignee:
+            columns["assignee_id"] = None
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        async with self._tx() as db:
+            cur = await db.execute(
+                f"UPDATE tickets SET {assignments} WHERE id = ? AND status = ?",
+                (*columns.values(), ticket_id, expected.value),
+            )
+            if cur.rowcount != 1:
+                return None
+            async with db.execute("SELECT tier FROM tickets WHERE id = ?", (ticket_id,)) as c:
+                (tier,) = await c.fetchone()
+            if change.after_photos:
+                await db.execute(
+                    "DELETE FROM ticket_photos WHERE ticket_id = ? AND stage = 'after'", (ticket_id,)
+                )
+                await self._insert_photos(db, ticket_id, "after", change.after_photos)
+            await self._insert_event(db, event, tier)
+            await self._insert_notices(db, notices, event.at)
+        return await self.get_ticket(ticket_id)
+
+    async def record_event(self, event: TicketEvent, notices: Sequence[Notice] = ()) -> None:
+        async with self._tx() as db:
+            async with db.execute("SELECT tier FROM tickets WHERE id = ?", (event.ticket_id,)) as c:
+                row = await c.fetchone()
+            await self._insert_event(db, event, row[0] if row else None)
+            await self._insert_notices(db, notices, event.at)
+
+    async def add_follower(
+        self, ticket_id: int, resident_id: int, event: TicketEvent, notices: Sequence[Notice] = ()
+    ) -> bool:
+        async with self._tx() as db:
+            async with db.execute(
+                "SELECT resident_id = ? FROM tickets WHERE id = ?", (resident_id, ticket_id)
+            ) as cur:
+                row = await cur.fetchone()
+            if row is None or row[0]:
+                return False
+            cur = await db.execute(
+                "INSERT INTO ticket_followers(ticket_id, resident_id, created_at) VALUES (?,?,?)"
+                " ON CONFLICT DO NOTHING",
+                (ticket_id, resident_id, event.at),
+            )
+            if cur.rowcount != 1:
+                return False
+            await self._insert_event(db, event, None)
+            await self._insert_notices(db, notices, event.at)
+        return True
+
+    async def followers(self, ticket_id: int) -> list[int]:
+        rows = await self._all(
+            "SELECT resident_id FROM ticket_followers WHERE ticket_id = ? ORDER BY created_at",
+            (ticket_id,),
+        )
+        return [r[0] for r in rows]
+
+    async def events(self, ticket_id: int) -> list[TicketEvent]:
+        rows = await self._all(
+            "SELECT ticket_id, at, type, actor_id, note, data FROM ticket_events"
+            " WHERE ticket_id = ? ORDER BY id",
+            (ticket_id,),
+        )
+        return [TicketEvent(r[0], r[1], EventType(r[2]), r[3], r[4], json.loads(r[5])) for r in rows]
+
+    async def open_tickets(self, grid_code: str, category_code: str, limit: int = 5) -> list[Ticket]:
+        rows = await self._all(
+            f"SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.grid_code = ? AND t.category_code = ?"
+            f" AND t.status IN {_OPEN_SQL} ORDER BY t.id DESC LIMIT ?",
+            (grid_code, category_code, *_OPEN, limit),
+        )
+        return [_ticket(r) for r in rows]
+
+    async def resident_tickets(self, resident_id: int, limit: int = 20) -> list[Ticket]:
+        rows = await self._all(
+            f"SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.resident_id = ?1"
+            " OR t.id IN (SELECT ticket_id FROM ticket_followers WHERE resident_id = ?1)"
+            " ORDER BY t.id DESC LIMIT ?2",
+            (resident_id, limit),
+        )
+        return [_ticket(r) for r in rows]
+
+    async def staff_queue(self, grants: Sequence[RoleGrant], limit: int = 50) -> list[Ticket]:
+        clauses: list[str] = []
+        params: list = []
+        for grant in grants:
+            if grant.role is Role.ADMIN:
+                clauses = ["1"]
+                params = []
+                break
+            if grant.role is Role.GRID_WORKER:
+                clauses.append("(t.tier = 'grid' AND t.grid_code = ?)")
+            elif grant.role is Role.VILLAGE:
+                clauses.append("(t.tier = 'village' AND g.village = ?)")
+            elif grant.role is Role.TOWN:
+                clauses.append("(t.tier = 'town' AND g.town = ?)")
+            elif grant.role is Role.DEPARTMENT:
+                clauses.append("(t.tier = 'department' AND t.department = ?)")
+            else:
+                continue
+            params.append(grant.scope)
+        if not clauses:
+            return []
+        rows = await self._all(
+            f"SELECT {TICKET_COLUMNS} FROM tickets t JOIN grids g ON g.code = t.grid_code"
+            f" WHERE t.status IN {_OPEN_SQL} AND ({' OR '.join(clauses)})"
+            " ORDER BY t.created_at, t.id LIMIT ?",
+            (*_OPEN, *params, limit),
+        )
+        return [_ticket(r) for r in rows]
+
+    # -- outbox -----------------------------------------------------------------------------------
+    async def enqueue(self, notices: Sequence[Notice], now: int) -> None:
+        async with self._tx() as db:
+            await self._insert_notices(db, notices, now)
+
+    async def due_outbox(self, now: int, limit: int = 100) -> list[OutboxItem]:
+        # Only the oldest unsent item of each chat is eligible, so a chat's messages keep order
+        # even while one of them waits for a retry.
+        rows = await self._all(
+            "SELECT id, chat_id, type, ticket_id, data, attempts, created_at FROM outbox"
+            " WHERE id IN (SELECT MIN(id) FROM outbox WHERE sent_at IS NULL"
+            " AND dropped_reason IS NULL GROUP BY chat_id) AND next_attempt_at <= ?"
+            " ORDER BY id LIMIT ?",
+            (now, limit),
+        )
+        return [
+            OutboxItem(r[0], Notice(r[1], r[2], r[3], json.loads(r[4])), r[5], r[6]) for r in rows
+        ]
+
+    async def next_outbox_time(self) -> int | None:
+        row = await self._one(
+            "SELECT MIN(next_attempt_at) FROM outbox WHERE sent_at IS NULL AND dropped_reason IS NULL"
+        )
+        return row[0]
+
+    async def mark_sent(self, item_id: int, now: int) -> None:
+        async with self._tx() as db:
+            await db.execute("UPDATE outbox SET sent_at = ? WHERE id = ?", (now, item_id))
+
+    async def retry_later(self, item_id: int, attempts: int, next_attempt_at: int) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "UPDATE outbox SET attempts = ?, next_attempt_at = ? WHERE id = ?",
+                (attempts, next_attempt_at, item_id),
+            )
+
+    async def drop(self, item_id: int, reason: str) -> None:
+        async with self._tx() as db:
+            await db.execute("UPDATE outbox SET dropped_reason = ? WHERE id = ?", (reason, item_id))
+
+    # -- key-value --------------------------------------------------------------------------------
+    async def get_value(self, key: str) -> str | None:
+        row = await self._one("SELECT value FROM settings_kv WHERE key = ?", (key,))
+        return row[0] if row else None
+
+    async def set_value(self, key: str, value: str) -> None:
+        async with self._tx() as db:
+            await db.execute(
+                "INSERT INTO settings_kv(key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )

@@ -1,0 +1,209 @@
+"""Drives the real dispatcher (the factory `gridbot run` uses) with fake updates and a fake Bot API."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.filters.callback_data import CallbackData
+from aiogram.methods import TelegramMethod
+from aiogram.types import (
+    CallbackQuery,
+    Chat,
+    Document,
+    InlineKeyboardMarkup,
+    Location,
+    Message,
+    PhotoSize,
+    ReplyKeyboardMarkup,
+    Sticker,
+    Update,
+    User,
+    Voice,
+)
+
+from bot.config import Settings
+from bot.factory import create_dispatcher
+from domain.models import Grid, Role, StaffMember
+from storage.sqlite import SqliteStorage
+from tests.fake_telegram import FakeSession, make_bot
+
+START = 1_763_800_000  # 2025-11-22, a fixed "now" for every test
+
+
+@dataclass
+class FakeClock:
+    now: int = START
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, seconds: int) -> None:
+        self.now += seconds
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values = dict(
+        bot_token="42:TEST_TOKEN_THAT_IS_LONG_ENOUGH_123456",
+        database_path=tmp_path / "test.sqlite3",
+        telegram_api_url=None,
+        admin_ids=frozenset({1}),
+        timezone=ZoneInfo("Asia/Shanghai"),
+        default_language="zh",
+        ticket_prefix="XG",
+        bot_username="grid_test_bot",
+    )
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class Harness:
+    dp: Dispatcher
+    bot: Bot
+    db: SqliteStorage
+    clock: FakeClock
+    settings: Settings
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+    _message_ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def session(self) -> FakeSession:
+        return self.bot.session  # type: ignore[return-value]
+
+    def user(self, user_id: int, language: str | None = "zh") -> User:
+        return User(id=user_id, is_bot=False, first_name=f"User{user_id}", username=f"user{user_id}",
+                    language_code=language)
+
+    async def feed(self, update: Update, deliver: bool = True) -> list[TelegramMethod]:
+        before = len(self.session.calls)
+        await self.dp.feed_update(self.bot, update)
+        if deliver:
+            await self.dp["outbox"].deliver_due(self.bot)
+        return self.session.calls[before:]
+
+    def _message(self, sender: User, chat_id: int, **fields: Any) -> Message:
+        return Message(
+            message_id=next(self._message_ids),
+            date=datetime.fromtimestamp(self.clock.now, timezone.utc),
+            chat=Chat(id=chat_id, type="private"),
+            from_user=sender,
+            **fields,
+        )
+
+    async def send(self, user: User, text: str | None = None, **fields: Any) -> list[TelegramMethod]:
+        if text is not None:
+            fields["text"] = text
+            if text.startswith("/"):
+                command = text.split()[0]
+                fields["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        return await self.feed(Update(update_id=next(self._ids), message=self._message(user, user.id, **fields)))
+
+    async def photo(self, user: User, file_id: str, caption: str | None = None,
+                    media_group_id: str | None = None) -> list[TelegramMethod]:
+        sizes = [PhotoSize(file_id=file_id + "_s", file_unique_id=file_id + "_su", width=90, height=90),
+                 PhotoSize(file_id=file_id, file_unique_id=file_id + "_u", width=1280, height=960)]
+        return await self.send(user, photo=sizes, caption=caption, media_group_id=media_group_id)
+
+    async def location(self, user: User, lat: float, lon: float) -> list[TelegramMethod]:
+        return await self.send(user, location=Location(latitude=lat, longitude=lon))
+
+    async def sticker(self, user: User) -> list[TelegramMethod]:
+        return await self.send(user, sticker=Sticker(file_id="st", file_unique_id="stu", type="regular",
+                                                     width=512, height=512, is_animated=False, is_video=False))
+
+    async def voice(self, user: User) -> list[TelegramMethod]:
+        return await self.send(user, voice=Voice(file_id="v", file_unique_id="vu", duration=3))
+
+    async def document(self, user: User) -> list[TelegramMethod]:
+        return await self.send(user, document=Document(file_id="d", file_unique_id="du", file_name="a.jpg"))
+
+    async def tap(self, user: User, data: CallbackData | str, query_id: str | None = None) -> list[TelegramMethod]:
+        packed = data.pack() if isinstance(data, CallbackData) else data
+        query = CallbackQuery(
+            id=query_id or f"q{next(self._ids)}",
+            from_user=user,
+            chat_instance="ci",
+            data=packed,
+            message=self._message(BOT, user.id, text="(button message)"),
+        )
+        return await self.feed(Update(update_id=next(self._ids), callback_query=query))
+
+
+BOT = User(id=42, is_bot=True, first_name="GridBot", username="grid_test_bot")
+
+
+# -- reading what the bot sent --------------------------------------------------------------------
+def to_chat(calls: list[TelegramMethod], chat_id: int) -> list[TelegramMethod]:
+    return [c for c in calls if getattr(c, "chat_id", None) == chat_id]
+
+
+def texts(calls: list[TelegramMethod], chat_id: int | None = None) -> list[str]:
+    """Texts of sent messages and of answered callback queries (alerts and toasts)."""
+    found = []
+    for call in calls:
+        if chat_id is not None and getattr(call, "chat_id", None) not in (chat_id, None):
+            continue
+        if chat_id is not None and getattr(call, "chat_id", None) is None and not hasattr(call, "callback_query_id"):
+            continue
+        text = getattr(call, "text", None)
+        if isinstance(text, str) and text:
+            found.append(text)
+    return found
+
+
+def joined(calls: list[TelegramMethod], chat_id: int | None = None) -> str:
+    return "\n---\n".join(texts(calls, chat_id))
+
+
+def buttons(call: TelegramMethod) -> list[tuple[str, str | None]]:
+    markup = getattr(call, "reply_markup", None)
+    if isinstance(markup, InlineKeyboardMarkup):
+        return [(b.text, b.callback_data) for row in markup.inline_keyboard for b in row]
+    if isinstance(markup, ReplyKeyboardMarkup):
+        return [(b.text, None) for row in markup.keyboard for b in row]
+    return []
+
+
+def last_buttons(calls: list[TelegramMethod], chat_id: int) -> list[tuple[str, str | None]]:
+    for call in reversed(to_chat(calls, chat_id)):
+        if buttons(call):
+            return buttons(call)
+    return []
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+GRIDS = [
+    Grid("DL01", "东里一网格", "东里村", "西岗镇", 34.8105, 117.1702),
+    Grid("DL02", "东里二网格", "东里村", "西岗镇", 34.8131, 117.1768),
+    Grid("NZ01", "南庄一网格", "南庄村", "西岗镇", 34.7987, 117.1655),
+]
+WORKER_DL01 = 501
+WORKER_DL02 = 502
+WORKER_NZ01 = 503
+STAFF = [
+    StaffMember(WORKER_DL01, "王网格", Role.GRID_WORKER, "DL01"),
+    StaffMember(WORKER_DL02, "李网格", Role.GRID_WORKER, "DL02"),
+    StaffMember(WORKER_NZ01, "赵网格", Role.GRID_WORKER, "NZ01"),
+    StaffMember(601, "东里村书记", Role.VILLAGE, "东里村"),
+    StaffMember(701, "镇长", Role.OFFICIAL, "西岗镇"),
+]
+
+
+@pytest.fixture
+async def harness(tmp_path: Path):
+    db = await SqliteStorage.open(tmp_path / "test.sqlite3")
+    await db.upsert_grids(GRIDS)
+    await db.upsert_staff(STAFF)
+    clock = FakeClock()
+    settings = make_settings(tmp_path)
+    dp = create_dispatcher(settings, db, clock=clock, outbox_intervals=(0.0, 0.0))
+    bot = make_bot()
+    yield Harness(dp, bot, db, clock, settings)
+    await db.close()

@@ -1,0 +1,107 @@
+"""A fake Bot API: records every method the bot calls and answers like Telegram would.
+
+Errors can be queued for a chat to test retries (429, 5xx, 403, dropped connections)."""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict, deque
+from collections.abc import AsyncGenerator
+from datetime import datetime, timezone
+from typing import Any
+
+from aiogram import Bot
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.base import BaseSession
+from aiogram.enums import ParseMode
+from aiogram.exceptions import TelegramNetworkError
+from aiogram.methods import (
+    AnswerCallbackQuery,
+    EditMessageReplyMarkup,
+    EditMessageText,
+    GetMe,
+    SendDocument,
+    SendLocation,
+    SendMediaGroup,
+    SendMessage,
+    SendPhoto,
+    TelegramMethod,
+)
+from aiogram.methods.base import Response
+from aiogram.types import Chat, Location, Message, PhotoSize, User
+
+BOT_USER = User(id=42, is_bot=True, first_name="GridBot", username="grid_test_bot")
+
+
+class FakeSession(BaseSession):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[TelegramMethod] = []
+        self._message_ids = itertools.count(1000)
+        # chat id (or None for any chat) -> queued failures: (status code, description, retry_after)
+        self.failures: dict[int | None, deque[tuple[int, str, int | None]]] = defaultdict(deque)
+
+    def fail_next(self, chat_id: int | None, status: int, description: str = "", retry_after: int | None = None) -> None:
+        """The next call to `chat_id` fails with this HTTP status; status 0 drops the connection."""
+        self.failures[chat_id].append((status, description or "Fake failure", retry_after))
+
+    async def close(self) -> None:
+        pass
+
+    async def stream_content(self, url: str, headers=None, timeout: int = 30, chunk_size: int = 65536,
+                             raise_for_status: bool = True) -> AsyncGenerator[bytes, None]:
+        yield b""
+
+    def _message(self, chat_id: int, **fields: Any) -> Message:
+        return Message(
+            message_id=next(self._message_ids),
+            date=datetime.now(timezone.utc),
+            chat=Chat(id=chat_id, type="private"),
+            from_user=BOT_USER,
+            **fields,
+        )
+
+    def _result(self, method: TelegramMethod) -> Any:
+        chat_id = getattr(method, "chat_id", None)
+        if isinstance(method, GetMe):
+            return BOT_USER
+        if isinstance(method, (SendMessage, EditMessageText)):
+            return self._message(chat_id or 0, text=method.text)
+        if isinstance(method, SendPhoto):
+            return self._message(chat_id, photo=[PhotoSize(file_id="sent", file_unique_id="sent", width=1, height=1)])
+        if isinstance(method, SendMediaGroup):
+            return [
+                self._message(chat_id, photo=[PhotoSize(file_id="sent", file_unique_id="sent", width=1, height=1)])
+                for _ in method.media
+            ]
+        if isinstance(method, SendLocation):
+            return self._message(chat_id, location=Location(latitude=method.latitude, longitude=method.longitude))
+        if isinstance(method, SendDocument):
+            return self._message(chat_id, text="document")
+        if isinstance(method, EditMessageReplyMarkup):
+            return True
+        return True
+
+    async def make_request(self, bot: Bot, method: TelegramMethod, timeout: int | None = None) -> Any:
+        chat_id = getattr(method, "chat_id", None)
+        for key in (chat_id, None):
+            if self.failures.get(key):
+                status, description, retry_after = self.failures[key].popleft()
+                self.calls.append(method)
+                if status == 0:
+                    raise TelegramNetworkError(method=method, message="connection dropped")
+                response = Response[Any](
+                    ok=False, error_code=status, description=description,
+                    parameters={"retry_after": retry_after} if retry_after else None,
+                )
+                self.check_response(bot=bot, method=method, status_code=status, content=response.model_dump_json())
+        self.calls.append(method)
+        return self._result(method)
+
+
+def make_bot() -> Bot:
+    return Bot(
+        token="42:TEST_TOKEN_THAT_IS_LONG_ENOUGH_123456",
+        session=FakeSession(),
+        default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
