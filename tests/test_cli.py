@@ -1,0 +1,171 @@
+"""The `gridbot` command: settings, CSV imports and the demo town."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from bot.__main__ import RedactTokenFilter, main
+from bot.config import SettingsError, load_settings
+from domain.models import Role, Status
+from storage.sqlite import SqliteStorage
+
+TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no stray .env is read
+    for name in ("BOT_TOKEN", "ADMIN_IDS", "TIMEZONE", "DEFAULT_LANGUAGE", "TELEGRAM_API_URL", "TICKET_PREFIX"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "db" / "gridbot.sqlite3"))
+    return tmp_path
+
+
+def read_db(path):
+    async def read():
+        db = await SqliteStorage.open(path)
+        try:
+            return await db.list_grids(), await db.list_staff(), await db.list_categories()
+        finally:
+            await db.close()
+
+    return asyncio.run(read())
+
+
+def test_settings_defaults_and_errors(env, monkeypatch):
+    settings = load_settings()
+    assert settings.timezone.key == "Asia/Shanghai" and settings.default_language == "zh"
+    with pytest.raises(SettingsError, match="BOT_TOKEN is not set"):
+        settings.require_token()
+    monkeypatch.setenv("BOT_TOKEN", "not-a-token")
+    with pytest.raises(SettingsError, match="malformed"):
+        load_settings().require_token()
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    assert TOKEN not in repr(load_settings())
+    monkeypatch.setenv("ADMIN_IDS", "1, 2,x")
+    with pytest.raises(SettingsError, match="ADMIN_IDS"):
+        load_settings()
+    monkeypatch.setenv("ADMIN_IDS", "1, 2")
+    assert load_settings().admin_ids == {1, 2}
+    monkeypatch.setenv("TIMEZONE", "Mars/Olympus")
+    with pytest.raises(SettingsError, match="TIMEZONE"):
+        load_settings()
+
+
+def test_dotenv_file_is_read_and_environment_wins(env, monkeypatch):
+    (env / ".env").write_text("DEFAULT_LANGUAGE=en\nTICKET_PREFIX=AB\n", encoding="utf-8")
+    monkeypatch.setenv("TICKET_PREFIX", "CD")
+    settings = load_settings()
+    assert settings.default_language == "en" and settings.ticket_prefix == "CD"
+
+
+def test_run_without_token_is_a_clear_error(env, capsys):
+    assert main(["run"]) == 2
+    assert "BOT_TOKEN is not set" in capsys.readouterr().err
+
+
+def test_token_is_redacted_from_logs(caplog):
+    caplog.handler.addFilter(RedactTokenFilter(TOKEN))
+    logging.getLogger("test.redact").warning("GET https://api.telegram.org/bot%s/getMe failed", TOKEN)
+    assert TOKEN not in caplog.text and "<token>" in caplog.text
+
+
+def test_import_grids_and_update_without_duplicates(env, capsys):
+    grids = env / "grids.csv"
+    grids.write_text(
+        "\ufeffcode,name,village,town,lat,lon\n"
+        "DL01,东里一网格,东里村,西岗镇,34.81,117.17\n"
+        "DL02,东里二网格,东里村,西岗镇,,\n",
+        encoding="utf-8",
+    )
+    assert main(["import", "grids", str(grids)]) == 0
+    grids.write_text(
+        "code,name,village,town,lat,lon\nDL01,东里1网格,东里村,西岗镇,34.81,117.17\n", encoding="utf-8"
+    )
+    assert main(["import", "grids", str(grids)]) == 0
+    stored, _staff, categories = read_db(env / "db" / "gridbot.sqlite3")
+    assert [(g.code, g.name) for g in stored] == [("DL01", "东里1网格"), ("DL02", "东里二网格")]
+    assert stored[1].lat is None
+    assert len(categories) >= 20
+
+
+def test_bad_rows_are_reported_and_nothing_is_written(env, capsys):
+    grids = env / "grids.csv"
+    grids.write_text(
+        "code,name,village,town,lat,lon\n"
+        "OK01,好网格,村,镇,,\n"
+        "bad code,名,村,镇,,\n"
+        "OK02,,村,镇,,\n"
+        "OK03,名,村,镇,95,117\n"
+        "OK01,重复,村,镇,,\n",
+        encoding="utf-8",
+    )
+    assert main(["import", "grids", str(grids)]) == 1
+    err = capsys.readouterr().err
+    assert "line 3: code 'bad code'" in err
+    assert "line 4: name is empty" in err
+    assert "line 5: lat must be between -90 and 90" in err
+    assert "line 6: repeats line 2" in err
+    assert "nothing was imported" in err
+    assert read_db(env / "db" / "gridbot.sqlite3")[0] == []
+
+
+def test_import_staff_and_categories(env, capsys):
+    staff = env / "staff.csv"
+    staff.write_text(
+        "telegram_id,name,role,scope\n501,王网格,grid_worker,DL01\n501,王网格,village,东里村\n9,管理员,admin,\n",
+        encoding="utf-8",
+    )
+    assert main(["import", "staff", str(staff)]) == 0
+    bad = env / "bad_staff.csv"
+    bad.write_text("telegram_id,name,role,scope\nabc,x,grid_worker,DL01\n5,y,boss,\n6,z,grid_worker,\n",
+                   encoding="utf-8")
+    assert main(["import", "staff", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "line 2: telegram_id" in err and "line 3: role 'boss'" in err and "line 4: role grid_worker needs a scope" in err
+
+    categories = env / "categories.csv"
+    categories.write_text(
+        "code,name_zh,name_en,department,reply_hours,resolve_hours\nwater,供水服务,Water,水务局,1,12\n",
+        encoding="utf-8",
+    )
+    assert main(["import", "categories", str(categories)]) == 0
+    categories.write_text("code,name\nwater,x\n", encoding="utf-8")
+    assert main(["import", "categories", str(categories)]) == 1
+    assert "line 1: the header must be" in capsys.readouterr().err
+
+    _grids, stored_staff, stored_categories = read_db(env / "db" / "gridbot.sqlite3")
+    assert {(s.telegram_id, s.role) for s in stored_staff} == {(501, Role.GRID_WORKER), (501, Role.VILLAGE), (9, Role.ADMIN)}
+    water = next(c for c in stored_categories if c.code == "water")
+    assert (water.name_zh, water.reply_hours, water.resolve_hours) == ("供水服务", 1.0, 12.0)
+
+
+def test_demo_fills_an_empty_database_once(env, capsys):
+    assert main(["demo"]) == 0
+    path = env / "db" / "gridbot.sqlite3"
+
+    async def check():
+        db = await SqliteStorage.open(path)
+        try:
+            grids = await db.list_grids()
+            villages = {g.village for g in grids}
+            tickets = [await db.get_ticket(i) for i in range(1, 400)]
+            tickets = [t for t in tickets if t]
+            statuses = {t.status for t in tickets}
+            rated = [t for t in tickets if t.rating]
+            assert len(grids) == 6 and len(villages) == 2
+            assert 200 <= len(tickets) <= 400
+            assert {Status.CLOSED, Status.RESOLVED} <= statuses and rated
+            assert min(t.created_at for t in tickets) < max(t.created_at for t in tickets) - 6 * 7 * 24 * 3600
+            # the demo people are made up: nothing is queued for anyone reachable
+            for item in await db.due_outbox(2**40):
+                assert (await db.get_user(item.notice.chat_id)).unreachable
+        finally:
+            await db.close()
+
+    asyncio.run(check())
+    assert main(["demo"]) == 1
+    assert "already holds data" in capsys.readouterr().err
