@@ -13,10 +13,12 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
-from aiogram.fsm.storage.memory import MemoryStorage
 
 from bot.commands import register_chat_commands, register_default_commands
 from bot.config import Settings
+from bot.deadlines import watch_deadlines
+from bot.dedup import HandledUpdatesMiddleware
+from bot.fsm_storage import SqliteFsmStorage
 from bot.i18n import create_i18n, pick_language
 from bot.middlewares import LocaleMiddleware, SerialPerUserMiddleware, UpdateLogMiddleware, UserContextMiddleware
 from bot.notices import NoticeRenderer
@@ -62,7 +64,8 @@ def create_dispatcher(
         else OutboxSender(storage, renderer, clock)
     )
     dp = Dispatcher(
-        storage=fsm_storage or MemoryStorage(),
+        # Forms live in the database, so a resident can go on after a restart.
+        storage=fsm_storage or SqliteFsmStorage(storage, clock),
         db=storage,
         settings=settings,
         tickets=TicketService(storage, clock),
@@ -72,6 +75,7 @@ def create_dispatcher(
     )
     dp.update.outer_middleware(UpdateLogMiddleware())
     dp.update.outer_middleware(SerialPerUserMiddleware())
+    dp["handled_updates"] = dp.update.outer_middleware(HandledUpdatesMiddleware(storage, dp.storage, clock))
     dp.update.outer_middleware(UserContextMiddleware(storage, settings, outbox))
     LocaleMiddleware(i18n).setup(dp)
     dp.include_routers(*get_routers())
@@ -80,7 +84,9 @@ def create_dispatcher(
     return dp
 
 
-async def on_startup(dispatcher: Dispatcher, bot: Bot, db: Storage, settings: Settings, outbox: OutboxSender) -> None:
+async def on_startup(
+    dispatcher: Dispatcher, bot: Bot, db: Storage, settings: Settings, outbox: OutboxSender, tickets: TicketService
+) -> None:
     me = await bot.get_me()
     if me.username:
         await db.set_value(BOT_USERNAME_KEY, me.username)
@@ -100,10 +106,12 @@ async def on_startup(dispatcher: Dispatcher, bot: Bot, db: Storage, settings: Se
         except Exception as error:  # a staff member who never opened the chat: skip, not fatal
             log.info("no command menu for chat %s: %s", chat_id, type(error).__name__)
     dispatcher["outbox_task"] = asyncio.create_task(outbox.run(bot))
+    dispatcher["deadline_task"] = asyncio.create_task(watch_deadlines(tickets, outbox))
     log.info("bot @%s started", me.username)
 
 
 async def on_shutdown(dispatcher: Dispatcher) -> None:
-    task = dispatcher.workflow_data.pop("outbox_task", None)
-    if task:
-        task.cancel()
+    for name in ("outbox_task", "deadline_task"):
+        task = dispatcher.workflow_data.pop(name, None)
+        if task:
+            task.cancel()

@@ -12,12 +12,16 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 from bot.i18n import pick_language
-from bot.texts import grid_line, status_name, ticket_card
+from bot.texts import deadline_text, format_time, grid_line, history_lines, status_name, ticket_card, tier_name
 from domain import service
-from domain.models import Notice, Status
+from domain.models import Notice, Status, Tier
 from domain.tickets import format_number
 from handlers import keyboards
 from storage.base import Storage
+
+
+# Enough history for the next tier to see what happened, short enough for one message.
+HISTORY_ON_CARD = 8
 
 
 def photos_method(chat_id: int, file_ids: list[str]) -> TelegramMethod:
@@ -65,12 +69,18 @@ class NoticeRenderer:
                 reason = notice.data.get("reason")
                 if reason:
                     text = _("Reason: {reason}").format(reason=escape(reason)) + "\n\n" + text
+                events = await self.storage.events(ticket.id)
+                if len(events) > 1:  # escalated, reopened or handed over: the next holder sees why
+                    history = history_lines(events[-HISTORY_ON_CARD:], self.settings.timezone)
+                    text += "\n\n" + _("History:") + "\n" + "\n".join(history)
                 return SendMessage(chat_id=chat_id, text=text, reply_markup=keyboards.staff_ticket(ticket))
             if notice.type == service.NOTICE_STATUS:
                 status = Status(notice.data["status"])
                 text = _("Your ticket {number} is now: {status}").format(
                     number=number, status=status_name(status)
                 )
+                if notice.data.get("tier"):
+                    text += "\n" + _("It went up to the {tier}.").format(tier=tier_name(Tier(notice.data["tier"])))
                 if notice.data.get("grid"):
                     grid = await self.storage.get_grid(notice.data["grid"])
                     text += "\n" + _("It was handed over to grid {grid}.").format(
@@ -104,6 +114,18 @@ class NoticeRenderer:
                     ).format(number=number, note=escape(notice.data["note"])),
                     reply_markup=keyboards.solved_question(ticket.id),
                 )
+            if notice.type == service.NOTICE_REMINDER:
+                due = notice.data.get("resolve_due_at")
+                lines = [_("Reminder: ticket {number} is waiting for you.").format(number=number)]
+                if notice.data.get("reply_overdue"):
+                    lines.append(_("The resident has had no reply yet, and the reply deadline has passed."))
+                if due:
+                    lines.append(
+                        _("Resolve by {time} ({left}); after that it goes up to the next tier.").format(
+                            time=format_time(due, self.settings.timezone), left=deadline_text(due, self.clock())
+                        )
+                    )
+                return SendMessage(chat_id=chat_id, text="\n".join(lines), reply_markup=keyboards.staff_ticket(ticket))
             if notice.type == service.NOTICE_RATED:
                 text = _("The resident rated ticket {number}: {stars} of 5").format(
                     number=number, stars=notice.data["stars"]

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import gettext as _
 
-from domain.models import Category, Grid, Kind, Resident, Status, Ticket, Tier
+from domain.models import Category, EventType, Grid, Kind, Resident, Status, Ticket, TicketEvent, Tier
 from domain.service import Conflict, NotAllowed, NotFound, TicketError
 from domain.tickets import format_number
 
@@ -74,6 +74,32 @@ def grid_line(grid: Grid | None, code: str) -> str:
     return _("{name} ({village}, {town})").format(
         name=escape(grid.name), village=escape(grid.village), town=escape(grid.town)
     )
+
+
+def event_line(event_type: EventType, note: str | None, data: dict) -> str:
+    if event_type is EventType.RATED:
+        text = _("Rated {stars} of 5").format(stars=data.get("stars", "?"))
+    elif event_type is EventType.ESCALATED and "to" in data:
+        text = _("Escalated to the {tier}").format(tier=tier_name(Tier(data["to"])))
+    else:
+        text = {
+            EventType.CREATED: _("Filed"),
+            EventType.FOLLOWED: _("Another resident joined (me too)"),
+            EventType.TAKEN: _("Taken by staff"),
+            EventType.REPLIED: _("Staff replied"),
+            EventType.RESIDENT_MESSAGE: _("Resident answered"),
+            EventType.RESOLVED: _("Marked resolved"),
+            EventType.CONFIRMED: _("Confirmed solved by the resident"),
+            EventType.REOPENED: _("Reopened by the resident"),
+            EventType.HANDED_OVER: _("Handed over to another grid"),
+            EventType.ESCALATED: _("Escalated"),
+            EventType.REMINDED: _("Deadline reminder sent"),
+        }[event_type]
+    return text + (": " + escape(note) if note else "")
+
+
+def history_lines(events: list[TicketEvent], tz: ZoneInfo) -> list[str]:
+    return [format_time(e.at, tz) + " · " + event_line(e.type, e.note, e.data) for e in events]
 
 
 def ticket_card(

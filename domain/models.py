@@ -49,6 +49,7 @@ class EventType(StrEnum):
     RATED = "rated"
     HANDED_OVER = "handed_over"
     ESCALATED = "escalated"
+    REMINDED = "reminded"  # the holder was reminded of the deadline
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,9 @@ class Ticket:
     reply_due_at: int | None = None
     resolve_due_at: int | None = None
     department: str | None = None
+    tier_since: int | None = None
+    paused_at: int | None = None
+    reminded_at: int | None = None
     follower_count: int = 0
     photos: tuple[Photo, ...] = ()
     after_photos: tuple[Photo, ...] = ()

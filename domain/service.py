@@ -19,6 +19,7 @@ from domain.models import (
     TicketEvent,
     Tier,
 )
+from domain.deadlines import DueAction, deadlines, due_action, next_tier, shifted
 from domain.tickets import (
     MAX_DESCRIPTION,
     MAX_NOTE,
@@ -62,6 +63,7 @@ NOTICE_RESIDENT_MESSAGE = "resident_message"  # the resident's words to staff
 NOTICE_AFTER_PHOTOS = "after_photos"  # staff's photos of the finished work
 NOTICE_RESOLVED = "resolved"  # asks the resident "solved?"
 NOTICE_RATED = "rated"
+NOTICE_REMINDER = "reminder"  # to the holders: a deadline is near or passed
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,10 @@ class TicketService:
     def _status_notices(self, residents: Sequence[int], ticket: Ticket, status: Status) -> list[Notice]:
         return [Notice(r, NOTICE_STATUS, ticket.id, {"status": status.value}) for r in residents]
 
+    async def _deadlines_from(self, ticket: Ticket, start: int) -> tuple[int | None, int | None]:
+        category = await self.storage.get_category(ticket.category_code)
+        return deadlines(category, start) if category else (None, None)
+
     @staticmethod
     def _check_text(text: str, limit: int) -> str:
         text = text.strip()
@@ -175,6 +181,10 @@ class TicketService:
         if grid is None or category is None:
             raise NotFound(draft.grid_code if grid is None else draft.category_code)
         now = self.clock()
+        reply_due, resolve_due = deadlines(category, now)
+        workers = sorted({m.telegram_id for m in await self.storage.staff_with_role(Role.GRID_WORKER, grid.code)})
+        # A grid without a worker yet: the village takes its tickets from the start.
+        tier = Tier.GRID if workers else Tier.VILLAGE
         new = NewTicket(
             kind=draft.kind,
             category_code=category.code,
@@ -185,20 +195,21 @@ class TicketService:
             lat=draft.lat,
             lon=draft.lon,
             photos=draft.photos,
-            reply_due_at=now + round(category.reply_hours * 3600),
-            resolve_due_at=now + round(category.resolve_hours * 3600),
+            reply_due_at=reply_due,
+            resolve_due_at=resolve_due,
             department=category.department,
+            tier=tier,
             source_key=source_key,
         )
-        workers = sorted({m.telegram_id for m in await self.storage.staff_with_role(Role.GRID_WORKER, grid.code)})
         # The card needs the stored ticket's id; notices get it from storage in the same transaction.
         draft_ticket = Ticket(
             id=0, kind=draft.kind, category_code=category.code, grid_code=grid.code,
             resident_id=resident_id, share_contact=draft.share_contact, description=description,
-            lat=draft.lat, lon=draft.lon, status=Status.NEW, tier=Tier.GRID, assignee_id=None,
-            created_at=now, photos=draft.photos,
+            lat=draft.lat, lon=draft.lon, status=Status.NEW, tier=tier, assignee_id=None,
+            created_at=now, department=category.department, photos=draft.photos,
         )
-        return await self.storage.create_ticket(new, now, self.card_notices(draft_ticket, workers))
+        recipients = workers or await self.holders(draft_ticket)
+        return await self.storage.create_ticket(new, now, self.card_notices(draft_ticket, recipients))
 
     async def follow(self, ticket_id: int, resident_id: int) -> Ticket:
         ticket = await self.get(ticket_id)
@@ -221,9 +232,16 @@ class TicketService:
         if status == ticket.status:
             await self.storage.record_event(event, notices)
             return ticket
-        return await self._change(
-            ticket,
-            TicketChange(status=status), event, notices)
+        change = TicketChange(status=status)
+        if ticket.paused_at is not None:
+            # The clock stood still while staff waited for this answer: deadlines move on by that.
+            change = TicketChange(
+                status=status,
+                reply_due_at=shifted(ticket.reply_due_at, ticket.paused_at, now),
+                resolve_due_at=shifted(ticket.resolve_due_at, ticket.paused_at, now),
+                resume_clock=True,
+            )
+        return await self._change(ticket, change, event, notices)
 
     async def confirm(self, ticket_id: int, resident_id: int) -> Ticket:
         ticket = await self._resident_ticket(ticket_id, resident_id)
@@ -244,13 +262,20 @@ class TicketService:
         now = self.clock()
         if ticket.resolved_at is not None and now - ticket.resolved_at > REOPEN_WINDOW_SECONDS:
             raise Conflict(ticket_id)
-        reopened = Ticket(**{**ticket.__dict__, "status": status})
-        holders = await self.holders(ticket)
+        # "Not solved" goes one tier above the tier that resolved it (departments stay on top).
+        resolved_tier = ticket.resolved_tier or ticket.tier
+        tier = next_tier(resolved_tier) or resolved_tier
+        reply_due, resolve_due = await self._deadlines_from(ticket, now)
+        reopened = Ticket(**{**ticket.__dict__, "status": status, "tier": tier})
+        holders = await self.holders(reopened)
         followers = await self.storage.followers(ticket.id)
         notices = self.card_notices(reopened, holders, reason) + self._status_notices(followers, ticket, status)
         return await self._change(
             ticket,
-            TicketChange(status=status, clear_assignee=True),
+            TicketChange(
+                status=status, tier=tier, clear_assignee=True, tier_since=now, reply_due_at=reply_due,
+                resolve_due_at=resolve_due, new_deadline_window=True, resume_clock=True,
+            ),
             TicketEvent(ticket.id, now, EventType.REOPENED, resident_id, reason),
             notices,
         )
@@ -297,6 +322,7 @@ class TicketService:
             status=status,
             first_reply_at=self._first_reply(ticket, now),
             assignee_id=actor_id if ticket.assignee_id is None else None,
+            paused_at=now if ask and ticket.paused_at is None else None,
         )
         notices = [Notice(ticket.resident_id, NOTICE_REPLY, ticket.id, {"text": text, "ask": ask})]
         return await self._change(
@@ -365,4 +391,76 @@ class TicketService:
                 {"from": ticket.grid_code, "to": target.code},
             ),
             notices,
+        )
+
+    async def escalate(
+        self,
+        ticket_id: int,
+        actor_id: int | None,
+        grants: Sequence[RoleGrant] = (),
+        reason: str = "",
+        department: str | None = None,
+    ) -> Ticket:
+        """Move the ticket up one tier: by staff (with a reason), or by the deadline watcher
+        (`actor_id` None). From the town it goes to `department`, by default the category's."""
+        if actor_id is None:
+            ticket = await self.get(ticket_id)
+        else:
+            ticket, _ = await self._staff_ticket(ticket_id, grants)
+            reason = self._check_text(reason, MAX_NOTE)
+        tier = next_tier(ticket.tier)
+        if tier is None:
+            raise Conflict(ticket_id)
+        status = self._next(ticket, Action.ESCALATE)
+        now = self.clock()
+        reply_due, resolve_due = await self._deadlines_from(ticket, now)
+        target_department = (department or ticket.department) if tier is Tier.DEPARTMENT else ticket.department
+        moved = Ticket(**{**ticket.__dict__, "status": status, "tier": tier, "department": target_department})
+        notices = self.card_notices(moved, await self.holders(moved), reason)
+        notices += [
+            Notice(r, NOTICE_STATUS, ticket.id, {"status": status.value, "tier": tier.value})
+            for r in await self.residents_of(ticket)
+        ]
+        return await self._change(
+            ticket,
+            TicketChange(
+                status=status, tier=tier, department=target_department, clear_assignee=True,
+                tier_since=now, reply_due_at=reply_due, resolve_due_at=resolve_due,
+                new_deadline_window=True,
+            ),
+            TicketEvent(
+                ticket.id, now, EventType.ESCALATED, actor_id, reason or None,
+                {"from": ticket.tier.value, "to": tier.value, "automatic": actor_id is None},
+            ),
+            notices,
+        )
+
+    async def run_deadlines(self) -> tuple[int, int]:
+        """Escalate what is overdue and remind holders of what is near: each exactly once, because
+        every change is a compare-and-set on the stored ticket. Returns (escalated, reminded)."""
+        now = self.clock()
+        escalated = reminded = 0
+        for ticket in await self.storage.tickets_due(now):
+            due = due_action(ticket, now)
+            if due is None:
+                continue
+            try:
+                if due.action is DueAction.ESCALATE:
+                    await self.escalate(ticket.id, None)
+                    escalated += 1
+                else:
+                    await self._remind(ticket, now, due.reply_overdue)
+                    reminded += 1
+            except Conflict:
+                continue  # someone acted on it meanwhile
+        return escalated, reminded
+
+    async def _remind(self, ticket: Ticket, now: int, reply_overdue: bool) -> None:
+        recipients = [ticket.assignee_id] if ticket.assignee_id else await self.holders(ticket)
+        data = {"resolve_due_at": ticket.resolve_due_at, "reply_overdue": reply_overdue}
+        await self._change(
+            ticket,
+            TicketChange(status=ticket.status, reminded_at=now),
+            TicketEvent(ticket.id, now, EventType.REMINDED, None, None, data),
+            [Notice(r, NOTICE_REMINDER, ticket.id, data) for r in recipients],
         )

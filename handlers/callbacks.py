@@ -32,10 +32,17 @@ class MeTooCb(CallbackData, prefix="metoo"):
 
 
 class StaffTicketCb(CallbackData, prefix="st"):
-    """A staff action on a ticket: take, reply, ask, resolve, handover, view."""
+    """A staff action on a ticket: take, reply, ask, resolve, handover, escalate, view."""
 
     action: str
     ticket_id: int
+
+
+class DepartmentCb(CallbackData, prefix="dep"):
+    """Town staff route a ticket to a department: its index in the sorted department list."""
+
+    ticket_id: int
+    index: int
 
 
 class HandOverCb(CallbackData, prefix="ho"):

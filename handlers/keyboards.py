@@ -14,10 +14,12 @@ from aiogram.types import (
 from aiogram.utils.i18n import gettext as _
 
 from bot.texts import kind_name, status_name
-from domain.models import Category, Grid, Kind, Status, Ticket
+from domain.deadlines import next_tier
+from domain.models import Category, Grid, Kind, Status, Ticket, Tier
 from domain.tickets import format_number
 from handlers.callbacks import (
     CategoryCb,
+    DepartmentCb,
     FormCb,
     GridPickCb,
     HandOverCb,
@@ -106,10 +108,18 @@ def staff_ticket(ticket: Ticket) -> InlineKeyboardMarkup:
     if ticket.status not in (Status.RESOLVED, Status.CLOSED):
         buttons += [
             button(_("💬 Reply"), StaffTicketCb(action="reply", ticket_id=ticket.id)),
+            button(_("❓ Ask the resident"), StaffTicketCb(action="ask", ticket_id=ticket.id)),
             button(_("✅ Mark resolved"), StaffTicketCb(action="resolve", ticket_id=ticket.id)),
-            button(_("↪️ Hand over"), StaffTicketCb(action="handover", ticket_id=ticket.id)),
         ]
+        if ticket.tier is Tier.GRID:
+            buttons.append(button(_("↪️ Hand over"), StaffTicketCb(action="handover", ticket_id=ticket.id)))
+        if next_tier(ticket.tier) is not None:
+            buttons.append(button(_("⬆️ Escalate"), StaffTicketCb(action="escalate", ticket_id=ticket.id)))
     return markup(buttons, 2)
+
+
+def departments(ticket_id: int, names: Sequence[str]) -> InlineKeyboardMarkup:
+    return markup([button(name, DepartmentCb(ticket_id=ticket_id, index=i)) for i, name in enumerate(names)], 2)
 
 
 def hand_over_targets(ticket_id: int, grids: Sequence[Grid]) -> InlineKeyboardMarkup:

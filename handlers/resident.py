@@ -16,13 +16,13 @@ from bot.config import Settings
 from bot.texts import (
     category_name,
     format_duration,
-    format_time,
     grid_line,
+    history_lines,
     kind_name,
     status_name,
     ticket_error_text,
 )
-from domain.models import EventType, Kind, Photo, Status, Ticket
+from domain.models import Kind, Photo, Status, Ticket
 from domain.service import Draft, TicketError, TicketService
 from domain.tickets import MAX_DESCRIPTION, MAX_NOTE, MAX_PHOTOS, format_number
 from handlers import keyboards
@@ -55,23 +55,6 @@ async def my_tickets(message: Message, db: Storage, settings: Settings, clock) -
     )
 
 
-def event_line(event_type: EventType, note: str | None, data: dict) -> str:
-    text = {
-        EventType.CREATED: _("Filed"),
-        EventType.FOLLOWED: _("Another resident joined (me too)"),
-        EventType.TAKEN: _("Taken by staff"),
-        EventType.REPLIED: _("Staff replied"),
-        EventType.RESIDENT_MESSAGE: _("Resident answered"),
-        EventType.RESOLVED: _("Marked resolved"),
-        EventType.CONFIRMED: _("Confirmed solved by the resident"),
-        EventType.REOPENED: _("Reopened by the resident"),
-        EventType.RATED: _("Rated {stars} of 5").format(stars=data.get("stars", "?")),
-        EventType.HANDED_OVER: _("Handed over to another grid"),
-        EventType.ESCALATED: _("Escalated"),
-    }[event_type]
-    return text + (": " + escape(note) if note else "")
-
-
 async def view_ticket(
     query: CallbackQuery, callback_data: ResidentTicketCb, db: Storage, settings: Settings, lang: str
 ) -> None:
@@ -94,8 +77,7 @@ async def view_ticket(
         "",
         _("History:"),
     ]
-    for event in await db.events(ticket.id):
-        lines.append(format_time(event.at, settings.timezone) + " · " + event_line(event.type, event.note, event.data))
+    lines += history_lines(await db.events(ticket.id), settings.timezone)
     markup = None
     if ticket.resident_id == query.from_user.id:
         if ticket.status is Status.RESOLVED:

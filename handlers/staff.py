@@ -8,19 +8,20 @@ from __future__ import annotations
 from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 
 from bot.config import Settings
-from bot.texts import category_name, deadline_text, status_name, ticket_card, ticket_error_text
-from domain.models import Photo, RoleGrant, Status, Tier
+from bot.texts import category_name, deadline_text, status_name, ticket_card, ticket_error_text, tier_name
+from domain.models import Photo, RoleGrant, Status, Ticket, Tier
 from domain.service import Conflict, NotAllowed, TicketError, TicketService
 from domain.tickets import MAX_NOTE, MAX_PHOTOS, format_number, staff_may_handle
 from handlers import keyboards
-from handlers.callbacks import HandOverCb, StaffTicketCb
+from handlers.callbacks import DepartmentCb, HandOverCb, StaffTicketCb
 from handlers.filters import IsStaff
-from handlers.states import Resolve, StaffReply
+from handlers.states import Escalate, Resolve, StaffReply
 from storage.base import Storage
 
 
@@ -88,29 +89,40 @@ async def take(query: CallbackQuery, callback_data: StaffTicketCb, tickets: Tick
     await query.message.edit_reply_markup(reply_markup=keyboards.staff_ticket(ticket))
 
 
+async def begin_step(query: CallbackQuery, ticket_id: int, state: FSMContext, db: Storage,
+                     grants: list[RoleGrant], step: State, **data) -> Ticket | None:
+    """Opens a staff form step about one ticket, if this person may act on it now."""
+    ticket = await handled_ticket(query, db, grants, ticket_id)
+    if ticket is None:
+        return None
+    await query.answer()
+    await state.set_state(step)
+    await state.update_data(ticket_id=ticket.id, **data)
+    return ticket
+
+
 async def start_reply(query: CallbackQuery, callback_data: StaffTicketCb, state: FSMContext, db: Storage,
                       grants: list[RoleGrant], settings: Settings) -> None:
-    ticket = await handled_ticket(query, db, grants, callback_data.ticket_id)
+    ask = callback_data.action == "ask"
+    ticket = await begin_step(query, callback_data.ticket_id, state, db, grants, StaffReply.text, ask=ask)
     if ticket is None:
         return
-    await query.answer()
-    await state.set_state(StaffReply.text)
-    await state.update_data(ticket_id=ticket.id)
-    await query.message.answer(
-        _("Write your reply to the resident on ticket {number} (or /cancel):").format(
-            number=format_number(settings.ticket_prefix, ticket.id)
-        )
+    prompt = (
+        _("Write your question to the resident on ticket {number}. Its deadlines pause until they answer (or /cancel):")
+        if ask
+        else _("Write your reply to the resident on ticket {number} (or /cancel):")
     )
+    await query.message.answer(prompt.format(number=format_number(settings.ticket_prefix, ticket.id)))
 
 
 async def send_reply(message: Message, state: FSMContext, tickets: TicketService, grants: list[RoleGrant]) -> None:
     if len(message.text) > MAX_NOTE:
         await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
         return
-    ticket_id = (await state.get_data())["ticket_id"]
+    data = await state.get_data()
     await state.clear()
     try:
-        await tickets.reply(ticket_id, message.from_user.id, grants, message.text)
+        await tickets.reply(data["ticket_id"], message.from_user.id, grants, message.text, ask=data.get("ask", False))
     except TicketError as error:
         await message.answer(ticket_error_text(error))
         return
@@ -216,6 +228,65 @@ async def hand_over(query: CallbackQuery, callback_data: HandOverCb, tickets: Ti
     )
 
 
+async def start_escalate(query: CallbackQuery, callback_data: StaffTicketCb, state: FSMContext, db: Storage,
+                         grants: list[RoleGrant], settings: Settings) -> None:
+    ticket = await begin_step(query, callback_data.ticket_id, state, db, grants, Escalate.reason)
+    if ticket is None:
+        return
+    await query.message.answer(
+        _("Why does ticket {number} need the next tier? Write the reason (or /cancel):").format(
+            number=format_number(settings.ticket_prefix, ticket.id)
+        )
+    )
+
+
+async def escalate_reason(message: Message, state: FSMContext, db: Storage, tickets: TicketService,
+                          grants: list[RoleGrant], settings: Settings) -> None:
+    if message.text.startswith("/") or len(message.text) > MAX_NOTE:
+        await message.answer(_("Please write the reason in at most {max} characters, or send /cancel.").format(max=MAX_NOTE))
+        return
+    ticket_id = (await state.get_data())["ticket_id"]
+    ticket = await db.get_ticket(ticket_id)
+    if ticket is not None and ticket.tier is Tier.TOWN:
+        # The town command centre routes the ticket to one of the departments.
+        await state.update_data(reason=message.text)
+        await message.answer(
+            _("Which department should handle it?"),
+            reply_markup=keyboards.departments(ticket_id, await db.list_departments()),
+        )
+        return
+    await state.clear()
+    await escalated_reply(message, tickets, ticket_id, message.from_user.id, grants, message.text, None, settings)
+
+
+async def escalated_reply(message: Message, tickets: TicketService, ticket_id: int, actor_id: int,
+                          grants: list[RoleGrant], reason: str, department: str | None, settings: Settings) -> None:
+    try:
+        ticket = await tickets.escalate(ticket_id, actor_id, grants, reason, department)
+    except TicketError as error:
+        await message.answer(ticket_error_text(error))
+        return
+    await message.answer(
+        _("Ticket {number} went up to the {tier}.").format(
+            number=format_number(settings.ticket_prefix, ticket.id), tier=tier_name(ticket.tier)
+        )
+    )
+
+
+async def route_to_department(query: CallbackQuery, callback_data: DepartmentCb, state: FSMContext, db: Storage,
+                              tickets: TicketService, grants: list[RoleGrant], settings: Settings) -> None:
+    data = await state.get_data()
+    names = await db.list_departments()
+    if data.get("ticket_id") != callback_data.ticket_id or not 0 <= callback_data.index < len(names):
+        await query.answer(_("This button is not valid (any more) or not meant for you."), show_alert=True)
+        return
+    await state.clear()
+    await query.answer()
+    await query.message.edit_reply_markup(reply_markup=None)
+    await escalated_reply(query.message, tickets, callback_data.ticket_id, query.from_user.id, grants,
+                          data["reason"], names[callback_data.index], settings)
+
+
 def build_router() -> Router:
     router = Router(name="staff")
     router.message.filter(IsStaff())
@@ -223,7 +294,10 @@ def build_router() -> Router:
     router.message.register(queue, Command("queue"))
     router.callback_query.register(view, StaffTicketCb.filter(F.action == "view"))
     router.callback_query.register(take, StaffTicketCb.filter(F.action == "take"))
-    router.callback_query.register(start_reply, StaffTicketCb.filter(F.action == "reply"))
+    router.callback_query.register(start_reply, StaffTicketCb.filter(F.action.in_({"reply", "ask"})))
+    router.callback_query.register(start_escalate, StaffTicketCb.filter(F.action == "escalate"))
+    router.message.register(escalate_reason, Escalate.reason, F.text)
+    router.callback_query.register(route_to_department, Escalate.reason, DepartmentCb.filter())
     router.message.register(send_reply, StaffReply.text, F.text)
     router.callback_query.register(start_resolve, StaffTicketCb.filter(F.action == "resolve"))
     router.message.register(resolve_note, Resolve.note, F.text)
@@ -232,6 +306,7 @@ def build_router() -> Router:
     router.message.register(staff_bad_input, Resolve.note)
     router.message.register(staff_bad_input, Resolve.photos)
     router.message.register(staff_bad_input, StaffReply.text)
+    router.message.register(staff_bad_input, Escalate.reason)
     router.callback_query.register(choose_handover, StaffTicketCb.filter(F.action == "handover"))
     router.callback_query.register(hand_over, HandOverCb.filter())
     return router

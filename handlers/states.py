@@ -34,3 +34,7 @@ class StaffReply(StatesGroup):
 class Resolve(StatesGroup):
     note = State()
     photos = State()  # optional "after" photos, then done
+
+
+class Escalate(StatesGroup):
+    reason = State()

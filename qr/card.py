@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 
+from qr.codes import qr_matrix
 from qr.fonts import find_cjk_font, require_glyphs
 from qr.layout import QrBlock, TextBlock, draw_column, lay_out_column
 
@@ -33,7 +34,7 @@ def render_grid_card(
         [
             TextBlock([title], size=0.06, bold=True),
             TextBlock(lines, size=0.04),
-            QrBlock(link, size=0.8),
+            QrBlock(qr_matrix(link), size=0.8),
             TextBlock([caption], size=0.055, bold=True),
         ],
         font,

@@ -7,6 +7,7 @@ one layout serves a phone-sized card and A4 or A6 posters alike.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Sequence
@@ -15,7 +16,6 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from qr.codes import qr_matrix
 from qr.fonts import load_font
 
 # Blank edge of the canvas, and the space between blocks, as fractions of the width.
@@ -41,9 +41,10 @@ class TextBlock:
 
 @dataclass(frozen=True)
 class QrBlock:
-    """The QR code of `link`, at most `size` of the width wide (less if the page runs short)."""
+    """A QR code (`qr.codes.qr_matrix`), at most `size` of the width wide (less if the page runs
+    short)."""
 
-    link: str
+    modules: list[list[bool]]
     size: float
 
 
@@ -121,9 +122,7 @@ def lay_out_column(
     top = margin + (column_height - content_height) // 2
     for item in sized:
         if isinstance(item, PlacedQr):
-            pieces.append(
-                PlacedQr(item.modules, item.module_px, (width_px - item.side_px) // 2, top)
-            )
+            pieces.append(dataclasses.replace(item, left=(width_px - item.side_px) // 2, top=top))
             top += item.side_px + gap
         else:
             pieces += item.place(width_px // 2, top, ink_mode)
@@ -195,10 +194,13 @@ class _Lines:
         stroke = round(BOLD_STROKE * self.font.size) if self.bold else 0
         placed = []
         for index, line in enumerate(self.lines):
-            ink, (offset_x, offset_y) = _render_line(self.font, line, stroke, ink_mode)
-            line_left = centre_x - round(self.font.getlength(line)) // 2
+            rendered = _render_line(self.font, line, stroke, ink_mode)
             placed.append(
-                PlacedText(ink, line_left + offset_x, top + index * self.line_height + offset_y)
+                PlacedText(
+                    rendered.ink,
+                    centre_x - rendered.advance_px // 2 + rendered.offset_x,
+                    top + index * self.line_height + rendered.offset_y,
+                )
             )
         return placed
 
@@ -210,26 +212,36 @@ def _wrap_block(block: TextBlock, font_path: Path, width_px: int, inner_width: i
 
 
 def _size_qr(block: QrBlock, max_side_px: int) -> PlacedQr:
-    modules = qr_matrix(block.link)
-    module_px = max_side_px // len(modules)
+    side = len(block.modules)
+    module_px = max_side_px // side
     if module_px < MIN_MODULE_PX:
         raise ValueError(
-            f"no room for the QR code: {len(modules)} modules need {MIN_MODULE_PX * len(modules)} px,"
+            f"no room for the QR code: {side} modules need {MIN_MODULE_PX * side} px,"
             f" the text leaves {max_side_px} px; shorten the texts"
         )
-    return PlacedQr(modules, module_px, 0, 0)
+    return PlacedQr(block.modules, module_px, left=0, top=0)  # placed once all sizes are known
+
+
+@dataclass(frozen=True)
+class _RenderedLine:
+    """The ink of a line cropped to its box, the box's offset from the line's top-left corner,
+    and the line's advance width (what centring goes by)."""
+
+    ink: Image.Image
+    offset_x: int
+    offset_y: int
+    advance_px: int
 
 
 # Posters repeat most lines (the bot's name, the how-to) on every page: draw each once.
 @functools.lru_cache(maxsize=64)
 def _render_line(
     font: ImageFont.FreeTypeFont, line: str, stroke: int, ink_mode: str
-) -> tuple[Image.Image, tuple[int, int]]:
-    """The ink of `line` cropped to its box, and the box's offset from the line's top-left."""
+) -> _RenderedLine:
     # "la": x is the left of the line, y the top of the ascender.
     left, top, right, bottom = font.getbbox(line, stroke_width=stroke, anchor="la")
     ink = Image.new(ink_mode, (max(1, right - left), max(1, bottom - top)), 0)
     ImageDraw.Draw(ink).text(
         (-left, -top), line, font=font, fill=255, anchor="la", stroke_width=stroke
     )
-    return ink, (left, top)
+    return _RenderedLine(ink, left, top, round(font.getlength(line)))

@@ -7,8 +7,9 @@ a ticket change, its event and the notices it causes are committed together or n
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from domain.models import (
     Category,
@@ -25,7 +26,7 @@ from domain.models import (
     TicketEvent,
     Tier,
 )
-from domain.stats import Scope, WeekRows, WeekWindow
+from domain.stats import GridDayCounts, Scope, WeekRows, WeekWindow
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class NewTicket:
     reply_due_at: int | None = None
     resolve_due_at: int | None = None
     department: str | None = None
+    tier: Tier = Tier.GRID
     # Identifies the Telegram update that asked for it, so a redelivered update files nothing new.
     source_key: str | None = None
 
@@ -72,6 +74,11 @@ class TicketChange:
     rating_comment: str | None = None
     reply_due_at: int | None = None
     resolve_due_at: int | None = None
+    tier_since: int | None = None
+    paused_at: int | None = None
+    resume_clock: bool = False  # clear paused_at
+    reminded_at: int | None = None
+    new_deadline_window: bool = False  # clear reminded_at: a new deadline gets its own reminder
     after_photos: tuple[Photo, ...] = field(default_factory=tuple)
 
 
@@ -118,6 +125,10 @@ class Storage(ABC):
 
     @abstractmethod
     async def get_category(self, code: str) -> Category | None: ...
+
+    @abstractmethod
+    async def list_departments(self) -> list[str]:
+        """Departments named by categories or staff, sorted."""
 
     # -- users ------------------------------------------------------------------------------------
     @abstractmethod
@@ -189,6 +200,11 @@ class Storage(ABC):
         """Tickets the resident filed or follows, newest first."""
 
     @abstractmethod
+    async def tickets_due(self, now: int, limit: int = 500) -> list[Ticket]:
+        """Open, running tickets that are past their resolve deadline, or due a reminder: a quarter
+        of the resolve window left, or the reply deadline passed without a reply."""
+
+    @abstractmethod
     async def staff_queue(self, grants: Sequence[RoleGrant], limit: int = 50) -> list[Ticket]:
         """Open tickets that these roles handle at the tickets' current tiers, oldest first."""
 
@@ -225,5 +241,43 @@ class Storage(ABC):
         """Sums over the tickets received in `window` and `scope`, as they stood at its end."""
 
     @abstractmethod
+    async def week_counts(self, window: WeekWindow, scope: Scope) -> tuple[GridDayCounts, ...]:
+        """Only the counts of `week_stats_rows`: enough for the week before, to compare."""
+
+    @abstractmethod
     async def week_tickets(self, window: WeekWindow, scope: Scope) -> list[Ticket]:
         """Tickets received in `window` and `scope`, oldest first, for export (without photos)."""
+
+    # -- conversation state, handled updates, filing limit, backup (SQL: storage/fsm_sqlite.py) ---
+    EMPTY_FORM_DATA = "{}"  # a form's data when it has none
+
+    @abstractmethod
+    async def load_form(self, key: str) -> tuple[str | None, str] | None:
+        """The form in progress stored under `key`, as (FSM state, data as JSON); None if none."""
+
+    @abstractmethod
+    async def save_forms(
+        self, forms: Mapping[str, tuple[str | None, str]], now: int, update_id: int | None = None
+    ) -> None:
+        """Store forms as (state, data as JSON); no state and EMPTY_FORM_DATA delete one.
+        With `update_id`, also record that update as handled, in the same transaction. This commit
+        may reach the disk only with the next durable one: a power cut can take a form back a
+        step, never lose a ticket."""
+
+    @abstractmethod
+    async def update_handled(self, update_id: int) -> bool: ...
+
+    @abstractmethod
+    async def forget_handled_updates(self, before: int) -> None:
+        """Drop records of updates handled before `before`; Telegram will not send them again."""
+
+    @abstractmethod
+    async def tickets_filed_since(self, resident_id: int, since: int) -> int: ...
+
+    @abstractmethod
+    async def ticket_for_source(self, source_key: str) -> int | None:
+        """The id of the ticket filed by the update `source_key`, if there is one."""
+
+    @abstractmethod
+    async def backup_to(self, target: Path) -> None:
+        """A consistent copy of the whole database in the file `target`, while the bot runs."""

@@ -31,13 +31,14 @@ from domain.models import (
 )
 from domain.tickets import OPEN_STATUSES
 from storage.base import NewTicket, OutboxItem, Storage, TicketChange
+from storage.fsm_sqlite import SqliteFsmMixin
 from storage.stats_sqlite import SqliteStatsMixin
 
 TICKET_COLUMNS = (
     "t.id, t.kind, t.category_code, t.grid_code, t.resident_id, t.share_contact, t.description, "
     "t.lat, t.lon, t.status, t.tier, t.assignee_id, t.created_at, t.first_reply_at, "
     "t.resolved_at, t.resolved_tier, t.confirmed_at, t.rating, t.rating_comment, "
-    "t.reply_due_at, t.resolve_due_at, t.department, "
+    "t.reply_due_at, t.resolve_due_at, t.department, t.tier_since, t.paused_at, t.reminded_at, "
     "(SELECT COUNT(*) FROM ticket_followers f WHERE f.ticket_id = t.id)"
 )
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
@@ -78,7 +79,10 @@ def _ticket(row: Sequence, photos: tuple[Photo, ...] = (), after: tuple[Photo, .
         reply_due_at=row[19],
         resolve_due_at=row[20],
         department=row[21],
-        follower_count=row[22],
+        tier_since=row[22],
+        paused_at=row[23],
+        reminded_at=row[24],
+        follower_count=row[25],
         photos=photos,
         after_photos=after,
     )
@@ -92,7 +96,7 @@ def _category(row: Sequence) -> Category:
     return Category(*row)
 
 
-class SqliteStorage(SqliteStatsMixin, Storage):
+class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, Storage):
     def __init__(self, connection: aiosqlite.Connection):
         self._db = connection
         # One connection serves the whole bot; the lock keeps one coroutine's transaction from
@@ -141,8 +145,8 @@ class SqliteStorage(SqliteStatsMixin, Storage):
 
     async def _all(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
         async with self._lock:
-            async with self._db.execute(sql, params) as cur:
-                return list(await cur.fetchall())
+            # One trip to the database thread instead of three (execute, fetch, close).
+            return list(await self._db.execute_fetchall(sql, params))
 
     async def _one(self, sql: str, params: Sequence = ()):
         rows = await self._all(sql, params)
@@ -252,6 +256,13 @@ class SqliteStorage(SqliteStatsMixin, Storage):
         )
         return _category(row) if row else None
 
+    async def list_departments(self) -> list[str]:
+        rows = await self._all(
+            "SELECT department FROM categories UNION SELECT scope FROM staff WHERE role = 'department'"
+            " ORDER BY 1"
+        )
+        return [r[0] for r in rows]
+
     # -- users ------------------------------------------------------------------------------------
     async def touch_user(
         self, telegram_id: int, full_name: str, username: str | None, telegram_language: str | None
@@ -342,17 +353,17 @@ class SqliteStorage(SqliteStatsMixin, Storage):
             if ticket.source_key is None or not existing:
                 cur = await db.execute(
                     "INSERT INTO tickets(kind, category_code, grid_code, resident_id, share_contact,"
-                    " description, lat, lon, status, tier, department, created_at, reply_due_at,"
-                    " resolve_due_at, source_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    " description, lat, lon, status, tier, department, created_at, tier_since,"
+                    " reply_due_at, resolve_due_at, source_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (ticket.kind.value, ticket.category_code, ticket.grid_code, ticket.resident_id,
                      int(ticket.share_contact), ticket.description, ticket.lat, ticket.lon,
-                     Status.NEW.value, Tier.GRID.value, ticket.department, now,
+                     Status.NEW.value, ticket.tier.value, ticket.department, now, now,
                      ticket.reply_due_at, ticket.resolve_due_at, ticket.source_key),
                 )
                 ticket_id, created = cur.lastrowid, True
                 await self._insert_photos(db, ticket_id, "report", ticket.photos)
                 await self._insert_event(
-                    db, TicketEvent(ticket_id, now, EventType.CREATED, ticket.resident_id), Tier.GRID
+                    db, TicketEvent(ticket_id, now, EventType.CREATED, ticket.resident_id), ticket.tier
                 )
                 await self._insert_notices(
                     db, [Notice(n.chat_id, n.type, ticket_id, n.data) for n in notices], now
@@ -363,18 +374,17 @@ class SqliteStorage(SqliteStatsMixin, Storage):
 
     async def get_ticket(self, ticket_id: int) -> Ticket | None:
         async with self._lock:
-            async with self._db.execute(
+            rows = await self._db.execute_fetchall(
                 f"SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.id = ?", (ticket_id,)
-            ) as cur:
-                row = await cur.fetchone()
-            if row is None:
+            )
+            if not rows:
                 return None
-            async with self._db.execute(
+            row = rows[0]
+            photos = await self._db.execute_fetchall(
                 "SELECT stage, file_id, file_unique_id FROM ticket_photos WHERE ticket_id = ?"
                 " ORDER BY stage, position",
                 (ticket_id,),
-            ) as cur:
-                photos = await cur.fetchall()
+            )
         report = tuple(Photo(p[1], p[2]) for p in photos if p[0] == "report")
         after = tuple(Photo(p[1], p[2]) for p in photos if p[0] == "after")
         return _ticket(row, report, after)
@@ -389,7 +399,8 @@ class SqliteStorage(SqliteStatsMixin, Storage):
     ) -> Ticket | None:
         columns: dict[str, object] = {"status": change.status.value}
         for name in ("grid_code", "department", "assignee_id", "first_reply_at", "resolved_at",
-                     "confirmed_at", "rating", "rating_comment", "reply_due_at", "resolve_due_at"):
+                     "confirmed_at", "rating", "rating_comment", "reply_due_at", "resolve_due_at",
+                     "tier_since", "paused_at", "reminded_at"):
             value = getattr(change, name)
             if value is not None:
                 columns[name] = value
@@ -399,6 +410,10 @@ class SqliteStorage(SqliteStatsMixin, Storage):
                 columns[name] = value.value
         if change.clear_assignee:
             columns["assignee_id"] = None
+        if change.resume_clock:
+            columns["paused_at"] = None
+        if change.new_deadline_window:
+            columns["reminded_at"] = None
         assignments = ", ".join(f"{name} = ?" for name in columns)
         async with self._tx() as db:
             cur = await db.execute(
@@ -504,6 +519,19 @@ class SqliteStorage(SqliteStatsMixin, Storage):
             f" WHERE t.status IN {_OPEN_SQL} AND ({' OR '.join(clauses)})"
             " ORDER BY t.created_at, t.id LIMIT ?",
             (*_OPEN, *params, limit),
+        )
+        return [_ticket(r) for r in rows]
+
+    async def tickets_due(self, now: int, limit: int = 500) -> list[Ticket]:
+        """Open tickets whose clock runs and whose reminder or deadline has come, oldest due first."""
+        rows = await self._all(
+            f"SELECT {TICKET_COLUMNS} FROM tickets t"
+            " WHERE t.status IN ('new', 'in_progress', 'reopened') AND t.resolve_due_at IS NOT NULL"
+            " AND (t.resolve_due_at <= ?1"
+            "   OR (t.reminded_at IS NULL AND t.resolve_due_at - (t.resolve_due_at - t.tier_since) / 4 <= ?1)"
+            "   OR (t.reminded_at IS NULL AND t.first_reply_at IS NULL AND t.reply_due_at <= ?1))"
+            " ORDER BY t.resolve_due_at LIMIT ?2",
+            (now, limit),
         )
         return [_ticket(r) for r in rows]
 

@@ -193,7 +193,12 @@ STAFF = [
     StaffMember(WORKER_NZ01, "赵网格", Role.GRID_WORKER, "NZ01"),
     StaffMember(601, "东里村书记", Role.VILLAGE, "东里村"),
     StaffMember(701, "镇长", Role.OFFICIAL, "西岗镇"),
+    StaffMember(801, "镇指挥中心", Role.TOWN, "西岗镇"),
+    StaffMember(901, "水务局专员", Role.DEPARTMENT, "水务局"),
 ]
+VILLAGE_DL = 601
+TOWN_STAFF = 801
+WATER_DEPT = 901
 
 
 @pytest.fixture

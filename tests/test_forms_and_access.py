@@ -225,23 +225,29 @@ async def resolve(h, worker, ticket_id, note="done"):
     return await h.send(worker, "✅ 完成" if worker.language_code == "zh" else "✅ Done")
 
 
-async def test_not_solved_reopens_with_reason_within_seven_days(harness):
+async def test_not_solved_reopens_one_tier_higher_within_seven_days(harness):
     h = harness
-    resident, worker = h.user(RESIDENT, "en"), h.user(WORKER_DL01, "en")
+    resident, worker, village = h.user(RESIDENT, "en"), h.user(WORKER_DL01, "en"), h.user(601, "en")
     await file_ticket(h, resident, lang="en")
     ticket = (await h.db.resident_tickets(RESIDENT))[0]
     await resolve(h, worker, ticket.id)
     await h.tap(resident, ResidentTicketCb(action="unsolved", ticket_id=ticket.id))
     calls = await h.send(resident, "Still leaking")
     assert "reopened" in joined(calls, RESIDENT)
-    card = [c for c in to_chat(calls, WORKER_DL01) if isinstance(c, SendMessage)][-1]
+    # the grid resolved it, so the village gets it back, with the reason
+    card = [c for c in to_chat(calls, 601) if isinstance(c, SendMessage)][-1]
     assert "Still leaking" in card.text
     assert StaffTicketCb(action="take", ticket_id=ticket.id).pack() in {b[1] for b in buttons(card)}
-    assert (await h.db.get_ticket(ticket.id)).status is Status.REOPENED
+    assert not to_chat(calls, WORKER_DL01)
+    reopened = await h.db.get_ticket(ticket.id)
+    assert reopened.status is Status.REOPENED and reopened.tier is Tier.VILLAGE
+    calls = await h.tap(worker, StaffTicketCb(action="take", ticket_id=ticket.id))
+    assert "not in your area" in " ".join(alerts(calls))
 
-    # resolved again, and now more than 7 days pass: too late to reopen
-    await h.tap(worker, StaffTicketCb(action="take", ticket_id=ticket.id))
-    await resolve(h, worker, ticket.id)
+    # the village resolves it, and now more than 7 days pass: too late to reopen
+    await h.tap(village, StaffTicketCb(action="take", ticket_id=ticket.id))
+    await resolve(h, village, ticket.id)
+    assert (await h.db.get_ticket(ticket.id)).resolved_tier is Tier.VILLAGE
     h.clock.advance(8 * 24 * 3600)
     await h.tap(resident, ResidentTicketCb(action="unsolved", ticket_id=ticket.id))
     calls = await h.send(resident, "Still leaking again")

@@ -209,6 +209,16 @@ def test_poster_pages_decode_from_the_pdf_at_a_quarter_size(page_size: str):
     assert decoded == links
 
 
+def test_posters_encoded_by_worker_processes_keep_their_order(monkeypatch: pytest.MonkeyPatch):
+    # Small batches, so that a few posters go through every path of the worker pipeline.
+    monkeypatch.setattr("qr.posters._QR_BATCH", 4)
+    links = [grid_link(BOT, f"W{number}") for number in range(14)]
+    pdf = io.BytesIO()
+    assert write_posters(pdf, (poster(link) for link in links), workers=2) == len(links)
+    decoded = [text for page in pdf_pages(pdf.getvalue(), 75) for text in decode_all(page)]
+    assert decoded == links
+
+
 def test_poster_page_is_the_paper_size():
     pdf = io.BytesIO()
     write_posters(pdf, [poster(grid_link(BOT, "DF"))], "A4")
@@ -240,11 +250,13 @@ def test_posters_to_a_path(tmp_path: Path):
     assert out.read_bytes().startswith(b"%PDF-")
 
 
-def test_no_posters_or_unknown_page_size_raise():
+def test_no_posters_unknown_page_size_or_no_workers_raise():
     with pytest.raises(ValueError, match="no posters"):
         write_posters(io.BytesIO(), [])
     with pytest.raises(ValueError, match="A4"):
         write_posters(io.BytesIO(), [poster(grid_link(BOT, "A"))], "Letter")
+    with pytest.raises(ValueError, match="workers"):
+        write_posters(io.BytesIO(), [poster(grid_link(BOT, "A"))], workers=0)
 
 
 # --- wrapping ---

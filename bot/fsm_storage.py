@@ -1,0 +1,89 @@
+"""aiogram's FSM storage in the bot's database, so forms in progress survive a restart."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiogram.fsm.state import State
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, StorageKey
+
+from storage.base import Storage
+
+Form = tuple[str | None, str]  # (FSM state, data as JSON)
+
+
+@dataclass
+class UpdateForms:
+    """The forms one update has read and written, kept until the update is done."""
+
+    known: dict[str, Form] = field(default_factory=dict)
+    changed: set[str] = field(default_factory=set)
+
+    def changes(self) -> dict[str, Form]:
+        return {key: self.known[key] for key in self.changed}
+
+
+_current_update: ContextVar[UpdateForms | None] = ContextVar("gridbot_update_forms", default=None)
+
+
+class SqliteFsmStorage(BaseStorage):
+    """Forms in the `Storage`. Inside `collecting()` (one per update, see bot/dedup.py) changes stay
+    in memory and the caller writes them once, with the update's id: a step costs one commit, and a
+    bot killed in the middle of an update leaves the form as it was before it. Outside, every change
+    is written at once."""
+
+    def __init__(self, db: Storage, clock: Callable[[], int]):
+        self.db = db
+        self.clock = clock
+        self.key_builder = DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
+
+    @contextmanager
+    def collecting(self) -> Iterator[UpdateForms]:
+        forms = UpdateForms()
+        token = _current_update.set(forms)
+        try:
+            yield forms
+        finally:
+            _current_update.reset(token)
+
+    async def _load(self, key: StorageKey) -> tuple[str, Form]:
+        name = self.key_builder.build(key)
+        forms = _current_update.get()
+        if forms is not None and name in forms.known:
+            return name, forms.known[name]
+        form = await self.db.load_form(name) or (None, Storage.EMPTY_FORM_DATA)
+        if forms is not None:
+            forms.known[name] = form
+        return name, form
+
+    async def _store(self, name: str, form: Form) -> None:
+        forms = _current_update.get()
+        if forms is None:
+            await self.db.save_forms({name: form}, self.clock())
+            return
+        forms.known[name] = form
+        forms.changed.add(name)
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        name, (_, data) = await self._load(key)
+        await self._store(name, (state.state if isinstance(state, State) else state, data))
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        return (await self._load(key))[1][0]
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        name, (state, _) = await self._load(key)
+        # Serialised now, so data that JSON cannot hold fails in the handler that stores it.
+        await self._store(name, (state, json.dumps(dict(data), ensure_ascii=False, separators=(",", ":"))))
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        # A fresh dict each time: handlers may change what they read without touching the form.
+        return json.loads((await self._load(key))[1][1])
+
+    async def close(self) -> None:
+        """Nothing to close: the database belongs to whoever opened it."""

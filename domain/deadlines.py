@@ -1,0 +1,73 @@
+"""Deadlines and tiers: "small matters stay in the grid, big ones in the village, hard ones in the
+town, and nothing waits overnight". Pure functions of times in Unix seconds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from domain.models import Category, Status, Ticket, Tier
+
+TIER_ORDER = (Tier.GRID, Tier.VILLAGE, Tier.TOWN, Tier.DEPARTMENT)
+# The holder is reminded when this share of the resolve window is left.
+REMINDER_SHARE = 0.25
+
+
+def next_tier(tier: Tier) -> Tier | None:
+    """The tier above, or None at the top (departments)."""
+    index = TIER_ORDER.index(tier)
+    return TIER_ORDER[index + 1] if index + 1 < len(TIER_ORDER) else None
+
+
+def deadlines(category: Category, start: int) -> tuple[int, int]:
+    """(reply due, resolve due) for a tier that takes the ticket at `start`."""
+    return start + round(category.reply_hours * 3600), start + round(category.resolve_hours * 3600)
+
+
+def shifted(due: int | None, paused_at: int, now: int) -> int | None:
+    """A deadline moved on by the time the clock was paused (waiting for the resident)."""
+    return None if due is None else due + max(0, now - paused_at)
+
+
+def reminder_at(ticket: Ticket) -> int | None:
+    """When the holder should be reminded of the resolve deadline."""
+    if ticket.resolve_due_at is None:
+        return None
+    start = ticket.tier_since if ticket.tier_since is not None else ticket.created_at
+    return ticket.resolve_due_at - int((ticket.resolve_due_at - start) * REMINDER_SHARE)
+
+
+class DueAction(StrEnum):
+    ESCALATE = "escalate"
+    REMIND = "remind"
+
+
+@dataclass(frozen=True)
+class Due:
+    action: DueAction
+    reply_overdue: bool  # no first reply by the reply deadline
+
+
+RUNNING = frozenset({Status.NEW, Status.IN_PROGRESS, Status.REOPENED})
+
+
+def due_action(ticket: Ticket, now: int) -> Due | None:
+    """What the deadline watcher owes this ticket now, if anything.
+
+    Past the resolve deadline, a ticket moves up one tier (departments, the top, are reminded
+    instead, once). Before that, the holder is reminded once per tier: when a quarter of the
+    window is left, or when the reply deadline passed without a reply.
+    """
+    if ticket.status not in RUNNING or ticket.resolve_due_at is None:
+        return None
+    reply_overdue = (
+        ticket.first_reply_at is None and ticket.reply_due_at is not None and ticket.reply_due_at <= now
+    )
+    if ticket.resolve_due_at <= now and next_tier(ticket.tier) is not None:
+        return Due(DueAction.ESCALATE, reply_overdue)
+    if ticket.reminded_at is not None:
+        return None
+    remind = reminder_at(ticket)
+    if reply_overdue or (remind is not None and remind <= now):
+        return Due(DueAction.REMIND, reply_overdue)
+    return None

@@ -1,0 +1,171 @@
+"""Deadlines, reminders and escalation up the tiers: grid → village → town → department."""
+
+from __future__ import annotations
+
+from aiogram.methods import SendMessage
+
+from domain.deadlines import DueAction, due_action, next_tier, shifted
+from domain.models import EventType, Status, Ticket, Tier, Kind
+from domain.service import TicketService
+from handlers.callbacks import DepartmentCb, ResidentTicketCb, StaffTicketCb
+from tests.conftest import TOWN_STAFF, VILLAGE_DL, WATER_DEPT, WORKER_DL01, buttons, joined, to_chat
+from tests.test_ticket_loop import file_ticket
+
+RESIDENT = 1001
+HOUR = 3600
+
+
+def ticket_at(**fields) -> Ticket:
+    base = dict(id=1, kind=Kind.COMPLAINT, category_code="water", grid_code="DL01", resident_id=1,
+                share_contact=False, description="x", lat=None, lon=None, status=Status.NEW, tier=Tier.GRID,
+                assignee_id=None, created_at=0, tier_since=0, reply_due_at=2 * HOUR, resolve_due_at=24 * HOUR)
+    base.update(fields)
+    return Ticket(**base)
+
+
+def test_due_action_rules():
+    assert next_tier(Tier.GRID) is Tier.VILLAGE and next_tier(Tier.DEPARTMENT) is None
+    assert due_action(ticket_at(), HOUR) is None
+    reply_late = due_action(ticket_at(), 2 * HOUR)
+    assert reply_late.action is DueAction.REMIND and reply_late.reply_overdue
+    assert due_action(ticket_at(first_reply_at=HOUR), 17 * HOUR) is None
+    assert due_action(ticket_at(first_reply_at=HOUR), 18 * HOUR).action is DueAction.REMIND  # a quarter left
+    assert due_action(ticket_at(first_reply_at=HOUR, reminded_at=18 * HOUR), 20 * HOUR) is None  # once
+    assert due_action(ticket_at(reminded_at=18 * HOUR), 24 * HOUR).action is DueAction.ESCALATE
+    assert due_action(ticket_at(status=Status.WAITING_RESIDENT), 30 * HOUR) is None  # clock paused
+    assert due_action(ticket_at(status=Status.RESOLVED), 30 * HOUR) is None
+    top = ticket_at(tier=Tier.DEPARTMENT, first_reply_at=HOUR)
+    assert due_action(top, 30 * HOUR).action is DueAction.REMIND  # nothing above departments
+    assert due_action(ticket_at(tier=Tier.DEPARTMENT, reminded_at=25 * HOUR), 30 * HOUR) is None
+    assert shifted(10, 100, 160) == 70 and shifted(None, 1, 2) is None
+
+
+async def run_deadlines(h):
+    result = await h.dp["tickets"].run_deadlines()
+    await h.dp["outbox"].deliver_due(h.bot)
+    return result
+
+
+async def test_overdue_ticket_climbs_one_tier_at_a_time_and_everyone_is_told(harness):
+    h = harness
+    await file_ticket(h, h.user(RESIDENT, "en"), lang="en")  # water: reply 2 h, resolve 24 h
+    ticket = (await h.db.resident_tickets(RESIDENT))[0]
+    before = len(h.session.calls)
+
+    h.clock.advance(2 * HOUR)
+    assert await run_deadlines(h) == (0, 1)  # no reply yet: the worker is reminded
+    assert await run_deadlines(h) == (0, 0)  # and only once
+    reminders = [c for c in to_chat(h.session.calls[before:], WORKER_DL01) if isinstance(c, SendMessage)]
+    assert len(reminders) == 1 and "提醒" in reminders[0].text and "回复时限已过" in reminders[0].text
+
+    h.clock.advance(22 * HOUR)
+    assert await run_deadlines(h) == (1, 0)
+    assert await run_deadlines(h) == (0, 0)  # exactly once
+    calls = h.session.calls[before:]
+    village_card = [c for c in to_chat(calls, VILLAGE_DL) if isinstance(c, SendMessage)][-1]
+    assert "办理记录" in village_card.text and "已提交" in village_card.text  # village staff: Chinese
+    assert "went up to the village" in joined(calls, RESIDENT)
+    moved = await h.db.get_ticket(ticket.id)
+    assert moved.tier is Tier.VILLAGE and moved.status is Status.NEW
+    assert moved.resolve_due_at == h.clock.now + 24 * HOUR  # the new tier gets a fresh deadline
+
+    h.clock.advance(24 * HOUR)
+    await run_deadlines(h)
+    assert (await h.db.get_ticket(ticket.id)).tier is Tier.TOWN
+    h.clock.advance(24 * HOUR)
+    await run_deadlines(h)
+    top = await h.db.get_ticket(ticket.id)
+    assert top.tier is Tier.DEPARTMENT and top.department == "水务局"
+    assert [c for c in to_chat(h.session.calls, WATER_DEPT) if isinstance(c, SendMessage)]
+    h.clock.advance(48 * HOUR)
+    assert await run_deadlines(h) == (0, 1)  # the top tier is reminded, not escalated
+    assert await run_deadlines(h) == (0, 0)
+    escalations = [e for e in await h.db.events(ticket.id) if e.type is EventType.ESCALATED]
+    assert [e.data["to"] for e in escalations] == ["village", "town", "department"]
+    assert all(e.data["automatic"] for e in escalations)
+
+
+async def test_after_a_night_offline_each_overdue_ticket_moves_once(harness):
+    h = harness
+    for resident in (RESIDENT, 1002, 1003):
+        await file_ticket(h, h.user(resident), category="roads" if resident != RESIDENT else "water")
+    h.clock.advance(5 * 24 * HOUR)  # the bot was stopped for days
+    restarted = TicketService(h.db, h.clock)  # a fresh process: nothing kept in memory
+    escalated, _reminded = await restarted.run_deadlines()
+    assert escalated == 3
+    assert await restarted.run_deadlines() == (0, 0)
+    for resident in (RESIDENT, 1002, 1003):
+        assert (await h.db.resident_tickets(resident))[0].tier is Tier.VILLAGE
+
+
+async def test_waiting_for_the_resident_pauses_the_clock(harness):
+    h = harness
+    resident, worker = h.user(RESIDENT, "en"), h.user(WORKER_DL01, "en")
+    await file_ticket(h, resident, lang="en")
+    ticket = (await h.db.resident_tickets(RESIDENT))[0]
+    await h.tap(worker, StaffTicketCb(action="ask", ticket_id=ticket.id))
+    calls = await h.send(worker, "Which building?")
+    assert "Question from staff" in joined(calls, RESIDENT)
+    assert (await h.db.get_ticket(ticket.id)).status is Status.WAITING_RESIDENT
+
+    h.clock.advance(30 * HOUR)
+    assert await run_deadlines(h) == (0, 0)
+    await h.tap(resident, ResidentTicketCb(action="answer", ticket_id=ticket.id))
+    await h.send(resident, "Building 3")
+    resumed = await h.db.get_ticket(ticket.id)
+    assert resumed.status is Status.IN_PROGRESS and resumed.paused_at is None
+    assert resumed.resolve_due_at == ticket.resolve_due_at + 30 * HOUR
+    h.clock.advance(20 * HOUR)
+    assert (await run_deadlines(h))[0] == 0  # 24 h - 10 h before the pause < 30 h total
+    h.clock.advance(4 * HOUR + 1)
+    assert (await run_deadlines(h))[0] == 1
+
+
+async def test_manual_escalation_and_town_routes_to_a_department(harness):
+    h = harness
+    worker, village, town, dept = (h.user(i, "en") for i in (WORKER_DL01, VILLAGE_DL, TOWN_STAFF, WATER_DEPT))
+    calls = await file_ticket(h, h.user(RESIDENT, "en"), lang="en")
+    ticket = (await h.db.resident_tickets(RESIDENT))[0]
+    card = [c for c in to_chat(calls, WORKER_DL01) if isinstance(c, SendMessage)][-1]
+    assert StaffTicketCb(action="escalate", ticket_id=ticket.id).pack() in {b[1] for b in buttons(card)}
+
+    await h.tap(worker, StaffTicketCb(action="escalate", ticket_id=ticket.id))
+    calls = await h.send(worker, "Needs a new main pipe")
+    assert "went up to the village" in joined(calls, WORKER_DL01)
+    village_card = [c for c in to_chat(calls, VILLAGE_DL) if isinstance(c, SendMessage)][-1]
+    assert "Needs a new main pipe" in village_card.text
+
+    calls = await h.send(village, "/queue")
+    assert "XG-{:06d}".format(ticket.id) in joined(calls, VILLAGE_DL)
+    calls = await h.send(worker, "/queue")
+    assert "queue is empty" in joined(calls, WORKER_DL01)  # each tier sees its own queue
+
+    await h.tap(village, StaffTicketCb(action="escalate", ticket_id=ticket.id))
+    await h.send(village, "Beyond the village")
+    await h.tap(town, StaffTicketCb(action="escalate", ticket_id=ticket.id))
+    calls = await h.send(town, "For the water bureau")
+    choices = [b for b in buttons(to_chat(calls, TOWN_STAFF)[-1])]
+    names = [b[0] for b in choices]
+    assert "水务局" in names
+    calls = await h.tap(town, DepartmentCb(ticket_id=ticket.id, index=names.index("水务局")))
+    assert to_chat(calls, WATER_DEPT)
+    routed = await h.db.get_ticket(ticket.id)
+    assert routed.tier is Tier.DEPARTMENT and routed.department == "水务局"
+
+    # the department resolves it like a worker
+    await h.tap(dept, StaffTicketCb(action="resolve", ticket_id=ticket.id))
+    await h.send(dept, "Main pipe replaced")
+    await h.send(dept, "✅ Done")
+    done = await h.db.get_ticket(ticket.id)
+    assert done.status is Status.RESOLVED and done.resolved_tier is Tier.DEPARTMENT
+    card = [c for c in to_chat(h.session.calls, WATER_DEPT) if isinstance(c, SendMessage)][0]
+    assert StaffTicketCb(action="escalate", ticket_id=ticket.id).pack() not in {b[1] for b in buttons(card)}
+
+
+async def test_forged_department_button_is_refused(harness):
+    h = harness
+    await file_ticket(h, h.user(RESIDENT))
+    ticket = (await h.db.resident_tickets(RESIDENT))[0]
+    calls = await h.tap(h.user(TOWN_STAFF, "en"), DepartmentCb(ticket_id=ticket.id, index=0))
+    assert any(getattr(c, "show_alert", False) for c in calls)
+    assert (await h.db.get_ticket(ticket.id)).tier is Tier.GRID
