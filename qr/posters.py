@@ -20,6 +20,8 @@ from qr.pdf import PdfWriter
 
 @dataclass(frozen=True)
 class PageSize:
+    """A paper size, and the resolution its text is drawn at."""
+
     width_mm: float
     height_mm: float
     # A6 at twice the A4 resolution gives both about 1240 x 1750 px: the same crisp QR modules
@@ -29,6 +31,11 @@ class PageSize:
     @property
     def pixels(self) -> tuple[int, int]:
         return round(self.width_mm / 25.4 * self.dpi), round(self.height_mm / 25.4 * self.dpi)
+
+    @property
+    def points(self) -> tuple[float, float]:
+        """The size in PDF points (1/72 inch)."""
+        return self.width_mm / 25.4 * 72, self.height_mm / 25.4 * 72
 
 
 PAGE_SIZES = {"A4": PageSize(210, 297, 150), "A6": PageSize(105, 148, 300)}
@@ -142,7 +149,7 @@ def _write_pages(
     with PdfWriter(out) as pdf:
         for poster, qr_modules in _with_qr_codes(posters, workers):
             column = lay_out_poster(poster, qr_modules, page_size, font_path)
-            _add_page(pdf, column, page_size.dpi)
+            _add_page(pdf, column, page_size)
             pages += 1
     return pages
 
@@ -172,13 +179,16 @@ def _with_qr_codes(
             yield from zip(*in_flight.popleft())
 
 
-def _add_page(pdf: PdfWriter, column: Column, dpi: int) -> None:
+def _add_page(pdf: PdfWriter, column: Column, page_size: PageSize) -> None:
     """Text as black-and-white images at the page's resolution; the QR code as vector squares,
     sharp at any printer's resolution."""
-    pt_per_px = 72 / dpi
-    height_pt = column.height_px * pt_per_px
-    # Draw in pixels from the top-left corner, as the layout does.
-    drawing = [b"q %.6f 0 0 %.6f 0 %.3f cm 0 g" % (pt_per_px, -pt_per_px, height_pt)]
+    width_pt, height_pt = page_size.points
+    # Draw in pixels from the top-left corner, as the layout does; whole pixels miss the paper
+    # size by a fraction of a pixel, so the scale is the paper's over the pixels'.
+    drawing = [
+        b"q %.6f 0 0 %.6f 0 %.3f cm 0 g"
+        % (width_pt / column.width_px, -height_pt / column.height_px, height_pt)
+    ]
     xobjects: dict[str, int] = {}
     for piece in column.pieces:
         if isinstance(piece, PlacedText):
@@ -198,7 +208,7 @@ def _add_page(pdf: PdfWriter, column: Column, dpi: int) -> None:
         else:
             drawing.append(_qr_squares(piece))
     drawing.append(b"Q")
-    pdf.add_page(column.width_px * pt_per_px, height_pt, b"\n".join(drawing), xobjects)
+    pdf.add_page(width_pt, height_pt, b"\n".join(drawing), xobjects)
 
 
 def _qr_squares(qr: PlacedQr) -> bytes:

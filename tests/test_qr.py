@@ -224,8 +224,8 @@ def test_poster_page_is_the_paper_size():
     write_posters(pdf, [poster(grid_link(BOT, "DF"))], "A4")
     page = pypdfium2.PdfDocument(pdf.getvalue())[0]
     width_pt, height_pt = page.get_size()
-    assert width_pt / 72 * 25.4 == pytest.approx(210, abs=0.5)
-    assert height_pt / 72 * 25.4 == pytest.approx(297, abs=0.5)
+    assert width_pt / 72 * 25.4 == pytest.approx(210, abs=0.01)
+    assert height_pt / 72 * 25.4 == pytest.approx(297, abs=0.01)
 
 
 def test_lines_repeated_on_every_poster_are_stored_once():
