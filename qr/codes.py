@@ -37,12 +37,13 @@ def deep_link(bot_username: str, kind: CodeKind, code: str) -> str:
     Raises ValueError if the username breaks Telegram's rules or the code uses characters
     that a deep link does not allow (see `domain.tickets.GRID_CODE_PATTERN`).
     """
-    if not USERNAME_PATTERN.match(bot_username):
+    if not USERNAME_PATTERN.fullmatch(bot_username):
         raise ValueError(
             f"bot username {bot_username!r} is not a Telegram username: 5 to 32 letters, digits "
             "or underscores, starting with a letter, without the '@'"
         )
-    if not GRID_CODE_PATTERN.match(code):
+    # fullmatch: the patterns' "$" would let a trailing newline through.
+    if not GRID_CODE_PATTERN.fullmatch(code):
         raise ValueError(
             f"{kind} code {code!r} cannot go into a deep link: use 1 to 60 of A-Z, a-z, 0-9, _ and -"
         )
@@ -72,7 +73,7 @@ def parse_start_payload(payload: str | None) -> tuple[CodeKind, str] | None:
     """
     prefix, separator, code = (payload or "").partition("_")
     kind = _KIND_BY_PREFIX.get(prefix)
-    if kind is None or not separator or not GRID_CODE_PATTERN.match(code):
+    if kind is None or not separator or not GRID_CODE_PATTERN.fullmatch(code):
         return None
     return kind, code
 

@@ -60,7 +60,7 @@ def find_cjk_font(font_path: str | os.PathLike[str] | None = None) -> Path:
         origin = "the package pylopdf-fonts-zh-cn"
     if not path.is_file():
         raise FontNotFoundError(
-            f"the font {path} from {origin} does not exist; set FONT_PATH to a .ttf/.otf/.ttc "
+            f"the font {path} from {origin} is not a file; set FONT_PATH to a .ttf/.otf/.ttc "
             "font with Chinese glyphs"
         )
     try:

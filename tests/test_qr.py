@@ -92,19 +92,22 @@ def test_start_payload_kinds_compare_as_strings():
 
 
 @pytest.mark.parametrize(
-    "payload", [None, "", "g", "g_", "gABC", "x_ABC", "G_ABC", "g_AB C", "g_网格", "g_" + "A" * 61]
+    "payload",
+    [None, "", "g", "g_", "gABC", "x_ABC", "G_ABC", "g_AB C", "g_ABC\n", "g_网格", "g_" + "A" * 61],
 )
 def test_malformed_start_payload_is_none(payload: str | None):
     assert parse_start_payload(payload) is None
 
 
-@pytest.mark.parametrize("username", ["", "abcd", "a" * 33, "1xigang_bot", "xigang-bot", "@xigang_bot"])
+@pytest.mark.parametrize(
+    "username", ["", "abcd", "a" * 33, "1xigang_bot", "xigang-bot", "@xigang_bot", "xigang_bot\n"]
+)
 def test_bad_username_raises(username: str):
     with pytest.raises(ValueError, match="username"):
         grid_link(username, "DF-03")
 
 
-@pytest.mark.parametrize("code", ["", "DF 03", "DF/03", "网格3", "A" * 61])
+@pytest.mark.parametrize("code", ["", "DF 03", "DF/03", "DF03\n", "网格3", "A" * 61])
 def test_bad_code_raises(code: str):
     with pytest.raises(ValueError, match="code"):
         shop_link(BOT, code)
