@@ -72,10 +72,9 @@ class UserContextMiddleware(BaseMiddleware):
         tg_user: User | None = data.get("event_from_user")
         if tg_user is None or tg_user.is_bot:
             return await handler(event, data)
-        user = await self.storage.touch_user(
+        user, grants = await self.storage.touch_user(
             tg_user.id, tg_user.full_name, tg_user.username, tg_user.language_code
         )
-        grants = await self.storage.roles_of(tg_user.id)
         if tg_user.id in self.settings.admin_ids:
             grants.append(RoleGrant(Role.ADMIN))
         data["user"] = user

@@ -134,8 +134,9 @@ class Storage(ABC):
     @abstractmethod
     async def touch_user(
         self, telegram_id: int, full_name: str, username: str | None, telegram_language: str | None
-    ) -> Resident:
-        """Create or refresh the user's profile; marks a user who writes again as reachable."""
+    ) -> tuple[Resident, list[RoleGrant]]:
+        """Create or refresh the user's profile (a user who writes again is reachable again);
+        returns it with the user's roles."""
 
     @abstractmethod
     async def get_user(self, telegram_id: int) -> Resident | None: ...

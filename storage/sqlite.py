@@ -266,12 +266,22 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, Storage):
     # -- users ------------------------------------------------------------------------------------
     async def touch_user(
         self, telegram_id: int, full_name: str, username: str | None, telegram_language: str | None
-    ) -> Resident:
-        known = await self.get_user(telegram_id)
-        if known is not None and not known.unreachable and (
-            known.full_name, known.username, known.telegram_language
-        ) == (full_name, username, telegram_language):
-            return known  # the common case: nothing to write
+    ) -> tuple[Resident, list[RoleGrant]]:
+        # One query for the profile and the roles: this runs on every update.
+        rows = await self._all(
+            "SELECT u.telegram_id, u.language, u.full_name, u.username, u.phone, u.unreachable,"
+            " u.telegram_language, s.role, s.scope FROM (SELECT ?1 AS id) q"
+            " LEFT JOIN users u ON u.telegram_id = q.id LEFT JOIN staff s ON s.telegram_id = q.id"
+            " ORDER BY s.role, s.scope",
+            (telegram_id,),
+        )
+        grants = [RoleGrant(Role(r[7]), r[8]) for r in rows if r[7] is not None]
+        row = rows[0]
+        known = row[0] is not None and not row[5] and (row[2], row[3], row[6]) == (
+            full_name, username, telegram_language
+        )
+        if known:
+            return Resident(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6]), grants
         async with self._tx() as db:
             await db.execute(
                 "INSERT INTO users(telegram_id, full_name, username, telegram_language, created_at)"
@@ -283,7 +293,7 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, Storage):
             )
         user = await self.get_user(telegram_id)
         assert user is not None
-        return user
+        return user, grants
 
     async def get_user(self, telegram_id: int) -> Resident | None:
         row = await self._one(
