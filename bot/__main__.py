@@ -8,7 +8,9 @@ import logging
 import sys
 from pathlib import Path
 
+from bot.codes import NoBotUsername
 from bot.config import Settings, SettingsError, load_settings
+from qr import FontNotFoundError
 from storage import open_storage
 
 
@@ -91,6 +93,43 @@ async def run_import(settings: Settings, what: str, path: Path) -> int:
     return 0
 
 
+async def run_qr(settings: Settings, grid_code: str, out: Path) -> int:
+    from bot.codes import grid_card_png
+    from bot.i18n import create_i18n
+
+    storage = await open_storage(settings.database_path)
+    try:
+        grid = await storage.get_grid(grid_code)
+        if grid is None:
+            print(f"no grid with the code {grid_code!r}", file=sys.stderr)
+            return 1
+        png = await grid_card_png(grid, settings, storage, create_i18n(settings.default_language))
+    finally:
+        await storage.close()
+    out.write_bytes(png)
+    print(f"QR code of {grid.code} written to {out}")
+    return 0
+
+
+async def run_posters(settings: Settings, out: Path, size: str, town: str | None, village: str | None) -> int:
+    from bot.codes import filter_grids, grid_posters
+    from bot.i18n import create_i18n
+    from qr import write_posters
+
+    storage = await open_storage(settings.database_path)
+    try:
+        grids = filter_grids(await storage.list_grids(), town, village)
+        if not grids:
+            print("no grids match; import them first with `gridbot import grids FILE.csv`", file=sys.stderr)
+            return 1
+        specs = await grid_posters(grids, settings, storage, create_i18n(settings.default_language))
+    finally:
+        await storage.close()
+    pages = write_posters(out, specs, size, settings.font_path)
+    print(f"{pages} posters ({size}) written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridbot", description="Grid service-request bot for Telegram")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     importer = commands.add_parser("import", help="import grids, staff or categories from CSV")
     importer.add_argument("what", choices=["grids", "staff", "categories"])
     importer.add_argument("file", type=Path)
+    qr_command = commands.add_parser("qr", help="write one grid's QR code card as PNG")
+    qr_command.add_argument("--grid", required=True, help="the grid's code")
+    qr_command.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+    posters = commands.add_parser("posters", help="write a printable PDF with a poster per grid")
+    posters.add_argument("--town")
+    posters.add_argument("--village")
+    posters.add_argument("--size", choices=["A4", "A6"], default="A4")
+    posters.add_argument("-o", "--output", type=Path, required=True, help="PDF file to write")
     return parser
 
 
@@ -115,8 +162,15 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_demo(settings))
         if args.command == "import":
             return asyncio.run(run_import(settings, args.what, args.file))
+        if args.command == "qr":
+            return asyncio.run(run_qr(settings, args.grid, args.output))
+        if args.command == "posters":
+            return asyncio.run(run_posters(settings, args.output, args.size, args.town, args.village))
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
+        return 2
+    except (NoBotUsername, FontNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0

@@ -31,6 +31,7 @@ class Settings:
     default_language: str
     ticket_prefix: str
     bot_username: str | None
+    font_path: Path | None = None
 
     def require_token(self) -> str:
         if not self.bot_token:
@@ -88,6 +89,9 @@ def load_settings(
         raise SettingsError("TICKET_PREFIX must be 1 to 6 Latin letters")
 
     username = get("BOT_USERNAME").lstrip("@") or None
+    font = get("FONT_PATH")
+    if font and not Path(font).is_file():
+        raise SettingsError(f"FONT_PATH {font!r} is not a file")
 
     return Settings(
         bot_token=get("BOT_TOKEN") or None,
@@ -98,4 +102,5 @@ def load_settings(
         default_language=language,
         ticket_prefix=prefix,
         bot_username=username,
+        font_path=Path(font) if font else None,
     )

@@ -14,6 +14,7 @@ from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
 
+from bot.codes import BOT_USERNAME_KEY
 from bot.commands import register_chat_commands, register_default_commands
 from bot.config import Settings
 from bot.deadlines import watch_deadlines
@@ -29,7 +30,6 @@ from handlers import get_routers
 from storage.base import Storage
 
 log = logging.getLogger(__name__)
-BOT_USERNAME_KEY = "bot_username"
 
 
 def wall_clock() -> int:

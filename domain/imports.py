@@ -47,7 +47,7 @@ def _required(row: dict, name: str) -> str:
 
 def _grid(row: dict) -> Grid:
     code = _required(row, "code")
-    if not GRID_CODE_PATTERN.match(code):
+    if not GRID_CODE_PATTERN.fullmatch(code):
         raise RowError(
             f"code {code!r} may use only Latin letters, digits, '_' and '-' (at most 60), "
             "because it goes into the QR code's link"
@@ -76,7 +76,7 @@ def _staff(row: dict) -> StaffMember:
 
 def _category(row: dict) -> Category:
     code = _required(row, "code")
-    if not GRID_CODE_PATTERN.match(code):
+    if not GRID_CODE_PATTERN.fullmatch(code):
         raise RowError(f"code {code!r} may use only Latin letters, digits, '_' and '-'")
     reply = _number(_required(row, "reply_hours"), "reply_hours", 0.1, 24 * 365)
     resolve = _number(_required(row, "resolve_hours"), "resolve_hours", 0.1, 24 * 365)

@@ -17,7 +17,7 @@ MAX_NOTE = 1500
 # A resident may say "not solved" for this long after staff closed the ticket.
 REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
 # Deep-link payloads allow A-Z, a-z, 0-9, _ and - and at most 64 characters; "g_" takes two.
-GRID_CODE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,60}$")
+GRID_CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,60}")  # use with fullmatch
 
 OPEN_STATUSES = frozenset(
     {Status.NEW, Status.IN_PROGRESS, Status.WAITING_RESIDENT, Status.REOPENED}
@@ -109,3 +109,20 @@ def is_staff(grants: Iterable[RoleGrant]) -> bool:
 
 def has_role(grants: Iterable[RoleGrant], *roles: Role) -> bool:
     return any(g.role in roles for g in grants)
+
+
+def grids_in_scope(grants: Iterable[RoleGrant], grids: Iterable[Grid]) -> list[Grid]:
+    """The grids whose codes this person may print: admins all, others those of their scope."""
+    grants = list(grants)
+    if has_role(grants, Role.ADMIN):
+        return list(grids)
+    return [
+        grid
+        for grid in grids
+        if any(
+            (g.role is Role.GRID_WORKER and g.scope == grid.code)
+            or (g.role is Role.VILLAGE and g.scope == grid.village)
+            or (g.role is Role.TOWN and g.scope == grid.town)
+            for g in grants
+        )
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import common, fallback, resident, staff, start
+from handlers import codes, common, fallback, resident, staff, start
 
 
 def get_routers() -> list[Router]:
@@ -13,6 +13,7 @@ def get_routers() -> list[Router]:
         common.build_router(),  # /cancel, /lang, /help: in every state
         start.build_router(),  # /start and deep links: a new /start resets a form on purpose
         staff.build_router(),  # staff only (router-level filter)
+        codes.build_router(),  # /qr for staff, /posters for admins
         resident.build_router(),
         fallback.build_router(),  # must stay last
     ]

@@ -60,3 +60,7 @@ class ResidentTicketCb(CallbackData, prefix="rt"):
 class RateCb(CallbackData, prefix="rate"):
     ticket_id: int
     stars: int
+
+
+class QrGridCb(CallbackData, prefix="qr"):
+    code: str

@@ -150,7 +150,12 @@ def draw_column(column: Column) -> Image.Image:
 
 
 def wrap_text(text: str, font: ImageFont.FreeTypeFont, max_width_px: int) -> list[str]:
-    """Break `text` into lines no wider than `max_width_px`; a word longer than a line is cut."""
+    """Break `text` into lines no wider than `max_width_px`, keeping its own line breaks (the
+    text engine cannot measure a string with a newline); a word longer than a line is cut."""
+    return [line for paragraph in text.split("\n") for line in _wrap_paragraph(paragraph, font, max_width_px)]
+
+
+def _wrap_paragraph(text: str, font: ImageFont.FreeTypeFont, max_width_px: int) -> list[str]:
     if font.getlength(text) <= max_width_px:
         return [text]
     lines: list[str] = []

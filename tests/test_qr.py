@@ -272,3 +272,8 @@ def test_long_lines_wrap_within_the_width():
     assert len(lines) > 1
     assert all(font.getlength(line) <= 400 for line in lines)
     assert "".join(lines).replace(" ", "") == text.replace(" ", "")
+
+
+def test_line_breaks_in_texts_are_kept():
+    font = load_font(find_cjk_font(), 24)
+    assert wrap_text("1. 扫码\n2. 选择类别", font, 1000) == ["1. 扫码", "2. 选择类别"]

@@ -1,0 +1,104 @@
+"""/qr, /posters, `gridbot qr` and `gridbot posters`: every code decodes back to the grid's link."""
+
+from __future__ import annotations
+
+import io
+import os
+
+import pytest
+from aiogram.methods import AnswerCallbackQuery, SendDocument, SendPhoto
+from PIL import Image
+
+from bot.__main__ import main
+from handlers.callbacks import QrGridCb
+from tests.conftest import GRIDS, WORKER_DL01, joined, last_buttons
+from tests.test_qr import decode_all, pdf_pages
+
+LINK = "https://t.me/grid_test_bot?start=g_{}"
+
+
+def photos(calls):
+    return [c for c in calls if isinstance(c, SendPhoto)]
+
+
+async def test_worker_gets_the_card_of_their_grid(harness):
+    h = harness
+    calls = await h.send(h.user(WORKER_DL01), "/qr")
+    [photo] = photos(calls)
+    assert decode_all(Image.open(io.BytesIO(photo.photo.data))) == [LINK.format("DL01")]
+    assert "东里一网格" in photo.caption
+
+
+async def test_village_staff_choose_among_their_grids_only(harness):
+    h = harness
+    village = h.user(601, "en")
+    calls = await h.send(village, "/qr")
+    choices = {b[1] for b in last_buttons(calls, 601)}
+    assert choices == {QrGridCb(code="DL01").pack(), QrGridCb(code="DL02").pack()}
+    calls = await h.tap(village, QrGridCb(code="DL02"))
+    assert decode_all(Image.open(io.BytesIO(photos(calls)[0].photo.data))) == [LINK.format("DL02")]
+    # a forged button for another village's grid
+    calls = await h.tap(village, QrGridCb(code="NZ01"))
+    assert not photos(calls) and any(isinstance(c, AnswerCallbackQuery) and c.show_alert for c in calls)
+    calls = await h.send(village, "/qr 南庄")
+    assert "No grid in your area" in joined(calls, 601)
+
+
+async def test_residents_have_no_qr_or_posters(harness):
+    h = harness
+    for command in ("/qr", "/posters"):
+        calls = await h.send(h.user(1001, "en"), command)
+        assert not photos(calls) and "did not understand" in joined(calls, 1001)
+    calls = await h.send(h.user(WORKER_DL01, "en"), "/posters")
+    assert not [c for c in calls if isinstance(c, SendDocument)]
+
+
+async def test_admin_gets_posters_that_decode(harness):
+    h = harness
+    calls = await h.send(h.user(1, "en"), "/posters A6 东里村")
+    [document] = [c for c in calls if isinstance(c, SendDocument)]
+    pages = list(pdf_pages(document.document.data, dpi=100))
+    assert len(pages) == 2
+    assert [decode_all(page) for page in pages] == [[LINK.format("DL01")], [LINK.format("DL02")]]
+
+
+async def test_without_a_username_the_answer_is_clear(harness, tmp_path):
+    h = harness
+    h.dp["settings"] = h.settings.__class__(**{**h.settings.__dict__, "bot_username": None})
+    calls = await h.send(h.user(WORKER_DL01, "en"), "/qr")
+    assert "username is not known" in joined(calls, WORKER_DL01)
+
+
+@pytest.fixture
+def cli_db(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "cli.sqlite3"))
+    monkeypatch.delenv("BOT_USERNAME", raising=False)
+    grids = tmp_path / "grids.csv"
+    grids.write_text(
+        "code,name,village,town,lat,lon\n" + "".join(
+            f"{g.code},{g.name},{g.village},{g.town},{g.lat},{g.lon}\n" for g in GRIDS
+        ),
+        encoding="utf-8",
+    )
+    assert main(["import", "grids", str(grids)]) == 0
+    return tmp_path
+
+
+def test_cli_qr_and_posters(cli_db, monkeypatch, capsys):
+    out = cli_db / "dl01.png"
+    assert main(["qr", "--grid", "DL01", "-o", str(out)]) == 2
+    assert "BOT_USERNAME" in capsys.readouterr().err
+    monkeypatch.setenv("BOT_USERNAME", "@grid_test_bot")
+    assert main(["qr", "--grid", "DL01", "-o", str(out)]) == 0
+    assert decode_all(Image.open(out)) == [LINK.format("DL01")]
+    assert main(["qr", "--grid", "NOPE", "-o", str(out)]) == 1
+
+    pdf = cli_db / "all.pdf"
+    assert main(["posters", "-o", str(pdf)]) == 0  # no filter: every grid, one page each
+    pages = list(pdf_pages(pdf.read_bytes(), dpi=72))
+    assert [decode_all(p) for p in pages] == [[LINK.format(g.code)] for g in sorted(GRIDS, key=lambda g: (g.town, g.village, g.code))]
+    assert main(["posters", "--village", "南庄村", "--size", "A6", "-o", str(pdf)]) == 0
+    assert len(list(pdf_pages(pdf.read_bytes(), dpi=72))) == 1
+    assert main(["posters", "--town", "nowhere", "-o", str(pdf)]) == 1
+    assert os.path.exists(pdf)
