@@ -84,9 +84,9 @@ def render_week_chart(stats: WeekStats, labels: ChartLabels, font_path: str | Pa
         figure.suptitle(labels.title, fontsize=16)
 
         positions = range(len(stats.days))
-        per_day.bar([p - 0.2 for p in positions], [d.figures.received for d in stats.days],
+        per_day.bar([p - 0.2 for p in positions], [d.received for d in stats.days],
                     width=0.4, color=_RECEIVED_COLOR, label=labels.received)
-        per_day.bar([p + 0.2 for p in positions], [d.figures.resolved for d in stats.days],
+        per_day.bar([p + 0.2 for p in positions], [d.resolved for d in stats.days],
                     width=0.4, color=_RESOLVED_COLOR, label=labels.resolved)
         per_day.set_xticks(
             list(positions),
@@ -97,7 +97,7 @@ def render_week_chart(stats: WeekStats, labels: ChartLabels, font_path: str | Pa
         per_day.set_title(labels.per_day)
         rates = per_day.twinx()
         for label, color, rate_of in zip(rate_labels, _RATE_COLORS, _RATE_GETTERS):
-            rates.plot(list(positions), [_percent(rate_of(d.figures)) for d in stats.days],
+            rates.plot(list(positions), [_percent(rate_of(d)) for d in stats.days],
                        marker="o", color=color, label=label)
         rates.set_ylim(0, 108)  # room for the markers at 100%
         rates.set_yticks(range(0, 101, 20))

@@ -163,8 +163,8 @@ class Scope:
 class Counts(NamedTuple):
     """Additive tallies of received tickets (see the module docstring for each definition).
 
-    Storage returns one per grid and day; `total` of them gives the scope's, a grid's or a day's.
-    A tuple, so that thousands of them add up quickly column by column."""
+    Storage returns one per grid; `total` of them gives the scope's. A tuple, so that they add up
+    quickly column by column."""
 
     received: int = 0
     replied: int = 0
@@ -190,10 +190,19 @@ def total(counts: Iterable[Counts]) -> Counts:
     return Counts._make(sums) if sums else Counts()
 
 
+class DayCounts(NamedTuple):
+    """The few tallies the chart shows per day, so that the day's pass over the tickets is cheap."""
+
+    received: int = 0
+    replied: int = 0
+    resolved: int = 0
+    rated: int = 0
+    satisfied: int = 0
+
+
 @dataclass(frozen=True)
-class GridDayCounts:
+class GridCounts:
     grid_code: str
-    day: int  # 0 = Monday ... 6 = Sunday, local time
     counts: Counts
 
 
@@ -206,9 +215,10 @@ class CategoryCount:
 @dataclass(frozen=True)
 class WeekRows:
     """What storage sums up for the week shown; figures are computed from it here. (The week
-    before needs only its `GridDayCounts`.)"""
+    before needs only the total of its counts.)"""
 
-    cells: tuple[GridDayCounts, ...]
+    by_grid: tuple[GridCounts, ...]  # grids that received tickets
+    by_day: tuple[DayCounts, ...]  # Monday to Sunday, local time
     categories: tuple[CategoryCount, ...]
     # 90th percentiles by nearest rank, computed where the durations are (None when there are none).
     reply_p90_seconds: int | None
@@ -235,15 +245,11 @@ class Duration(NamedTuple):
     p90_seconds: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class Figures:
-    """The figures of summed counts, worked out when asked for (a week has hundreds of grids).
+class _Shares:
+    """The counts and rates shown for a scope, a grid and a day alike; `counts` has the fields."""
 
-    Percentiles come from storage, for the week's whole scope only."""
-
-    counts: Counts
-    reply_p90_seconds: int | None = None
-    resolve_p90_seconds: int | None = None
+    __slots__ = ()
+    counts: Counts | DayCounts
 
     @property
     def received(self) -> int:
@@ -258,21 +264,8 @@ class Figures:
         return self.counts.replied
 
     @property
-    def confirmed(self) -> int:
-        return self.counts.confirmed
-
-    @property
     def rated(self) -> int:
         return self.counts.rated
-
-    @property
-    def overdue(self) -> int:
-        return self.counts.resolved_late + self.counts.open_overdue
-
-    @property
-    def open_at_end(self) -> int:
-        """Received tickets that were not resolved at the week's end."""
-        return self.counts.received - self.counts.resolved
 
     @property
     def completion_rate(self) -> Rate:
@@ -288,6 +281,30 @@ class Figures:
     def satisfaction_rate(self) -> Rate:
         """满意率; its denominator is the number rated."""
         return Rate(self.counts.satisfied, self.counts.rated)
+
+
+@dataclass(frozen=True, slots=True)
+class Figures(_Shares):
+    """The figures of summed counts, worked out when asked for (a week has hundreds of grids).
+
+    Percentiles come from storage, for the week's whole scope only."""
+
+    counts: Counts
+    reply_p90_seconds: int | None = None
+    resolve_p90_seconds: int | None = None
+
+    @property
+    def confirmed(self) -> int:
+        return self.counts.confirmed
+
+    @property
+    def overdue(self) -> int:
+        return self.counts.resolved_late + self.counts.open_overdue
+
+    @property
+    def open_at_end(self) -> int:
+        """Received tickets that were not resolved at the week's end."""
+        return self.counts.received - self.counts.resolved
 
     @property
     def solved_rate(self) -> Rate:
@@ -365,10 +382,10 @@ class GridFigures:
     figures: Figures
 
 
-@dataclass(frozen=True)
-class DayFigures:
+@dataclass(frozen=True, slots=True)
+class DayFigures(_Shares):
     day: date
-    figures: Figures
+    counts: DayCounts
 
 
 @dataclass(frozen=True)
@@ -397,22 +414,13 @@ class WeekStats:
 
 
 def _grid_figures(rows: WeekRows) -> list[GridFigures]:
-    by_grid: dict[str, list[Counts]] = {}
-    for cell in rows.cells:
-        by_grid.setdefault(cell.grid_code, []).append(cell.counts)
     grids = {g.code: g for g in rows.grids}
     # A ticket's grid missing from the grids table still shows, under its code.
     return [
-        GridFigures(grids.get(code) or Grid(code, code, "", ""), Figures(total(counts)))
-        for code, counts in sorted(by_grid.items())
+        GridFigures(grids.get(row.grid_code) or Grid(row.grid_code, row.grid_code, "", ""),
+                    Figures(row.counts))
+        for row in sorted(rows.by_grid, key=lambda row: row.grid_code)
     ]
-
-
-def _day_figures(week: Week, rows: WeekRows) -> tuple[DayFigures, ...]:
-    by_day: list[list[Counts]] = [[] for _ in range(DAYS_PER_WEEK)]
-    for cell in rows.cells:
-        by_day[cell.day].append(cell.counts)
-    return tuple(DayFigures(day, Figures(total(c))) for day, c in zip(week.days, by_day))
 
 
 def _satisfaction_key(grid: GridFigures) -> tuple:
@@ -447,14 +455,14 @@ def compute_week_stats(
     scope: Scope,
     window: WeekWindow,
     rows: WeekRows,
-    previous_cells: Sequence[GridDayCounts],
+    previous_counts: Counts,
     min_rated: int = DEFAULT_MIN_RATED,
     top: int = DEFAULT_TOP,
 ) -> WeekStats:
     totals = Figures(
-        total(c.counts for c in rows.cells), rows.reply_p90_seconds, rows.resolve_p90_seconds
+        total(row.counts for row in rows.by_grid), rows.reply_p90_seconds, rows.resolve_p90_seconds
     )
-    previous = Figures(total(c.counts for c in previous_cells))
+    previous = Figures(previous_counts)
     grids = _grid_figures(rows)
     most_overdue, lowest_satisfaction, not_ranked = rank_grids(grids, min_rated, top)
     categories = sorted(rows.categories, key=lambda c: (-c.received, c.category_code))[:top]
@@ -466,7 +474,7 @@ def compute_week_stats(
         previous=previous,
         change=change(totals, previous),
         closed_during_week=rows.closed_during_week,
-        days=_day_figures(week, rows),
+        days=tuple(DayFigures(day, counts) for day, counts in zip(week.days, rows.by_day)),
         grids=tuple(grids),
         top_categories=tuple(
             CategoryShare(c.category_code, c.received, Rate(c.received, totals.received))
@@ -490,5 +498,5 @@ async def load_week_stats(
     """The week's statistics with the week before for comparison, read through `storage`."""
     window = week.window(tz)
     rows = await storage.week_stats_rows(window, scope)
-    previous_cells = await storage.week_counts(week.previous().window(tz), scope)
-    return compute_week_stats(week, scope, window, rows, previous_cells, min_rated, top)
+    previous_counts = await storage.week_totals(week.previous().window(tz), scope)
+    return compute_week_stats(week, scope, window, rows, previous_counts, min_rated, top)

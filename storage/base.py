@@ -26,7 +26,7 @@ from domain.models import (
     TicketEvent,
     Tier,
 )
-from domain.stats import GridDayCounts, Scope, WeekRows, WeekWindow
+from domain.stats import Counts, Scope, WeekRows, WeekWindow
 
 
 @dataclass(frozen=True)
@@ -242,8 +242,8 @@ class Storage(ABC):
         """Sums over the tickets received in `window` and `scope`, as they stood at its end."""
 
     @abstractmethod
-    async def week_counts(self, window: WeekWindow, scope: Scope) -> tuple[GridDayCounts, ...]:
-        """Only the counts of `week_stats_rows`: enough for the week before, to compare."""
+    async def week_totals(self, window: WeekWindow, scope: Scope) -> Counts:
+        """The sums of `week_stats_rows`' counts alone: enough for the week before, to compare."""
 
     @abstractmethod
     async def week_tickets(self, window: WeekWindow, scope: Scope) -> list[Ticket]:

@@ -12,13 +12,14 @@ from typing import Any
 
 import aiosqlite
 
-from domain.models import Grid, Ticket
+from domain.models import Grid, Ticket, Tier
 from domain.stats import (
     DAYS_PER_WEEK,
     SATISFIED_FROM_RATING,
     CategoryCount,
     Counts,
-    GridDayCounts,
+    DayCounts,
+    GridCounts,
     Scope,
     ScopeLevel,
     WeekRows,
@@ -26,53 +27,14 @@ from domain.stats import (
     total,
 )
 
-# The grids of a scope. Naming every grid, even for "all", lets SQLite seek the week of each grid
-# in the index tickets_grid_week and meet the grids in order, so GROUP BY needs no sorting.
+# The grids of a scope. Naming every grid, even for "all", lets SQLite seek each grid's week in the
+# index tickets_grid_week and meet the grids in order, so grouping by grid needs no sorting.
 _GRID_CODES = {
     ScopeLevel.ALL: "SELECT code FROM grids",
     ScopeLevel.TOWN: "SELECT code FROM grids WHERE town = :scope",
     ScopeLevel.VILLAGE: "SELECT code FROM grids WHERE village = :scope",
     ScopeLevel.GRID: "SELECT :scope",
 }
-
-
-def _scope_filter(scope: Scope) -> str:
-    """A condition on `t`, for queries that do not go through the grids (nothing for "all")."""
-    return "" if scope.level is ScopeLevel.ALL else f" AND t.grid_code IN ({_GRID_CODES[scope.level]})"
-
-
-# A ticket as it stood at the week's end (see domain.stats for why).
-_REPLY_AT = "COALESCE(t.first_reply_at, t.resolved_at)"
-_RESOLVED = "t.status IN ('resolved', 'closed') AND t.resolved_at < :end"
-_CONFIRMED = "t.status = 'closed' AND t.confirmed_at < :end"
-# In the order of the fields of `Counts`. Plain CASE expressions: SQLite runs them faster than
-# sums of comparisons or a subquery of derived columns.
-_COUNT_COLUMNS = (
-    "COUNT(*)",
-    f"COUNT(CASE WHEN {_REPLY_AT} < :end THEN 1 END)",
-    f"TOTAL(CASE WHEN {_REPLY_AT} < :end THEN {_REPLY_AT} - t.created_at END)",
-    f"COUNT(CASE WHEN {_RESOLVED} THEN 1 END)",
-    f"TOTAL(CASE WHEN {_RESOLVED} THEN t.resolved_at - t.created_at END)",
-    f"COUNT(CASE WHEN {_RESOLVED} AND t.resolved_at > t.resolve_due_at THEN 1 END)",
-    f"COUNT(CASE WHEN {_RESOLVED} THEN NULL WHEN t.resolve_due_at < :end THEN 1 END)",
-    f"COUNT(CASE WHEN {_CONFIRMED} THEN 1 END)",
-    f"COUNT(CASE WHEN {_CONFIRMED} THEN t.rating END)",
-    f"COUNT(CASE WHEN {_CONFIRMED} AND t.rating >= :satisfied THEN 1 END)",
-    *(f"COUNT(CASE WHEN {_RESOLVED} AND t.resolved_tier = '{tier}' THEN 1 END)"
-      for tier in ("grid", "village", "town", "department")),
-)
-assert len(_COUNT_COLUMNS) == len(Counts._fields)
-
-
-def _cells_sql(scope: Scope) -> str:
-    """Counts per grid and local day: one part per day, so each part groups by grid in index
-    order, and the day needs no CASE and no sort."""
-    part = (
-        "SELECT t.grid_code, {day}, " + ", ".join(_COUNT_COLUMNS) + " FROM tickets t"
-        f" WHERE t.grid_code IN ({_GRID_CODES[scope.level]})"
-        " AND t.created_at >= :day{day} AND t.created_at < :day{next_day} GROUP BY t.grid_code"
-    )
-    return " UNION ALL ".join(part.format(day=d, next_day=d + 1) for d in range(DAYS_PER_WEEK))
 
 
 def _in_week(scope: Scope) -> str:
@@ -82,6 +44,50 @@ def _in_week(scope: Scope) -> str:
     )
 
 
+def _scope_filter(scope: Scope) -> str:
+    """A condition on `t`, for queries that do not go through the grids (nothing for "all")."""
+    if scope.level is ScopeLevel.ALL:
+        return ""
+    return f" AND t.grid_code IN ({_GRID_CODES[scope.level]})"
+
+
+# A ticket as it stood at the week's end (see domain.stats for why).
+_REPLY_AT = "COALESCE(t.first_reply_at, t.resolved_at)"
+_RESOLVED = "t.resolved_at < :end AND t.status IN ('resolved', 'closed')"
+_CONFIRMED = "t.confirmed_at < :end AND t.status = 'closed'"
+# Each field of `Counts`, about a millisecond a week each. Plain CASE expressions, which SQLite
+# runs faster than sums of comparisons or a subquery of derived columns; the test that most often
+# fails comes first, to skip the rest.
+_COLUMN_OF = {
+    "received": "COUNT(*)",
+    "replied": f"COUNT(CASE WHEN {_REPLY_AT} < :end THEN 1 END)",
+    "reply_seconds": f"TOTAL(CASE WHEN {_REPLY_AT} < :end THEN {_REPLY_AT} - t.created_at END)",
+    "resolved": f"COUNT(CASE WHEN {_RESOLVED} THEN 1 END)",
+    "resolve_seconds": f"TOTAL(CASE WHEN {_RESOLVED} THEN t.resolved_at - t.created_at END)",
+    "resolved_late": f"COUNT(CASE WHEN t.resolved_at > t.resolve_due_at AND {_RESOLVED} THEN 1 END)",
+    "open_overdue": f"COUNT(CASE WHEN {_RESOLVED} THEN NULL WHEN t.resolve_due_at < :end THEN 1 END)",
+    "confirmed": f"COUNT(CASE WHEN {_CONFIRMED} THEN 1 END)",
+    "rated": f"COUNT(CASE WHEN {_CONFIRMED} THEN t.rating END)",
+    "satisfied": f"COUNT(CASE WHEN t.rating >= :satisfied AND {_CONFIRMED} THEN 1 END)",
+    **{
+        f"resolved_in_{tier}": f"COUNT(CASE WHEN t.resolved_tier = '{tier}' AND {_RESOLVED} THEN 1 END)"
+        for tier in Tier
+    },
+}
+_COUNTS = ", ".join(_COLUMN_OF[name] for name in Counts._fields)
+_DAY = (
+    "CASE "
+    + " ".join(f"WHEN t.created_at < :day{d + 1} THEN {d}" for d in range(DAYS_PER_WEEK - 1))
+    + f" ELSE {DAYS_PER_WEEK - 1} END"
+)
+
+_TOTALS = f"SELECT {_COUNTS} FROM tickets t WHERE {{in_week}}"
+_BY_GRID = f"SELECT t.grid_code, {_COUNTS} FROM tickets t WHERE {{in_week}} GROUP BY t.grid_code"
+# Only the chart's few tallies per day, to keep the pass cheap.
+_BY_DAY = (
+    f"SELECT {_DAY} AS day, " + ", ".join(_COLUMN_OF[name] for name in DayCounts._fields)
+    + " FROM tickets t WHERE {in_week} GROUP BY day"
+)
 _CATEGORIES = (
     "SELECT c.code, (SELECT COUNT(*) FROM tickets t WHERE t.category_code = c.code"
     " AND t.created_at >= :start AND t.created_at < :end{scope}) FROM categories c"
@@ -123,9 +129,12 @@ class SqliteStatsMixin:
     _db: aiosqlite.Connection
     _lock: asyncio.Lock
 
-    async def week_counts(self, window: WeekWindow, scope: Scope) -> tuple[GridDayCounts, ...]:
+    async def week_totals(self, window: WeekWindow, scope: Scope) -> Counts:
         async with self._lock:
-            return await self._cells(window, scope)
+            ((*sums,),) = await self._fetch(
+                _TOTALS.format(in_week=_in_week(scope)), _parameters(window, scope)
+            )
+        return Counts(*map(int, sums))
 
     async def week_stats_rows(self, window: WeekWindow, scope: Scope) -> WeekRows:
         parameters = _parameters(window, scope)
@@ -134,8 +143,14 @@ class SqliteStatsMixin:
             # One read transaction: the answers agree even while tickets are being written.
             await self._db.execute("BEGIN")
             try:
-                cells = await self._cells(window, scope)
-                sums = total(c.counts for c in cells)
+                by_grid = tuple(
+                    GridCounts(row[0], Counts(*map(int, row[1:])))
+                    for row in await self._fetch(_BY_GRID.format(in_week=in_week), parameters)
+                )
+                sums = total(row.counts for row in by_grid)
+                by_day = [DayCounts()] * DAYS_PER_WEEK
+                for day, *counts in await self._fetch(_BY_DAY.format(in_week=in_week), parameters):
+                    by_day[day] = DayCounts(*counts)
                 reply_p90 = await self._p90(_REPLY_P90.format(in_week=in_week), parameters,
                                             sums.replied)
                 resolve_p90 = await self._p90(_RESOLVE_P90.format(in_week=in_week), parameters,
@@ -154,7 +169,8 @@ class SqliteStatsMixin:
             finally:
                 await self._db.execute("COMMIT")
         return WeekRows(
-            cells=cells,
+            by_grid=by_grid,
+            by_day=tuple(by_day),
             categories=tuple(CategoryCount(code, n) for code, n in categories if n),
             reply_p90_seconds=reply_p90,
             resolve_p90_seconds=resolve_p90,
@@ -173,11 +189,6 @@ class SqliteStatsMixin:
                 _parameters(window, scope),
             )
         return [_ticket(row) for row in rows]
-
-    async def _cells(self, window: WeekWindow, scope: Scope) -> tuple[GridDayCounts, ...]:
-        rows = await self._fetch(_cells_sql(scope), _parameters(window, scope))
-        # TOTAL() sums as floats; the seconds are whole.
-        return tuple(GridDayCounts(r[0], r[1], Counts(*map(int, r[2:]))) for r in rows)
 
     async def _p90(self, sql: str, parameters: dict[str, Any], count: int) -> int | None:
         if not count:
