@@ -72,8 +72,8 @@ def make_tickets(count: int, grids: list[Grid], start: int, end: int) -> Iterato
             else:
                 status = "resolved" if outcome < 0.97 else "reopened"
         yield (
-            ticket_id, "complaint", rng.choice(categories), rng.choice(grid_codes), 1000 + ticket_id,
-            "bench", status, tier or "grid", created, reply, resolved, tier, confirmed, rating,
+            ticket_id, "complaint", rng.choice(categories), rng.choice(grid_codes),
+            1000 + ticket_id, "bench", status, tier or "grid", created, reply, resolved, tier, confirmed, rating,
             created + 2 * HOUR, created + 24 * HOUR,
         )
 
@@ -108,7 +108,9 @@ def bulk_insert(path: Path, rows: Iterator[tuple]) -> None:
     db.close()
 
 
-async def timed(action: Callable[[], Awaitable[object]], runs: int) -> tuple[list[float], list[float]]:
+async def timed(
+    action: Callable[[], Awaitable[object]], runs: int
+) -> tuple[list[float], list[float]]:
     """Milliseconds of wall time and of this process's CPU time, for `runs` runs after a first
     one that warms the cache. CPU time shows the cost when others share the machine."""
     await action()
@@ -160,7 +162,8 @@ async def measure(path: Path, week: Week, runs: int) -> None:
     )
     export_began = time.perf_counter()
     tickets = await storage.week_tickets(window, Scope())
-    print(f"export rows: {len(tickets)} tickets in {(time.perf_counter() - export_began) * 1000:.0f} ms")
+    export_ms = (time.perf_counter() - export_began) * 1000
+    print(f"export rows: {len(tickets)} tickets in {export_ms:.0f} ms")
     await storage.close()
 
 
@@ -188,7 +191,8 @@ def main() -> None:
     parser.add_argument("--grids", type=int, default=500)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument(
-        "--keep", type=Path, help="build the database in this file and keep it; reuse it if it exists"
+        "--keep", type=Path,
+        help="build the database in this file and keep it; reuse it if it exists",
     )
     args = parser.parse_args()
     if args.keep:

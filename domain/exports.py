@@ -126,7 +126,9 @@ def _binary_output(out: str | Path | BinaryIO) -> Iterator[BinaryIO]:
         yield out
 
 
-def write_csv(out: str | Path | BinaryIO, header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> None:
+def write_csv(
+    out: str | Path | BinaryIO, header: Sequence[str], rows: Iterable[Sequence[Cell]]
+) -> None:
     with _binary_output(out) as binary:
         text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
         writer = csv.writer(text)

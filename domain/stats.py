@@ -21,6 +21,8 @@ compared on equal terms. The definitions (each rate is a `Rate`, None when nothi
 - overdue: resolved after `resolve_due_at`, or not resolved although `resolve_due_at` passed before
   the week's end. On-time rate (按期办结率) = resolved on time / (resolved + open and overdue):
   tickets still open but not yet due at the week's end may still be on time and are left out.
+  The deadline is the one in force at the tier that holds the ticket: an escalation starts a new
+  one, so a ticket the next tier closes in its own time counts as on time there.
 - time to first reply and to resolve: from `created_at`, over the replied or resolved tickets; the
   mean and the 90th percentile by nearest rank (the smallest duration that at least 90% of the
   durations do not exceed).
@@ -53,7 +55,7 @@ SATISFIED_FROM_RATING = 4
 _WEEK_PATTERN = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE)
 
 
-# -- weeks ------------------------------------------------------------------------------------------
+# -- weeks -----------------------------------------------------------------------------------------
 @dataclass(frozen=True, order=True)
 class Week:
     """An ISO 8601 week: weeks start on Monday and week 1 holds the year's first Thursday."""
@@ -132,12 +134,8 @@ class WeekWindow:
         """Exclusive: the next Monday 00:00."""
         return self.bounds[-1]
 
-    @property
-    def day_starts(self) -> tuple[int, ...]:
-        return self.bounds[:-1]
 
-
-# -- scope ------------------------------------------------------------------------------------------
+# -- scope -----------------------------------------------------------------------------------------
 class ScopeLevel(StrEnum):
     ALL = "all"
     TOWN = "town"
@@ -159,7 +157,7 @@ class Scope:
             raise ValueError("scope 'all' takes no name; a town, village or grid scope needs one")
 
 
-# -- what storage returns ---------------------------------------------------------------------------
+# -- what storage returns --------------------------------------------------------------------------
 class Counts(NamedTuple):
     """Additive tallies of received tickets (see the module docstring for each definition).
 
@@ -227,7 +225,7 @@ class WeekRows:
     grids: tuple[Grid, ...]  # the grids of the scope, for names
 
 
-# -- figures ----------------------------------------------------------------------------------------
+# -- figures ---------------------------------------------------------------------------------------
 class Rate(NamedTuple):
     """A share with its counts; `value` is None when the denominator is zero."""
 
@@ -356,23 +354,24 @@ def _difference(current: float | None, previous: float | None) -> float | None:
     return None if current is None or previous is None else current - previous
 
 
+_COMPARED_RATES = ("completion_rate", "reply_rate", "satisfaction_rate", "solved_rate", "on_time_rate")
+
+
 def change(current: Figures, previous: Figures) -> FiguresChange:
+    rates = {
+        name: _difference(getattr(current, name).value, getattr(previous, name).value)
+        for name in _COMPARED_RATES
+    }
     return FiguresChange(
         received=current.received - previous.received,
         resolved=current.resolved - previous.resolved,
-        completion_rate=_difference(current.completion_rate.value, previous.completion_rate.value),
-        reply_rate=_difference(current.reply_rate.value, previous.reply_rate.value),
-        satisfaction_rate=_difference(
-            current.satisfaction_rate.value, previous.satisfaction_rate.value
-        ),
-        solved_rate=_difference(current.solved_rate.value, previous.solved_rate.value),
-        on_time_rate=_difference(current.on_time_rate.value, previous.on_time_rate.value),
         mean_reply_seconds=_difference(
             current.time_to_reply.mean_seconds, previous.time_to_reply.mean_seconds
         ),
         mean_resolve_seconds=_difference(
             current.time_to_resolve.mean_seconds, previous.time_to_resolve.mean_seconds
         ),
+        **rates,
     )
 
 

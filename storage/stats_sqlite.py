@@ -64,13 +64,19 @@ _COLUMN_OF = {
     "reply_seconds": f"TOTAL(CASE WHEN {_REPLY_AT} < :end THEN {_REPLY_AT} - t.created_at END)",
     "resolved": f"COUNT(CASE WHEN {_RESOLVED} THEN 1 END)",
     "resolve_seconds": f"TOTAL(CASE WHEN {_RESOLVED} THEN t.resolved_at - t.created_at END)",
-    "resolved_late": f"COUNT(CASE WHEN t.resolved_at > t.resolve_due_at AND {_RESOLVED} THEN 1 END)",
-    "open_overdue": f"COUNT(CASE WHEN {_RESOLVED} THEN NULL WHEN t.resolve_due_at < :end THEN 1 END)",
+    "resolved_late": (
+        f"COUNT(CASE WHEN t.resolved_at > t.resolve_due_at AND {_RESOLVED} THEN 1 END)"
+    ),
+    "open_overdue": (
+        f"COUNT(CASE WHEN {_RESOLVED} THEN NULL WHEN t.resolve_due_at < :end THEN 1 END)"
+    ),
     "confirmed": f"COUNT(CASE WHEN {_CONFIRMED} THEN 1 END)",
     "rated": f"COUNT(CASE WHEN {_CONFIRMED} THEN t.rating END)",
     "satisfied": f"COUNT(CASE WHEN t.rating >= :satisfied AND {_CONFIRMED} THEN 1 END)",
     **{
-        f"resolved_in_{tier}": f"COUNT(CASE WHEN t.resolved_tier = '{tier}' AND {_RESOLVED} THEN 1 END)"
+        f"resolved_in_{tier}": (
+            f"COUNT(CASE WHEN t.resolved_tier = '{tier}' AND {_RESOLVED} THEN 1 END)"
+        )
         for tier in Tier
     },
 }

@@ -148,7 +148,7 @@ async def add_week48(storage: SqliteStorage) -> None:
                      resolved_tier="grid")
 
 
-# -- weeks ------------------------------------------------------------------------------------------
+# -- weeks -----------------------------------------------------------------------------------------
 def test_week_parse_and_format():
     assert Week.parse("2026-W47") == Week(2026, 47)
     assert Week.parse(" 2026w07 ") == Week(2026, 7)
@@ -167,7 +167,7 @@ def test_week_across_year_boundary():
     window = week.window(SHANGHAI)
     assert window.start == utc(2025, 12, 28, 16)
     assert window.end == utc(2026, 1, 4, 16)
-    assert window.day_starts[3] == utc(2025, 12, 31, 16)
+    assert window.bounds[3] == utc(2025, 12, 31, 16)
     assert week.previous() == Week(2025, 52)
     assert Week(2026, 53).next() == Week(2027, 1)
     assert Week(2027, 1).previous() == Week(2026, 53)
@@ -203,7 +203,7 @@ def test_scope_needs_a_name_except_all():
         Scope(ScopeLevel.ALL, "T1")
 
 
-# -- figures ----------------------------------------------------------------------------------------
+# -- figures ---------------------------------------------------------------------------------------
 async def test_every_figure_of_the_week(storage):
     await add_week48(storage)
     await add_week49(storage)
@@ -331,7 +331,7 @@ def test_figures_of_nothing():
     assert figures.overdue == 0 and figures.open_at_end == 0 and figures.rated == 0
 
 
-# -- exports ----------------------------------------------------------------------------------------
+# -- exports ---------------------------------------------------------------------------------------
 HEADERS = {name: f"列{i}" for i, name in enumerate(EXPORT_FIELDS)} | {"description": "问题描述"}
 
 
@@ -384,7 +384,7 @@ async def test_xlsx_opens_with_chinese_and_times(storage):
     assert sheet.cell(row=3, column=len(EXPORT_FIELDS)).data_type == "s"
 
 
-# -- chart ------------------------------------------------------------------------------------------
+# -- chart -----------------------------------------------------------------------------------------
 def png_size(data: bytes) -> tuple[int, int]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
     return struct.unpack(">II", data[16:24])
