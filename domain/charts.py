@@ -21,7 +21,7 @@ from domain.stats import DAYS_PER_WEEK, Rate, WeekStats
 # Sized for Telegram, which shows photos at most 1280 pixels wide: 1200 x 1500 pixels.
 _FIGURE_INCHES = (10, 12.5)
 _DPI = 120
-_MAX_GRIDS = 15
+DEFAULT_MAX_GRIDS = 15
 _RECEIVED_COLOR = "#9ecae1"
 _RESOLVED_COLOR = "#3182bd"
 _RATE_GETTERS = (
@@ -65,9 +65,16 @@ def _percent(rate: Rate) -> float:
     return math.nan if value is None else 100 * value
 
 
-def render_week_chart(stats: WeekStats, labels: ChartLabels, font_path: str | Path) -> bytes:
-    """The chart as PNG bytes. Rates with nothing to count (no ratings, say) are left out, not
-    drawn as zero."""
+def render_week_chart(
+    stats: WeekStats,
+    labels: ChartLabels,
+    font_path: str | Path,
+    max_grids: int = DEFAULT_MAX_GRIDS,
+) -> bytes:
+    """The chart as PNG bytes: the days, and the `max_grids` grids that received the most.
+
+    Rates with nothing to count (no ratings, say) are left out, not drawn as zero. Takes about a
+    second: run it in a worker thread, and once per scope for many readers."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,7 +116,7 @@ def render_week_chart(stats: WeekStats, labels: ChartLabels, font_path: str | Pa
                        loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=5, frameon=False)
 
         busiest = sorted(stats.grids, key=lambda g: (-g.figures.received, g.grid.code))
-        shown = list(reversed(busiest[:_MAX_GRIDS]))  # barh draws bottom-up: busiest on top
+        shown = list(reversed(busiest[:max_grids]))  # barh draws bottom-up: busiest on top
         height = 0.8 / len(rate_labels)
         for i, (label, color, rate_of) in enumerate(zip(rate_labels, _RATE_COLORS, _RATE_GETTERS)):
             values = [_percent(rate_of(g.figures)) for g in shown]

@@ -77,7 +77,7 @@ def ticket_rows(
     labels = labels or {}
 
     def local(moment: int | None) -> datetime | None:
-        return datetime.fromtimestamp(moment, tz).replace(tzinfo=None) if moment else None
+        return None if moment is None else datetime.fromtimestamp(moment, tz).replace(tzinfo=None)
 
     def label(value: str | None) -> str | None:
         return labels.get(value, value) if value else None
