@@ -74,9 +74,18 @@ async def run_import(settings: Settings, what: str, path: Path) -> int:
     except (OSError, UnicodeDecodeError) as error:
         print(f"cannot read {path}: {error}", file=sys.stderr)
         return 1
-    parse = {"grids": imports.parse_grids, "staff": imports.parse_staff,
-             "categories": imports.parse_categories}[what]
-    result = parse(text)
+    if what in ("shops", "sites"):
+        # Shops and sites lie in grids: each row's grid is checked against the stored grids.
+        storage = await open_storage(settings.database_path)
+        try:
+            grid_codes = {grid.code for grid in await storage.list_grids()}
+        finally:
+            await storage.close()
+        result = {"shops": imports.parse_shops, "sites": imports.parse_sites}[what](text, grid_codes)
+    else:
+        parse = {"grids": imports.parse_grids, "staff": imports.parse_staff,
+                 "categories": imports.parse_categories}[what]
+        result = parse(text)
     if result.errors:
         for error in result.errors:
             print(f"{path}: {error}", file=sys.stderr)
@@ -85,7 +94,8 @@ async def run_import(settings: Settings, what: str, path: Path) -> int:
     storage = await open_storage(settings.database_path)
     try:
         upsert = {"grids": storage.upsert_grids, "staff": storage.upsert_staff,
-                  "categories": storage.upsert_categories}[what]
+                  "categories": storage.upsert_categories, "shops": storage.upsert_shops,
+                  "sites": storage.upsert_sites}[what]
         await upsert(result.rows)
     finally:
         await storage.close()
@@ -130,13 +140,52 @@ async def run_posters(settings: Settings, out: Path, size: str, town: str | None
     return 0
 
 
+async def run_stats(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.factory import wall_clock
+    from bot.i18n import create_i18n
+    from bot.stats_report import category_names, export_headers, export_labels, week_report
+    from domain.exports import export_header, ticket_rows, write_csv, write_xlsx
+    from domain.stats import Scope, ScopeLevel, Week, load_week_stats
+
+    try:
+        week = Week.parse(args.week.upper()) if args.week else Week.last_full(wall_clock(), settings.timezone)
+    except ValueError:
+        print(f"--week must look like 2026-W47, got {args.week!r}", file=sys.stderr)
+        return 2
+    scope = Scope()
+    for level, name in ((ScopeLevel.TOWN, args.town), (ScopeLevel.VILLAGE, args.village), (ScopeLevel.GRID, args.grid)):
+        if name:
+            scope = Scope(level, name)
+    i18n = create_i18n(settings.default_language)
+    storage = await open_storage(settings.database_path)
+    try:
+        stats = await load_week_stats(storage, week, settings.timezone, scope, settings.stats_min_rated)
+        names = await category_names(storage, settings.default_language)
+        with i18n.context(), i18n.use_locale(settings.default_language):
+            print(week_report(stats, names))
+            if args.csv or args.xlsx:
+                grids = {g.code: g for g in await storage.list_grids()}
+                tickets = await storage.week_tickets(week.window(settings.timezone), scope)
+                header = export_header(export_headers())
+                rows = list(ticket_rows(tickets, grids, names, settings.timezone, settings.ticket_prefix,
+                                        export_labels()))
+                if args.csv:
+                    write_csv(args.csv, header, rows)
+                if args.xlsx:
+                    write_xlsx(args.xlsx, header, rows)
+                print(f"\n{len(rows)} tickets exported")
+    finally:
+        await storage.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridbot", description="Grid service-request bot for Telegram")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start the bot (long polling)")
     commands.add_parser("demo", help="fill an empty database with a demo town")
-    importer = commands.add_parser("import", help="import grids, staff or categories from CSV")
-    importer.add_argument("what", choices=["grids", "staff", "categories"])
+    importer = commands.add_parser("import", help="import grids, staff, categories, shops or sites from CSV")
+    importer.add_argument("what", choices=["grids", "staff", "categories", "shops", "sites"])
     importer.add_argument("file", type=Path)
     qr_command = commands.add_parser("qr", help="write one grid's QR code card as PNG")
     qr_command.add_argument("--grid", required=True, help="the grid's code")
@@ -146,6 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     posters.add_argument("--village")
     posters.add_argument("--size", choices=["A4", "A6"], default="A4")
     posters.add_argument("-o", "--output", type=Path, required=True, help="PDF file to write")
+    stats = commands.add_parser("stats", help="print a week's statistics; export its tickets")
+    stats.add_argument("--week", help="ISO week such as 2026-W47 (default: the last full week)")
+    where = stats.add_mutually_exclusive_group()
+    where.add_argument("--town")
+    where.add_argument("--village")
+    where.add_argument("--grid", help="a grid's code")
+    stats.add_argument("--csv", type=Path, help="also write the week's tickets as CSV (UTF-8 with BOM)")
+    stats.add_argument("--xlsx", type=Path, help="also write the week's tickets as an Excel file")
     return parser
 
 
@@ -164,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_import(settings, args.what, args.file))
         if args.command == "qr":
             return asyncio.run(run_qr(settings, args.grid, args.output))
+        if args.command == "stats":
+            return asyncio.run(run_stats(settings, args))
         if args.command == "posters":
             return asyncio.run(run_posters(settings, args.output, args.size, args.town, args.village))
     except SettingsError as error:

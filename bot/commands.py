@@ -26,6 +26,12 @@ def commands_for(grants: Sequence[RoleGrant]) -> list[BotCommand]:
         commands.append(BotCommand(command="posters", description=_("Printable posters of all grids")))
     if has_role(grants, Role.OFFICIAL, Role.ADMIN):
         commands.append(BotCommand(command="stats", description=_("Weekly statistics")))
+    if has_role(grants, Role.SHOP_OWNER):
+        commands.append(BotCommand(command="myshop", description=_("Ratings of my shop")))
+    if has_role(grants, Role.SHOP_OWNER, Role.ADMIN):
+        commands.append(BotCommand(command="shopqr", description=_("QR code of a shop")))
+    if has_role(grants, Role.INSPECTOR, Role.ADMIN):
+        commands.append(BotCommand(command="siteqr", description=_("QR code of a supervised site")))
     commands += [
         BotCommand(command="lang", description=_("Language")),
         BotCommand(command="help", description=_("Help")),

@@ -6,12 +6,14 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
 SUPPORTED_LANGUAGES = ("zh", "en")
+WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 # Telegram tokens look like "123456789:AA...": a numeric bot id, a colon and a 35-character secret.
 TOKEN_PATTERN = re.compile(r"^\d{5,}:[A-Za-z0-9_-]{30,}$")
 
@@ -32,6 +34,9 @@ class Settings:
     ticket_prefix: str
     bot_username: str | None
     font_path: Path | None = None
+    stats_min_rated: int = 5
+    digest_weekday: int = 0  # Monday
+    digest_time: time = time(8, 0)
 
     def require_token(self) -> str:
         if not self.bot_token:
@@ -89,6 +94,13 @@ def load_settings(
         raise SettingsError("TICKET_PREFIX must be 1 to 6 Latin letters")
 
     username = get("BOT_USERNAME").lstrip("@") or None
+    try:
+        min_rated = int(get("STATS_MIN_RATED", "5"))
+    except ValueError:
+        raise SettingsError("STATS_MIN_RATED must be a whole number") from None
+    digest = re.fullmatch(r"(MON|TUE|WED|THU|FRI|SAT|SUN) ([01]\d|2[0-3]):([0-5]\d)", get("DIGEST_AT", "MON 08:00").upper())
+    if not digest:
+        raise SettingsError("DIGEST_AT must look like 'MON 08:00' (weekday and 24-hour time)")
     font = get("FONT_PATH")
     if font and not Path(font).is_file():
         raise SettingsError(f"FONT_PATH {font!r} is not a file")
@@ -103,4 +115,7 @@ def load_settings(
         ticket_prefix=prefix,
         bot_username=username,
         font_path=Path(font) if font else None,
+        stats_min_rated=max(1, min_rated),
+        digest_weekday=WEEKDAYS.index(digest.group(1)),
+        digest_time=time(int(digest.group(2)), int(digest.group(3))),
     )

@@ -43,11 +43,22 @@ class HandledUpdatesMiddleware(BaseMiddleware):
         self._idle = asyncio.Event()
         self._idle.set()
         self._until_forgetting = 0
+        self._newest_seen: int | None = None
+
+    async def _handled_before(self, update_id: int) -> bool:
+        # Telegram numbers updates in sequence, so one newer than all seen is new: no query. (After
+        # a week without updates the numbering restarts at random; the query then decides.)
+        if self._newest_seen is None:
+            self._newest_seen = await self.db.newest_handled_update() or 0
+        if update_id > self._newest_seen:
+            self._newest_seen = update_id
+            return False
+        return await self.db.update_handled(update_id)
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         if not isinstance(event, Update):
             return await handler(event, data)
-        if await self.db.update_handled(event.update_id):
+        if await self._handled_before(event.update_id):
             log.info("update %s was handled before; skipped", event.update_id)
             return UNHANDLED
         self._in_flight += 1
@@ -71,7 +82,10 @@ class HandledUpdatesMiddleware(BaseMiddleware):
 
     async def _finish(self, update_id: int, forms: UpdateForms) -> None:
         now = self.clock()
-        await self.db.save_forms(forms.changes(), now, update_id)
+        if self.forms is not None:
+            await self.forms.commit(forms, update_id)
+        else:
+            await self.db.save_forms({}, now, update_id)
         if self._until_forgetting <= 0:
             self._until_forgetting = FORGET_EVERY_UPDATES
             await self.db.forget_handled_updates(now - KEEP_HANDLED_SECONDS)

@@ -18,6 +18,7 @@ from bot.codes import BOT_USERNAME_KEY
 from bot.commands import register_chat_commands, register_default_commands
 from bot.config import Settings
 from bot.deadlines import watch_deadlines
+from bot.digest import watch_digest
 from bot.dedup import HandledUpdatesMiddleware
 from bot.fsm_storage import SqliteFsmStorage
 from bot.i18n import create_i18n, pick_language
@@ -107,11 +108,12 @@ async def on_startup(
             log.info("no command menu for chat %s: %s", chat_id, type(error).__name__)
     dispatcher["outbox_task"] = asyncio.create_task(outbox.run(bot))
     dispatcher["deadline_task"] = asyncio.create_task(watch_deadlines(tickets, outbox))
+    dispatcher["digest_task"] = asyncio.create_task(watch_digest(db, settings, dispatcher["clock"], outbox))
     log.info("bot @%s started", me.username)
 
 
 async def on_shutdown(dispatcher: Dispatcher) -> None:
-    for name in ("outbox_task", "deadline_task"):
+    for name in ("outbox_task", "deadline_task", "digest_task"):
         task = dispatcher.workflow_data.pop(name, None)
         if task:
             task.cancel()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -33,14 +34,19 @@ _current_update: ContextVar[UpdateForms | None] = ContextVar("gridbot_update_for
 
 class SqliteFsmStorage(BaseStorage):
     """Forms in the `Storage`. Inside `collecting()` (one per update, see bot/dedup.py) changes stay
-    in memory and the caller writes them once, with the update's id: a step costs one commit, and a
-    bot killed in the middle of an update leaves the form as it was before it. Outside, every change
-    is written at once."""
+    in memory until `commit` writes them in one go with the update's id: a step costs one commit,
+    and a bot killed in the middle of an update leaves the form as it was before it. Outside, every
+    change is written at once.
 
-    def __init__(self, db: Storage, clock: Callable[[], int]):
+    Committed forms are also kept in memory (this process is their only writer), so a step reads
+    the database at most once, and not at all while the resident keeps going."""
+
+    def __init__(self, db: Storage, clock: Callable[[], int], cached_forms: int = 10_000):
         self.db = db
         self.clock = clock
         self.key_builder = DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
+        self._committed: OrderedDict[str, Form] = OrderedDict()
+        self._cached_forms = cached_forms
 
     @contextmanager
     def collecting(self) -> Iterator[UpdateForms]:
@@ -51,12 +57,28 @@ class SqliteFsmStorage(BaseStorage):
         finally:
             _current_update.reset(token)
 
+    async def commit(self, forms: UpdateForms, update_id: int | None = None) -> None:
+        """Write what one update changed, and record the update as handled."""
+        changes = forms.changes()
+        await self.db.save_forms(changes, self.clock(), update_id)
+        for name, form in changes.items():
+            self._remember(name, form)
+
+    def _remember(self, name: str, form: Form) -> None:
+        self._committed[name] = form
+        self._committed.move_to_end(name)
+        if len(self._committed) > self._cached_forms:
+            self._committed.popitem(last=False)
+
     async def _load(self, key: StorageKey) -> tuple[str, Form]:
         name = self.key_builder.build(key)
         forms = _current_update.get()
         if forms is not None and name in forms.known:
             return name, forms.known[name]
-        form = await self.db.load_form(name) or (None, Storage.EMPTY_FORM_DATA)
+        form = self._committed.get(name)
+        if form is None:
+            form = await self.db.load_form(name) or (None, Storage.EMPTY_FORM_DATA)
+            self._remember(name, form)
         if forms is not None:
             forms.known[name] = form
         return name, form
@@ -65,6 +87,7 @@ class SqliteFsmStorage(BaseStorage):
         forms = _current_update.get()
         if forms is None:
             await self.db.save_forms({name: form}, self.clock())
+            self._remember(name, form)
             return
         forms.known[name] = form
         forms.changed.add(name)

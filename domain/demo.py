@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from domain.demo_codes import fill_demo_codes
 from domain.models import Grid, Kind, Role, StaffMember
 from domain.service import Draft, TicketService
 from storage.base import Storage
@@ -95,4 +96,5 @@ async def fill_demo(storage: Storage, now: int, tickets_count: int = 360, seed: 
     # The demo people are made up: mark them unreachable so the bot does not message them.
     for person in {*RESIDENTS, *(s.telegram_id for s in DEMO_STAFF)}:
         await storage.mark_unreachable(person)
+    await fill_demo_codes(storage, now, RESIDENTS, WEEKS, rng)  # shops with ratings, sites with inspections
     return len(moments)

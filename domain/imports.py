@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from domain.models import Category, Grid, Role, StaffMember
+from domain.shops import Shop, Site, SiteKind
 from domain.tickets import GRID_CODE_PATTERN
 
 T = TypeVar("T")
@@ -45,13 +46,18 @@ def _required(row: dict, name: str) -> str:
     return value
 
 
-def _grid(row: dict) -> Grid:
+def _link_code(row: dict) -> str:
     code = _required(row, "code")
     if not GRID_CODE_PATTERN.fullmatch(code):
         raise RowError(
             f"code {code!r} may use only Latin letters, digits, '_' and '-' (at most 60), "
             "because it goes into the QR code's link"
         )
+    return code
+
+
+def _grid(row: dict) -> Grid:
+    code = _link_code(row)
     lat = _number(row.get("lat") or "", "lat", -90, 90, optional=True)
     lon = _number(row.get("lon") or "", "lon", -180, 180, optional=True)
     if (lat is None) != (lon is None):
@@ -69,8 +75,9 @@ def _staff(row: dict) -> StaffMember:
     except ValueError:
         raise RowError(f"role {role_name!r} is not one of {', '.join(r.value for r in Role)}") from None
     scope = (row.get("scope") or "").strip()
-    if role not in (Role.ADMIN, Role.OFFICIAL) and not scope:
-        raise RowError(f"role {role.value} needs a scope (a grid code, village, town or department)")
+    # Officials and inspectors without a scope cover every town.
+    if role not in (Role.ADMIN, Role.OFFICIAL, Role.INSPECTOR) and not scope:
+        raise RowError(f"role {role.value} needs a scope (a grid code, village, town, department or shop code)")
     return StaffMember(int(raw_id), _required(row, "name"), role, scope)
 
 
@@ -87,9 +94,36 @@ def _category(row: dict) -> Category:
     )
 
 
+def _known_grid(row: dict, grid_codes: Collection[str]) -> str:
+    grid = _required(row, "grid")
+    if grid not in grid_codes:
+        raise RowError(f"grid {grid!r} is not known; import it first with `gridbot import grids`")
+    return grid
+
+
+def _shop(row: dict, grid_codes: Collection[str]) -> Shop:
+    code = _link_code(row)
+    grid = _known_grid(row, grid_codes)
+    owner = (row.get("owner_telegram_id") or "").strip()
+    if owner and not owner.isdigit():
+        raise RowError(f"owner_telegram_id must be empty or a positive whole number, got {owner!r}")
+    return Shop(code, _required(row, "name"), grid, int(owner) if owner else None)
+
+
+def _site(row: dict, grid_codes: Collection[str]) -> Site:
+    code = _link_code(row)
+    grid = _known_grid(row, grid_codes)
+    kind = _required(row, "kind")
+    if kind not in {k.value for k in SiteKind}:
+        raise RowError(f"kind {kind!r} is not one of {', '.join(k.value for k in SiteKind)}")
+    return Site(code, _required(row, "name"), grid, SiteKind(kind))
+
+
 GRID_HEADER = ("code", "name", "village", "town", "lat", "lon")
 STAFF_HEADER = ("telegram_id", "name", "role", "scope")
 CATEGORY_HEADER = ("code", "name_zh", "name_en", "department", "reply_hours", "resolve_hours")
+SHOP_HEADER = ("code", "name", "grid", "owner_telegram_id")
+SITE_HEADER = ("code", "name", "grid", "kind")
 
 
 def _parse(
@@ -132,3 +166,13 @@ def parse_staff(text: str) -> ImportResult[StaffMember]:
 
 def parse_categories(text: str) -> ImportResult[Category]:
     return _parse(text, CATEGORY_HEADER, _category, lambda c: c.code)
+
+
+def parse_shops(text: str, grid_codes: Collection[str]) -> ImportResult[Shop]:
+    """`grid_codes`: the grids stored; a shop must lie in one of them."""
+    return _parse(text, SHOP_HEADER, lambda row: _shop(row, grid_codes), lambda s: s.code)
+
+
+def parse_sites(text: str, grid_codes: Collection[str]) -> ImportResult[Site]:
+    """`grid_codes`: the grids stored; a site must lie in one of them."""
+    return _parse(text, SITE_HEADER, lambda row: _site(row, grid_codes), lambda s: s.code)

@@ -35,6 +35,8 @@ class Role(StrEnum):
     DEPARTMENT = "department"  # scope: a department name
     OFFICIAL = "official"  # reads statistics; scope: a town, or empty for all
     ADMIN = "admin"
+    INSPECTOR = "inspector"  # adds inspection records to supervised sites; scope: a town, or empty for all
+    SHOP_OWNER = "shop_owner"  # sees the ratings of a shop; scope: the shop's code
 
 
 class EventType(StrEnum):

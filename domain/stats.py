@@ -41,7 +41,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
-from domain.models import Grid, Tier
+from domain.models import Grid, Role, RoleGrant, Tier
 
 if TYPE_CHECKING:
     from storage.base import Storage
@@ -499,3 +499,57 @@ async def load_week_stats(
     rows = await storage.week_stats_rows(window, scope)
     previous_counts = await storage.week_totals(week.previous().window(tz), scope)
     return compute_week_stats(week, scope, window, rows, previous_counts, min_rated, top)
+
+
+# -- who may see which scope ----------------------------------------------------------------------
+def widest_scope(grants: Iterable[RoleGrant]) -> Scope | None:
+    """Admins and officials without a scope see everything; an official with a town scope sees
+    that town; anyone else sees no statistics."""
+    towns = set()
+    for grant in grants:
+        if grant.role is Role.ADMIN or (grant.role is Role.OFFICIAL and not grant.scope):
+            return Scope()
+        if grant.role is Role.OFFICIAL:
+            towns.add(grant.scope)
+    # An official of several towns starts with the first; each town is allowed (scope_allowed).
+    return Scope(ScopeLevel.TOWN, sorted(towns)[0]) if towns else None
+
+
+def scope_allowed(scope: Scope, grants: Iterable[RoleGrant], grids: Sequence[Grid]) -> bool:
+    grants = list(grants)
+    widest = widest_scope(grants)
+    if widest is None:
+        return False
+    if widest.level is ScopeLevel.ALL:
+        return True
+    towns = {g.scope for g in grants if g.role is Role.OFFICIAL}
+    if scope.level is ScopeLevel.TOWN:
+        return scope.name in towns
+    if scope.level is ScopeLevel.VILLAGE:
+        return any(g.village == scope.name and g.town in towns for g in grids)
+    if scope.level is ScopeLevel.GRID:
+        return any(g.code == scope.name and g.town in towns for g in grids)
+    return False
+
+
+def child_scopes(scope: Scope, grids: Sequence[Grid]) -> list[Scope]:
+    """The next level down: towns of all, villages of a town, grids of a village."""
+    if scope.level is ScopeLevel.ALL:
+        return [Scope(ScopeLevel.TOWN, town) for town in sorted({g.town for g in grids})]
+    if scope.level is ScopeLevel.TOWN:
+        return [Scope(ScopeLevel.VILLAGE, v) for v in sorted({g.village for g in grids if g.town == scope.name})]
+    if scope.level is ScopeLevel.VILLAGE:
+        return [Scope(ScopeLevel.GRID, g.code) for g in grids if g.village == scope.name]
+    return []
+
+
+def parent_scope(scope: Scope, grids: Sequence[Grid]) -> Scope | None:
+    if scope.level is ScopeLevel.TOWN:
+        return Scope()
+    if scope.level is ScopeLevel.VILLAGE:
+        town = next((g.town for g in grids if g.village == scope.name), None)
+        return Scope(ScopeLevel.TOWN, town) if town else None
+    if scope.level is ScopeLevel.GRID:
+        village = next((g.village for g in grids if g.code == scope.name), None)
+        return Scope(ScopeLevel.VILLAGE, village) if village else None
+    return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import codes, common, fallback, resident, staff, start
+from handlers import codes, common, fallback, resident, shops, sites, staff, start
 
 
 def get_routers() -> list[Router]:
@@ -14,6 +14,9 @@ def get_routers() -> list[Router]:
         start.build_router(),  # /start and deep links: a new /start resets a form on purpose
         staff.build_router(),  # staff only (router-level filter)
         codes.build_router(),  # /qr for staff, /posters for admins
+        stats.build_router(),  # /stats for officials and admins
         resident.build_router(),
+        shops.build_router(),  # shop codes: rating, /myshop, /shopqr
+        sites.build_router(),  # supervision codes: inspection records, /siteqr
         fallback.build_router(),  # must stay last
     ]

@@ -64,3 +64,47 @@ class RateCb(CallbackData, prefix="rate"):
 
 class QrGridCb(CallbackData, prefix="qr"):
     code: str
+
+
+# Shop and site codes may be 60 characters long and button data at most 64 bytes: one class per
+# action, with a two-letter prefix, keeps the longest code within the limit.
+class ShopRateCb(CallbackData, prefix="mr"):
+    """A resident starts rating a shop."""
+
+    code: str
+
+
+class ShopScoreCb(CallbackData, prefix="ms"):
+    """One score of the rating form (the shop is in the form): `step` is the aspect's index in
+    `domain.shops.ASPECTS`."""
+
+    step: int
+    stars: int
+
+
+class ShopRatingsCb(CallbackData, prefix="mo"):
+    """An owner opens the ratings of one of their shops."""
+
+    code: str
+
+
+class SiteInspectCb(CallbackData, prefix="si"):
+    """An inspector starts an inspection record of a site."""
+
+    code: str
+
+
+class InspectionCb(CallbackData, prefix="ir"):
+    """Anyone opens one inspection record in full, with its photos."""
+
+    inspection_id: int
+
+
+class StatsCb(CallbackData, prefix="stats"):
+    """A view of the weekly statistics: week (2026-W47), scope level and name, and what to send:
+    show, chart, csv or xlsx. Checked against the official's scope on every tap."""
+
+    week: str
+    level: str
+    name: str
+    action: str

@@ -10,13 +10,15 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
 
+from bot.config import Settings
 from bot.texts import grid_line
 from domain.geo import nearest_grids
-from domain.models import Grid, Role
+from domain.models import Grid, Role, RoleGrant
 from domain.tickets import GRID_CODE_PATTERN
-from handlers import keyboards
+from handlers import keyboards, shops, sites
 from handlers.callbacks import GridPickCb
 from handlers.states import FindGrid, TicketForm
+from qr import CodeKind, parse_start_payload
 from storage.base import Storage
 
 
@@ -65,10 +67,26 @@ async def ask_for_grid(message: Message, state: FSMContext) -> None:
     )
 
 
+def claimed_kind(payload: str | None) -> CodeKind | None:
+    """The kind of code a payload's prefix names (`m_...` a shop), even if the code is malformed."""
+    parsed = parse_start_payload((payload or "").partition("_")[0] + "_0")
+    return parsed[0] if parsed else None
+
+
 async def start_with_code(
-    message: Message, command: CommandObject, state: FSMContext, db: Storage
+    message: Message, command: CommandObject, state: FSMContext, db: Storage, grants: list[RoleGrant],
+    settings: Settings, clock,
 ) -> None:
     await discard_form(message, state)
+    kind = claimed_kind(command.args)
+    if kind in (CodeKind.SHOP, CodeKind.SUPERVISION):
+        parsed = parse_start_payload(command.args)
+        code = parsed[1] if parsed else None
+        if kind is CodeKind.SHOP:
+            await shops.open_shop(message, db, grants, clock, code)
+        else:
+            await sites.open_site(message, db, grants, settings, code)
+        return
     code = grid_code_from_payload(command.args)
     grid = await db.get_grid(code) if code else None
     if grid is None:

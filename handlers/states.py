@@ -38,3 +38,13 @@ class Resolve(StatesGroup):
 
 class Escalate(StatesGroup):
     reason = State()
+
+
+class ShopRate(StatesGroup):
+    scores = State()  # cleanliness, order, service: 1 to 5 each, with buttons
+    comment = State()  # optional; /skip
+
+
+class Inspect(StatesGroup):
+    note = State()  # required
+    photos = State()  # up to 5, then done

@@ -26,6 +26,7 @@ from domain.models import (
     TicketEvent,
     Tier,
 )
+from domain.shops import Inspection, NewInspection, Shop, ShopRating, ShopScore, Site
 from domain.stats import Counts, Scope, WeekRows, WeekWindow
 
 
@@ -214,6 +215,11 @@ class Storage(ABC):
     async def enqueue(self, notices: Sequence[Notice], now: int) -> None: ...
 
     @abstractmethod
+    async def enqueue_once(self, key: str, value: str, notices: Sequence[Notice], now: int) -> bool:
+        """Queue `notices` and set `key` to `value` in one transaction, unless `key` already holds
+        `value` (then nothing is queued and False is returned): e.g. one digest per week."""
+
+    @abstractmethod
     async def due_outbox(self, now: int, limit: int = 100) -> list[OutboxItem]:
         """The oldest unsent item of each chat, if its time has come, in the order written."""
 
@@ -266,6 +272,9 @@ class Storage(ABC):
         step, never lose a ticket."""
 
     @abstractmethod
+    async def newest_handled_update(self) -> int | None: ...
+
+    @abstractmethod
     async def update_handled(self, update_id: int) -> bool: ...
 
     @abstractmethod
@@ -282,3 +291,52 @@ class Storage(ABC):
     @abstractmethod
     async def backup_to(self, target: Path) -> None:
         """A consistent copy of the whole database in the file `target`, while the bot runs."""
+
+    # -- shops and supervised sites (SQL: storage/codes_sqlite.py; rules: domain/shops.py) --------
+    @abstractmethod
+    async def upsert_shops(self, shops: Sequence[Shop]) -> None:
+        """Insert or update by code; an empty owner clears the owner."""
+
+    @abstractmethod
+    async def get_shop(self, code: str) -> Shop | None: ...
+
+    @abstractmethod
+    async def owned_shops(self, telegram_id: int, codes: Sequence[str] = ()) -> list[Shop]:
+        """Shops whose owner column is `telegram_id`, and the shops of `codes` (the person's
+        `shop_owner` roles), by name."""
+
+    @abstractmethod
+    async def save_shop_rating(self, rating: ShopRating) -> bool:
+        """Store the rating; one per resident, shop and day, so a later one of the same day
+        replaces it. True if it replaced one."""
+
+    @abstractmethod
+    async def shop_score(self, shop_code: str, since: int, until: int) -> ShopScore | None:
+        """The shop's ratings given in [since, until); None if the shop does not exist."""
+
+    @abstractmethod
+    async def shop_comments(self, shop_code: str, limit: int = 10) -> list[ShopRating]:
+        """The shop's latest ratings that carry a comment, newest first."""
+
+    @abstractmethod
+    async def shop_scores(self, since: int, until: int, scope: Scope) -> list[ShopScore]:
+        """Every shop of `scope` rated in [since, until), with its ratings of that time."""
+
+    @abstractmethod
+    async def upsert_sites(self, sites: Sequence[Site]) -> None: ...
+
+    @abstractmethod
+    async def get_site(self, code: str) -> Site | None: ...
+
+    @abstractmethod
+    async def add_inspection(self, inspection: NewInspection, now: int) -> tuple[Inspection, bool]:
+        """Store the record with its photos; a repeated `source_key` returns the record stored
+        the first time and writes nothing. Returns it and whether it was stored now."""
+
+    @abstractmethod
+    async def site_inspections(self, site_code: str, limit: int = 5) -> list[Inspection]:
+        """The site's latest inspections, newest first, with their photo counts (not the photos)."""
+
+    @abstractmethod
+    async def get_inspection(self, inspection_id: int) -> Inspection | None:
+        """One inspection with its photos."""

@@ -31,6 +31,7 @@ from domain.models import (
 )
 from domain.tickets import OPEN_STATUSES
 from storage.base import NewTicket, OutboxItem, Storage, TicketChange
+from storage.codes_sqlite import SqliteCodesMixin
 from storage.fsm_sqlite import SqliteFsmMixin
 from storage.stats_sqlite import SqliteStatsMixin
 
@@ -96,7 +97,7 @@ def _category(row: Sequence) -> Category:
     return Category(*row)
 
 
-class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, Storage):
+class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage):
     def __init__(self, connection: aiosqlite.Connection):
         self._db = connection
         # One connection serves the whole bot; the lock keeps one coroutine's transaction from
@@ -549,6 +550,19 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, Storage):
     async def enqueue(self, notices: Sequence[Notice], now: int) -> None:
         async with self._tx() as db:
             await self._insert_notices(db, notices, now)
+
+    async def enqueue_once(self, key: str, value: str, notices: Sequence[Notice], now: int) -> bool:
+        async with self._tx() as db:
+            rows = await db.execute_fetchall("SELECT value FROM settings_kv WHERE key = ?", (key,))
+            if rows and rows[0][0] == value:
+                return False
+            await self._insert_notices(db, notices, now)
+            await db.execute(
+                "INSERT INTO settings_kv(key, value) VALUES (?, ?)"
+                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+        return True
 
     async def due_outbox(self, now: int, limit: int = 100) -> list[OutboxItem]:
         # Only the oldest unsent item of each chat is eligible, so a chat's messages keep order

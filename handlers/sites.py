@@ -1,0 +1,250 @@
+"""Supervision codes (监管码): whoever scans `s_<code>` sees the facility or street and its latest
+inspection records (each opens in full, with its photos); inspectors of the site's town also get
+"Add inspection": a note (required), up to 5 photos, then Done. /siteqr sends a site's code
+(admins, and inspectors of its town). Rules: domain/shops.py."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
+from aiogram.utils.i18n import lazy_gettext as __
+
+from bot.config import Settings
+from bot.texts import format_time, grid_line
+from domain.models import Photo, Role, RoleGrant
+from domain.shops import (
+    MAX_INSPECTION_PHOTOS,
+    RECENT_INSPECTIONS,
+    Inspection,
+    NewInspection,
+    Site,
+    SiteKind,
+    may_inspect,
+)
+from domain.tickets import MAX_NOTE, has_role
+from handlers import keyboards
+from handlers.callbacks import InspectionCb, SiteInspectCb
+from handlers.keyboards import button, markup
+from handlers.shops import grid_card_line, not_yours, send_code_card
+from handlers.states import Inspect
+from qr import supervision_link
+from storage.base import Storage
+
+DONE = __("✅ Done")
+# A site's card lists the start of each note; the whole note is one tap away.
+NOTE_PREVIEW_CHARS = 200
+
+
+def kind_name(kind: SiteKind) -> str:
+    return {SiteKind.FACILITY: _("facility"), SiteKind.STREET: _("street")}[kind]
+
+
+def preview(text: str) -> str:
+    return text if len(text) <= NOTE_PREVIEW_CHARS else text[: NOTE_PREVIEW_CHARS - 1] + "…"
+
+
+def record_heading(inspection: Inspection, settings: Settings) -> str:
+    return _("{time} · {inspector} · photos: {photos}").format(
+        time=format_time(inspection.at, settings.timezone),
+        inspector=escape(inspection.inspector_name),
+        photos=inspection.photo_count,
+    )
+
+
+# -- scanning a site's code -------------------------------------------------------------------------
+async def open_site(message: Message, db: Storage, grants: list[RoleGrant], settings: Settings,
+                    code: str | None) -> None:
+    """Where `/start s_<code>` lands (called by handlers.start); `code` is None when malformed."""
+    site = await db.get_site(code) if code else None
+    if site is None:
+        await message.answer(
+            _(
+                "This supervision code is not known; the site may have been removed. "
+                "To report a problem in your grid instead, send /start."
+            )
+        )
+        return
+    await show_site(message, site, db, grants, settings)
+
+
+async def show_site(message: Message, site: Site, db: Storage, grants: list[RoleGrant],
+                    settings: Settings) -> None:
+    grid = await db.get_grid(site.grid_code)
+    inspections = await db.site_inspections(site.code, RECENT_INSPECTIONS)
+    lines = [
+        _("<b>{site}</b> · {kind}").format(site=escape(site.name), kind=kind_name(site.kind)),
+        _("Grid: {grid}").format(grid=grid_line(grid, site.grid_code)),
+        "",
+    ]
+    if inspections:
+        lines.append(_("Latest inspections:"))
+        for inspection in inspections:
+            lines.append(record_heading(inspection, settings) + "\n" + escape(preview(inspection.note)))
+    else:
+        lines.append(_("No inspections recorded yet."))
+    buttons = [
+        button(_("📄 {time}").format(time=format_time(i.at, settings.timezone)), InspectionCb(inspection_id=i.id))
+        for i in inspections
+    ]
+    if may_inspect(grants, grid):
+        buttons.append(button(_("📝 Add inspection"), SiteInspectCb(code=site.code)))
+    await message.answer("\n".join(lines), reply_markup=markup(buttons) if buttons else None)
+
+
+async def view_inspection(query: CallbackQuery, callback_data: InspectionCb, db: Storage,
+                          settings: Settings) -> None:
+    # Inspection records are public, like the code on the wall: any existing record may be opened.
+    inspection = await db.get_inspection(callback_data.inspection_id)
+    site = await db.get_site(inspection.site_code) if inspection else None
+    if inspection is None or site is None:
+        await query.answer(_("This inspection record does not exist."), show_alert=True)
+        return
+    await query.answer()
+    await query.message.answer(
+        "\n".join([
+            _("<b>{site}</b> · inspection").format(site=escape(site.name)),
+            record_heading(inspection, settings),
+            "",
+            escape(inspection.note),
+        ])
+    )
+    if inspection.photos:
+        # Imported here: bot.notices imports the handlers package (for its keyboards).
+        from bot.notices import photos_method
+
+        await query.bot(photos_method(query.message.chat.id, [p.file_id for p in inspection.photos]))
+
+
+# -- the inspection form ----------------------------------------------------------------------------
+async def inspectable_site(db: Storage, grants: list[RoleGrant], code: str) -> Site | None:
+    """The site, if this person may add inspections to it now."""
+    site = await db.get_site(code)
+    if site is None or not may_inspect(grants, await db.get_grid(site.grid_code)):
+        return None
+    return site
+
+
+async def start_inspection(query: CallbackQuery, callback_data: SiteInspectCb, state: FSMContext, db: Storage,
+                           grants: list[RoleGrant]) -> None:
+    site = await inspectable_site(db, grants, callback_data.code)
+    if site is None:
+        await query.answer(not_yours(), show_alert=True)
+        return
+    await query.answer()
+    await state.set_state(Inspect.note)
+    await state.set_data({"site": site.code, "photos": [], "warned_albums": []})
+    await query.message.answer(
+        _("Inspection of {site}: write what you found (required), or /cancel.").format(site=escape(site.name))
+    )
+
+
+async def note_expected(message: Message) -> None:
+    await message.answer(_("Please write the inspection note, or send /cancel."))
+
+
+async def inspection_note(message: Message, state: FSMContext) -> None:
+    if message.text.startswith("/"):
+        await note_expected(message)
+        return
+    if len(message.text) > MAX_NOTE:
+        await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
+        return
+    await state.update_data(note=message.text)
+    await state.set_state(Inspect.photos)
+    await message.answer(
+        _("You may add up to {max} photos. Tap “Done” to save the inspection.").format(max=MAX_INSPECTION_PHOTOS),
+        reply_markup=keyboards.resolve_photos_done(),
+    )
+
+
+async def inspection_photo(message: Message, state: FSMContext) -> None:
+    data = await state.get_data()
+    photos: list = data["photos"]
+    album = message.media_group_id
+    if len(photos) >= MAX_INSPECTION_PHOTOS:
+        # An album arrives as one update per photo: warn once per album.
+        if album is None or album not in data["warned_albums"]:
+            await message.answer(
+                _("At most {max} photos can be attached; this one was not added.").format(max=MAX_INSPECTION_PHOTOS)
+            )
+            if album is not None:
+                await state.update_data(warned_albums=[*data["warned_albums"], album])
+        return
+    photos.append([message.photo[-1].file_id, message.photo[-1].file_unique_id])
+    await state.update_data(photos=photos)
+    if album is None:
+        await message.answer(
+            _("Photo {count} of {max} added.").format(count=len(photos), max=MAX_INSPECTION_PHOTOS)
+        )
+
+
+async def inspection_done(message: Message, state: FSMContext, db: Storage, grants: list[RoleGrant],
+                          settings: Settings, clock) -> None:
+    data = await state.get_data()
+    await state.clear()
+    # Checked again: the role may have been taken away while the form was open.
+    site = await inspectable_site(db, grants, data["site"])
+    if site is None:
+        await message.answer(_("You may no longer add inspections to this site."), reply_markup=ReplyKeyboardRemove())
+        return
+    names = [s.name for s in await db.staff_with_role(Role.INSPECTOR) if s.telegram_id == message.from_user.id]
+    inspection, _created = await db.add_inspection(
+        NewInspection(
+            site.code,
+            message.from_user.id,
+            names[0] if names else message.from_user.full_name,
+            data["note"],
+            tuple(Photo(file_id, unique_id) for file_id, unique_id in data["photos"]),
+            # Keyed by the message, so the same update delivered twice saves one record.
+            source_key="msg:{}:{}".format(message.chat.id, message.message_id),
+        ),
+        clock(),
+    )
+    await message.answer(
+        _("Inspection of {site} saved (photos: {photos}).").format(
+            site=escape(site.name), photos=inspection.photo_count
+        ),
+        reply_markup=ReplyKeyboardRemove(),
+    )
+    await show_site(message, site, db, grants, settings)
+
+
+async def inspection_bad_input(message: Message) -> None:
+    await message.answer(_("Please send photos, or tap “Done” to save the inspection."))
+
+
+# -- printing the code --------------------------------------------------------------------------------
+async def site_qr(message: Message, command: CommandObject, db: Storage, grants: list[RoleGrant],
+                  settings: Settings, i18n: I18n) -> None:
+    """/siteqr <code>: admins for every site, inspectors for the sites of their town."""
+    code = (command.args or "").strip()
+    if not code:
+        await message.answer(_("Send /siteqr followed by the site's code, e.g. /siteqr S001."))
+        return
+    site = await db.get_site(code)
+    grid = await db.get_grid(site.grid_code) if site else None
+    if site is None or not (has_role(grants, Role.ADMIN) or may_inspect(grants, grid)):
+        await message.answer(_("No site with the code {code} is yours to print.").format(code=escape(code)))
+        return
+    await send_code_card(message, db, settings, i18n, lambda username: supervision_link(username, site.code),
+                         site.code, site.name, [grid_card_line(grid, site.grid_code)],
+                         __("Scan to see the inspection records"))
+
+
+def build_router() -> Router:
+    router = Router(name="sites")
+    router.message.register(site_qr, Command("siteqr"))
+    router.callback_query.register(view_inspection, InspectionCb.filter())
+    router.callback_query.register(start_inspection, SiteInspectCb.filter())
+    router.message.register(inspection_note, Inspect.note, F.text)
+    router.message.register(inspection_photo, Inspect.photos, F.photo)
+    router.message.register(inspection_done, Inspect.photos, F.text == DONE)
+    router.message.register(inspection_bad_input, Inspect.photos)
+    router.message.register(note_expected, Inspect.note)
+    return router

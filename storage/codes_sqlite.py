@@ -1,0 +1,183 @@
+"""SQL for shops and their ratings, supervised sites and their inspections, mixed into `SqliteStorage`
+(tables: migration 0005; rules: domain/shops.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+import aiosqlite
+
+from domain.models import Photo
+from domain.shops import Inspection, NewInspection, Shop, ShopRating, ShopScore, Site, SiteKind
+from domain.stats import Scope, ScopeLevel
+
+_SHOP = "s.code, s.name, s.grid_code, s.owner_id"
+# The means are NULL for a shop without ratings in the period.
+_SCORE = (
+    f"{_SHOP}, COUNT(r.resident_id), AVG(r.cleanliness), AVG(r.orderliness), AVG(r.service)"
+)
+_RATING = "shop_code, resident_id, day, cleanliness, orderliness, service, rated_at, comment"
+_INSPECTION = (
+    "i.id, i.site_code, i.inspector_id, i.inspector_name, i.note, i.at,"
+    " (SELECT COUNT(*) FROM inspection_photos p WHERE p.inspection_id = i.id)"
+)
+# Which shops a scope holds, as a condition on their grid `g`.
+_SCOPE_CONDITION = {
+    ScopeLevel.ALL: "1",
+    ScopeLevel.TOWN: "g.town = :scope",
+    ScopeLevel.VILLAGE: "g.village = :scope",
+    ScopeLevel.GRID: "g.code = :scope",
+}
+
+
+def _shop(row: Sequence[Any]) -> Shop:
+    return Shop(*row[:4])
+
+
+def _score(row: Sequence[Any]) -> ShopScore:
+    return ShopScore(_shop(row), row[4], row[5], row[6], row[7])
+
+
+def _rating(row: Sequence[Any]) -> ShopRating:
+    return ShopRating(*row)
+
+
+def _inspection(row: Sequence[Any], photos: tuple[Photo, ...] = ()) -> Inspection:
+    return Inspection(*row, photos=photos)
+
+
+class SqliteCodesMixin:
+    # Provided by SqliteStorage.
+    _db: aiosqlite.Connection
+    _lock: asyncio.Lock
+    _all: Callable[[str, Sequence], Awaitable[list[sqlite3.Row]]]
+    _tx: Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+
+    # -- shops --------------------------------------------------------------------------------------
+    async def upsert_shops(self, shops: Sequence[Shop]) -> None:
+        async with self._tx() as db:
+            await db.executemany(
+                "INSERT INTO shops(code, name, grid_code, owner_id) VALUES (?,?,?,?)"
+                " ON CONFLICT(code) DO UPDATE SET name = excluded.name,"
+                " grid_code = excluded.grid_code, owner_id = excluded.owner_id",
+                [(s.code, s.name, s.grid_code, s.owner_id) for s in shops],
+            )
+
+    async def get_shop(self, code: str) -> Shop | None:
+        rows = await self._all(f"SELECT {_SHOP} FROM shops s WHERE s.code = ?", (code,))
+        return _shop(rows[0]) if rows else None
+
+    async def owned_shops(self, telegram_id: int, codes: Sequence[str] = ()) -> list[Shop]:
+        marks = ",".join("?" * len(codes))
+        rows = await self._all(
+            f"SELECT {_SHOP} FROM shops s WHERE s.owner_id = ? OR s.code IN ({marks})"
+            " ORDER BY s.name, s.code",
+            (telegram_id, *codes),
+        )
+        return [_shop(r) for r in rows]
+
+    async def save_shop_rating(self, rating: ShopRating) -> bool:
+        async with self._tx() as db:
+            async with db.execute(
+                "SELECT 1 FROM shop_ratings WHERE shop_code = ? AND resident_id = ? AND day = ?",
+                (rating.shop_code, rating.resident_id, rating.day),
+            ) as cursor:
+                replaced = await cursor.fetchone() is not None
+            await db.execute(
+                f"INSERT INTO shop_ratings({_RATING}) VALUES (?,?,?,?,?,?,?,?)"
+                " ON CONFLICT(shop_code, resident_id, day) DO UPDATE SET"
+                " cleanliness = excluded.cleanliness, orderliness = excluded.orderliness,"
+                " service = excluded.service, rated_at = excluded.rated_at, comment = excluded.comment",
+                (rating.shop_code, rating.resident_id, rating.day, rating.cleanliness, rating.order,
+                 rating.service, rating.rated_at, rating.comment),
+            )
+        return replaced
+
+    async def shop_score(self, shop_code: str, since: int, until: int) -> ShopScore | None:
+        rows = await self._all(
+            f"SELECT {_SCORE} FROM shops s LEFT JOIN shop_ratings r ON r.shop_code = s.code"
+            " AND r.rated_at >= ? AND r.rated_at < ? WHERE s.code = ? GROUP BY s.code",
+            (since, until, shop_code),
+        )
+        return _score(rows[0]) if rows else None
+
+    async def shop_comments(self, shop_code: str, limit: int = 10) -> list[ShopRating]:
+        rows = await self._all(
+            f"SELECT {_RATING} FROM shop_ratings WHERE shop_code = ? AND comment IS NOT NULL"
+            " ORDER BY rated_at DESC, resident_id LIMIT ?",
+            (shop_code, limit),
+        )
+        return [_rating(r) for r in rows]
+
+    async def shop_scores(self, since: int, until: int, scope: Scope) -> list[ShopScore]:
+        rows = await self._all(
+            f"SELECT {_SCORE} FROM shop_ratings r JOIN shops s ON s.code = r.shop_code"
+            " JOIN grids g ON g.code = s.grid_code"
+            f" WHERE r.rated_at >= :since AND r.rated_at < :until AND {_SCOPE_CONDITION[scope.level]}"
+            " GROUP BY s.code ORDER BY s.code",
+            {"since": since, "until": until, "scope": scope.name},
+        )
+        return [_score(r) for r in rows]
+
+    # -- supervised sites ---------------------------------------------------------------------------
+    async def upsert_sites(self, sites: Sequence[Site]) -> None:
+        async with self._tx() as db:
+            await db.executemany(
+                "INSERT INTO sites(code, name, grid_code, kind) VALUES (?,?,?,?)"
+                " ON CONFLICT(code) DO UPDATE SET name = excluded.name,"
+                " grid_code = excluded.grid_code, kind = excluded.kind",
+                [(s.code, s.name, s.grid_code, s.kind.value) for s in sites],
+            )
+
+    async def get_site(self, code: str) -> Site | None:
+        rows = await self._all("SELECT code, name, grid_code, kind FROM sites WHERE code = ?", (code,))
+        return Site(*rows[0][:3], SiteKind(rows[0][3])) if rows else None
+
+    async def add_inspection(self, inspection: NewInspection, now: int) -> tuple[Inspection, bool]:
+        created = False
+        async with self._tx() as db:
+            existing = None
+            if inspection.source_key is not None:
+                async with db.execute(
+                    "SELECT id FROM inspections WHERE source_key = ?", (inspection.source_key,)
+                ) as cursor:
+                    existing = await cursor.fetchone()
+            if existing:
+                inspection_id = existing[0]
+            else:
+                cursor = await db.execute(
+                    "INSERT INTO inspections(site_code, inspector_id, inspector_name, note, at, source_key)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (inspection.site_code, inspection.inspector_id, inspection.inspector_name,
+                     inspection.note, now, inspection.source_key),
+                )
+                inspection_id, created = cursor.lastrowid, True
+                await db.executemany(
+                    "INSERT INTO inspection_photos(inspection_id, position, file_id, file_unique_id)"
+                    " VALUES (?,?,?,?)",
+                    [(inspection_id, i, p.file_id, p.file_unique_id) for i, p in enumerate(inspection.photos)],
+                )
+        stored = await self.get_inspection(inspection_id)
+        assert stored is not None
+        return stored, created
+
+    async def site_inspections(self, site_code: str, limit: int = 5) -> list[Inspection]:
+        rows = await self._all(
+            f"SELECT {_INSPECTION} FROM inspections i WHERE i.site_code = ? ORDER BY i.at DESC, i.id DESC LIMIT ?",
+            (site_code, limit),
+        )
+        return [_inspection(r) for r in rows]
+
+    async def get_inspection(self, inspection_id: int) -> Inspection | None:
+        rows = await self._all(f"SELECT {_INSPECTION} FROM inspections i WHERE i.id = ?", (inspection_id,))
+        if not rows:
+            return None
+        photos = await self._all(
+            "SELECT file_id, file_unique_id FROM inspection_photos WHERE inspection_id = ? ORDER BY position",
+            (inspection_id,),
+        )
+        return _inspection(rows[0], tuple(Photo(*p) for p in photos))

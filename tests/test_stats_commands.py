@@ -1,0 +1,125 @@
+"""/stats in the chat, its chart and exports, the Monday digest, and `gridbot stats`."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import openpyxl
+from aiogram.methods import AnswerCallbackQuery, SendDocument, SendMessage, SendPhoto
+from PIL import Image
+
+from bot.__main__ import main
+from bot.digest import digest_due_week, queue_digest
+from domain.stats import Week
+from handlers.callbacks import StatsCb, StaffTicketCb
+from tests.conftest import START, WORKER_DL01, last_buttons, to_chat
+from tests.test_ticket_loop import file_ticket
+
+OFFICIAL = 701  # official of 西岗镇
+LAST_WEEK = "2025-W46"  # the last full week at START (Saturday 2025-11-22)
+
+
+async def tickets_last_week(h):
+    """Two tickets filed in 2025-W46; one of them resolved by the worker."""
+    h.clock.now = START - 7 * 24 * 3600
+    await file_ticket(h, h.user(1001))
+    await file_ticket(h, h.user(1002), grid="NZ01", category="roads")
+    ticket = (await h.db.resident_tickets(1001))[0]
+    worker = h.user(WORKER_DL01)
+    await h.tap(worker, StaffTicketCb(action="resolve", ticket_id=ticket.id))
+    await h.send(worker, "修好了")
+    await h.send(worker, "✅ 完成")
+    h.clock.now = START
+    return ticket
+
+
+async def test_official_reads_last_full_week_and_narrows_it(harness):
+    h = harness
+    ticket = await tickets_last_week(h)
+    official = h.user(OFFICIAL)
+    calls = await h.send(official, "/stats")
+    report = [c for c in to_chat(calls, OFFICIAL) if isinstance(c, SendMessage)][-1]
+    assert LAST_WEEK in report.text and "西岗镇" in report.text
+    assert "受理：2 件" in report.text and "办结率：50.0%" in report.text
+    assert "满意率：暂无评价" in report.text  # nothing rated: no division by zero
+    data = {b[1] for b in last_buttons(calls, OFFICIAL)}
+    assert StatsCb(week="2025-W45", level="town", name="西岗镇", action="show").pack() in data
+    assert StatsCb(week="2025-W47", level="town", name="西岗镇", action="show").pack() not in data  # not over
+    village = StatsCb(week=LAST_WEEK, level="village", name="东里村", action="show")
+    assert village.pack() in data
+
+    calls = await h.tap(official, village)
+    report = [c for c in to_chat(calls, OFFICIAL) if isinstance(c, SendMessage)][-1]
+    assert "东里村" in report.text and "受理：1 件" in report.text and "办结率：100.0%" in report.text
+
+    calls = await h.tap(official, StatsCb(week=LAST_WEEK, level="town", name="西岗镇", action="csv"))
+    [document] = [c for c in calls if isinstance(c, SendDocument)]
+    csv_text = document.document.data.decode("utf-8")
+    assert csv_text.startswith("\ufeff工单编号") and "XG-{:06d}".format(ticket.id) in csv_text
+
+    calls = await h.tap(official, StatsCb(week=LAST_WEEK, level="town", name="西岗镇", action="xlsx"))
+    [document] = [c for c in calls if isinstance(c, SendDocument)]
+    sheet = openpyxl.load_workbook(io.BytesIO(document.document.data)).active
+    assert sheet.max_row == 3 and sheet.cell(1, 1).value == "工单编号"
+
+    calls = await h.tap(official, StatsCb(week=LAST_WEEK, level="town", name="西岗镇", action="chart"))
+    [photo] = [c for c in calls if isinstance(c, SendPhoto)]
+    image = Image.open(io.BytesIO(photo.photo.data))
+    assert image.format == "PNG" and image.width >= 800
+
+
+async def test_scope_and_week_are_checked_on_every_tap(harness):
+    h = harness
+    official = h.user(OFFICIAL, "en")
+    for forged in (
+        StatsCb(week=LAST_WEEK, level="town", name="其他镇", action="csv"),
+        StatsCb(week=LAST_WEEK, level="all", name="", action="show"),
+        StatsCb(week="2025-W48", level="town", name="西岗镇", action="show"),
+        StatsCb(week="bogus", level="town", name="西岗镇", action="show"),
+    ):
+        calls = await h.tap(official, forged)
+        assert [c for c in calls if isinstance(c, AnswerCallbackQuery) and c.show_alert], forged
+        assert not [c for c in calls if isinstance(c, (SendDocument, SendMessage))]
+    for user_id in (1001, WORKER_DL01):
+        calls = await h.send(h.user(user_id, "en"), "/stats")
+        assert "did not understand" in " ".join(c.text for c in calls if isinstance(c, SendMessage))
+    calls = await h.send(official, "/stats 2025-W99")
+    assert "2026-W47" in to_chat(calls, OFFICIAL)[-1].text
+    calls = await h.send(official, "/stats 2025-W45")
+    assert "2025-W45" in to_chat(calls, OFFICIAL)[-1].text and "no ratings" in to_chat(calls, OFFICIAL)[-1].text
+
+
+def local(text: str, tz) -> int:
+    return int(datetime.fromisoformat(text).replace(tzinfo=tz).timestamp())
+
+
+async def test_digest_goes_out_once_even_after_downtime(harness):
+    h = harness
+    await tickets_last_week(h)
+    tz = h.settings.timezone
+    assert digest_due_week(local("2025-11-24 07:59", tz), h.settings) is None
+    assert str(digest_due_week(local("2025-11-24 08:00", tz), h.settings)) == "2025-W47"
+    # the bot was down at 08:00 and comes back at 10:30: the digest still goes, once
+    h.clock.now = local("2025-11-24 10:30", tz)
+    assert await queue_digest(h.db, h.settings, h.clock.now) == 1
+    assert await queue_digest(h.db, h.settings, h.clock.now) == 0
+    before = len(h.session.calls)
+    await h.dp["outbox"].deliver_due(h.bot)
+    [digest] = [c for c in h.session.calls[before:] if isinstance(c, SendMessage)]
+    assert digest.chat_id == OFFICIAL and "每周统计简报" in digest.text and "2025-W47" in digest.text
+    # next week: a new digest
+    assert await queue_digest(h.db, h.settings, local("2025-12-01 08:00", tz)) == 1
+
+
+def test_cli_prints_the_same_figures(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_PATH", str(tmp_path / "demo.sqlite3"))
+    assert main(["demo"]) == 0
+    week = str(Week.containing(int(datetime.now().timestamp()), __import__("zoneinfo").ZoneInfo("Asia/Shanghai")).previous())
+    capsys.readouterr()
+    assert main(["stats", "--week", week, "--village", "东里村", "--csv", str(tmp_path / "w.csv")]) == 0
+    out = capsys.readouterr().out
+    assert week in out and "东里村" in out and "办结率" in out
+    assert (tmp_path / "w.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert main(["stats", "--week", "2026-W99"]) == 2
