@@ -1,10 +1,11 @@
-"""`gridbot` (or `python -m bot`): run the bot, fill a demo town, import CSV files."""
+"""`gridbot` (or `python -m bot`): run the bot, fill a demo town, import CSV files, back up."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -47,6 +48,28 @@ async def run_bot(settings: Settings) -> None:
     finally:
         await storage.close()
         await bot.session.close()
+
+
+async def run_backup(settings: Settings, target: Path) -> int:
+    """A consistent copy of the database, also while the bot runs (restore: see README)."""
+    source = settings.database_path
+    if not source.is_file():
+        print(f"{source} does not exist: there is nothing to back up.", file=sys.stderr)
+        return 1
+    if target.exists() and target.resolve() == source.resolve():
+        print("the backup must go to another file than the database itself.", file=sys.stderr)
+        return 1
+    target.parent.mkdir(parents=True, exist_ok=True)
+    storage = await open_storage(source)
+    try:
+        await storage.backup_to(target)
+    except (OSError, sqlite3.Error) as error:
+        print(f"backup failed: {error}", file=sys.stderr)
+        return 1
+    finally:
+        await storage.close()
+    print(f"backup of {source} written to {target} ({target.stat().st_size:,} bytes)")
+    return 0
 
 
 async def run_demo(settings: Settings) -> int:
@@ -203,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--grid", help="a grid's code")
     stats.add_argument("--csv", type=Path, help="also write the week's tickets as CSV (UTF-8 with BOM)")
     stats.add_argument("--xlsx", type=Path, help="also write the week's tickets as an Excel file")
+    backup = commands.add_parser("backup", help="copy the database consistently, also while the bot runs")
+    backup.add_argument("file", type=Path, help="the copy to write")
     return parser
 
 
@@ -217,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "demo":
             return asyncio.run(run_demo(settings))
+        if args.command == "backup":
+            return asyncio.run(run_backup(settings, args.file))
         if args.command == "import":
             return asyncio.run(run_import(settings, args.what, args.file))
         if args.command == "qr":

@@ -37,6 +37,7 @@ class Settings:
     stats_min_rated: int = 5
     digest_weekday: int = 0  # Monday
     digest_time: time = time(8, 0)
+    tickets_per_hour: int = 10  # new tickets a resident may file in an hour; 0: no limit
 
     def require_token(self) -> str:
         if not self.bot_token:
@@ -101,6 +102,9 @@ def load_settings(
     digest = re.fullmatch(r"(MON|TUE|WED|THU|FRI|SAT|SUN) ([01]\d|2[0-3]):([0-5]\d)", get("DIGEST_AT", "MON 08:00").upper())
     if not digest:
         raise SettingsError("DIGEST_AT must look like 'MON 08:00' (weekday and 24-hour time)")
+    per_hour = get("TICKETS_PER_HOUR", "10")
+    if not re.fullmatch(r"[0-9]{1,6}", per_hour):
+        raise SettingsError(f"TICKETS_PER_HOUR must be a whole number (0 for no limit), got {per_hour!r}")
     font = get("FONT_PATH")
     if font and not Path(font).is_file():
         raise SettingsError(f"FONT_PATH {font!r} is not a file")
@@ -118,4 +122,5 @@ def load_settings(
         stats_min_rated=max(1, min_rated),
         digest_weekday=WEEKDAYS.index(digest.group(1)),
         digest_time=time(int(digest.group(2)), int(digest.group(3))),
+        tickets_per_hour=int(per_hour),
     )

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from contextlib import suppress
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -31,6 +32,8 @@ from handlers import get_routers
 from storage.base import Storage
 
 log = logging.getLogger(__name__)
+# How long a stopping bot waits for the updates it is handling.
+SHUTDOWN_GRACE_SECONDS = 10.0
 
 
 def wall_clock() -> int:
@@ -69,7 +72,7 @@ def create_dispatcher(
         storage=fsm_storage or SqliteFsmStorage(storage, clock),
         db=storage,
         settings=settings,
-        tickets=TicketService(storage, clock),
+        tickets=TicketService(storage, clock, settings.tickets_per_hour),
         outbox=outbox,
         clock=clock,
         i18n=i18n,
@@ -112,8 +115,18 @@ async def on_startup(
     log.info("bot @%s started", me.username)
 
 
-async def on_shutdown(dispatcher: Dispatcher) -> None:
-    for name in ("outbox_task", "deadline_task", "digest_task"):
+async def on_shutdown(dispatcher: Dispatcher, outbox: OutboxSender, handled_updates: HandledUpdatesMiddleware) -> None:
+    """Polling has stopped (SIGINT/SIGTERM). Updates in hand finish first, as they may file tickets
+    and queue notices; then the watchers stop; then the outbox finishes the notice it is sending and
+    records it. The caller closes the database after this."""
+    if not await handled_updates.wait_idle(SHUTDOWN_GRACE_SECONDS):
+        log.warning("stopping while updates are still being handled")
+    for name in ("deadline_task", "digest_task"):
         task = dispatcher.workflow_data.pop(name, None)
         if task:
             task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+    outbox_task = dispatcher.workflow_data.pop("outbox_task", None)
+    if outbox_task:
+        await outbox.stop(outbox_task)

@@ -1,21 +1,28 @@
-"""Delivers the persistent outbox: in order per chat, within Telegram's limits, retrying what fails."""
+"""Delivers the persistent outbox: in order per chat, within Telegram's limits, retrying what fails.
+
+A notice is marked sent right after Telegram accepted it, so it goes out twice only if the bot dies
+between the two. Telegram's errors: 429 waits as long as it says (everything waits: the flood limit
+is the bot's), 5xx and network errors are retried with growing pauses for up to a day, 403 (the
+user blocked the bot) marks the user unreachable and drops what was queued for them, and other
+refusals drop the one notice. Any other failure of one notice is retried later too, and never holds
+up the others.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from aiogram import Bot
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
-    TelegramNetworkError,
     TelegramNotFound,
     TelegramRetryAfter,
-    TelegramServerError,
 )
+from aiogram.methods import SendMediaGroup, TelegramMethod
 
 from bot.notices import NoticeRenderer
 from storage.base import OutboxItem, Storage
@@ -28,10 +35,17 @@ PER_CHAT_INTERVAL = 1.0
 MAX_BACKOFF_SECONDS = 3600
 # A notice still failing after a day is dropped and logged rather than retried for ever.
 GIVE_UP_AFTER_SECONDS = 24 * 3600
+# How long a stopping bot lets the notice being sent finish, so that it is recorded as sent.
+STOP_GRACE_SECONDS = 10.0
 
 
 def backoff_seconds(attempts: int) -> int:
     return min(MAX_BACKOFF_SECONDS, 5 * 2 ** max(0, attempts - 1))
+
+
+def message_count(method: TelegramMethod) -> int:
+    """An album is one call but several messages, and Telegram's limits count messages."""
+    return len(method.media) if isinstance(method, SendMediaGroup) else 1
 
 
 class OutboxSender:
@@ -42,51 +56,78 @@ class OutboxSender:
         clock: Callable[[], int],
         global_interval: float = GLOBAL_INTERVAL,
         per_chat_interval: float = PER_CHAT_INTERVAL,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ):
         self.storage = storage
         self.renderer = renderer
         self.clock = clock
         self.global_interval = global_interval
         self.per_chat_interval = per_chat_interval
-        self._last_sent_to: dict[int, float] = {}
-        self._last_sent_any = 0.0
+        # Pacing runs on its own clock (tests pass fake ones); `clock` dates what is stored.
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._chat_free_at: dict[int, float] = {}
+        self._next_send_at = 0.0
+        # Sent, but recording that failed: recorded before anything else, never sent again.
+        self._unrecorded: set[int] = set()
         self._wake = asyncio.Event()
+        self._stopping = False
 
     def wake(self) -> None:
         """Something new is in the outbox: send it now rather than at the next poll."""
         self._wake.set()
 
     async def deliver_due(self, bot: Bot) -> int:
-        """Send everything that is due now; returns how many were sent."""
+        """Send everything that is due now; returns how many notices were sent."""
         sent = 0
-        while True:
+        while not self._stopping:
             items = await self.storage.due_outbox(self.clock())
             if not items:
                 return sent
-            progressed = False
-            for item in items:
-                wait = self._per_chat_wait(item.notice.chat_id)
-                if wait > 0:
-                    continue  # this chat had a message less than a second ago; next round
-                if await self._deliver(bot, item):
+            ready = [item for item in items if self._chat_wait(item.notice.chat_id) <= 0]
+            if not ready:
+                # Every chat with something due had a message just now: wait for the first to be free.
+                await self._sleep(min(self._chat_wait(item.notice.chat_id) for item in items))
+                continue
+            for item in ready:
+                if self._stopping:
+                    break
+                if await self._deliver_one(bot, item):
                     sent += 1
-                progressed = True
-            if not progressed:
-                await asyncio.sleep(min(self._per_chat_wait(i.notice.chat_id) for i in items))
+            self._forget_free_chats()
+        return sent
 
-    def _per_chat_wait(self, chat_id: int) -> float:
-        last = self._last_sent_to.get(chat_id)
-        return 0.0 if last is None else last + self.per_chat_interval - time.monotonic()
+    def _chat_wait(self, chat_id: int) -> float:
+        return self._chat_free_at.get(chat_id, 0.0) - self._monotonic()
 
-    async def _pace_globally(self) -> None:
-        wait = self._last_sent_any + self.global_interval - time.monotonic()
+    def _forget_free_chats(self) -> None:
+        if len(self._chat_free_at) > 1000:  # keeps the table small without scanning it every time
+            now = self._monotonic()
+            self._chat_free_at = {c: t for c, t in self._chat_free_at.items() if t > now}
+
+    async def _pace(self, chat_id: int, messages: int) -> None:
+        wait = self._next_send_at - self._monotonic()
         if wait > 0:
-            await asyncio.sleep(wait)
-        self._last_sent_any = time.monotonic()
+            await self._sleep(wait)
+        now = self._monotonic()
+        self._next_send_at = now + self.global_interval * messages
+        self._chat_free_at[chat_id] = now + self.per_chat_interval * messages
+
+    async def _deliver_one(self, bot: Bot, item: OutboxItem) -> bool:
+        if item.id in self._unrecorded:
+            await self.storage.mark_sent(item.id, self.clock())
+            self._unrecorded.discard(item.id)
+            return False
+        try:
+            return await self._deliver(bot, item)
+        except Exception as error:  # a bug or an unforeseen error: retry later, keep the others going
+            log.exception("outbox item %s failed", item.id)
+            await self._retry_later(item, error)
+            return False
 
     async def _deliver(self, bot: Bot, item: OutboxItem) -> bool:
         chat_id = item.notice.chat_id
-        now = self.clock()
         recipient = await self.storage.get_user(chat_id)
         if recipient is not None and recipient.unreachable:
             # They blocked the bot; a message from them marks them reachable again.
@@ -96,44 +137,71 @@ class OutboxSender:
         if method is None:
             await self.storage.drop(item.id, "nothing to send")
             return False
-        await self._pace_globally()
-        self._last_sent_to[chat_id] = time.monotonic()
+        await self._pace(chat_id, message_count(method))
         try:
             await bot(method)
         except TelegramRetryAfter as error:
-            await self.storage.retry_later(item.id, item.attempts + 1, now + error.retry_after)
+            retry_after = max(1, error.retry_after)
+            self._next_send_at = max(self._next_send_at, self._monotonic() + retry_after)
+            await self.storage.retry_later(item.id, item.attempts + 1, self.clock() + retry_after)
             return False
         except TelegramForbiddenError:
             # The user blocked the bot: stop, and remember so nobody waits on them.
             await self.storage.mark_unreachable(chat_id)
-            await self.storage.drop(item.id, "forbidden")
+            await self.storage.drop_pending(chat_id, "forbidden")
             return False
         except (TelegramBadRequest, TelegramNotFound) as error:
             log.warning("outbox item %s refused for good: %s", item.id, error.message)
             await self.storage.drop(item.id, "bad request: " + error.message[:200])
             return False
-        except (TelegramServerError, TelegramNetworkError, asyncio.TimeoutError, OSError) as error:
-            if now - item.created_at > GIVE_UP_AFTER_SECONDS:
-                log.error("outbox item %s dropped after a day of failures: %s", item.id, error)
-                await self.storage.drop(item.id, "gave up")
-            else:
-                attempts = item.attempts + 1
-                await self.storage.retry_later(item.id, attempts, now + backoff_seconds(attempts))
-            return False
-        await self.storage.mark_sent(item.id, self.clock())
+        # 5xx, network errors and the rest: `_deliver_one` schedules a retry.
+        try:
+            await self.storage.mark_sent(item.id, self.clock())
+        except Exception:
+            self._unrecorded.add(item.id)
+            raise
         return True
 
+    async def _retry_later(self, item: OutboxItem, error: Exception) -> None:
+        if item.id in self._unrecorded:
+            return  # it was sent; only recording it is left, and the next round does that
+        now = self.clock()
+        if now - item.created_at > GIVE_UP_AFTER_SECONDS:
+            log.error("outbox item %s dropped after a day of failures: %s", item.id, error)
+            await self.storage.drop(item.id, "gave up")
+            return
+        attempts = item.attempts + 1
+        await self.storage.retry_later(item.id, attempts, now + backoff_seconds(attempts))
+
     async def run(self, bot: Bot, poll_seconds: float = 5.0) -> None:
-        """The background loop started with the bot; it ends when cancelled."""
-        while True:
+        """The background loop started with the bot; it ends after `stop()`."""
+        while not self._stopping:
             self._wake.clear()
             try:
                 await self.deliver_due(bot)
+                next_at = await self.storage.next_outbox_time()
             except Exception:  # a storage hiccup must not end delivery for good
                 log.exception("outbox delivery failed; trying again")
-            next_at = await self.storage.next_outbox_time()
+                next_at = None
+            if self._stopping:
+                return
             timeout = poll_seconds if next_at is None else max(0.05, min(poll_seconds, next_at - self.clock()))
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except asyncio.TimeoutError:
                 pass
+
+    async def stop(self, task: asyncio.Task, grace_seconds: float = STOP_GRACE_SECONDS) -> None:
+        """End `run` (in `task`) once the notice being sent is sent and recorded; cancel it if
+        that takes longer than `grace_seconds` (a send stuck on the network)."""
+        self._stopping = True
+        self._wake.set()
+        done, _ = await asyncio.wait({task}, timeout=grace_seconds)
+        if not done:
+            task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("the outbox loop ended with an error")

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from aiogram.utils.i18n import gettext as _
 
 from domain.models import Category, EventType, Grid, Kind, Resident, Status, Ticket, TicketEvent, Tier
-from domain.service import Conflict, NotAllowed, NotFound, TicketError
+from domain.service import Conflict, NotAllowed, NotFound, RateLimited, TicketError
 from domain.tickets import format_number
 
 
@@ -150,4 +150,9 @@ def ticket_error_text(error: TicketError) -> str:
         return _("You cannot act on this ticket: it is not in your area or not at your tier.")
     if isinstance(error, Conflict):
         return _("This ticket has changed in the meantime, so this action no longer applies.")
+    if isinstance(error, RateLimited):
+        return _(
+            "You have filed {count} tickets within the past hour, the most allowed. Your report is kept: "
+            "please tap “Submit” again later."
+        ).format(count=error.per_hour)
     return _("That input is not valid.")

@@ -53,6 +53,14 @@ class InvalidInput(TicketError):
     pass
 
 
+class RateLimited(TicketError):
+    """The resident filed as many tickets in the past hour as allowed."""
+
+    def __init__(self, per_hour: int):
+        super().__init__(per_hour)
+        self.per_hour = per_hour
+
+
 # Notice types; bot.notices renders each one.
 NOTICE_NEW_TICKET = "new_ticket"  # the card for staff who now hold the ticket
 NOTICE_TICKET_PHOTOS = "ticket_photos"
@@ -81,9 +89,10 @@ class Draft:
 
 
 class TicketService:
-    def __init__(self, storage: Storage, clock: Callable[[], int]):
+    def __init__(self, storage: Storage, clock: Callable[[], int], tickets_per_hour: int = 10):
         self.storage = storage
         self.clock = clock
+        self.tickets_per_hour = tickets_per_hour  # per resident; 0 means no limit
 
     # -- helpers ----------------------------------------------------------------------------------
     async def get(self, ticket_id: int) -> Ticket:
@@ -170,6 +179,13 @@ class TicketService:
     def _first_reply(self, ticket: Ticket, now: int) -> int | None:
         return now if ticket.first_reply_at is None else None
 
+    async def _check_filing_limit(self, resident_id: int, source_key: str | None, now: int) -> None:
+        # An update delivered again files nothing new, so it must not be refused either.
+        if not self.tickets_per_hour or (source_key and await self.storage.ticket_for_source(source_key)):
+            return
+        if await self.storage.tickets_filed_since(resident_id, now - 3600) >= self.tickets_per_hour:
+            raise RateLimited(self.tickets_per_hour)
+
     # -- resident ---------------------------------------------------------------------------------
     async def file(self, resident_id: int, draft: Draft, source_key: str | None = None) -> tuple[Ticket, bool]:
         """Store a new ticket and queue its card for the grid's workers. Returns (ticket, created)."""
@@ -181,6 +197,7 @@ class TicketService:
         if grid is None or category is None:
             raise NotFound(draft.grid_code if grid is None else draft.category_code)
         now = self.clock()
+        await self._check_filing_limit(resident_id, source_key, now)
         reply_due, resolve_due = deadlines(category, now)
         workers = sorted({m.telegram_id for m in await self.storage.staff_with_role(Role.GRID_WORKER, grid.code)})
         # A grid without a worker yet: the village takes its tickets from the start.

@@ -255,7 +255,7 @@ class Storage(ABC):
     async def week_tickets(self, window: WeekWindow, scope: Scope) -> list[Ticket]:
         """Tickets received in `window` and `scope`, oldest first, for export (without photos)."""
 
-    # -- conversation state, handled updates, filing limit, backup (SQL: storage/fsm_sqlite.py) ---
+    # -- conversation state, handled updates, blocked users, filing limit, backup (fsm_sqlite.py) -
     EMPTY_FORM_DATA = "{}"  # a form's data when it has none
 
     @abstractmethod
@@ -280,6 +280,10 @@ class Storage(ABC):
     @abstractmethod
     async def forget_handled_updates(self, before: int) -> None:
         """Drop records of updates handled before `before`; Telegram will not send them again."""
+
+    @abstractmethod
+    async def drop_pending(self, chat_id: int, reason: str) -> None:
+        """Drop every unsent outbox item of one chat (the user blocked the bot)."""
 
     @abstractmethod
     async def tickets_filed_since(self, resident_id: int, since: int) -> int: ...

@@ -1,4 +1,5 @@
-"""SQL for forms in progress, handled updates, the filing limit and backups, mixed into `SqliteStorage`.
+"""SQL for forms in progress, handled updates, the outbox of a blocked user, the filing limit and
+backups, mixed into `SqliteStorage`.
 
 Forms change on every step of a resident's form, so their commits skip the fsync that ticket commits
 make (synchronous=NORMAL for that one transaction). In WAL mode such a commit survives a crash of the
@@ -84,6 +85,14 @@ class SqliteFsmMixin:
     async def forget_handled_updates(self, before: int) -> None:
         async with self._relaxed_tx() as db:
             await db.execute("DELETE FROM handled_updates WHERE handled_at < ?", (before,))
+
+    async def drop_pending(self, chat_id: int, reason: str) -> None:
+        async with self._lock:
+            await self._db.execute(
+                "UPDATE outbox SET dropped_reason = ? WHERE chat_id = ? AND sent_at IS NULL"
+                " AND dropped_reason IS NULL",
+                (reason, chat_id),
+            )
 
     async def tickets_filed_since(self, resident_id: int, since: int) -> int:
         rows = await self._all(
