@@ -44,7 +44,7 @@ async def fill_demo_codes(storage: Storage, now: int, residents: Sequence[int], 
     await storage.upsert_sites(DEMO_SITES)
     start = now - weeks * 7 * DAY
     for shop in DEMO_SHOPS:
-        for _ in range(rng.randrange(15, 40)):
+        for _ in range(rng.randrange(40, 70)):
             at = rng.randrange(start, now)
             scores = [min(5, max(1, round(rng.gauss(SHOP_QUALITY[shop.code], 0.8)))) for _ in ASPECTS]
             comment = rng.choice(SHOP_COMMENTS) if rng.random() < 0.3 else None

@@ -57,8 +57,8 @@ def score_line(period: str, score: ShopScore | None) -> str:
     if score is None or not score.ratings:
         return _("{period}: no ratings yet").format(period=period)
     return _(
-        "{period}: {count} ratings · cleanliness {cleanliness:.1f} · order {order:.1f} · "
-        "service {service:.1f} · overall <b>{overall:.1f}</b> of 5"
+        "{period}: cleanliness {cleanliness:.1f} · order {order:.1f} · service {service:.1f} · "
+        "overall <b>{overall:.1f}</b> of 5 (ratings: {count})"
     ).format(
         period=period, count=score.ratings, cleanliness=score.cleanliness, order=score.order,
         service=score.service, overall=score.overall,

@@ -89,7 +89,7 @@ async def show_site(message: Message, site: Site, db: Storage, grants: list[Role
     else:
         lines.append(_("No inspections recorded yet."))
     buttons = [
-        button(_("📄 {time}").format(time=format_time(i.at, settings.timezone)), InspectionCb(inspection_id=i.id))
+        button("📄 " + format_time(i.at, settings.timezone), InspectionCb(inspection_id=i.id))
         for i in inspections
     ]
     if may_inspect(grants, grid):
