@@ -166,9 +166,9 @@ async def run_posters(settings: Settings, out: Path, size: str, town: str | None
 async def run_stats(settings: Settings, args: argparse.Namespace) -> int:
     from bot.factory import wall_clock
     from bot.i18n import create_i18n
-    from bot.stats_report import category_names, export_headers, export_labels, week_report
+    from bot.stats_report import category_names, export_headers, export_labels, report_text
     from domain.exports import export_header, ticket_rows, write_csv, write_xlsx
-    from domain.stats import Scope, ScopeLevel, Week, load_week_stats
+    from domain.stats import Scope, ScopeLevel, Week
 
     try:
         week = Week.parse(args.week.upper()) if args.week else Week.last_full(wall_clock(), settings.timezone)
@@ -182,10 +182,9 @@ async def run_stats(settings: Settings, args: argparse.Namespace) -> int:
     i18n = create_i18n(settings.default_language)
     storage = await open_storage(settings.database_path)
     try:
-        stats = await load_week_stats(storage, week, settings.timezone, scope, settings.stats_min_rated)
         names = await category_names(storage, settings.default_language)
         with i18n.context(), i18n.use_locale(settings.default_language):
-            print(week_report(stats, names))
+            print(await report_text(storage, settings, week, scope, settings.default_language))
             if args.csv or args.xlsx:
                 grids = {g.code: g for g in await storage.list_grids()}
                 tickets = await storage.week_tickets(week.window(settings.timezone), scope)

@@ -13,11 +13,11 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.digest import NOTICE_DIGEST
 from bot.i18n import pick_language
-from bot.stats_report import category_names, week_report
+from bot.stats_report import report_text
 from bot.texts import deadline_text, format_time, grid_line, history_lines, status_name, ticket_card, tier_name
 from domain import service
 from domain.models import Notice, Status, Tier
-from domain.stats import Scope, ScopeLevel, Week, load_week_stats
+from domain.stats import Scope, ScopeLevel, Week
 from domain.tickets import format_number
 from handlers import keyboards
 from handlers.stats import report_keyboard
@@ -145,11 +145,11 @@ class NoticeRenderer:
         week = Week.parse(notice.data["week"])
         scope = Scope(ScopeLevel.TOWN, notice.data["town"]) if notice.data.get("town") else Scope()
         language = await self.language_of(notice.chat_id)
-        stats = await load_week_stats(self.storage, week, self.settings.timezone, scope, self.settings.stats_min_rated)
         grants = await self.storage.roles_of(notice.chat_id)
         grids = await self.storage.list_grids()
         last_full = Week.last_full(self.clock(), self.settings.timezone)
         with self.i18n.context(), self.i18n.use_locale(language):
-            text = _("Weekly digest") + "\n" + week_report(stats, await category_names(self.storage, language), escape)
+            report = await report_text(self.storage, self.settings, week, scope, language, escape)
+            text = _("Weekly digest") + "\n" + report
             markup = report_keyboard(week, scope, last_full, grants, grids)
         return SendMessage(chat_id=notice.chat_id, text=text, reply_markup=markup)

@@ -3,14 +3,16 @@ Shared by /stats, the Monday digest and `gridbot stats`, so all three say the sa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from aiogram.utils.i18n import gettext as _
 
+from bot.config import Settings
 from bot.texts import format_duration, kind_name, status_name, tier_name
 from domain.charts import ChartLabels
 from domain.models import Kind, Status, Tier
-from domain.stats import Duration, GridFigures, Rate, Scope, ScopeLevel, WeekStats
+from domain.shops import ShopScore, lowest_rated_shops
+from domain.stats import Duration, GridFigures, Rate, Scope, ScopeLevel, Week, WeekStats, load_week_stats
 from storage.base import Storage
 
 
@@ -49,7 +51,12 @@ def _grid_label(item: GridFigures, esc: Callable[[str], str]) -> str:
     return esc("{} ({})".format(item.grid.name, item.grid.village))
 
 
-def week_report(stats: WeekStats, category_names: Mapping[str, str], esc: Callable[[str], str] = str) -> str:
+def week_report(
+    stats: WeekStats,
+    category_names: Mapping[str, str],
+    esc: Callable[[str], str] = str,
+    shops: Sequence[ShopScore] = (),
+) -> str:
     """The figures of one week as chat or terminal text; `esc` escapes names for HTML."""
     totals, change = stats.totals, stats.change
     grid_names = {g.grid.code: g.grid.name for g in stats.grids}
@@ -110,6 +117,14 @@ def week_report(stats: WeekStats, category_names: Mapping[str, str], esc: Callab
             )
             for g in stats.lowest_satisfaction
         ]
+    if shops:
+        lines += ["", _("Lowest-rated shops:")]
+        lines += [
+            "· " + _("{shop}: {overall:.1f} of 5 ({count} ratings)").format(
+                shop=esc(score.shop.name), overall=score.overall, count=score.ratings
+            )
+            for score in shops
+        ]
     if stats.not_ranked:
         lines += ["", _("Not ranked, fewer than {min} ratings: {grids}").format(
             min=stats.min_rated, grids=", ".join(_grid_label(g, esc) for g in stats.not_ranked)
@@ -166,3 +181,13 @@ def export_labels() -> dict[str, str]:
 
 async def category_names(storage: Storage, language: str) -> dict[str, str]:
     return {c.code: c.name(language) for c in await storage.list_categories()}
+
+
+async def report_text(
+    storage: Storage, settings: Settings, week: Week, scope: Scope, language: str, esc: Callable[[str], str] = str
+) -> str:
+    """The whole weekly report, as /stats, the digest and `gridbot stats` show it. The caller sets
+    the i18n context."""
+    stats = await load_week_stats(storage, week, settings.timezone, scope, settings.stats_min_rated)
+    shops = await lowest_rated_shops(storage, week.window(settings.timezone), scope)
+    return week_report(stats, await category_names(storage, language), esc, shops)

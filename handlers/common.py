@@ -64,8 +64,16 @@ def help_text(grants: list[RoleGrant]) -> str:
                 "New tickets of your area come to you as cards with buttons."
             )
         )
+    if is_staff(grants):
+        parts.append(_("/qr – the QR code of a grid in your area"))
     if has_role(grants, Role.OFFICIAL, Role.ADMIN):
         parts.append(_("Officials: /stats – weekly statistics"))
+    if has_role(grants, Role.SHOP_OWNER):
+        parts.append(_("Shop owners: /myshop – your shop's ratings; /shopqr – its QR code"))
+    if has_role(grants, Role.INSPECTOR, Role.ADMIN):
+        parts.append(_("Inspectors: scan a site's code to add an inspection; /siteqr – a site's QR code"))
+    if has_role(grants, Role.ADMIN):
+        parts.append(_("Admins: /posters – printable posters of all grids; /shopqr – a shop's QR code"))
     return "\n\n".join(parts)
 
 

@@ -123,9 +123,15 @@ def departments(ticket_id: int, names: Sequence[str]) -> InlineKeyboardMarkup:
 
 
 def hand_over_targets(ticket_id: int, grids: Sequence[Grid]) -> InlineKeyboardMarkup:
-    return markup(
-        [button("{} · {}".format(g.name, g.village), HandOverCb(ticket_id=ticket_id, grid_code=g.code)) for g in grids]
-    )
+    buttons = []
+    for grid in grids:
+        try:
+            buttons.append(
+                button("{} · {}".format(grid.name, grid.village), HandOverCb(ticket_id=ticket_id, grid_code=grid.code))
+            )
+        except ValueError:  # a button carries at most 64 bytes: a very long grid code cannot be offered
+            continue
+    return markup(buttons)
 
 
 def resolve_photos_done() -> ReplyKeyboardMarkup:

@@ -17,8 +17,8 @@ from bot.stats_report import (
     chart_labels,
     export_headers,
     export_labels,
+    report_text,
     scope_name,
-    week_report,
 )
 from domain.charts import render_week_chart
 from domain.exports import csv_bytes, export_header, ticket_rows, xlsx_bytes
@@ -92,11 +92,9 @@ async def stats_command(message: Message, command: CommandObject, db: Storage, g
 
 async def send_report(message: Message, db: Storage, grants: list[RoleGrant], settings: Settings, lang: str,
                       week: Week, scope: Scope, last_full: Week) -> None:
-    stats = await load_week_stats(db, week, settings.timezone, scope, settings.stats_min_rated)
-    grids = await db.list_grids()
     await message.answer(
-        week_report(stats, await category_names(db, lang), escape),
-        reply_markup=report_keyboard(week, scope, last_full, grants, grids),
+        await report_text(db, settings, week, scope, lang, escape),
+        reply_markup=report_keyboard(week, scope, last_full, grants, await db.list_grids()),
     )
 
 

@@ -123,3 +123,22 @@ def test_cli_prints_the_same_figures(tmp_path, monkeypatch, capsys):
     assert week in out and "东里村" in out and "办结率" in out
     assert (tmp_path / "w.csv").read_bytes().startswith(b"\xef\xbb\xbf")
     assert main(["stats", "--week", "2026-W99"]) == 2
+
+
+async def test_report_lists_the_lowest_rated_shops(harness):
+    h = harness
+    from domain.shops import Shop, ShopRating
+
+    await h.db.upsert_shops([Shop("M1", "好味面馆", "DL01"), Shop("M2", "便民超市", "NZ01"), Shop("M3", "小卖部", "DL02")])
+    week_start = START - 7 * 24 * 3600
+    for resident in range(3):
+        for code, stars in (("M1", 2), ("M2", 5)):
+            await h.db.save_shop_rating(
+                ShopRating(code, 2000 + resident, "2025-11-1{}".format(resident), stars, stars, stars, week_start)
+            )
+    await h.db.save_shop_rating(ShopRating("M3", 2000, "2025-11-10", 1, 1, 1, week_start))  # too few to rank
+    calls = await h.send(h.user(OFFICIAL), "/stats")
+    report = [c for c in to_chat(calls, OFFICIAL) if isinstance(c, SendMessage)][-1].text
+    assert "评分最低的商户" in report
+    assert report.index("好味面馆：2.0 分") < report.index("便民超市：5.0 分")
+    assert "小卖部" not in report
