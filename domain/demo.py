@@ -82,8 +82,20 @@ async def fill_demo(storage: Storage, now: int, tickets_count: int = 360, seed: 
         await service.reply(ticket.id, worker, grants, "已收到，正在处理。")
         if rng.random() < 0.1 and created_at > now - 7 * 24 * 3600:
             continue  # still in progress
+        # Most matters stay in the grid; some need the village, a few the town.
+        holder, holder_grants = worker, grants
+        for higher, share, reason in ((Role.VILLAGE, 0.12, "需要村里协调解决。"), (Role.TOWN, 0.3, "需要镇里协调。")):
+            if rng.random() >= share:
+                break
+            clock.now += rng.randrange(600, 6 * 3600)
+            await service.escalate(ticket.id, holder, holder_grants, reason)
+            scope = grid.village if higher is Role.VILLAGE else grid.town
+            holder = (await storage.staff_with_role(higher, scope))[0].telegram_id
+            holder_grants = await storage.roles_of(holder)
+            clock.now += rng.randrange(600, 4 * 3600)
+            await service.take(ticket.id, holder, holder_grants)
         clock.now += rng.randrange(3600, 40 * 3600)
-        await service.resolve(ticket.id, worker, grants, "已处理完毕，请确认。")
+        await service.resolve(ticket.id, holder, holder_grants, "已处理完毕，请确认。")
         clock.now += rng.randrange(600, 24 * 3600)
         if clock.now >= now:
             continue  # waits for the resident
