@@ -67,8 +67,10 @@ _COLUMN_OF = {
     "resolved_late": (
         f"COUNT(CASE WHEN t.resolved_at > t.resolve_due_at AND {_RESOLVED} THEN 1 END)"
     ),
+    # A ticket waiting for the resident's answer has its clock paused: not overdue.
     "open_overdue": (
-        f"COUNT(CASE WHEN {_RESOLVED} THEN NULL WHEN t.resolve_due_at < :end THEN 1 END)"
+        f"COUNT(CASE WHEN {_RESOLVED} THEN NULL WHEN t.status = 'waiting_resident' THEN NULL"
+        " WHEN t.resolve_due_at < :end THEN 1 END)"
     ),
     "confirmed": f"COUNT(CASE WHEN {_CONFIRMED} THEN 1 END)",
     "rated": f"COUNT(CASE WHEN {_CONFIRMED} THEN t.rating END)",
