@@ -38,9 +38,11 @@ async def queue(message: Message, db: Storage, grants: list[RoleGrant], settings
     lines = [_("Open tickets, oldest first ({count}):").format(count=len(tickets))]
     for ticket in tickets:
         deadlines = []
-        if ticket.first_reply_at is None and ticket.reply_due_at is not None:
+        if ticket.status is Status.WAITING_RESIDENT:
+            deadlines.append(_("deadlines paused"))
+        elif ticket.first_reply_at is None and ticket.reply_due_at is not None:
             deadlines.append(_("reply: {left}").format(left=deadline_text(ticket.reply_due_at, now)))
-        if ticket.resolve_due_at is not None:
+        if ticket.resolve_due_at is not None and ticket.status is not Status.WAITING_RESIDENT:
             deadlines.append(_("resolve: {left}").format(left=deadline_text(ticket.resolve_due_at, now)))
         lines.append(
             "{number} · {category} · {status} · {deadlines}".format(
