@@ -14,6 +14,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
 
 from bot.codes import BOT_USERNAME_KEY
 from bot.commands import register_chat_commands, register_default_commands
@@ -70,6 +71,9 @@ def create_dispatcher(
     dp = Dispatcher(
         # Forms live in the database, so a resident can go on after a restart.
         storage=fsm_storage or SqliteFsmStorage(storage, clock),
+        # A user's updates wait for each other before the form is read, so a double tap sees the
+        # form the first tap left (without this, aiogram reads it before SerialPerUserMiddleware).
+        events_isolation=SimpleEventIsolation(),
         db=storage,
         settings=settings,
         tickets=TicketService(storage, clock, settings.tickets_per_hour),

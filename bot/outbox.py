@@ -19,8 +19,10 @@ from aiogram import Bot
 from aiogram.exceptions import (
     TelegramBadRequest,
     TelegramForbiddenError,
+    TelegramNetworkError,
     TelegramNotFound,
     TelegramRetryAfter,
+    TelegramServerError,
 )
 from aiogram.methods import SendMediaGroup, TelegramMethod
 
@@ -73,6 +75,8 @@ class OutboxSender:
         self._unrecorded: set[int] = set()
         self._wake = asyncio.Event()
         self._stopping = False
+        # One round at a time, whoever calls: two at once could both send the same notice.
+        self._delivering = asyncio.Lock()
 
     def wake(self) -> None:
         """Something new is in the outbox: send it now rather than at the next poll."""
@@ -80,6 +84,10 @@ class OutboxSender:
 
     async def deliver_due(self, bot: Bot) -> int:
         """Send everything that is due now; returns how many notices were sent."""
+        async with self._delivering:
+            return await self._deliver_due(bot)
+
+    async def _deliver_due(self, bot: Bot) -> int:
         sent = 0
         while not self._stopping:
             items = await self.storage.due_outbox(self.clock())
@@ -121,10 +129,13 @@ class OutboxSender:
             return False
         try:
             return await self._deliver(bot, item)
-        except Exception as error:  # a bug or an unforeseen error: retry later, keep the others going
+        except (TelegramServerError, TelegramNetworkError) as error:
+            log.warning("outbox item %s not sent: %s", item.id, error)
+            await self._retry_later(item, error)
+        except Exception as error:  # a bug or an unforeseen error: retried too, the others go on
             log.exception("outbox item %s failed", item.id)
             await self._retry_later(item, error)
-            return False
+        return False
 
     async def _deliver(self, bot: Bot, item: OutboxItem) -> bool:
         chat_id = item.notice.chat_id
@@ -154,7 +165,7 @@ class OutboxSender:
             log.warning("outbox item %s refused for good: %s", item.id, error.message)
             await self.storage.drop(item.id, "bad request: " + error.message[:200])
             return False
-        # 5xx, network errors and the rest: `_deliver_one` schedules a retry.
+        # 5xx, network errors (a timeout is one) and the rest: `_deliver_one` schedules a retry.
         try:
             await self.storage.mark_sent(item.id, self.clock())
         except Exception:
