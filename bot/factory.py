@@ -14,7 +14,6 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
-from aiogram.fsm.storage.memory import SimpleEventIsolation
 
 from bot.codes import BOT_USERNAME_KEY
 from bot.commands import register_chat_commands, register_default_commands
@@ -22,7 +21,7 @@ from bot.config import Settings
 from bot.deadlines import watch_deadlines
 from bot.digest import watch_digest
 from bot.dedup import HandledUpdatesMiddleware
-from bot.fsm_storage import SqliteFsmStorage
+from bot.fsm_storage import FormLocks, SqliteFsmStorage
 from bot.i18n import create_i18n, pick_language
 from bot.middlewares import LocaleMiddleware, SerialPerUserMiddleware, UpdateLogMiddleware, UserContextMiddleware
 from bot.notices import NoticeRenderer
@@ -73,7 +72,7 @@ def create_dispatcher(
         storage=fsm_storage or SqliteFsmStorage(storage, clock),
         # A user's updates wait for each other before the form is read, so a double tap sees the
         # form the first tap left (without this, aiogram reads it before SerialPerUserMiddleware).
-        events_isolation=SimpleEventIsolation(),
+        events_isolation=FormLocks(),
         db=storage,
         settings=settings,
         tickets=TicketService(storage, clock, settings.tickets_per_hour),

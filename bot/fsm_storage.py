@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram.fsm.state import State
-from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, StateType, StorageKey
+from aiogram.fsm.storage.base import BaseEventIsolation, BaseStorage, DefaultKeyBuilder, StateType, StorageKey
 
 from storage.base import Storage
 
@@ -110,3 +111,34 @@ class SqliteFsmStorage(BaseStorage):
 
     async def close(self) -> None:
         """Nothing to close: the database belongs to whoever opened it."""
+
+
+@dataclass
+class _FormLock:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+class FormLocks(BaseEventIsolation):
+    """One form's updates one after another, from before the form is read: a double tap sees what
+    the first tap left. Like aiogram's SimpleEventIsolation, but a lock is forgotten as soon as no
+    update holds or waits for it, so a bot with many residents does not keep one for each."""
+
+    def __init__(self) -> None:
+        self._locks: dict[StorageKey, _FormLock] = {}
+
+    @asynccontextmanager
+    async def lock(self, key: StorageKey) -> AsyncIterator[None]:
+        entry = self._locks.setdefault(key, _FormLock())
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if not entry.users:
+                del self._locks[key]
+
+    async def close(self) -> None:
+        """Nothing to do: aiogram calls this at shutdown while updates may still hold locks, and
+        each lock goes when its last update is done."""

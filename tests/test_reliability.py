@@ -1,13 +1,17 @@
 """Nothing lost: forms and tickets across restarts, updates delivered twice, Telegram's errors in the
 outbox, the filing limit, forged buttons, clean logs, backups, shutdown, and 200 residents at once.
 
-The bot runs in this process here; tests/test_crash_recovery.py kills a real bot process."""
+Most tests run the dispatcher in this process; the last one kills a real bot process (`gridbot run`
+against tests/fake_bot_api.py on 127.0.0.1) in the middle of a form and in the middle of sends."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
 import sqlite3
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +34,8 @@ from handlers.callbacks import (
     StaffTicketCb,
 )
 from storage.sqlite import SqliteStorage
-from tests.conftest import WORKER_DL01, WORKER_DL02, WORKER_NZ01, Harness, joined, texts, to_chat
+from tests.conftest import GRIDS, STAFF, WORKER_DL01, WORKER_DL02, WORKER_NZ01, Harness, joined, texts, to_chat
+from tests.fake_bot_api import Call, FakeBotApi, message, tap
 from tests.test_ticket_loop import file_ticket
 
 RESIDENT = 1001
@@ -512,3 +517,121 @@ async def test_200_residents_filing_at_once(harness):
              and "路灯坏了" in c.text]
     assert len(cards) == 200 and len({c.text for c in cards}) == 200
     assert not await h.db.due_outbox(h.clock.now + 10**6)
+
+
+async def test_form_locks_are_forgotten_when_idle(harness):
+    h = harness
+    await asyncio.gather(*(start_form(h, h.user(5000 + i)) for i in range(20)))
+    assert h.dp.fsm.events_isolation._locks == {}
+
+
+# -- a real process, killed -----------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "123456789:AAHfakeTokenForTheCrashTest_0123456789"
+
+
+async def start_bot(folder: Path, database: Path, api_url: str, log) -> asyncio.subprocess.Process:
+    env = {**os.environ, "BOT_TOKEN": TOKEN, "DATABASE_PATH": str(database), "TELEGRAM_API_URL": api_url,
+           "ADMIN_IDS": "", "PYTHONPATH": str(ROOT)}
+    # The folder has no .env, so only these settings count.
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=folder, env=env,
+                                                stdout=log, stderr=log)
+
+
+async def polling(api: FakeBotApi) -> None:
+    await api.wait_for(lambda c: c.method == "getUpdates", since=len(api.calls), timeout=120)
+
+
+async def ask(api: FakeBotApi, resident: int, update: dict, answer_contains: str) -> Call:
+    since = len(api.calls)
+    await api.push(update)
+    return await api.wait_for(lambda c: c.chat_id == resident and answer_contains in c.text, since)
+
+
+async def handled(database: Path, update: dict) -> None:
+    """Wait until the bot has written the update away: a kill after that is between two updates."""
+    def written() -> bool:
+        with sqlite3.connect(database) as db:
+            return bool(db.execute("SELECT 1 FROM handled_updates WHERE update_id = ?",
+                                   (update["update_id"],)).fetchone())
+
+    while not await asyncio.to_thread(written):
+        await asyncio.sleep(0.05)
+
+
+async def test_kill_9_in_a_form_and_in_sends_then_sigterm(tmp_path):
+    """Resident A has just confirmed: the ticket is on disk, but A is not told its number yet and
+    the worker's card is on its way (the fake API answers neither), when the bot is killed. Resident
+    B is in the middle of a form. After the restart Telegram delivers A's tap again; B goes on."""
+    database = tmp_path / "gridbot.sqlite3"
+    db = await SqliteStorage.open(database)
+    await db.upsert_grids(GRIDS)
+    await db.upsert_staff(STAFF)
+    await db.close()
+    api = FakeBotApi()
+    url = await api.start()
+    log_path = tmp_path / "bot.log"
+    bot = None
+    a, b = RESIDENT, OTHER_RESIDENT
+
+    def told_number(resident: int):
+        return lambda c: c.chat_id == resident and "Your ticket number" in c.text
+
+    def card(description: str):
+        return lambda c: c.chat_id == WORKER_DL01 and description in c.text
+
+    async def describe(resident: int, grid: str, category: str, text: str) -> None:
+        await ask(api, resident, message(resident, "/start g_" + grid), "Grid:")
+        await ask(api, resident, tap(resident, KindCb(kind="complaint").pack()), "which area")
+        await ask(api, resident, tap(resident, CategoryCb(code=category).pack()), "Describe the problem")
+        await handled(database, await api.push(message(resident, text)))
+
+    with log_path.open("wb") as log:
+        try:
+            bot = await start_bot(tmp_path, database, url, log)
+            await polling(api)
+            await describe(a, "DL01", "water", "Pipe burst in building 3")
+            await ask(api, a, message(a, "✅ Done"), "Pipe burst in building 3")
+            await describe(b, "DL01", "roads", "Street lamp broken at the school gate")
+            api.hold = lambda c: told_number(a)(c) or card("Pipe burst")(c)
+            since = len(api.calls)
+            confirm = await api.push(tap(a, FormCb(action="confirm").pack()))
+            await api.wait_for(told_number(a), since)
+            await api.wait_for(card("Pipe burst"), since)
+            bot.kill()  # kill -9
+            await bot.wait()
+
+            api.hold = lambda c: False
+            await api.redeliver(confirm)  # Telegram never heard that the bot got the tap
+            since = len(api.calls)
+            bot = await start_bot(tmp_path, database, url, log)
+            told_a = await api.wait_for(told_number(a), since)
+            await api.wait_for(card("Pipe burst"), since)
+            await ask(api, b, message(b, "✅ Done"), "Street lamp broken at the school gate")
+            told_b = await ask(api, b, tap(b, FormCb(action="confirm").pack()), "Your ticket number")
+            await api.wait_for(card("Street lamp"))
+            await handled(database, confirm)
+            bot.send_signal(signal.SIGTERM)  # a clean stop
+            assert await asyncio.wait_for(bot.wait(), 60) == 0
+        finally:
+            if bot is not None and bot.returncode is None:
+                bot.kill()
+                await bot.wait()
+            await api.stop()
+
+    db = await SqliteStorage.open(database)
+    try:
+        [ticket_a] = await db.resident_tickets(a)
+        [ticket_b] = await db.resident_tickets(b)
+        assert ticket_a.description == "Pipe burst in building 3"
+        assert ticket_b.description == "Street lamp broken at the school gate"
+        assert "XG-{:06d}".format(ticket_a.id) in told_a.text and "XG-{:06d}".format(ticket_b.id) in told_b.text
+        assert not await db.due_outbox(2**40)  # every card is recorded as sent
+    finally:
+        await db.close()
+    # Only the card in flight at the kill went out twice.
+    assert len([c for c in api.calls if card("Pipe burst")(c)]) == 2
+    assert len([c for c in api.calls if card("Street lamp")(c)]) == 1
+    output = log_path.read_text(encoding="utf-8", errors="replace")
+    assert TOKEN not in output and TOKEN.split(":")[1] not in output
+    assert "Traceback" not in output  # nor on the clean stop
