@@ -4,7 +4,7 @@ the notices it causes in one storage transaction. No chat code here: callers ren
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from domain.models import (
     EventType,
@@ -114,6 +114,10 @@ class TicketService:
             members = await self.storage.staff_with_role(Role.DEPARTMENT, ticket.department or "")
         return sorted({m.telegram_id for m in members})
 
+    async def _intake_tier(self, grid_code: str) -> Tier:
+        """Where a grid's new tickets start: with its worker, or, while it has none, the village."""
+        return Tier.GRID if await self.storage.staff_with_role(Role.GRID_WORKER, grid_code) else Tier.VILLAGE
+
     async def residents_of(self, ticket: Ticket) -> list[int]:
         """The filer and everyone who follows the ticket."""
         return [ticket.resident_id, *await self.storage.followers(ticket.id)]
@@ -149,6 +153,14 @@ class TicketService:
         event: TicketEvent,
         notices: Sequence[Notice],
     ) -> Ticket:
+        if ticket.paused_at is not None and change.status is not Status.WAITING_RESIDENT:
+            # Leaving "waiting for the resident" in any way restarts the clock where it stopped.
+            change = replace(
+                change,
+                resume_clock=True,
+                reply_due_at=change.reply_due_at or shifted(ticket.reply_due_at, ticket.paused_at, event.at),
+                resolve_due_at=change.resolve_due_at or shifted(ticket.resolve_due_at, ticket.paused_at, event.at),
+            )
         stored = await self.storage.change_ticket(ticket.id, ticket.status, change, event, notices)
         if stored is None:
             raise Conflict(ticket.id)
@@ -199,9 +211,7 @@ class TicketService:
         now = self.clock()
         await self._check_filing_limit(resident_id, source_key, now)
         reply_due, resolve_due = deadlines(category, now)
-        workers = sorted({m.telegram_id for m in await self.storage.staff_with_role(Role.GRID_WORKER, grid.code)})
-        # A grid without a worker yet: the village takes its tickets from the start.
-        tier = Tier.GRID if workers else Tier.VILLAGE
+        tier = await self._intake_tier(grid.code)
         new = NewTicket(
             kind=draft.kind,
             category_code=category.code,
@@ -225,8 +235,7 @@ class TicketService:
             lat=draft.lat, lon=draft.lon, status=Status.NEW, tier=tier, assignee_id=None,
             created_at=now, department=category.department, photos=draft.photos,
         )
-        recipients = workers or await self.holders(draft_ticket)
-        return await self.storage.create_ticket(new, now, self.card_notices(draft_ticket, recipients))
+        return await self.storage.create_ticket(new, now, self.card_notices(draft_ticket, await self.holders(draft_ticket)))
 
     async def follow(self, ticket_id: int, resident_id: int) -> Ticket:
         ticket = await self.get(ticket_id)
@@ -249,16 +258,7 @@ class TicketService:
         if status == ticket.status:
             await self.storage.record_event(event, notices)
             return ticket
-        change = TicketChange(status=status)
-        if ticket.paused_at is not None:
-            # The clock stood still while staff waited for this answer: deadlines move on by that.
-            change = TicketChange(
-                status=status,
-                reply_due_at=shifted(ticket.reply_due_at, ticket.paused_at, now),
-                resolve_due_at=shifted(ticket.resolve_due_at, ticket.paused_at, now),
-                resume_clock=True,
-            )
-        return await self._change(ticket, change, event, notices)
+        return await self._change(ticket, TicketChange(status=status), event, notices)
 
     async def confirm(self, ticket_id: int, resident_id: int) -> Ticket:
         ticket = await self._resident_ticket(ticket_id, resident_id)
@@ -385,24 +385,26 @@ class TicketService:
         self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant], grid_code: str, reason: str = ""
     ) -> Ticket:
         """Move a grid-tier ticket to another grid, e.g. when the resident scanned the wrong code."""
-        ticket, _ = await self._staff_ticket(ticket_id, grants)
+        ticket, grid = await self._staff_ticket(ticket_id, grants)
         if ticket.tier is not Tier.GRID or grid_code == ticket.grid_code:
             raise Conflict(ticket_id)
         target = await self.storage.get_grid(grid_code)
         if target is None:
             raise NotFound(grid_code)
+        if target.town != grid.town:
+            raise NotAllowed(ticket_id)  # hand-over stays within the town; beyond it is escalation
         status = self._next(ticket, Action.HAND_OVER)
         now = self.clock()
-        moved = Ticket(**{**ticket.__dict__, "grid_code": target.code, "status": status})
-        workers = sorted({m.telegram_id for m in await self.storage.staff_with_role(Role.GRID_WORKER, target.code)})
-        notices = self.card_notices(moved, workers, reason)
+        tier = await self._intake_tier(target.code)
+        moved = Ticket(**{**ticket.__dict__, "grid_code": target.code, "status": status, "tier": tier})
+        notices = self.card_notices(moved, await self.holders(moved), reason)
         notices += [
             Notice(r, NOTICE_STATUS, ticket.id, {"status": status.value, "grid": target.code})
             for r in await self.residents_of(ticket)
         ]
         return await self._change(
             ticket,
-            TicketChange(status=status, grid_code=target.code, clear_assignee=True),
+            TicketChange(status=status, grid_code=target.code, tier=tier, clear_assignee=True),
             TicketEvent(
                 ticket.id, now, EventType.HANDED_OVER, actor_id, reason or None,
                 {"from": ticket.grid_code, "to": target.code},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import codes, common, fallback, resident, shops, sites, staff, start
+from handlers import codes, common, fallback, resident, shops, sites, staff, start, stats
 
 
 def get_routers() -> list[Router]:

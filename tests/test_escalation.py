@@ -185,3 +185,45 @@ async def test_a_paused_ticket_is_not_counted_overdue(harness):
     h.clock.advance(3 * 24 * HOUR)
     stats = await load_week_stats(h.db, week, h.settings.timezone, Scope())
     assert stats.totals.received == 1 and stats.totals.overdue == 0
+
+
+async def test_hand_over_stays_in_the_town_and_reaches_someone(harness):
+    from domain.models import Grid
+
+    h = harness
+    await h.db.upsert_grids([Grid("FAR1", "远方网格", "远村", "别的镇"), Grid("DL09", "东里九网格", "东里村", "西岗镇")])
+    await file_ticket(h, h.user(RESIDENT))
+    ticket = (await h.db.resident_tickets(RESIDENT))[0]
+    worker = h.user(WORKER_DL01, "en")
+    from handlers.callbacks import HandOverCb
+
+    calls = await h.tap(worker, HandOverCb(ticket_id=ticket.id, grid_code="FAR1"))  # forged: another town
+    assert "not in your area" in " ".join(c.text for c in calls if getattr(c, "show_alert", False))
+    assert (await h.db.get_ticket(ticket.id)).grid_code == "DL01"
+
+    calls = await h.tap(worker, HandOverCb(ticket_id=ticket.id, grid_code="DL09"))  # a grid with no worker
+    moved = await h.db.get_ticket(ticket.id)
+    assert moved.grid_code == "DL09" and moved.tier is Tier.VILLAGE
+    assert [c for c in to_chat(calls, VILLAGE_DL) if isinstance(c, SendMessage)]  # the village gets the card
+
+
+async def test_escalating_a_paused_ticket_restarts_its_clock(harness):
+    h = harness
+    worker, village = h.user(WORKER_DL01, "en"), h.user(VILLAGE_DL, "en")
+    await file_ticket(h, h.user(RESIDENT))
+    ticket = (await h.db.resident_tickets(RESIDENT))[0]
+    await h.tap(worker, StaffTicketCb(action="ask", ticket_id=ticket.id))
+    await h.send(worker, "Which building?")
+    h.clock.advance(5 * HOUR)
+    await h.tap(worker, StaffTicketCb(action="escalate", ticket_id=ticket.id))
+    await h.send(worker, "Needs the village")
+    escalated = await h.db.get_ticket(ticket.id)
+    assert escalated.paused_at is None and escalated.resolve_due_at == h.clock.now + 24 * HOUR
+    h.clock.advance(HOUR)
+    await h.tap(village, StaffTicketCb(action="ask", ticket_id=ticket.id))
+    await h.send(village, "Since when?")
+    h.clock.advance(60)
+    await h.tap(h.user(RESIDENT), ResidentTicketCb(action="answer", ticket_id=ticket.id))
+    await h.send(h.user(RESIDENT), "Since Monday")
+    resumed = await h.db.get_ticket(ticket.id)
+    assert resumed.resolve_due_at == escalated.resolve_due_at + 60  # paused one minute, not six hours
