@@ -32,7 +32,8 @@ FORGET_EVERY_UPDATES = 1000
 
 
 class HandledUpdatesMiddleware(BaseMiddleware):
-    """An outer update middleware; it also knows how many updates are in flight, for shutdown."""
+    """An outer middleware on `dp.update`, inside the per-user lock. It also counts the updates in
+    hand, so that a stopping bot can wait for them."""
 
     def __init__(self, db: Storage, fsm: BaseStorage, clock: Callable[[], int]):
         self.db = db
@@ -72,8 +73,9 @@ class HandledUpdatesMiddleware(BaseMiddleware):
                     # done, and so does its form; Telegram will not send the update again either.
                     await self._finish(event.update_id, forms)
                     raise
-            # Cancelled (the bot is stopping): nothing is recorded, so a redelivery replays it.
-            await self._finish(event.update_id, forms)
+                # An update cancelled on the way (the bot stopping) records nothing: if Telegram
+                # sends it again, it is handled again from the form as it was.
+                await self._finish(event.update_id, forms)
             return result
         finally:
             self._in_flight -= 1
