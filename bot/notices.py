@@ -14,7 +14,18 @@ from bot.config import Settings
 from bot.digest import NOTICE_DIGEST
 from bot.i18n import pick_language
 from bot.stats_report import report_text
-from bot.texts import deadline_text, format_time, grid_line, history_lines, status_name, ticket_card, tier_name
+from bot.texts import (
+    HISTORY_NOTE_LIMIT,
+    clip,
+    deadline_text,
+    fit_message,
+    format_time,
+    grid_line,
+    history_lines,
+    status_name,
+    ticket_card,
+    tier_name,
+)
 from domain import service
 from domain.models import Notice, Status, Tier
 from domain.stats import Scope, ScopeLevel, Week
@@ -74,12 +85,12 @@ class NoticeRenderer:
                 )
                 reason = notice.data.get("reason")
                 if reason:
-                    text = _("Reason: {reason}").format(reason=escape(reason)) + "\n\n" + text
+                    text = _("Reason: {reason}").format(reason=escape(clip(reason, HISTORY_NOTE_LIMIT * 2))) + "\n\n" + text
                 events = await self.storage.events(ticket.id)
                 if len(events) > 1:  # escalated, reopened or handed over: the next holder sees why
                     history = history_lines(events[-HISTORY_ON_CARD:], self.settings.timezone)
                     text += "\n\n" + _("History:") + "\n" + "\n".join(history)
-                return SendMessage(chat_id=chat_id, text=text, reply_markup=keyboards.staff_ticket(ticket))
+                return SendMessage(chat_id=chat_id, text=fit_message(text), reply_markup=keyboards.staff_ticket(ticket))
             if notice.type == service.NOTICE_STATUS:
                 status = Status(notice.data["status"])
                 text = _("Your ticket {number} is now: {status}").format(

@@ -98,8 +98,32 @@ def event_line(event_type: EventType, note: str | None, data: dict) -> str:
     return text + (": " + escape(note) if note else "")
 
 
+# Telegram's limit for one message's text.
+MESSAGE_LIMIT = 4096
+# A note in a history line is cut to this, so a long history still fits in one message.
+HISTORY_NOTE_LIMIT = 200
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def fit_message(text: str) -> str:
+    """Keeps a composed message under Telegram's limit (cut at a line break when one is near)."""
+    if len(text) <= MESSAGE_LIMIT:
+        return text
+    cut = text.rfind("\n", MESSAGE_LIMIT - 400, MESSAGE_LIMIT - 1)
+    text = text[: cut if cut > 0 else MESSAGE_LIMIT - 1]
+    if text.rfind("&") > text.rfind(";"):  # never end inside an HTML entity such as &amp;
+        text = text[: text.rfind("&")]
+    return text + "…"
+
+
 def history_lines(events: list[TicketEvent], tz: ZoneInfo) -> list[str]:
-    return [format_time(e.at, tz) + " · " + event_line(e.type, e.note, e.data) for e in events]
+    return [
+        format_time(e.at, tz) + " · " + event_line(e.type, clip(e.note, HISTORY_NOTE_LIMIT) if e.note else None, e.data)
+        for e in events
+    ]
 
 
 def ticket_card(

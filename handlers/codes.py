@@ -4,6 +4,7 @@ printable PDF with a poster per grid."""
 from __future__ import annotations
 
 import asyncio
+from html import escape
 from io import BytesIO
 
 from aiogram import F, Router
@@ -37,7 +38,7 @@ async def send_card(message: Message, grid: Grid, db: Storage, settings: Setting
         return
     await message.answer_photo(
         BufferedInputFile(png, filename="qr_{}.png".format(grid.code)),
-        caption=_("QR code of {grid}").format(grid=grid.name),
+        caption=_("QR code of {grid}").format(grid=escape(grid.name)),
     )
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from aiogram.filters import Filter
-from aiogram.types import TelegramObject
+from aiogram.types import Message, TelegramObject
+from aiogram.utils.i18n import I18n
+from aiogram.utils.i18n import gettext as _
 
 from domain.models import Role, RoleGrant
 from domain.tickets import has_role, is_staff
@@ -22,3 +24,19 @@ class HasRole(Filter):
 
     async def __call__(self, event: TelegramObject, grants: list[RoleGrant] | None = None) -> bool:
         return has_role(grants or [], *self.roles)
+
+
+DONE_MSGID = "✅ Done"
+
+
+def done_label() -> str:
+    """The label of the "Done" reply button, in the current language."""
+    return _("✅ Done")
+
+
+class DoneButton(Filter):
+    """The "Done" button in any language: the user may have switched with /lang mid-form."""
+
+    async def __call__(self, message: Message, i18n: I18n) -> bool:
+        labels = {i18n.gettext(DONE_MSGID, locale=language) for language in i18n.available_locales}
+        return message.text in labels | {DONE_MSGID}

@@ -17,6 +17,7 @@ from bot.texts import kind_name, status_name
 from domain.deadlines import next_tier
 from domain.models import Category, Grid, Kind, Status, Ticket, Tier
 from domain.tickets import format_number
+from handlers.filters import done_label
 from handlers.callbacks import (
     CategoryCb,
     DepartmentCb,
@@ -83,7 +84,7 @@ def description_done() -> ReplyKeyboardMarkup:
     return ReplyKeyboardMarkup(
         keyboard=[
             [KeyboardButton(text=_("📍 Add my location"), request_location=True)],
-            [KeyboardButton(text=_("✅ Done"))],
+            [KeyboardButton(text=done_label())],
         ],
         resize_keyboard=True,
     )
@@ -135,7 +136,7 @@ def hand_over_targets(ticket_id: int, grids: Sequence[Grid]) -> InlineKeyboardMa
 
 
 def resolve_photos_done() -> ReplyKeyboardMarkup:
-    return ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text=_("✅ Done"))]], resize_keyboard=True)
+    return ReplyKeyboardMarkup(keyboard=[[KeyboardButton(text=done_label())]], resize_keyboard=True)
 
 
 def answer_staff(ticket_id: int) -> InlineKeyboardMarkup:

@@ -3,6 +3,7 @@ confirmations, reopening and ratings on their tickets."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from html import escape
 
 from aiogram import F, Router
@@ -10,11 +11,11 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import lazy_gettext as __
 
 from bot.config import Settings
 from bot.texts import (
     category_name,
+    fit_message,
     format_duration,
     grid_line,
     history_lines,
@@ -26,12 +27,13 @@ from domain.models import Kind, Photo, Status, Ticket
 from domain.service import Draft, TicketError, TicketService
 from domain.tickets import MAX_DESCRIPTION, MAX_NOTE, MAX_PHOTOS, format_number
 from handlers import keyboards
+from handlers.filters import DoneButton
 from handlers.callbacks import CategoryCb, FormCb, KindCb, MeTooCb, RateCb, ResidentTicketCb
 from handlers.states import RatingComment, Reopen, ResidentAnswer, TicketForm
 from storage.base import Storage
 
 
-DONE = __("✅ Done")
+HISTORY_IN_VIEW = 30
 
 
 # -- /my and a ticket's history -------------------------------------------------------------------
@@ -77,14 +79,18 @@ async def view_ticket(
         "",
         _("History:"),
     ]
-    lines += history_lines(await db.events(ticket.id), settings.timezone)
+    events = await db.events(ticket.id)
+    if ticket.resident_id != query.from_user.id:
+        # A follower sees what happened, not what the filer and staff wrote to each other.
+        events = [replace(e, note=None) for e in events]
+    lines += history_lines(events[-HISTORY_IN_VIEW:], settings.timezone)
     markup = None
     if ticket.resident_id == query.from_user.id:
         if ticket.status is Status.RESOLVED:
             markup = keyboards.solved_question(ticket.id)
         elif ticket.status not in (Status.CLOSED,):
             markup = keyboards.answer_staff(ticket.id)
-    await query.message.answer("\n".join(lines), reply_markup=markup)
+    await query.message.answer(fit_message("\n".join(lines)), reply_markup=markup)
 
 
 async def concerns(db: Storage, ticket: Ticket, user_id: int) -> bool:
@@ -307,8 +313,7 @@ async def submit(
         share_contact=data.get("share", False),
     )
     try:
-        # Keyed by the callback query, so the same update delivered twice files one ticket.
-        ticket, _created = await tickets.file(query.from_user.id, draft, source_key="cbq:" + query.id)
+        ticket, _created = await tickets.file(query.from_user.id, draft, source_key="form:" + data["form_id"])
     except TicketError as error:
         await query.answer(ticket_error_text(error), show_alert=True)
         return
@@ -468,7 +473,7 @@ def build_router() -> Router:
     router.callback_query.register(not_a_duplicate, TicketForm.duplicates, FormCb.filter(F.action == "new"))
     router.message.register(add_photo, TicketForm.description, F.photo)
     router.message.register(add_location, TicketForm.description, F.location)
-    router.message.register(description_done, TicketForm.description, F.text == DONE)
+    router.message.register(description_done, TicketForm.description, DoneButton())
     router.message.register(add_text, TicketForm.description, F.text)
     router.message.register(document_instead_of_photo, TicketForm.description, F.document)
     router.message.register(description_bad_input, TicketForm.description)

@@ -29,6 +29,7 @@ from domain.shops import (
 )
 from domain.tickets import MAX_NOTE, has_role
 from handlers import keyboards
+from handlers.filters import DoneButton
 from handlers.callbacks import InspectionCb, SiteInspectCb
 from handlers.keyboards import button, markup
 from handlers.shops import grid_card_line, not_yours, send_code_card
@@ -36,7 +37,6 @@ from handlers.states import Inspect
 from qr import supervision_link
 from storage.base import Storage
 
-DONE = __("✅ Done")
 # A site's card lists the start of each note; the whole note is one tap away.
 NOTE_PREVIEW_CHARS = 200
 
@@ -244,7 +244,7 @@ def build_router() -> Router:
     router.callback_query.register(start_inspection, SiteInspectCb.filter())
     router.message.register(inspection_note, Inspect.note, F.text)
     router.message.register(inspection_photo, Inspect.photos, F.photo)
-    router.message.register(inspection_done, Inspect.photos, F.text == DONE)
+    router.message.register(inspection_done, Inspect.photos, DoneButton())
     router.message.register(inspection_bad_input, Inspect.photos)
     router.message.register(note_expected, Inspect.note)
     return router

@@ -5,13 +5,14 @@ that this person may act on this ticket now."""
 
 from __future__ import annotations
 
+from html import escape
+
 from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import lazy_gettext as __
 
 from bot.config import Settings
 from bot.texts import category_name, deadline_text, status_name, ticket_card, ticket_error_text, tier_name
@@ -20,12 +21,11 @@ from domain.service import Conflict, NotAllowed, TicketError, TicketService
 from domain.tickets import MAX_NOTE, MAX_PHOTOS, format_number, staff_may_handle
 from handlers import keyboards
 from handlers.callbacks import DepartmentCb, HandOverCb, StaffTicketCb
-from handlers.filters import IsStaff
+from handlers.filters import DoneButton, IsStaff
 from handlers.states import Escalate, Resolve, StaffReply
 from storage.base import Storage
 
 
-DONE = __("✅ Done")
 
 
 async def queue(message: Message, db: Storage, grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
@@ -47,7 +47,7 @@ async def queue(message: Message, db: Storage, grants: list[RoleGrant], settings
         lines.append(
             "{number} · {category} · {status} · {deadlines}".format(
                 number=format_number(settings.ticket_prefix, ticket.id),
-                category=category_name(categories.get(ticket.category_code), ticket.category_code, lang),
+                category=escape(category_name(categories.get(ticket.category_code), ticket.category_code, lang)),
                 status=status_name(ticket.status),
                 deadlines="; ".join(deadlines),
             )
@@ -304,7 +304,7 @@ def build_router() -> Router:
     router.callback_query.register(start_resolve, StaffTicketCb.filter(F.action == "resolve"))
     router.message.register(resolve_note, Resolve.note, F.text)
     router.message.register(resolve_photo, Resolve.photos, F.photo)
-    router.message.register(resolve_done, Resolve.photos, F.text == DONE)
+    router.message.register(resolve_done, Resolve.photos, DoneButton())
     router.message.register(staff_bad_input, Resolve.note)
     router.message.register(staff_bad_input, Resolve.photos)
     router.message.register(staff_bad_input, StaffReply.text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from html import escape
 
 from aiogram import F, Router
@@ -14,7 +15,6 @@ from bot.config import Settings
 from bot.texts import grid_line
 from domain.geo import nearest_grids
 from domain.models import Grid, Role, RoleGrant
-from domain.tickets import GRID_CODE_PATTERN
 from handlers import keyboards, shops, sites
 from handlers.callbacks import GridPickCb
 from handlers.states import FindGrid, TicketForm
@@ -22,16 +22,7 @@ from qr import CodeKind, parse_start_payload
 from storage.base import Storage
 
 
-GRID_PREFIX = "g_"
 SEARCH_MAX_CHARS = 50
-
-
-def grid_code_from_payload(payload: str | None) -> str | None:
-    """`g_<code>` from a deep link, or None when it is missing or malformed."""
-    if not payload or not payload.startswith(GRID_PREFIX):
-        return None
-    code = payload[len(GRID_PREFIX):]
-    return code if GRID_CODE_PATTERN.match(code) else None
 
 
 async def discard_form(message: Message, state: FSMContext) -> None:
@@ -44,11 +35,13 @@ async def discard_form(message: Message, state: FSMContext) -> None:
 async def open_grid(message: Message, state: FSMContext, db: Storage, grid: Grid) -> None:
     await state.clear()
     await state.set_state(TicketForm.kind)
-    await state.update_data(grid=grid.code)
+    # The form's id keys the ticket it files: a second Submit (a double tap, or after a crash
+    # between filing and clearing the form) finds the same ticket instead of filing another.
+    await state.update_data(grid=grid.code, form_id=uuid.uuid4().hex)
     workers = await db.staff_with_role(Role.GRID_WORKER, grid.code)
     lines = [_("Grid: {grid}").format(grid=grid_line(grid, grid.code))]
     if workers:
-        lines.append(_("Grid worker: {names}").format(names=", ".join(w.name for w in workers)))
+        lines.append(_("Grid worker: {names}").format(names=escape(", ".join(w.name for w in workers))))
     else:
         lines.append(_("This grid has no worker yet; the village will handle your ticket."))
     lines.append("")
@@ -79,16 +72,15 @@ async def start_with_code(
 ) -> None:
     await discard_form(message, state)
     kind = claimed_kind(command.args)
-    if kind in (CodeKind.SHOP, CodeKind.SUPERVISION):
-        parsed = parse_start_payload(command.args)
-        code = parsed[1] if parsed else None
-        if kind is CodeKind.SHOP:
-            await shops.open_shop(message, db, grants, clock, code)
-        else:
-            await sites.open_site(message, db, grants, settings, code)
+    parsed = parse_start_payload(command.args)
+    code = parsed[1] if parsed else None
+    if kind is CodeKind.SHOP:
+        await shops.open_shop(message, db, grants, clock, code)
         return
-    code = grid_code_from_payload(command.args)
-    grid = await db.get_grid(code) if code else None
+    if kind is CodeKind.SUPERVISION:
+        await sites.open_site(message, db, grants, settings, code)
+        return
+    grid = await db.get_grid(code) if kind is CodeKind.GRID and code else None
     if grid is None:
         await message.answer(_("This QR code is not known. Let us find your grid another way."))
         await ask_for_grid(message, state)

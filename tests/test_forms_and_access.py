@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import AnswerCallbackQuery, SendMessage, SetMyCommands
 from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
 
@@ -344,3 +345,68 @@ async def test_command_menus_per_language_and_role(harness):
         assert await h.db.get_value("bot_username") == "grid_test_bot"
     finally:
         await h.dp.emit_shutdown(bot=h.bot, dispatcher=h.dp, **h.dp.workflow_data)
+
+
+async def test_followers_do_not_see_what_filer_and_staff_wrote(harness):
+    h = harness
+    filer, follower, worker = h.user(RESIDENT, "en"), h.user(1002, "en"), h.user(WORKER_DL01, "en")
+    await file_ticket(h, filer, lang="en")
+    ticket = (await h.db.resident_tickets(RESIDENT))[0]
+    await h.dp["tickets"].follow(ticket.id, 1002)
+    await h.tap(worker, StaffTicketCb(action="reply", ticket_id=ticket.id))
+    await h.send(worker, "Your address please?")
+    await h.tap(filer, ResidentTicketCb(action="answer", ticket_id=ticket.id))
+    await h.send(filer, "Xingfu Road 8, phone 13800000000")
+    calls = await h.tap(follower, ResidentTicketCb(action="view", ticket_id=ticket.id))
+    view = joined(calls, 1002)
+    assert "Resident answered" in view and "13800000000" not in view and "address" not in view
+    calls = await h.tap(filer, ResidentTicketCb(action="view", ticket_id=ticket.id))
+    assert "13800000000" in joined(calls, RESIDENT)
+
+
+async def test_long_histories_still_fit_in_one_message(harness):
+    h = harness
+    resident, worker, village = h.user(RESIDENT, "en"), h.user(WORKER_DL01, "en"), h.user(601, "en")
+    await start_description(h, resident)
+    await h.send(resident, "<&> " * (MAX_DESCRIPTION // 4))
+    await h.send(resident, "✅ Done")
+    await h.tap(resident, FormCb(action="confirm"))
+    ticket = (await h.db.resident_tickets(RESIDENT))[0]
+    for i in range(6):
+        await h.tap(worker, StaffTicketCb(action="reply", ticket_id=ticket.id))
+        await h.send(worker, "&" * 1400)
+    await h.tap(worker, StaffTicketCb(action="escalate", ticket_id=ticket.id))
+    calls = await h.send(worker, "x" * 1400)
+    card = [c for c in to_chat(calls, 601) if isinstance(c, SendMessage)][-1]
+    assert len(card.text) <= 4096
+    assert card.text.count("&") == card.text.count("&amp;") + card.text.count("&lt;") + card.text.count("&gt;")
+    calls = await h.tap(resident, ResidentTicketCb(action="view", ticket_id=ticket.id))
+    view = [c for c in to_chat(calls, RESIDENT) if isinstance(c, SendMessage)][-1]
+    assert len(view.text) <= 4096
+
+
+async def test_done_works_after_switching_language_mid_form(harness):
+    h = harness
+    user = h.user(RESIDENT, "zh")
+    await start_description(h, user)
+    await h.send(user, "路灯坏了")
+    await h.tap(user, LanguageCb(code="en"))
+    calls = await h.send(user, "✅ 完成")  # the old button, in Chinese
+    assert "Please check your report" in joined(calls, RESIDENT)
+
+
+async def test_submit_again_after_a_crash_files_nothing_new(harness):
+    h = harness
+    user = h.user(RESIDENT, "en")
+    await start_description(h, user)
+    await h.send(user, "Pothole")
+    await h.send(user, "✅ Done")
+    form = await h.dp.storage.get_data(key=StorageKey(bot_id=h.bot.id, chat_id=RESIDENT, user_id=RESIDENT))
+    await h.tap(user, FormCb(action="confirm"))
+    # the bot died after filing but before clearing the form: the form is back as it was
+    key = StorageKey(bot_id=h.bot.id, chat_id=RESIDENT, user_id=RESIDENT)
+    await h.dp.storage.set_state(key, "TicketForm:confirm")
+    await h.dp.storage.set_data(key, form)
+    calls = await h.tap(user, FormCb(action="confirm"))  # a new tap, a new callback id
+    tickets = await h.db.resident_tickets(RESIDENT)
+    assert len(tickets) == 1 and "XG-{:06d}".format(tickets[0].id) in joined(calls, RESIDENT)

@@ -519,6 +519,20 @@ async def test_200_residents_filing_at_once(harness):
     assert not await h.db.due_outbox(h.clock.now + 10**6)
 
 
+async def test_form_commits_leave_ticket_commits_durable(harness):
+    """Form steps are committed with synchronous=NORMAL; the connection is back to FULL after each,
+    also after a failed one, so a ticket is on disk before its number is shown."""
+    h = harness
+    full = 2
+    await h.db.save_forms({"fsm:42:1:1:default": ("TicketForm:kind", "{}")}, h.clock.now, 1)
+    assert (await h.db._all("PRAGMA synchronous", ()))[0][0] == full
+    with pytest.raises(sqlite3.IntegrityError):
+        await h.db.save_forms({"fsm:42:1:1:default": ("TicketForm:kind", None)}, h.clock.now, 2)
+    assert (await h.db._all("PRAGMA synchronous", ()))[0][0] == full
+    assert await h.db.load_form("fsm:42:1:1:default") == ("TicketForm:kind", "{}")
+    assert not await h.db.update_handled(2)  # the failed commit left nothing behind
+
+
 async def test_form_locks_are_forgotten_when_idle(harness):
     h = harness
     await asyncio.gather(*(start_form(h, h.user(5000 + i)) for i in range(20)))
