@@ -34,6 +34,7 @@ def reminder_at(ticket: Ticket) -> int | None:
     if ticket.resolve_due_at is None:
         return None
     start = ticket.tier_since if ticket.tier_since is not None else ticket.created_at
+    # The same arithmetic as storage's query for due tickets (truncated to whole seconds).
     return ticket.resolve_due_at - int((ticket.resolve_due_at - start) * REMINDER_SHARE)
 
 

@@ -68,18 +68,8 @@ def next_status(status: Status, action: Action) -> Status:
         raise TransitionError(status, action) from None
 
 
-def can(status: Status, action: Action) -> bool:
-    return status in _TRANSITIONS[action]
-
-
 def format_number(prefix: str, ticket_id: int) -> str:
     return f"{prefix}-{ticket_id:06d}"
-
-
-def parse_number(text: str) -> int | None:
-    """Accept `XG-000123`, `xg-123` or a bare `123`."""
-    match = re.fullmatch(r"\s*(?:[A-Za-z]{1,6}-?)?0*(\d{1,12})\s*", text)
-    return int(match.group(1)) if match else None
 
 
 def staff_may_handle(grants: Iterable[RoleGrant], ticket: Ticket, grid: Grid) -> bool:

@@ -90,7 +90,8 @@ class Storage(ABC):
 
     @abstractmethod
     async def is_empty(self) -> bool:
-        """True when no grids, staff or tickets are stored (default categories do not count)."""
+        """True when no grids, staff, users, tickets, shops or sites are stored (default categories
+        do not count)."""
 
     # -- grids, staff, categories -----------------------------------------------------------------
     @abstractmethod

@@ -29,6 +29,7 @@ from domain.models import (
     TicketEvent,
     Tier,
 )
+from domain.deadlines import REMINDER_SHARE
 from domain.tickets import OPEN_STATUSES
 from storage.base import NewTicket, OutboxItem, Storage, TicketChange
 from storage.codes_sqlite import SqliteCodesMixin
@@ -159,7 +160,8 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
     async def is_empty(self) -> bool:
         row = await self._one(
             "SELECT (SELECT COUNT(*) FROM grids) + (SELECT COUNT(*) FROM staff)"
-            " + (SELECT COUNT(*) FROM tickets)"
+            " + (SELECT COUNT(*) FROM tickets) + (SELECT COUNT(*) FROM users)"
+            " + (SELECT COUNT(*) FROM shops) + (SELECT COUNT(*) FROM sites)"
         )
         return row[0] == 0
 
@@ -538,11 +540,14 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
         rows = await self._all(
             f"SELECT {TICKET_COLUMNS} FROM tickets t"
             " WHERE t.status IN ('new', 'in_progress', 'reopened') AND t.resolve_due_at IS NOT NULL"
-            " AND (t.resolve_due_at <= ?1"
-            "   OR (t.reminded_at IS NULL AND t.resolve_due_at - (t.resolve_due_at - t.tier_since) / 4 <= ?1)"
-            "   OR (t.reminded_at IS NULL AND t.first_reply_at IS NULL AND t.reply_due_at <= ?1))"
+            # Overdue with a tier above to go to; departments, the top, are only reminded (below),
+            # so their overdue tickets cannot fill the batch and hold up everyone else's.
+            " AND ((t.resolve_due_at <= ?1 AND t.tier != 'department')"
+            "   OR (t.reminded_at IS NULL"
+            "       AND (t.resolve_due_at - CAST((t.resolve_due_at - t.tier_since) * ?3 AS INTEGER) <= ?1"
+            "            OR (t.first_reply_at IS NULL AND t.reply_due_at <= ?1))))"
             " ORDER BY t.resolve_due_at LIMIT ?2",
-            (now, limit),
+            (now, limit, REMINDER_SHARE),
         )
         return [_ticket(r) for r in rows]
 

@@ -227,3 +227,18 @@ async def test_escalating_a_paused_ticket_restarts_its_clock(harness):
     await h.send(h.user(RESIDENT), "Since Monday")
     resumed = await h.db.get_ticket(ticket.id)
     assert resumed.resolve_due_at == escalated.resolve_due_at + 60  # paused one minute, not six hours
+
+
+async def test_many_overdue_department_tickets_do_not_hold_up_the_rest(harness):
+    h = harness
+    service = h.dp["tickets"]
+    for resident in range(3):
+        await file_ticket(h, h.user(2000 + resident))
+    top = [t for r in range(3) for t in await h.db.resident_tickets(2000 + r)]
+    for ticket in top[:2]:
+        for _ in range(3):
+            await service.escalate(ticket.id, None)
+    h.clock.advance(30 * 24 * HOUR)
+    await service.run_deadlines()  # the two at the top are reminded; the third moves up
+    assert (await h.db.get_ticket(top[2].id)).tier is Tier.VILLAGE
+    assert await h.db.tickets_due(h.clock.now) == []  # reminded department tickets no longer match
