@@ -32,6 +32,8 @@ class RedactTokenFilter(logging.Filter):
 
 def setup_logging(token: str | None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiosqlite logs every statement's parameters at DEBUG: residents' texts and phone numbers.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     if token:
         for handler in logging.getLogger().handlers:
             handler.addFilter(RedactTokenFilter(token))

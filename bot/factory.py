@@ -23,7 +23,12 @@ from bot.digest import watch_digest
 from bot.dedup import HandledUpdatesMiddleware
 from bot.fsm_storage import FormLocks, SqliteFsmStorage
 from bot.i18n import create_i18n, pick_language
-from bot.middlewares import LocaleMiddleware, SerialPerUserMiddleware, UpdateLogMiddleware, UserContextMiddleware
+from bot.middlewares import (
+    LocaleMiddleware,
+    StaleCallbackAnswerMiddleware,
+    UpdateLogMiddleware,
+    UserContextMiddleware,
+)
 from bot.notices import NoticeRenderer
 from bot.outbox import OutboxSender
 from domain.models import Role, RoleGrant
@@ -44,11 +49,18 @@ def create_bot(settings: Settings) -> Bot:
     session = None
     if settings.telegram_api_url:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
-    return Bot(
+    bot = Bot(
         token=settings.require_token(),
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
+    configure_session(bot)
+    return bot
+
+
+def configure_session(bot: Bot) -> None:
+    """What every bot's requests go through (tests apply it to their fake session too)."""
+    bot.session.middleware(StaleCallbackAnswerMiddleware())
 
 
 def create_dispatcher(
@@ -71,7 +83,7 @@ def create_dispatcher(
         # Forms live in the database, so a resident can go on after a restart.
         storage=fsm_storage or SqliteFsmStorage(storage, clock),
         # A user's updates wait for each other before the form is read, so a double tap sees the
-        # form the first tap left (without this, aiogram reads it before SerialPerUserMiddleware).
+        # form the first tap left; it also keeps an album's photos (separate updates) in order.
         events_isolation=FormLocks(),
         db=storage,
         settings=settings,
@@ -81,7 +93,6 @@ def create_dispatcher(
         i18n=i18n,
     )
     dp.update.outer_middleware(UpdateLogMiddleware())
-    dp.update.outer_middleware(SerialPerUserMiddleware())
     dp["handled_updates"] = dp.update.outer_middleware(HandledUpdatesMiddleware(storage, dp.storage, clock))
     dp.update.outer_middleware(UserContextMiddleware(storage, settings, outbox))
     LocaleMiddleware(i18n).setup(dp)

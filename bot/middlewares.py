@@ -1,4 +1,4 @@
-"""Outer middlewares: logging, one update at a time per user, who the user is, and their language."""
+"""Middlewares: logging, who the user is and their language, and one for outgoing requests."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Bot
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.types import TelegramObject, Update, User
 from aiogram.utils.i18n import I18nMiddleware
 
@@ -33,30 +36,6 @@ class UpdateLogMiddleware(BaseMiddleware):
         finally:
             log.info("update %s %s %.1f ms", getattr(event, "update_id", "-"), kind,
                      (time.perf_counter() - started) * 1000)
-
-
-class SerialPerUserMiddleware(BaseMiddleware):
-    """Handles one user's updates one after another, so the photos of an album (separate updates
-    that arrive together) cannot overwrite each other in the form's state."""
-
-    def __init__(self) -> None:
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._waiting: dict[int, int] = {}
-
-    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
-        user: User | None = data.get("event_from_user")
-        if user is None:
-            return await handler(event, data)
-        lock = self._locks.setdefault(user.id, asyncio.Lock())
-        self._waiting[user.id] = self._waiting.get(user.id, 0) + 1
-        try:
-            async with lock:
-                return await handler(event, data)
-        finally:
-            self._waiting[user.id] -= 1
-            if not self._waiting[user.id]:  # forget idle users so the dicts stay small
-                del self._waiting[user.id]
-                del self._locks[user.id]
 
 
 class UserContextMiddleware(BaseMiddleware):
@@ -91,3 +70,19 @@ class LocaleMiddleware(I18nMiddleware):
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
         return data.get("lang") or self.i18n.default_locale
+
+
+class StaleCallbackAnswerMiddleware(BaseRequestMiddleware):
+    """Telegram refuses to answer a button tap that is more than a few minutes old, e.g. one
+    handled again after a restart. That refusal must not stop the handler before it tells the
+    user what it did (such as the number of the ticket it filed)."""
+
+    async def __call__(self, make_request: NextRequestMiddlewareType, bot: Bot, method: TelegramMethod) -> Any:
+        try:
+            return await make_request(bot, method)
+        except TelegramBadRequest as error:
+            if isinstance(method, AnswerCallbackQuery) and (
+                "query is too old" in error.message or "query ID is invalid" in error.message
+            ):
+                return True
+            raise

@@ -100,8 +100,12 @@ class FakeSession(BaseSession):
 
 
 def make_bot() -> Bot:
-    return Bot(
+    from bot.factory import configure_session
+
+    bot = Bot(
         token="42:TEST_TOKEN_THAT_IS_LONG_ENOUGH_123456",
         session=FakeSession(),
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
+    configure_session(bot)
+    return bot

@@ -410,3 +410,15 @@ async def test_submit_again_after_a_crash_files_nothing_new(harness):
     calls = await h.tap(user, FormCb(action="confirm"))  # a new tap, a new callback id
     tickets = await h.db.resident_tickets(RESIDENT)
     assert len(tickets) == 1 and "XG-{:06d}".format(tickets[0].id) in joined(calls, RESIDENT)
+
+
+async def test_a_stale_button_answer_does_not_hide_the_ticket_number(harness):
+    h = harness
+    user = h.user(RESIDENT, "en")
+    await start_description(h, user)
+    await h.send(user, "Pothole")
+    await h.send(user, "✅ Done")
+    h.session.fail_next(None, 400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+    calls = await h.tap(user, FormCb(action="confirm"))
+    ticket = (await h.db.resident_tickets(RESIDENT))[0]
+    assert "XG-{:06d}".format(ticket.id) in joined(calls, RESIDENT)
