@@ -35,6 +35,15 @@ async def start_description(h, user, grid="DL01"):
     await h.tap(user, CategoryCb(code="roads"))
 
 
+async def at_summary(h):
+    """An English-speaking resident whose form waits at the summary for Submit."""
+    user = h.user(RESIDENT, "en")
+    await start_description(h, user)
+    await h.send(user, "Pothole")
+    await h.send(user, "✅ Done")
+    return user
+
+
 async def test_unknown_and_malformed_codes_offer_grid_search(harness):
     h = harness
     user = h.user(RESIDENT, "en")
@@ -397,10 +406,7 @@ async def test_done_works_after_switching_language_mid_form(harness):
 
 async def test_submit_again_after_a_crash_files_nothing_new(harness):
     h = harness
-    user = h.user(RESIDENT, "en")
-    await start_description(h, user)
-    await h.send(user, "Pothole")
-    await h.send(user, "✅ Done")
+    user = await at_summary(h)
     form = await h.dp.storage.get_data(key=StorageKey(bot_id=h.bot.id, chat_id=RESIDENT, user_id=RESIDENT))
     await h.tap(user, FormCb(action="confirm"))
     # the bot died after filing but before clearing the form: the form is back as it was
@@ -414,10 +420,7 @@ async def test_submit_again_after_a_crash_files_nothing_new(harness):
 
 async def test_a_stale_button_answer_does_not_hide_the_ticket_number(harness):
     h = harness
-    user = h.user(RESIDENT, "en")
-    await start_description(h, user)
-    await h.send(user, "Pothole")
-    await h.send(user, "✅ Done")
+    user = await at_summary(h)
     h.session.fail_next(None, 400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
     calls = await h.tap(user, FormCb(action="confirm"))
     ticket = (await h.db.resident_tickets(RESIDENT))[0]
