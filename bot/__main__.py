@@ -99,17 +99,19 @@ async def run_import(settings: Settings, what: str, path: Path) -> int:
     except (OSError, UnicodeDecodeError) as error:
         print(f"cannot read {path}: {error}", file=sys.stderr)
         return 1
+    storage = await open_storage(settings.database_path)
+    try:
+        stored_grids = await storage.list_grids()
+    finally:
+        await storage.close()
     if what in ("shops", "sites"):
         # Shops and sites lie in grids: each row's grid is checked against the stored grids.
-        storage = await open_storage(settings.database_path)
-        try:
-            grid_codes = {grid.code for grid in await storage.list_grids()}
-        finally:
-            await storage.close()
+        grid_codes = {grid.code for grid in stored_grids}
         result = {"shops": imports.parse_shops, "sites": imports.parse_sites}[what](text, grid_codes)
+    elif what == "grids":
+        result = imports.parse_grids(text, stored_grids)
     else:
-        parse = {"grids": imports.parse_grids, "staff": imports.parse_staff,
-                 "categories": imports.parse_categories}[what]
+        parse = {"staff": imports.parse_staff, "categories": imports.parse_categories}[what]
         result = parse(text)
     if result.errors:
         for error in result.errors:

@@ -156,8 +156,26 @@ def _parse(
     return ImportResult(rows if not errors else [], errors)
 
 
-def parse_grids(text: str) -> ImportResult[Grid]:
-    return _parse(text, GRID_HEADER, _grid, lambda g: g.code)
+def parse_grids(text: str, stored: Sequence[Grid] = ()) -> ImportResult[Grid]:
+    """Grids of the file; `stored` are the grids already in the database. A village is known by its
+    name in access rules and statistics, so one name may not stand in two towns."""
+    towns_of_village: dict[str, dict[str, str]] = {}  # village -> {grid code: town}
+    for grid in stored:
+        towns_of_village.setdefault(grid.village, {})[grid.code] = grid.town
+
+    def grid_in_one_town(row: dict) -> Grid:
+        grid = _grid(row)
+        others = {code: town for code, town in towns_of_village.get(grid.village, {}).items() if code != grid.code}
+        clash = next((town for town in others.values() if town != grid.town), None)
+        if clash is not None:
+            raise RowError(
+                f"village {grid.village!r} is already in town {clash!r}; a village's name must be "
+                f"unique across towns (name it e.g. '{grid.town}{grid.village}')"
+            )
+        towns_of_village.setdefault(grid.village, {})[grid.code] = grid.town
+        return grid
+
+    return _parse(text, GRID_HEADER, grid_in_one_town, lambda g: g.code)
 
 
 def parse_staff(text: str) -> ImportResult[StaffMember]:

@@ -169,3 +169,15 @@ def test_demo_fills_an_empty_database_once(env, capsys):
     asyncio.run(check())
     assert main(["demo"]) == 1
     assert "already holds data" in capsys.readouterr().err
+
+
+def test_a_village_name_stands_in_one_town_only(env, capsys):
+    grids = env / "grids.csv"
+    grids.write_text("code,name,village,town,lat,lon\nA1,甲一,东村,甲镇,,\n", encoding="utf-8")
+    assert main(["import", "grids", str(grids)]) == 0
+    grids.write_text("code,name,village,town,lat,lon\nB1,乙一,东村,乙镇,,\nA1,甲一,东村,乙镇,,\n", encoding="utf-8")
+    assert main(["import", "grids", str(grids)]) == 1
+    assert "line 2: village '东村' is already in town '甲镇'" in capsys.readouterr().err
+    # moving the only grid of the village to another town is fine
+    grids.write_text("code,name,village,town,lat,lon\nA1,甲一,东村,乙镇,,\n", encoding="utf-8")
+    assert main(["import", "grids", str(grids)]) == 0
