@@ -43,8 +43,17 @@ async def set_language(
         await register_chat_commands(bot, i18n, query.from_user.id, grants, callback_data.code)
 
 
-async def help_command(message: Message, grants: list[RoleGrant]) -> None:
+async def help_command(message: Message, grants: list[RoleGrant], bot: Bot, i18n: I18n, lang: str) -> None:
     await message.answer(help_text(grants))
+    # Staff imported while the bot runs get their command menu here (start-up sets the others').
+    await register_chat_commands(bot, i18n, message.from_user.id, grants, lang)
+
+
+async def discard_form(message: Message, state: FSMContext) -> None:
+    """A new /start in the middle of a form starts over on purpose, and says so."""
+    if await state.get_state() is not None:
+        await state.clear()
+        await message.answer(_("Your unfinished form was discarded."), reply_markup=ReplyKeyboardRemove())
 
 
 def help_text(grants: list[RoleGrant]) -> str:

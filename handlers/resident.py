@@ -27,6 +27,7 @@ from domain.models import Kind, Photo, Status, Ticket
 from domain.service import Draft, TicketError, TicketService
 from domain.tickets import MAX_DESCRIPTION, MAX_NOTE, MAX_PHOTOS, format_number
 from handlers import keyboards
+from handlers.common import discard_form
 from handlers.filters import DoneButton
 from handlers.callbacks import CategoryCb, FormCb, KindCb, MeTooCb, RateCb, ResidentTicketCb
 from handlers.states import RatingComment, Reopen, ResidentAnswer, TicketForm
@@ -354,6 +355,7 @@ async def start_answer(query: CallbackQuery, callback_data: ResidentTicketCb, st
         await query.answer(_("This ticket is closed; answers are no longer possible."), show_alert=True)
         return
     await query.answer()
+    await discard_form(query.message, state)  # a form left half-way is dropped openly, not silently
     await state.set_state(ResidentAnswer.text)
     await state.update_data(ticket_id=ticket.id)
     await query.message.answer(
@@ -400,6 +402,7 @@ async def start_reopen(query: CallbackQuery, callback_data: ResidentTicketCb, st
         await query.answer(_("This ticket can no longer be reopened."), show_alert=True)
         return
     await query.answer()
+    await discard_form(query.message, state)  # a form left half-way is dropped openly, not silently
     await state.set_state(Reopen.reason)
     await state.update_data(ticket_id=ticket.id)
     await query.message.answer(_("What is still wrong? Your answer goes back to the staff."))
@@ -433,6 +436,7 @@ async def rate(query: CallbackQuery, callback_data: RateCb, state: FSMContext, d
         return
     await query.answer()
     await query.message.edit_reply_markup(reply_markup=None)
+    await discard_form(query.message, state)  # a form left half-way is dropped openly, not silently
     await state.set_state(RatingComment.text)
     await state.update_data(ticket_id=callback_data.ticket_id, stars=callback_data.stars)
     await query.message.answer(

@@ -20,6 +20,7 @@ from domain.models import Photo, RoleGrant, Status, Ticket, Tier
 from domain.service import Conflict, NotAllowed, TicketError, TicketService
 from domain.tickets import MAX_NOTE, MAX_PHOTOS, format_number, staff_may_handle
 from handlers import keyboards
+from handlers.common import discard_form
 from handlers.callbacks import DepartmentCb, HandOverCb, StaffTicketCb
 from handlers.filters import DoneButton, IsStaff
 from handlers.states import Escalate, Resolve, StaffReply
@@ -98,6 +99,7 @@ async def begin_step(query: CallbackQuery, ticket_id: int, state: FSMContext, db
     if ticket is None:
         return None
     await query.answer()
+    await discard_form(query.message, state)  # a form left half-way is dropped openly, not silently
     await state.set_state(step)
     await state.update_data(ticket_id=ticket.id, **data)
     return ticket
@@ -140,6 +142,7 @@ async def start_resolve(query: CallbackQuery, callback_data: StaffTicketCb, stat
         await query.answer(ticket_error_text(Conflict(ticket.id)), show_alert=True)
         return
     await query.answer()
+    await discard_form(query.message, state)  # a form left half-way is dropped openly, not silently
     await state.set_state(Resolve.note)
     await state.update_data(ticket_id=ticket.id, photos=[])
     await query.message.answer(

@@ -16,6 +16,7 @@ from bot.texts import grid_line
 from domain.geo import nearest_grids
 from domain.models import Grid, Role, RoleGrant
 from handlers import keyboards, shops, sites
+from handlers.common import discard_form
 from handlers.callbacks import GridPickCb
 from handlers.states import FindGrid, TicketForm
 from qr import CodeKind, parse_start_payload
@@ -23,13 +24,6 @@ from storage.base import Storage
 
 
 SEARCH_MAX_CHARS = 50
-
-
-async def discard_form(message: Message, state: FSMContext) -> None:
-    """A new /start in the middle of a form starts over on purpose, and says so."""
-    if await state.get_state() is not None:
-        await state.clear()
-        await message.answer(_("Your unfinished form was discarded."), reply_markup=ReplyKeyboardRemove())
 
 
 async def open_grid(message: Message, state: FSMContext, db: Storage, grid: Grid) -> None:

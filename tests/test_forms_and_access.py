@@ -425,3 +425,23 @@ async def test_a_stale_button_answer_does_not_hide_the_ticket_number(harness):
     calls = await h.tap(user, FormCb(action="confirm"))
     ticket = (await h.db.resident_tickets(RESIDENT))[0]
     assert "XG-{:06d}".format(ticket.id) in joined(calls, RESIDENT)
+
+
+async def test_a_form_left_half_way_is_dropped_openly(harness):
+    h = harness
+    user = h.user(RESIDENT, "en")
+    await file_ticket(h, user, lang="en")
+    ticket = (await h.db.resident_tickets(RESIDENT))[0]
+    await start_description(h, user)
+    calls = await h.tap(user, ResidentTicketCb(action="answer", ticket_id=ticket.id))
+    assert "Your unfinished form was discarded" in joined(calls, RESIDENT)
+
+
+async def test_help_refreshes_a_new_staff_members_menu(harness):
+    from domain.models import Role, StaffMember
+
+    h = harness
+    await h.db.upsert_staff([StaffMember(777, "新网格员", Role.GRID_WORKER, "DL02")])
+    calls = await h.send(h.user(777, "en"), "/help")
+    [menu] = [c for c in calls if isinstance(c, SetMyCommands)]
+    assert menu.scope.chat_id == 777 and "queue" in [c.command for c in menu.commands]
