@@ -40,3 +40,16 @@ class DoneButton(Filter):
     async def __call__(self, message: Message, i18n: I18n) -> bool:
         labels = {i18n.gettext(DONE_MSGID, locale=language) for language in i18n.available_locales}
         return message.text in labels | {DONE_MSGID}
+
+
+class Has(Filter):
+    """A message carrying this content: "text", "photo", "location" or "document".
+
+    Used instead of F.text and the like: aiogram runs a synchronous filter, which a magic filter
+    is, in a worker thread (asyncio.to_thread), and that trip costs far more than the check."""
+
+    def __init__(self, content: str):
+        self.content = content
+
+    async def __call__(self, message: Message) -> bool:
+        return getattr(message, self.content, None) is not None

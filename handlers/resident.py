@@ -7,7 +7,7 @@ from dataclasses import replace
 from html import escape
 
 from aiogram import F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
@@ -28,7 +28,7 @@ from domain.service import Draft, TicketError, TicketService
 from domain.tickets import MAX_DESCRIPTION, MAX_NOTE, MAX_PHOTOS, format_number
 from handlers import keyboards
 from handlers.common import discard_form
-from handlers.filters import DoneButton
+from handlers.filters import DoneButton, Has
 from handlers.callbacks import CategoryCb, FormCb, KindCb, MeTooCb, RateCb, ResidentTicketCb
 from handlers.states import RatingComment, Reopen, ResidentAnswer, TicketForm
 from storage.base import Storage
@@ -471,37 +471,37 @@ def build_router() -> Router:
     router = Router(name="resident")
     router.message.register(my_tickets, Command("my"))
     router.callback_query.register(view_ticket, ResidentTicketCb.filter(F.action == "view"))
-    router.callback_query.register(pick_kind, TicketForm.kind, KindCb.filter(F.kind.in_({k.value for k in Kind})))
-    router.callback_query.register(pick_category, TicketForm.category, CategoryCb.filter())
-    router.callback_query.register(me_too, TicketForm.duplicates, MeTooCb.filter())
-    router.callback_query.register(not_a_duplicate, TicketForm.duplicates, FormCb.filter(F.action == "new"))
-    router.message.register(add_photo, TicketForm.description, F.photo)
-    router.message.register(add_location, TicketForm.description, F.location)
-    router.message.register(description_done, TicketForm.description, DoneButton())
-    router.message.register(add_text, TicketForm.description, F.text)
-    router.message.register(document_instead_of_photo, TicketForm.description, F.document)
-    router.message.register(description_bad_input, TicketForm.description)
-    router.callback_query.register(toggle_contact, TicketForm.confirm, FormCb.filter(F.action == "contact"))
-    router.callback_query.register(edit_description, TicketForm.confirm, FormCb.filter(F.action == "edit"))
-    router.callback_query.register(cancel_form, TicketForm.confirm, FormCb.filter(F.action == "cancel"))
-    router.callback_query.register(submit, TicketForm.confirm, FormCb.filter(F.action == "confirm"))
-    router.message.register(use_the_buttons, TicketForm.kind)
-    router.message.register(use_the_buttons, TicketForm.category)
-    router.message.register(use_the_buttons, TicketForm.duplicates)
-    router.message.register(use_the_buttons, TicketForm.confirm)
+    router.callback_query.register(pick_kind, StateFilter(TicketForm.kind), KindCb.filter(F.kind.in_({k.value for k in Kind})))
+    router.callback_query.register(pick_category, StateFilter(TicketForm.category), CategoryCb.filter())
+    router.callback_query.register(me_too, StateFilter(TicketForm.duplicates), MeTooCb.filter())
+    router.callback_query.register(not_a_duplicate, StateFilter(TicketForm.duplicates), FormCb.filter(F.action == "new"))
+    router.message.register(add_photo, StateFilter(TicketForm.description), Has("photo"))
+    router.message.register(add_location, StateFilter(TicketForm.description), Has("location"))
+    router.message.register(description_done, StateFilter(TicketForm.description), DoneButton())
+    router.message.register(add_text, StateFilter(TicketForm.description), Has("text"))
+    router.message.register(document_instead_of_photo, StateFilter(TicketForm.description), Has("document"))
+    router.message.register(description_bad_input, StateFilter(TicketForm.description))
+    router.callback_query.register(toggle_contact, StateFilter(TicketForm.confirm), FormCb.filter(F.action == "contact"))
+    router.callback_query.register(edit_description, StateFilter(TicketForm.confirm), FormCb.filter(F.action == "edit"))
+    router.callback_query.register(cancel_form, StateFilter(TicketForm.confirm), FormCb.filter(F.action == "cancel"))
+    router.callback_query.register(submit, StateFilter(TicketForm.confirm), FormCb.filter(F.action == "confirm"))
+    router.message.register(use_the_buttons, StateFilter(TicketForm.kind))
+    router.message.register(use_the_buttons, StateFilter(TicketForm.category))
+    router.message.register(use_the_buttons, StateFilter(TicketForm.duplicates))
+    router.message.register(use_the_buttons, StateFilter(TicketForm.confirm))
     router.callback_query.register(stale_form_button, FormCb.filter())
     router.callback_query.register(stale_form_button, KindCb.filter())
     router.callback_query.register(stale_form_button, CategoryCb.filter())
     router.callback_query.register(stale_form_button, MeTooCb.filter())
     router.callback_query.register(start_answer, ResidentTicketCb.filter(F.action == "answer"))
-    router.message.register(send_answer, ResidentAnswer.text, F.text)
+    router.message.register(send_answer, StateFilter(ResidentAnswer.text), Has("text"))
     router.callback_query.register(confirm_solved, ResidentTicketCb.filter(F.action == "solved"))
     router.callback_query.register(start_reopen, ResidentTicketCb.filter(F.action == "unsolved"))
-    router.message.register(reopen_with_reason, Reopen.reason, F.text)
+    router.message.register(reopen_with_reason, StateFilter(Reopen.reason), Has("text"))
     router.callback_query.register(rate, RateCb.filter(F.stars.in_({1, 2, 3, 4, 5})))
-    router.message.register(skip_comment, RatingComment.text, Command("skip"))
-    router.message.register(rating_comment, RatingComment.text, F.text)
-    router.message.register(text_expected, ResidentAnswer.text)
-    router.message.register(text_expected, Reopen.reason)
-    router.message.register(text_expected, RatingComment.text)
+    router.message.register(skip_comment, StateFilter(RatingComment.text), Command("skip"))
+    router.message.register(rating_comment, StateFilter(RatingComment.text), Has("text"))
+    router.message.register(text_expected, StateFilter(ResidentAnswer.text))
+    router.message.register(text_expected, StateFilter(Reopen.reason))
+    router.message.register(text_expected, StateFilter(RatingComment.text))
     return router

@@ -8,8 +8,8 @@ import asyncio
 from collections.abc import Callable, Sequence
 from html import escape
 
-from aiogram import F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram import Router
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import I18n
@@ -34,6 +34,7 @@ from domain.shops import (
     rating_day,
 )
 from domain.tickets import MAX_NOTE, has_role
+from handlers.filters import Has
 from handlers.callbacks import ShopRateCb, ShopRatingsCb, ShopScoreCb
 from handlers.keyboards import button, markup
 from handlers.resident import skip_comment, stale_form_button, text_expected, use_the_buttons
@@ -266,11 +267,11 @@ def build_router() -> Router:
     router.message.register(my_shop, Command("myshop"))
     router.message.register(shop_qr, Command("shopqr"))
     router.callback_query.register(start_rating, ShopRateCb.filter())
-    router.callback_query.register(pick_score, ShopRate.scores, ShopScoreCb.filter())
+    router.callback_query.register(pick_score, StateFilter(ShopRate.scores), ShopScoreCb.filter())
     router.callback_query.register(stale_form_button, ShopScoreCb.filter())
     router.callback_query.register(show_ratings, ShopRatingsCb.filter())
-    router.message.register(skip_comment, ShopRate.comment, Command("skip"))
-    router.message.register(add_comment, ShopRate.comment, F.text)
-    router.message.register(text_expected, ShopRate.comment)
-    router.message.register(use_the_buttons, ShopRate.scores)
+    router.message.register(skip_comment, StateFilter(ShopRate.comment), Command("skip"))
+    router.message.register(add_comment, StateFilter(ShopRate.comment), Has("text"))
+    router.message.register(text_expected, StateFilter(ShopRate.comment))
+    router.message.register(use_the_buttons, StateFilter(ShopRate.scores))
     return router

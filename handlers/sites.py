@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from html import escape
 
-from aiogram import F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram import Router
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
@@ -29,7 +29,7 @@ from domain.shops import (
 )
 from domain.tickets import MAX_NOTE, has_role
 from handlers import keyboards
-from handlers.filters import DoneButton
+from handlers.filters import DoneButton, Has
 from handlers.callbacks import InspectionCb, SiteInspectCb
 from handlers.keyboards import button, markup
 from handlers.shops import grid_card_line, not_yours, send_code_card
@@ -242,9 +242,9 @@ def build_router() -> Router:
     router.message.register(site_qr, Command("siteqr"))
     router.callback_query.register(view_inspection, InspectionCb.filter())
     router.callback_query.register(start_inspection, SiteInspectCb.filter())
-    router.message.register(inspection_note, Inspect.note, F.text)
-    router.message.register(inspection_photo, Inspect.photos, F.photo)
-    router.message.register(inspection_done, Inspect.photos, DoneButton())
-    router.message.register(inspection_bad_input, Inspect.photos)
-    router.message.register(note_expected, Inspect.note)
+    router.message.register(inspection_note, StateFilter(Inspect.note), Has("text"))
+    router.message.register(inspection_photo, StateFilter(Inspect.photos), Has("photo"))
+    router.message.register(inspection_done, StateFilter(Inspect.photos), DoneButton())
+    router.message.register(inspection_bad_input, StateFilter(Inspect.photos))
+    router.message.register(note_expected, StateFilter(Inspect.note))
     return router

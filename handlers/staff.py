@@ -8,7 +8,7 @@ from __future__ import annotations
 from html import escape
 
 from aiogram import F, Router
-from aiogram.filters import Command
+from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
@@ -22,7 +22,7 @@ from domain.tickets import MAX_NOTE, MAX_PHOTOS, format_number, staff_may_handle
 from handlers import keyboards
 from handlers.common import discard_form
 from handlers.callbacks import DepartmentCb, HandOverCb, StaffTicketCb
-from handlers.filters import DoneButton, IsStaff
+from handlers.filters import DoneButton, Has, IsStaff
 from handlers.states import Escalate, Resolve, StaffReply
 from storage.base import Storage
 
@@ -301,17 +301,17 @@ def build_router() -> Router:
     router.callback_query.register(take, StaffTicketCb.filter(F.action == "take"))
     router.callback_query.register(start_reply, StaffTicketCb.filter(F.action.in_({"reply", "ask"})))
     router.callback_query.register(start_escalate, StaffTicketCb.filter(F.action == "escalate"))
-    router.message.register(escalate_reason, Escalate.reason, F.text)
-    router.callback_query.register(route_to_department, Escalate.reason, DepartmentCb.filter())
-    router.message.register(send_reply, StaffReply.text, F.text)
+    router.message.register(escalate_reason, StateFilter(Escalate.reason), Has("text"))
+    router.callback_query.register(route_to_department, StateFilter(Escalate.reason), DepartmentCb.filter())
+    router.message.register(send_reply, StateFilter(StaffReply.text), Has("text"))
     router.callback_query.register(start_resolve, StaffTicketCb.filter(F.action == "resolve"))
-    router.message.register(resolve_note, Resolve.note, F.text)
-    router.message.register(resolve_photo, Resolve.photos, F.photo)
-    router.message.register(resolve_done, Resolve.photos, DoneButton())
-    router.message.register(staff_bad_input, Resolve.note)
-    router.message.register(staff_bad_input, Resolve.photos)
-    router.message.register(staff_bad_input, StaffReply.text)
-    router.message.register(staff_bad_input, Escalate.reason)
+    router.message.register(resolve_note, StateFilter(Resolve.note), Has("text"))
+    router.message.register(resolve_photo, StateFilter(Resolve.photos), Has("photo"))
+    router.message.register(resolve_done, StateFilter(Resolve.photos), DoneButton())
+    router.message.register(staff_bad_input, StateFilter(Resolve.note))
+    router.message.register(staff_bad_input, StateFilter(Resolve.photos))
+    router.message.register(staff_bad_input, StateFilter(StaffReply.text))
+    router.message.register(staff_bad_input, StateFilter(Escalate.reason))
     router.callback_query.register(choose_handover, StaffTicketCb.filter(F.action == "handover"))
     router.callback_query.register(hand_over, HandOverCb.filter())
     return router

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from html import escape
 
-from aiogram import F, Router
-from aiogram.filters import CommandObject, CommandStart
+from aiogram import Router
+from aiogram.filters import CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
@@ -17,6 +17,7 @@ from domain.geo import nearest_grids
 from domain.models import Grid, Role, RoleGrant
 from handlers import keyboards, shops, sites
 from handlers.common import discard_form
+from handlers.filters import Has
 from handlers.callbacks import GridPickCb
 from handlers.states import FindGrid, TicketForm
 from qr import CodeKind, parse_start_payload
@@ -135,8 +136,8 @@ def build_router() -> Router:
     router = Router(name="start")
     router.message.register(start_with_code, CommandStart(deep_link=True))
     router.message.register(start_plain, CommandStart())
-    router.message.register(find_by_location, FindGrid.searching, F.location)
-    router.message.register(find_by_name, FindGrid.searching, F.text)
-    router.message.register(find_bad_input, FindGrid.searching)
+    router.message.register(find_by_location, StateFilter(FindGrid.searching), Has("location"))
+    router.message.register(find_by_name, StateFilter(FindGrid.searching), Has("text"))
+    router.message.register(find_bad_input, StateFilter(FindGrid.searching))
     router.callback_query.register(pick_grid, GridPickCb.filter())
     return router

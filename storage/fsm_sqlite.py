@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -30,24 +30,7 @@ class SqliteFsmMixin:
     _db: aiosqlite.Connection
     _lock: asyncio.Lock
     _all: Callable[[str, Sequence], Awaitable[list[sqlite3.Row]]]
-
-    @asynccontextmanager
-    async def _relaxed_tx(self) -> AsyncIterator[aiosqlite.Connection]:
-        """A transaction committed without waiting for the disk; FULL again right after it.
-
-        Four trips to the database thread instead of six: the safety level (which cannot change
-        inside a transaction) is set in the script that begins it, and `executescript` commits an
-        open transaction before it runs (documented sqlite3 behaviour), which ends it."""
-        async with self._lock:
-            try:
-                await self._db.executescript("PRAGMA synchronous=NORMAL; BEGIN IMMEDIATE;")
-                yield self._db
-                await self._db.executescript("PRAGMA synchronous=FULL;")
-            except BaseException:
-                if self._db.in_transaction:
-                    await self._db.execute("ROLLBACK")
-                await self._db.execute("PRAGMA synchronous=FULL")
-                raise
+    _in_one_trip: Callable[..., Awaitable[Any]]
 
     async def load_form(self, key: str) -> tuple[str | None, str] | None:
         rows = await self._all("SELECT state, data FROM fsm_states WHERE key = ?", (key,))
@@ -58,22 +41,26 @@ class SqliteFsmMixin:
     ) -> None:
         finished = [(key,) for key, form in forms.items() if _is_finished(form)]
         going_on = [(key, *form, now) for key, form in forms.items() if not _is_finished(form)]
-        async with self._relaxed_tx() as db:
+
+        def write(db: sqlite3.Connection) -> None:
             if finished:
-                await db.executemany("DELETE FROM fsm_states WHERE key = ?", finished)
+                db.executemany("DELETE FROM fsm_states WHERE key = ?", finished)
             if going_on:
-                await db.executemany(
+                db.executemany(
                     "INSERT INTO fsm_states(key, state, data, updated_at) VALUES (?,?,?,?)"
                     " ON CONFLICT(key) DO UPDATE SET state = excluded.state, data = excluded.data,"
                     " updated_at = excluded.updated_at",
                     going_on,
                 )
             if update_id is not None:
-                await db.execute(
+                db.execute(
                     "INSERT INTO handled_updates(update_id, handled_at) VALUES (?, ?)"
                     " ON CONFLICT(update_id) DO NOTHING",
                     (update_id, now),
                 )
+
+        # A form is not a promise to anyone: its commit need not wait for the disk.
+        await self._in_one_trip(write, durable=False)
 
     async def newest_handled_update(self) -> int | None:
         rows = await self._all("SELECT MAX(update_id) FROM handled_updates", ())
@@ -83,8 +70,9 @@ class SqliteFsmMixin:
         return bool(await self._all("SELECT 1 FROM handled_updates WHERE update_id = ?", (update_id,)))
 
     async def forget_handled_updates(self, before: int) -> None:
-        async with self._relaxed_tx() as db:
-            await db.execute("DELETE FROM handled_updates WHERE handled_at < ?", (before,))
+        await self._in_one_trip(
+            lambda db: db.execute("DELETE FROM handled_updates WHERE handled_at < ?", (before,)), durable=False
+        )
 
     async def drop_pending(self, chat_id: int, reason: str) -> None:
         async with self._lock:
