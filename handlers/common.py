@@ -56,6 +56,29 @@ async def discard_form(message: Message, state: FSMContext) -> None:
         await message.answer(_("Your unfinished form was discarded."), reply_markup=ReplyKeyboardRemove())
 
 
+async def take_photo(message: Message, state: FSMContext, limit: int) -> list | None:
+    """Adds the message's photo to the form's "photos", up to `limit`, and returns them; past the
+    limit it says so, once per album (an album arrives as one update per photo), and returns None."""
+    data = await state.get_data()
+    photos: list = data.get("photos", [])
+    album = message.media_group_id
+    if len(photos) >= limit:
+        warned: list = data.get("warned_albums", [])
+        if album is None or album not in warned:
+            await message.answer(
+                _("At most {max} photos can be attached; this one was not added.").format(max=limit)
+                if album is None
+                else _("At most {max} photos can be attached; the extra photos were not added.").format(max=limit)
+            )
+            if album is not None:
+                await state.update_data(warned_albums=[*warned, album])
+        return None
+    largest = message.photo[-1]
+    photos.append([largest.file_id, largest.file_unique_id])
+    await state.update_data(photos=photos)
+    return photos
+
+
 def help_text(grants: list[RoleGrant]) -> str:
     parts = [
         _(

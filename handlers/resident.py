@@ -27,7 +27,7 @@ from domain.models import Kind, Photo, Status, Ticket
 from domain.service import Draft, TicketError, TicketService
 from domain.tickets import MAX_DESCRIPTION, MAX_NOTE, MAX_PHOTOS, format_number
 from handlers import keyboards
-from handlers.common import discard_form
+from handlers.common import discard_form, take_photo
 from handlers.filters import DoneButton, Has
 from handlers.callbacks import CategoryCb, FormCb, KindCb, MeTooCb, RateCb, ResidentTicketCb
 from handlers.states import RatingComment, Reopen, ResidentAnswer, TicketForm
@@ -181,33 +181,16 @@ async def not_a_duplicate(query: CallbackQuery, state: FSMContext) -> None:
 
 
 async def add_photo(message: Message, state: FSMContext) -> None:
-    data = await state.get_data()
-    photos: list = data["photos"]
-    album = message.media_group_id
-    if len(photos) >= MAX_PHOTOS:
-        # An album arrives as one update per photo: warn once per album, not once per photo.
-        if album is None or album not in data["warned_albums"]:
-            await message.answer(
-                _("At most {max} photos can be attached; this one was not added.").format(max=MAX_PHOTOS)
-                if album is None
-                else _("At most {max} photos can be attached; the extra photos were not added.").format(
-                    max=MAX_PHOTOS
-                )
-            )
-            if album is not None:
-                await state.update_data(warned_albums=[*data["warned_albums"], album])
+    photos = await take_photo(message, state, MAX_PHOTOS)
+    if photos is None:
         return
-    largest = message.photo[-1]
-    photos.append([largest.file_id, largest.file_unique_id])
-    updates: dict = {"photos": photos}
     if message.caption:
-        text = join_text(data["text"], message.caption)
+        text = join_text((await state.get_data())["text"], message.caption)
         if len(text) > MAX_DESCRIPTION:
             await message.answer(too_long_text(len(text)))
         else:
-            updates["text"] = text
-    await state.update_data(**updates)
-    if album is None:
+            await state.update_data(text=text)
+    if message.media_group_id is None:
         await message.answer(_("Photo {count} of {max} added.").format(count=len(photos), max=MAX_PHOTOS))
 
 

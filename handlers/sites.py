@@ -29,6 +29,7 @@ from domain.shops import (
 )
 from domain.tickets import MAX_NOTE, has_role
 from handlers import keyboards
+from handlers.common import take_photo
 from handlers.filters import DoneButton, Has
 from handlers.callbacks import InspectionCb, SiteInspectCb
 from handlers.keyboards import button, markup
@@ -164,24 +165,7 @@ async def inspection_note(message: Message, state: FSMContext) -> None:
 
 
 async def inspection_photo(message: Message, state: FSMContext) -> None:
-    data = await state.get_data()
-    photos: list = data["photos"]
-    album = message.media_group_id
-    if len(photos) >= MAX_INSPECTION_PHOTOS:
-        # An album arrives as one update per photo: warn once per album.
-        if album is None or album not in data["warned_albums"]:
-            await message.answer(
-                _("At most {max} photos can be attached; this one was not added.").format(max=MAX_INSPECTION_PHOTOS)
-            )
-            if album is not None:
-                await state.update_data(warned_albums=[*data["warned_albums"], album])
-        return
-    photos.append([message.photo[-1].file_id, message.photo[-1].file_unique_id])
-    await state.update_data(photos=photos)
-    if album is None:
-        await message.answer(
-            _("Photo {count} of {max} added.").format(count=len(photos), max=MAX_INSPECTION_PHOTOS)
-        )
+    await take_photo(message, state, MAX_INSPECTION_PHOTOS)
 
 
 async def inspection_done(message: Message, state: FSMContext, db: Storage, grants: list[RoleGrant],

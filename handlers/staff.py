@@ -20,7 +20,7 @@ from domain.models import Photo, RoleGrant, Status, Ticket, Tier
 from domain.service import Conflict, NotAllowed, TicketError, TicketService
 from domain.tickets import MAX_NOTE, MAX_PHOTOS, format_number, staff_may_handle
 from handlers import keyboards
-from handlers.common import discard_form
+from handlers.common import discard_form, take_photo
 from handlers.callbacks import DepartmentCb, HandOverCb, StaffTicketCb
 from handlers.filters import DoneButton, Has, IsStaff
 from handlers.states import Escalate, Resolve, StaffReply
@@ -168,12 +168,7 @@ async def resolve_note(message: Message, state: FSMContext) -> None:
 
 
 async def resolve_photo(message: Message, state: FSMContext) -> None:
-    photos = (await state.get_data())["photos"]
-    if len(photos) >= MAX_PHOTOS:
-        await message.answer(_("At most {max} photos can be attached; this one was not added.").format(max=MAX_PHOTOS))
-        return
-    photos.append([message.photo[-1].file_id, message.photo[-1].file_unique_id])
-    await state.update_data(photos=photos)
+    await take_photo(message, state, MAX_PHOTOS)
 
 
 async def resolve_done(message: Message, state: FSMContext, tickets: TicketService, grants: list[RoleGrant],
