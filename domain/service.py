@@ -172,8 +172,10 @@ class TicketService:
         except TransitionError:
             raise Conflict(ticket.id) from None
 
-    def _status_notices(self, residents: Sequence[int], ticket: Ticket, status: Status) -> list[Notice]:
-        return [Notice(r, NOTICE_STATUS, ticket.id, {"status": status.value}) for r in residents]
+    @staticmethod
+    def _status_notices(residents: Sequence[int], ticket: Ticket, status: Status, **moved_to: str) -> list[Notice]:
+        """"Your ticket is now …", with where it moved (`grid=` or `tier=`) when it did."""
+        return [Notice(r, NOTICE_STATUS, ticket.id, {"status": status.value, **moved_to}) for r in residents]
 
     async def _deadlines_from(self, ticket: Ticket, start: int) -> tuple[int | None, int | None]:
         category = await self.storage.get_category(ticket.category_code)
@@ -398,10 +400,7 @@ class TicketService:
         tier = await self._intake_tier(target.code)
         moved = Ticket(**{**ticket.__dict__, "grid_code": target.code, "status": status, "tier": tier})
         notices = self.card_notices(moved, await self.holders(moved), reason)
-        notices += [
-            Notice(r, NOTICE_STATUS, ticket.id, {"status": status.value, "grid": target.code})
-            for r in await self.residents_of(ticket)
-        ]
+        notices += self._status_notices(await self.residents_of(ticket), ticket, status, grid=target.code)
         return await self._change(
             ticket,
             TicketChange(status=status, grid_code=target.code, tier=tier, clear_assignee=True),
@@ -436,10 +435,7 @@ class TicketService:
         target_department = (department or ticket.department) if tier is Tier.DEPARTMENT else ticket.department
         moved = Ticket(**{**ticket.__dict__, "status": status, "tier": tier, "department": target_department})
         notices = self.card_notices(moved, await self.holders(moved), reason)
-        notices += [
-            Notice(r, NOTICE_STATUS, ticket.id, {"status": status.value, "tier": tier.value})
-            for r in await self.residents_of(ticket)
-        ]
+        notices += self._status_notices(await self.residents_of(ticket), ticket, status, tier=tier.value)
         return await self._change(
             ticket,
             TicketChange(
