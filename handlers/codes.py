@@ -4,10 +4,11 @@ printable PDF with a poster per grid."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from html import escape
 from io import BytesIO
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import I18n
@@ -27,9 +28,10 @@ from storage.base import Storage
 MAX_GRID_BUTTONS = 30
 
 
-async def send_card(message: Message, grid: Grid, db: Storage, settings: Settings, i18n: I18n) -> None:
+async def answer_with_card(message: Message, render: Awaitable[bytes], code: str, name: str) -> None:
+    """Sends a code's PNG card, or says what is missing to make one."""
     try:
-        png = await grid_card_png(grid, settings, db, i18n)
+        png = await render
     except NoBotUsername:
         await message.answer(_("The bot's username is not known yet; set BOT_USERNAME."))
         return
@@ -37,9 +39,13 @@ async def send_card(message: Message, grid: Grid, db: Storage, settings: Setting
         await message.answer(_("No Chinese font was found for the code; set FONT_PATH."))
         return
     await message.answer_photo(
-        BufferedInputFile(png, filename="qr_{}.png".format(grid.code)),
-        caption=_("QR code of {grid}").format(grid=escape(grid.name)),
+        BufferedInputFile(png, filename="qr_{}.png".format(code)),
+        caption=_("QR code of {name}").format(name=escape(name)),
     )
+
+
+async def send_card(message: Message, grid: Grid, db: Storage, settings: Settings, i18n: I18n) -> None:
+    await answer_with_card(message, grid_card_png(grid, settings, db, i18n), grid.code, grid.name)
 
 
 async def qr_command(message: Message, command: CommandObject, db: Storage, grants: list[RoleGrant],

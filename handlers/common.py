@@ -11,7 +11,7 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.commands import register_chat_commands
 from domain.models import Role, RoleGrant
-from domain.tickets import has_role, is_staff
+from domain.tickets import MAX_NOTE, has_role, is_staff
 from handlers import keyboards
 from handlers.callbacks import LanguageCb
 from storage.base import Storage
@@ -54,6 +54,14 @@ async def discard_form(message: Message, state: FSMContext) -> None:
     if await state.get_state() is not None:
         await state.clear()
         await message.answer(_("Your unfinished form was discarded."), reply_markup=ReplyKeyboardRemove())
+
+
+async def note_too_long(message: Message) -> bool:
+    """Says so when a note (a reply, a reason, a comment) is over the limit."""
+    if len(message.text) <= MAX_NOTE:
+        return False
+    await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
+    return True
 
 
 async def take_photo(message: Message, state: FSMContext, limit: int) -> list | None:

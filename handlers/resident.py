@@ -25,9 +25,9 @@ from bot.texts import (
 )
 from domain.models import Kind, Photo, Status, Ticket
 from domain.service import Draft, TicketError, TicketService
-from domain.tickets import MAX_DESCRIPTION, MAX_NOTE, MAX_PHOTOS, format_number
+from domain.tickets import MAX_DESCRIPTION, MAX_PHOTOS, format_number
 from handlers import keyboards
-from handlers.common import discard_form, take_photo
+from handlers.common import discard_form, note_too_long, take_photo
 from handlers.filters import DoneButton, Has
 from handlers.callbacks import CategoryCb, FormCb, KindCb, MeTooCb, RateCb, ResidentTicketCb
 from handlers.states import RatingComment, Reopen, ResidentAnswer, TicketForm
@@ -347,8 +347,7 @@ async def start_answer(query: CallbackQuery, callback_data: ResidentTicketCb, st
 
 
 async def send_answer(message: Message, state: FSMContext, tickets: TicketService) -> None:
-    if len(message.text) > MAX_NOTE:
-        await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
+    if await note_too_long(message):
         return
     ticket_id = (await state.get_data())["ticket_id"]
     try:
@@ -392,8 +391,7 @@ async def start_reopen(query: CallbackQuery, callback_data: ResidentTicketCb, st
 
 
 async def reopen_with_reason(message: Message, state: FSMContext, tickets: TicketService, settings: Settings) -> None:
-    if len(message.text) > MAX_NOTE:
-        await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
+    if await note_too_long(message):
         return
     ticket_id = (await state.get_data())["ticket_id"]
     await state.clear()
@@ -433,8 +431,7 @@ async def skip_comment(message: Message, state: FSMContext) -> None:
 
 
 async def rating_comment(message: Message, state: FSMContext, tickets: TicketService) -> None:
-    if len(message.text) > MAX_NOTE:
-        await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
+    if await note_too_long(message):
         return
     data = await state.get_data()
     await state.clear()

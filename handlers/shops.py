@@ -11,13 +11,13 @@ from html import escape
 from aiogram import Router
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import BufferedInputFile, CallbackQuery, Message
+from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 from aiogram.utils.i18n.lazy_proxy import LazyProxy
 
-from bot.codes import NoBotUsername, bot_username
+from bot.codes import bot_username
 from bot.config import Settings
 from bot.texts import grid_line
 from domain.models import Grid, Role, RoleGrant
@@ -33,13 +33,15 @@ from domain.shops import (
     owns_shop,
     rating_day,
 )
-from domain.tickets import MAX_NOTE, has_role
+from domain.tickets import has_role
+from handlers.codes import answer_with_card
+from handlers.common import note_too_long
 from handlers.filters import Has
 from handlers.callbacks import ShopRateCb, ShopRatingsCb, ShopScoreCb
 from handlers.keyboards import button, markup
 from handlers.resident import skip_comment, stale_form_button, text_expected, use_the_buttons
 from handlers.states import ShopRate
-from qr import FontNotFoundError, render_grid_card, shop_link
+from qr import render_grid_card, shop_link
 from storage.base import Storage
 
 DAY = 24 * 3600
@@ -160,8 +162,7 @@ async def add_comment(message: Message, state: FSMContext, db: Storage) -> None:
     if message.text.startswith("/"):
         await message.answer(_("Please write your comment, or send /skip."))
         return
-    if len(message.text) > MAX_NOTE:
-        await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
+    if await note_too_long(message):
         return
     data = await state.get_data()
     await state.clear()
@@ -229,21 +230,14 @@ async def send_code_card(message: Message, db: Storage, settings: Settings, i18n
                          caption: LazyProxy) -> None:
     """Sends a shop's or site's code as a PNG card: `make_link(bot username)` is what the QR code
     holds. The caption goes into the default language: the card hangs on a wall for everyone."""
-    try:
+
+    async def render() -> bytes:
         link = make_link(await bot_username(settings, db))
         with i18n.use_locale(settings.default_language):
             under = str(caption)
-        png = await asyncio.to_thread(render_grid_card, link, title, list(lines), under, settings.font_path)
-    except NoBotUsername:
-        await message.answer(_("The bot's username is not known yet; set BOT_USERNAME."))
-        return
-    except FontNotFoundError:
-        await message.answer(_("No Chinese font was found for the code; set FONT_PATH."))
-        return
-    await message.answer_photo(
-        BufferedInputFile(png, filename="qr_{}.png".format(code)),
-        caption=_("QR code of {name}").format(name=escape(title)),
-    )
+        return await asyncio.to_thread(render_grid_card, link, title, list(lines), under, settings.font_path)
+
+    await answer_with_card(message, render(), code, title)
 
 
 async def shop_qr(message: Message, command: CommandObject, db: Storage, grants: list[RoleGrant],

@@ -27,9 +27,9 @@ from domain.shops import (
     SiteKind,
     may_inspect,
 )
-from domain.tickets import MAX_NOTE, has_role
+from domain.tickets import has_role
 from handlers import keyboards
-from handlers.common import take_photo
+from handlers.common import note_too_long, take_photo
 from handlers.filters import DoneButton, Has
 from handlers.callbacks import InspectionCb, SiteInspectCb
 from handlers.keyboards import button, markup
@@ -153,8 +153,7 @@ async def inspection_note(message: Message, state: FSMContext) -> None:
     if message.text.startswith("/"):
         await note_expected(message)
         return
-    if len(message.text) > MAX_NOTE:
-        await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
+    if await note_too_long(message):
         return
     await state.update_data(note=message.text)
     await state.set_state(Inspect.photos)

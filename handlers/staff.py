@@ -20,7 +20,7 @@ from domain.models import Photo, RoleGrant, Status, Ticket, Tier
 from domain.service import Conflict, NotAllowed, TicketError, TicketService
 from domain.tickets import MAX_NOTE, MAX_PHOTOS, format_number, staff_may_handle
 from handlers import keyboards
-from handlers.common import discard_form, take_photo
+from handlers.common import discard_form, note_too_long, take_photo
 from handlers.callbacks import DepartmentCb, HandOverCb, StaffTicketCb
 from handlers.filters import DoneButton, Has, IsStaff
 from handlers.states import Escalate, Resolve, StaffReply
@@ -120,8 +120,7 @@ async def start_reply(query: CallbackQuery, callback_data: StaffTicketCb, state:
 
 
 async def send_reply(message: Message, state: FSMContext, tickets: TicketService, grants: list[RoleGrant]) -> None:
-    if len(message.text) > MAX_NOTE:
-        await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
+    if await note_too_long(message):
         return
     data = await state.get_data()
     await state.clear()
@@ -156,8 +155,7 @@ async def resolve_note(message: Message, state: FSMContext) -> None:
     if message.text.startswith("/"):
         await message.answer(_("Please write the resolution note, or send /cancel."))
         return
-    if len(message.text) > MAX_NOTE:
-        await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
+    if await note_too_long(message):
         return
     await state.update_data(note=message.text)
     await state.set_state(Resolve.photos)

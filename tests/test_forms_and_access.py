@@ -375,7 +375,7 @@ async def test_followers_do_not_see_what_filer_and_staff_wrote(harness):
 
 async def test_long_histories_still_fit_in_one_message(harness):
     h = harness
-    resident, worker, village = h.user(RESIDENT, "en"), h.user(WORKER_DL01, "en"), h.user(601, "en")
+    resident, worker = h.user(RESIDENT, "en"), h.user(WORKER_DL01, "en")
     await start_description(h, resident)
     await h.send(resident, "<&> " * (MAX_DESCRIPTION // 4))
     await h.send(resident, "✅ Done")

@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 import struct
 import warnings
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 

@@ -3,7 +3,7 @@ confirms and rates it. Everything goes through the real dispatcher and a fake Bo
 
 from __future__ import annotations
 
-from aiogram.methods import SendLocation, SendMediaGroup, SendMessage
+from aiogram.methods import SendLocation, SendMessage
 
 from domain.models import EventType, Status
 from handlers.callbacks import (
@@ -15,7 +15,7 @@ from handlers.callbacks import (
     ResidentTicketCb,
     StaffTicketCb,
 )
-from tests.conftest import WORKER_DL01, WORKER_DL02, buttons, joined, last_buttons, texts, to_chat
+from tests.conftest import WORKER_DL01, WORKER_DL02, buttons, joined, last_buttons, to_chat
 
 RESIDENT = 1001
 
