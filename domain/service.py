@@ -29,6 +29,7 @@ from domain.tickets import (
     TransitionError,
     next_status,
     staff_may_handle,
+    tier_holder,
 )
 from storage.base import NewTicket, Storage, TicketChange
 
@@ -103,16 +104,8 @@ class TicketService:
 
     async def holders(self, ticket: Ticket) -> list[int]:
         """Who gets the ticket's card: the staff of its current tier and scope."""
-        grid = await self.storage.get_grid(ticket.grid_code)
-        if ticket.tier is Tier.GRID:
-            members = await self.storage.staff_with_role(Role.GRID_WORKER, ticket.grid_code)
-        elif ticket.tier is Tier.VILLAGE:
-            members = await self.storage.staff_with_role(Role.VILLAGE, grid.village if grid else "")
-        elif ticket.tier is Tier.TOWN:
-            members = await self.storage.staff_with_role(Role.TOWN, grid.town if grid else "")
-        else:
-            members = await self.storage.staff_with_role(Role.DEPARTMENT, ticket.department or "")
-        return sorted({m.telegram_id for m in members})
+        role, scope = tier_holder(ticket, await self.storage.get_grid(ticket.grid_code))
+        return sorted({m.telegram_id for m in await self.storage.staff_with_role(role, scope)})
 
     async def _intake_tier(self, grid_code: str) -> Tier:
         """Where a grid's new tickets start: with its worker, or, while it has none, the village."""

@@ -72,24 +72,22 @@ def format_number(prefix: str, ticket_id: int) -> str:
     return f"{prefix}-{ticket_id:06d}"
 
 
+def tier_holder(ticket: Ticket, grid: Grid | None) -> tuple[Role, str]:
+    """The role and scope that hold the ticket at its current tier (the grid, its village, its
+    town, or its department); an unknown grid leaves the village and town scopes empty."""
+    if ticket.tier is Tier.GRID:
+        return Role.GRID_WORKER, ticket.grid_code
+    if ticket.tier is Tier.VILLAGE:
+        return Role.VILLAGE, grid.village if grid else ""
+    if ticket.tier is Tier.TOWN:
+        return Role.TOWN, grid.town if grid else ""
+    return Role.DEPARTMENT, ticket.department or ""
+
+
 def staff_may_handle(grants: Iterable[RoleGrant], ticket: Ticket, grid: Grid) -> bool:
     """Whether someone with these roles may act on the ticket at its current tier."""
-    for grant in grants:
-        if grant.role is Role.ADMIN:
-            return True
-        if ticket.tier is Tier.GRID and grant.role is Role.GRID_WORKER:
-            if grant.scope == ticket.grid_code:
-                return True
-        elif ticket.tier is Tier.VILLAGE and grant.role is Role.VILLAGE:
-            if grant.scope == grid.village:
-                return True
-        elif ticket.tier is Tier.TOWN and grant.role is Role.TOWN:
-            if grant.scope == grid.town:
-                return True
-        elif ticket.tier is Tier.DEPARTMENT and grant.role is Role.DEPARTMENT:
-            if grant.scope == ticket.department:
-                return True
-    return False
+    role, scope = tier_holder(ticket, grid)
+    return any(g.role is Role.ADMIN or (g.role is role and g.scope == scope) for g in grants)
 
 
 def is_staff(grants: Iterable[RoleGrant]) -> bool:
