@@ -19,6 +19,7 @@ class Status(StrEnum):
     RESOLVED = "resolved"  # staff closed it; the resident may confirm or reopen
     REOPENED = "reopened"  # the resident said it is not solved
     CLOSED = "closed"  # the resident confirmed it is solved
+    MERGED = "merged"  # closed as a duplicate of another open ticket (data of its MERGED event: {"into": id})
 
 
 class Tier(StrEnum):
@@ -52,6 +53,16 @@ class EventType(StrEnum):
     HANDED_OVER = "handed_over"
     ESCALATED = "escalated"
     REMINDED = "reminded"  # the holder was reminded of the deadline
+    # A deadline passed at a tier, recorded when it happens so later escalations cannot erase it:
+    # data {"tier": "grid", "deadline": "reply" | "resolve", "due_at": unix seconds}.
+    DEADLINE_MISSED = "deadline_missed"
+    RETURNED = "returned"  # a department sent it back to the town command centre (退回), with a reason
+    URGED = "urged"  # the town command centre or an official urged the holders (催办)
+    NOTE = "note"  # an internal note: staff see it, residents never do
+    MERGED = "merged"  # merged into another ticket: data {"into": id}; the kept one gets FOLLOWED events
+    # Its holders changed without a move by staff: someone was removed or blocked the bot, so the
+    # card went to the remaining holders or the tier above: data {"reason": ..., "to": ...}.
+    REASSIGNED = "reassigned"
 
 
 @dataclass(frozen=True)
