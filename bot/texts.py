@@ -29,6 +29,7 @@ def status_name(status: Status) -> str:
         Status.RESOLVED: _("Resolved, awaiting confirmation"),
         Status.REOPENED: _("Reopened"),
         Status.CLOSED: _("Closed"),
+        Status.MERGED: _("Merged into another ticket"),
     }[status]
 
 
