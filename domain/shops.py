@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from domain.models import Grid, Photo, Role, RoleGrant
-from domain.stats import DEFAULT_TOP, Scope, WeekWindow
+from domain.stats import DEFAULT_TOP, Scope, PeriodWindow
 from domain.tickets import MAX_PHOTOS
 
 if TYPE_CHECKING:
@@ -156,7 +156,7 @@ def rank_lowest(
 
 async def lowest_rated_shops(
     storage: Storage,
-    window: WeekWindow,
+    window: PeriodWindow,
     scope: Scope = Scope(),
     min_ratings: int = MIN_SHOP_RATINGS,
     top: int = DEFAULT_TOP,

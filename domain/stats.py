@@ -52,10 +52,40 @@ DEFAULT_MIN_RATED = 5
 DEFAULT_TOP = 5
 SATISFIED_FROM_RATING = 4
 
+# -- periods --------------------------------------------------------------------------------------
+# Years a period may name: wide enough for any real report, narrow enough that every date and
+# Unix time around it is representable (year 1 or 9999 would overflow date arithmetic).
+MIN_YEAR = 2000
+MAX_YEAR = 2099
+# A date range covers at most this many days (a year, with a leap day).
+MAX_RANGE_DAYS = 366
+
+
+class PeriodError(ValueError):
+    """A period that cannot be read or lies out of range. `reason` says which, for the answer:
+    "format" (not one of the forms), "year" (outside MIN_YEAR..MAX_YEAR), "date" (no such day,
+    week, month or quarter), "order" (a range ending before it starts), "length" (a range longer
+    than MAX_RANGE_DAYS)."""
+
+    def __init__(self, reason: str, text: str):
+        super().__init__(f"{reason}: {text!r}")
+        self.reason = reason
+        self.text = text
+
+
 _WEEK_PATTERN = re.compile(r"^\s*(\d{4})-?W(\d{1,2})\s*$", re.IGNORECASE)
+_MONTH_PATTERN = re.compile(r"^\s*(\d{4})-(\d{1,2})\s*$")
+_QUARTER_PATTERN = re.compile(r"^\s*(\d{4})-?Q(\d)\s*$", re.IGNORECASE)
+_DAY = r"(\d{4})-(\d{1,2})-(\d{1,2})"
+_RANGE_PATTERN = re.compile(rf"^\s*{_DAY}\s*(?:\.\.|–|~|/)\s*{_DAY}\s*$")
+MONTHS_PER_QUARTER = 3
 
 
-# -- weeks -----------------------------------------------------------------------------------------
+def _check_year(year: int, text: str) -> None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise PeriodError("year", text)
+
+
 @dataclass(frozen=True, order=True)
 class Week:
     """An ISO 8601 week: weeks start on Monday and week 1 holds the year's first Thursday."""
@@ -69,11 +99,17 @@ class Week:
 
     @classmethod
     def parse(cls, text: str) -> Week:
-        """Accept "2026-W47", "2026W47" or "2026-w47"."""
+        """Accept "2026-W47", "2026W47" or "2026-w47"; PeriodError for anything else, and for
+        years outside MIN_YEAR..MAX_YEAR."""
         match = _WEEK_PATTERN.match(text)
         if not match:
-            raise ValueError(f"not an ISO week like 2026-W47: {text!r}")
-        return cls(int(match.group(1)), int(match.group(2)))
+            raise PeriodError("format", text)
+        year = int(match.group(1))
+        _check_year(year, text)
+        try:
+            return cls(year, int(match.group(2)))
+        except ValueError:
+            raise PeriodError("date", text) from None
 
     @classmethod
     def of_day(cls, day: date) -> Week:
@@ -107,23 +143,29 @@ class Week:
     def next(self) -> Week:
         return Week.of_day(self.monday + timedelta(days=DAYS_PER_WEEK))
 
-    def window(self, tz: ZoneInfo) -> WeekWindow:
-        """The week as Unix seconds; each local midnight is converted on its own, so a week with a
-        daylight-saving change has a 23- or 25-hour day."""
-        midnights = [self.monday + timedelta(days=i) for i in range(DAYS_PER_WEEK + 1)]
-        bounds = tuple(int(datetime.combine(d, time(0), tzinfo=tz).timestamp()) for d in midnights)
-        return WeekWindow(bounds)
+    def window(self, tz: ZoneInfo) -> PeriodWindow:
+        return window_of_days(self.days, tz)
+
+
+def window_of_days(days: Sequence[date], tz: ZoneInfo, as_of: int | None = None) -> PeriodWindow:
+    """Consecutive days as Unix seconds; each local midnight is converted on its own, so a period
+    with a daylight-saving change has a 23- or 25-hour day."""
+    midnights = [*days, days[-1] + timedelta(days=1)]
+    bounds = tuple(int(datetime.combine(d, time(0), tzinfo=tz).timestamp()) for d in midnights)
+    return PeriodWindow(bounds, as_of)
 
 
 @dataclass(frozen=True)
-class WeekWindow:
-    """Local midnights of a week's Monday to the next Monday, as Unix seconds (eight values)."""
+class PeriodWindow:
+    """The local midnights that start each day of a period, and the one after its last day, as
+    Unix seconds. `as_of` cuts a period that is not over yet at that moment ("so far")."""
 
     bounds: tuple[int, ...]
+    as_of: int | None = None
 
     def __post_init__(self) -> None:
-        if len(self.bounds) != DAYS_PER_WEEK + 1 or list(self.bounds) != sorted(set(self.bounds)):
-            raise ValueError("a week window needs eight increasing day boundaries")
+        if len(self.bounds) < 2 or list(self.bounds) != sorted(set(self.bounds)):
+            raise ValueError("a period window needs at least two increasing day boundaries")
 
     @property
     def start(self) -> int:
@@ -131,8 +173,149 @@ class WeekWindow:
 
     @property
     def end(self) -> int:
-        """Exclusive: the next Monday 00:00."""
-        return self.bounds[-1]
+        """Exclusive: the midnight after the last day, or `as_of` if that is earlier. Every
+        figure is measured as of this moment."""
+        return self.bounds[-1] if self.as_of is None else min(self.as_of, self.bounds[-1])
+
+    @property
+    def final(self) -> bool:
+        """True when the period is over: its figures never change again."""
+        return self.as_of is None or self.as_of >= self.bounds[-1]
+
+
+class PeriodKind(StrEnum):
+    WEEK = "week"  # 2026-W47, ISO
+    MONTH = "month"  # 2026-11
+    QUARTER = "quarter"  # 2026-Q4
+    RANGE = "range"  # 2026-11-01..2026-11-15, both days included
+
+
+def _add_months(day: date, months: int) -> date:
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+@dataclass(frozen=True, order=True)
+class Period:
+    """Whole local days from `first` to `last` (both included), of one kind. Built by `parse`,
+    `containing` or `last_full`, which check it; `str()` gives the form `parse` reads back."""
+
+    first: date
+    last: date
+    kind: PeriodKind = PeriodKind.RANGE
+
+    @classmethod
+    def of_week(cls, week: Week) -> Period:
+        return cls(week.monday, week.days[-1], PeriodKind.WEEK)
+
+    @classmethod
+    def of_month(cls, year: int, month: int) -> Period:
+        first = date(year, month, 1)
+        return cls(first, _add_months(first, 1) - timedelta(days=1), PeriodKind.MONTH)
+
+    @classmethod
+    def of_quarter(cls, year: int, quarter: int) -> Period:
+        first = date(year, (quarter - 1) * MONTHS_PER_QUARTER + 1, 1)
+        last = _add_months(first, MONTHS_PER_QUARTER) - timedelta(days=1)
+        return cls(first, last, PeriodKind.QUARTER)
+
+    @classmethod
+    def of_range(cls, first: date, last: date, text: str = "") -> Period:
+        text = text or f"{first}..{last}"
+        for day in (first, last):
+            _check_year(day.year, text)
+        if last < first:
+            raise PeriodError("order", text)
+        if (last - first).days + 1 > MAX_RANGE_DAYS:
+            raise PeriodError("length", text)
+        return cls(first, last, PeriodKind.RANGE)
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        """"2026-W47", "2026-11", "2026-Q4" or "2026-11-01..2026-11-15"; PeriodError otherwise."""
+        if _WEEK_PATTERN.match(text):
+            return cls.of_week(Week.parse(text))
+        for pattern, build in ((_MONTH_PATTERN, cls.of_month), (_QUARTER_PATTERN, cls.of_quarter)):
+            if match := pattern.match(text):
+                year, part = int(match.group(1)), int(match.group(2))
+                _check_year(year, text)
+                try:
+                    return build(year, part)
+                except ValueError:  # month 13, quarter 5
+                    raise PeriodError("date", text) from None
+        if match := _RANGE_PATTERN.match(text):
+            numbers = [int(n) for n in match.groups()]
+            for year in numbers[0], numbers[3]:
+                _check_year(year, text)
+            try:
+                first, last = date(*numbers[:3]), date(*numbers[3:])
+            except ValueError:  # 2026-02-30
+                raise PeriodError("date", text) from None
+            return cls.of_range(first, last, text)
+        raise PeriodError("format", text)
+
+    @classmethod
+    def containing(cls, kind: PeriodKind, moment: int, tz: ZoneInfo) -> Period:
+        """The week, month or quarter, in `tz`, that the Unix time `moment` falls in."""
+        day = datetime.fromtimestamp(moment, tz).date()
+        if kind is PeriodKind.WEEK:
+            return cls.of_week(Week.of_day(day))
+        if kind is PeriodKind.MONTH:
+            return cls.of_month(day.year, day.month)
+        if kind is PeriodKind.QUARTER:
+            return cls.of_quarter(day.year, (day.month - 1) // MONTHS_PER_QUARTER + 1)
+        raise ValueError("a date range has no period containing a moment")
+
+    @classmethod
+    def last_full(cls, kind: PeriodKind, now: int, tz: ZoneInfo) -> Period:
+        """The latest week, month or quarter that has ended by `now`."""
+        return cls.containing(kind, now, tz).previous()
+
+    def __str__(self) -> str:
+        if self.kind is PeriodKind.WEEK:
+            return str(self.week)
+        if self.kind is PeriodKind.MONTH:
+            return f"{self.first.year}-{self.first.month:02d}"
+        if self.kind is PeriodKind.QUARTER:
+            return f"{self.first.year}-Q{(self.first.month - 1) // MONTHS_PER_QUARTER + 1}"
+        return f"{self.first.isoformat()}..{self.last.isoformat()}"
+
+    @property
+    def week(self) -> Week:
+        """The ISO week of the first day (the week itself for a weekly period)."""
+        return Week.of_day(self.first)
+
+    @property
+    def days(self) -> tuple[date, ...]:
+        return tuple(self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1))
+
+    def previous(self) -> Period:
+        """The period of the same kind just before (a range: as many days, ending the day before)."""
+        if self.kind is PeriodKind.WEEK:
+            return Period.of_week(self.week.previous())
+        if self.kind in (PeriodKind.MONTH, PeriodKind.QUARTER):
+            months = 1 if self.kind is PeriodKind.MONTH else MONTHS_PER_QUARTER
+            first = _add_months(self.first, -months)
+            return Period(first, self.first - timedelta(days=1), self.kind)
+        length = self.last - self.first
+        return Period(self.first - length - timedelta(days=1), self.first - timedelta(days=1), self.kind)
+
+    def next(self) -> Period:
+        if self.kind is PeriodKind.WEEK:
+            return Period.of_week(self.week.next())
+        if self.kind in (PeriodKind.MONTH, PeriodKind.QUARTER):
+            months = 1 if self.kind is PeriodKind.MONTH else MONTHS_PER_QUARTER
+            first = _add_months(self.first, months)
+            return Period(first, _add_months(first, months) - timedelta(days=1), self.kind)
+        length = self.last - self.first
+        return Period(self.last + timedelta(days=1), self.last + length + timedelta(days=1), self.kind)
+
+    def window(self, tz: ZoneInfo, now: int | None = None) -> PeriodWindow:
+        """The period in Unix seconds; with `now` before its end, cut there (not final)."""
+        return window_of_days(self.days, tz, now)
+
+    def is_over(self, now: int, tz: ZoneInfo) -> bool:
+        return self.window(tz).end <= now
 
 
 # -- scope -----------------------------------------------------------------------------------------
@@ -398,7 +581,7 @@ class CategoryShare:
 class WeekStats:
     week: Week
     scope: Scope
-    window: WeekWindow
+    window: PeriodWindow
     totals: Figures
     previous: Figures  # the week before, same scope; without percentiles
     change: FiguresChange
@@ -452,7 +635,7 @@ def rank_grids(
 def compute_week_stats(
     week: Week,
     scope: Scope,
-    window: WeekWindow,
+    window: PeriodWindow,
     rows: WeekRows,
     previous_counts: Counts,
     min_rated: int = DEFAULT_MIN_RATED,

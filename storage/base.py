@@ -27,7 +27,7 @@ from domain.models import (
     Tier,
 )
 from domain.shops import Inspection, NewInspection, Shop, ShopRating, ShopScore, Site
-from domain.stats import Counts, Scope, WeekRows, WeekWindow
+from domain.stats import Counts, Scope, WeekRows, PeriodWindow
 
 
 @dataclass(frozen=True)
@@ -245,15 +245,15 @@ class Storage(ABC):
 
     # -- statistics (SQL: storage/stats_sqlite.py; figures: domain/stats.py) --------------------
     @abstractmethod
-    async def week_stats_rows(self, window: WeekWindow, scope: Scope) -> WeekRows:
+    async def week_stats_rows(self, window: PeriodWindow, scope: Scope) -> WeekRows:
         """Sums over the tickets received in `window` and `scope`, as they stood at its end."""
 
     @abstractmethod
-    async def week_totals(self, window: WeekWindow, scope: Scope) -> Counts:
+    async def week_totals(self, window: PeriodWindow, scope: Scope) -> Counts:
         """The sums of `week_stats_rows`' counts alone: enough for the week before, to compare."""
 
     @abstractmethod
-    async def week_tickets(self, window: WeekWindow, scope: Scope) -> list[Ticket]:
+    async def week_tickets(self, window: PeriodWindow, scope: Scope) -> list[Ticket]:
         """Tickets received in `window` and `scope`, oldest first, for export (without photos)."""
 
     # -- conversation state, handled updates, blocked users, filing limit, backup (fsm_sqlite.py) -

@@ -23,7 +23,7 @@ from domain.stats import (
     Scope,
     ScopeLevel,
     WeekRows,
-    WeekWindow,
+    PeriodWindow,
     total,
 )
 
@@ -120,7 +120,7 @@ def _p90_offset(count: int) -> int:
     return count - (9 * count + 9) // 10
 
 
-def _parameters(window: WeekWindow, scope: Scope) -> dict[str, Any]:
+def _parameters(window: PeriodWindow, scope: Scope) -> dict[str, Any]:
     parameters: dict[str, Any] = {
         "start": window.start,
         "end": window.end,
@@ -137,14 +137,14 @@ class SqliteStatsMixin:
     _db: aiosqlite.Connection
     _lock: asyncio.Lock
 
-    async def week_totals(self, window: WeekWindow, scope: Scope) -> Counts:
+    async def week_totals(self, window: PeriodWindow, scope: Scope) -> Counts:
         async with self._lock:
             ((*sums,),) = await self._fetch(
                 _TOTALS.format(in_week=_in_week(scope)), _parameters(window, scope)
             )
         return Counts(*map(int, sums))
 
-    async def week_stats_rows(self, window: WeekWindow, scope: Scope) -> WeekRows:
+    async def week_stats_rows(self, window: PeriodWindow, scope: Scope) -> WeekRows:
         parameters = _parameters(window, scope)
         in_week = _in_week(scope)
         async with self._lock:
@@ -186,7 +186,7 @@ class SqliteStatsMixin:
             grids=tuple(Grid(*row) for row in grids),
         )
 
-    async def week_tickets(self, window: WeekWindow, scope: Scope) -> list[Ticket]:
+    async def week_tickets(self, window: PeriodWindow, scope: Scope) -> list[Ticket]:
         # Imported here: storage.sqlite imports this module to build SqliteStorage.
         from storage.sqlite import TICKET_COLUMNS, _ticket
 

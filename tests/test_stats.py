@@ -34,12 +34,16 @@ from domain.charts import ChartLabels, render_week_chart
 from domain.exports import EXPORT_FIELDS, csv_bytes, export_header, ticket_rows, xlsx_bytes
 from domain.models import Grid, Kind, Tier
 from domain.stats import (
+    MAX_RANGE_DAYS,
     Counts,
     Figures,
     GridFigures,
     Rate,
     Scope,
     ScopeLevel,
+    Period,
+    PeriodError,
+    PeriodKind,
     Week,
     load_week_stats,
     rank_grids,
@@ -192,6 +196,66 @@ def test_daylight_saving_week_has_a_short_day():
     berlin = Week(2026, 13).window(ZoneInfo("Europe/Berlin"))  # clocks go forward on 29 Mar
     lengths = [b - a for a, b in zip(berlin.bounds, berlin.bounds[1:])]
     assert lengths == [24 * HOUR] * 6 + [23 * HOUR]
+
+
+@pytest.mark.parametrize("text, first, last, kind", [
+    ("2026-W47", date(2026, 11, 16), date(2026, 11, 22), PeriodKind.WEEK),
+    ("2026w01", date(2025, 12, 29), date(2026, 1, 4), PeriodKind.WEEK),
+    ("2026-11", date(2026, 11, 1), date(2026, 11, 30), PeriodKind.MONTH),
+    ("2028-2", date(2028, 2, 1), date(2028, 2, 29), PeriodKind.MONTH),
+    ("2026-Q4", date(2026, 10, 1), date(2026, 12, 31), PeriodKind.QUARTER),
+    ("2026q1", date(2026, 1, 1), date(2026, 3, 31), PeriodKind.QUARTER),
+    ("2026-11-01..2026-11-15", date(2026, 11, 1), date(2026, 11, 15), PeriodKind.RANGE),
+    ("2026-12-25..2027-01-03", date(2026, 12, 25), date(2027, 1, 3), PeriodKind.RANGE),
+])
+def test_period_parse_and_format(text, first, last, kind):
+    period = Period.parse(text)
+    assert (period.first, period.last, period.kind) == (first, last, kind)
+    assert Period.parse(str(period)) == period
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("0001-W01", "year"),  # crashed /stats with OverflowError
+    ("9999-W52", "year"),
+    ("0001-01", "year"),
+    ("1999-12-31..2000-01-02", "year"),
+    ("2025-W53", "date"),
+    ("2026-W00", "date"),
+    ("2026-13", "date"),
+    ("2026-Q5", "date"),
+    ("2026-02-30..2026-03-02", "date"),
+    ("2026-11-15..2026-11-01", "order"),
+    ("2025-01-01..2026-01-02", "length"),
+    ("last week", "format"),
+    ("", "format"),
+])
+def test_bad_periods_get_a_reason_not_a_traceback(text, reason):
+    with pytest.raises(PeriodError) as caught:
+        Period.parse(text)
+    assert caught.value.reason == reason
+    assert MAX_RANGE_DAYS == 366
+
+
+def test_period_neighbours_cross_years():
+    assert str(Period.parse("2026-01").previous()) == "2025-12"
+    assert str(Period.parse("2026-12").next()) == "2027-01"
+    assert str(Period.parse("2026-Q1").previous()) == "2025-Q4"
+    assert str(Period.parse("2026-W53").next()) == "2027-W01"
+    assert str(Period.parse("2026-12-28..2027-01-03").previous()) == "2026-12-21..2026-12-27"
+
+
+def test_period_windows_and_the_current_period_so_far():
+    month = Period.parse("2026-12").window(SHANGHAI)
+    assert (month.start, month.end) == (utc(2026, 11, 30, 16), utc(2026, 12, 31, 16))
+    assert len(month.bounds) == 32 and month.final
+    now = utc(2026, 12, 10, 3)
+    current = Period.containing(PeriodKind.MONTH, now, SHANGHAI)
+    assert str(current) == "2026-12"
+    so_far = current.window(SHANGHAI, now)
+    assert so_far.end == now and not so_far.final
+    assert str(Period.last_full(PeriodKind.QUARTER, now, SHANGHAI)) == "2026-Q3"
+    assert str(Period.last_full(PeriodKind.WEEK, now, SHANGHAI)) == "2026-W49"
+    assert Period.parse("2026-W49").window(SHANGHAI) == W49.window(SHANGHAI)
 
 
 def test_scope_needs_a_name_except_all():
