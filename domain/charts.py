@@ -84,7 +84,10 @@ def render_week_chart(
 
     rate_labels = (labels.completion_rate, labels.reply_rate, labels.satisfaction_rate)
     with _drawing, rc_context(
-        {"font.family": [_font_family(str(font_path))], "axes.unicode_minus": False}
+        # Names come from imports and may hold "$": with math parsing on, "网格$\alpha_{$" would
+        # be read as a formula and fail to draw.
+        {"font.family": [_font_family(str(font_path))], "axes.unicode_minus": False,
+         "text.parse_math": False}
     ):
         figure = Figure(figsize=_FIGURE_INCHES, dpi=_DPI, layout="constrained")
         per_day, per_grid = figure.subplots(2, 1, height_ratios=(2, 3))

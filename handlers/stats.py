@@ -4,6 +4,7 @@ and CSV and Excel exports of the week's tickets."""
 from __future__ import annotations
 
 import asyncio
+import re
 from html import escape
 
 from aiogram import F, Router
@@ -40,6 +41,24 @@ from qr import find_cjk_font
 from storage.base import Storage
 
 MAX_SCOPE_BUTTONS = 12
+# Characters kept in an export's file name: letters (Chinese too), digits, "-" and "_". A forged
+# button's scope name must not reach the upload's Content-Disposition header as it is.
+_UNSAFE_IN_FILENAME = re.compile(r"[^\w-]+")
+
+
+def scope_exists(scope: Scope, grids: list[Grid]) -> bool:
+    """A scope from a button names a town, village or grid that is in the grids table."""
+    if scope.level is ScopeLevel.ALL:
+        return True
+    if scope.level is ScopeLevel.TOWN:
+        return any(g.town == scope.name for g in grids)
+    if scope.level is ScopeLevel.VILLAGE:
+        return any(g.village == scope.name for g in grids)
+    return any(g.code == scope.name for g in grids)
+
+
+def export_filename(period: object, scope: Scope) -> str:
+    return _UNSAFE_IN_FILENAME.sub("_", "stats_{}_{}".format(period, scope.name or "all"))
 
 
 def stats_button(text: str, week: Week, scope: Scope, action: str) -> InlineKeyboardButton | None:
@@ -107,7 +126,8 @@ async def stats_view(query: CallbackQuery, callback_data: StatsCb, db: Storage, 
     except ValueError:
         scope = None
     last_full = Week.last_full(clock(), settings.timezone)
-    if scope is None or week > last_full or not scope_allowed(scope, grants, grids):
+    if (scope is None or week > last_full or not scope_exists(scope, grids)
+            or not scope_allowed(scope, grants, grids)):
         await query.answer(_("This button is not valid (any more) or not meant for you."), show_alert=True)
         return
     await query.answer()
@@ -116,7 +136,7 @@ async def stats_view(query: CallbackQuery, callback_data: StatsCb, db: Storage, 
         return
     stats = await load_week_stats(db, week, settings.timezone, scope, settings.stats_min_rated)
     names = {g.code: g.name for g in grids}
-    filename = "stats_{}_{}".format(week, scope.name or "all")
+    filename = export_filename(week, scope)
     if callback_data.action == "chart":
         labels = chart_labels(stats, scope_name(scope, names))
         # matplotlib needs a second or so: off the event loop.

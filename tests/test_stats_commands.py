@@ -6,11 +6,13 @@ import io
 from datetime import datetime
 
 import openpyxl
+from aiogram import Bot
 from aiogram.methods import AnswerCallbackQuery, SendDocument, SendMessage, SendPhoto
 from PIL import Image
 
 from bot.__main__ import main
 from bot.digest import digest_due_week, queue_digest
+from domain.models import Grid
 from domain.stats import Week
 from handlers.callbacks import StatsCb, StaffTicketCb
 from tests.conftest import START, WORKER_DL01, last_buttons, to_chat
@@ -142,3 +144,54 @@ async def test_report_lists_the_lowest_rated_shops(harness):
     assert "评分最低的商户" in report
     assert report.index("好味面馆：2.0 分") < report.index("便民超市：5.0 分")
     assert "小卖部" not in report
+
+
+# -- crashes of issue 10 -----------------------------------------------------------------------------
+ADMIN = 1  # in ADMIN_IDS: sees every town, so only the button's own validity stops a forged one
+
+
+def uploadable(document: SendDocument | SendPhoto) -> None:
+    """Build the multipart form the real session sends: aiohttp refuses a file name that could
+    inject a header (the fake session sends nothing over HTTP, so it would not notice)."""
+    from aiogram.client.session.aiohttp import AiohttpSession
+
+    bot = Bot("42:TEST_TOKEN_THAT_IS_LONG_ENOUGH_123456", session=AiohttpSession())
+    bot.session.build_form_data(bot, document)
+
+
+async def test_a_grid_name_with_dollar_signs_is_drawn_literally(harness):
+    h = harness
+    await h.db.upsert_grids([Grid("DL01", "网格$\\alpha_{$", "东里村", "西岗镇")])
+    await tickets_last_week(h)
+    calls = await h.tap(h.user(OFFICIAL), StatsCb(week=LAST_WEEK, level="town", name="西岗镇", action="chart"))
+    [photo] = [c for c in calls if isinstance(c, SendPhoto)]
+    uploadable(photo)
+
+
+async def test_forged_stats_buttons_are_refused_without_a_traceback(harness):
+    h = harness
+    await tickets_last_week(h)
+    admin = h.user(ADMIN, "en")
+    for forged in (
+        StatsCb(week=LAST_WEEK, level="town", name="西岗镇\r\nX-Injected 1", action="csv"),
+        StatsCb(week=LAST_WEEK, level="village", name="东里村\n", action="xlsx"),
+        StatsCb(week=LAST_WEEK, level="grid", name="NOPE", action="chart"),
+        # over-long fields, as raw data (Telegram's limit is 64 bytes, so no longer than that)
+        "stats:" + LAST_WEEK + "x" * 30 + ":town:西岗镇:show",
+        "stats:" + LAST_WEEK + ":" + "town" * 8 + ":西岗镇:show",
+        "stats:" + LAST_WEEK + ":town:西岗镇:" + "csv" * 10,
+        "stats:" + LAST_WEEK + ":town:" + "西" * 14 + ":csv",
+    ):
+        calls = await h.tap(admin, forged)
+        alerts = [c for c in calls if isinstance(c, AnswerCallbackQuery) and c.show_alert]
+        assert alerts and "not valid" in alerts[0].text, forged
+        assert not [c for c in calls if isinstance(c, (SendDocument, SendMessage, SendPhoto))], forged
+
+
+async def test_the_first_week_there_is_gets_an_answer_not_a_traceback(harness):
+    h = harness
+    official = h.user(OFFICIAL, "en")
+    for text in ("/stats 0001-W01", "/stats 9999-W52", "/stats 0000-W01"):
+        calls = await h.send(official, text)
+        [answer] = to_chat(calls, OFFICIAL)
+        assert isinstance(answer, SendMessage) and "2026-W47" in answer.text, text
