@@ -80,6 +80,10 @@ def grid_line(grid: Grid | None, code: str) -> str:
 def event_line(event_type: EventType, note: str | None, data: dict) -> str:
     if event_type is EventType.RATED:
         text = _("Rated {stars} of 5").format(stars=data.get("stars", "?"))
+    elif event_type is EventType.DEADLINE_MISSED:
+        missed = _("Reply deadline passed at the {tier}") if data.get("deadline") == "reply" else _(
+            "Resolve deadline passed at the {tier}")
+        text = missed.format(tier=tier_name(Tier(data["tier"])))
     elif event_type is EventType.ESCALATED and "to" in data:
         text = _("Escalated to the {tier}").format(tier=tier_name(Tier(data["to"])))
     else:

@@ -52,6 +52,26 @@ class Due:
 RUNNING = frozenset({Status.NEW, Status.IN_PROGRESS, Status.REOPENED})
 
 
+class Deadline(StrEnum):
+    REPLY = "reply"
+    RESOLVE = "resolve"
+
+
+def missed_deadlines(ticket: Ticket, now: int) -> list[tuple[Deadline, int]]:
+    """The current tier's deadlines that passed by `now` without being met and whose miss is not
+    recorded yet, as (deadline, when it was due). A ticket waiting for the resident has its clock
+    stopped: its deadlines move on when it runs again, so nothing is missed meanwhile."""
+    if ticket.status not in RUNNING:
+        return []
+    misses = []
+    if (ticket.reply_missed_at is None and ticket.first_reply_at is None
+            and ticket.reply_due_at is not None and ticket.reply_due_at <= now):
+        misses.append((Deadline.REPLY, ticket.reply_due_at))
+    if ticket.resolve_missed_at is None and ticket.resolve_due_at is not None and ticket.resolve_due_at <= now:
+        misses.append((Deadline.RESOLVE, ticket.resolve_due_at))
+    return misses
+
+
 def due_action(ticket: Ticket, now: int) -> Due | None:
     """What the deadline watcher owes this ticket now, if anything.
 

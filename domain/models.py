@@ -146,6 +146,9 @@ class Ticket:
     tier_since: int | None = None
     paused_at: int | None = None
     reminded_at: int | None = None
+    # When a miss of the current tier's reply or resolve deadline was recorded (DEADLINE_MISSED).
+    reply_missed_at: int | None = None
+    resolve_missed_at: int | None = None
     follower_count: int = 0
     photos: tuple[Photo, ...] = ()
     after_photos: tuple[Photo, ...] = ()

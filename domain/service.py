@@ -19,7 +19,7 @@ from domain.models import (
     TicketEvent,
     Tier,
 )
-from domain.deadlines import DueAction, deadlines, due_action, next_tier, shifted
+from domain.deadlines import DueAction, deadlines, due_action, missed_deadlines, next_tier, shifted
 from domain.tickets import (
     MAX_DESCRIPTION,
     MAX_NOTE,
@@ -146,6 +146,8 @@ class TicketService:
         event: TicketEvent,
         notices: Sequence[Notice],
     ) -> Ticket:
+        # A deadline that passed unnoticed (the watcher was down) is recorded before the action.
+        await self._record_misses(ticket, event.at)
         if ticket.paused_at is not None and change.status is not Status.WAITING_RESIDENT:
             # Leaving "waiting for the resident" in any way restarts the clock where it stopped.
             change = replace(
@@ -451,6 +453,7 @@ class TicketService:
         for ticket in await self.storage.tickets_due(now):
             due = due_action(ticket, now)
             if due is None:
+                await self._record_misses(ticket, now)
                 continue
             try:
                 if due.action is DueAction.ESCALATE:
@@ -462,6 +465,15 @@ class TicketService:
             except Conflict:
                 continue  # someone acted on it meanwhile
         return escalated, reminded
+
+    async def _record_misses(self, ticket: Ticket, now: int) -> None:
+        """One DEADLINE_MISSED event per tier and deadline, when it is first noticed; storage
+        writes it only once, whoever notices it first."""
+        for deadline, due_at in missed_deadlines(ticket, now):
+            data = {"tier": ticket.tier.value, "deadline": deadline.value, "due_at": due_at}
+            await self.storage.record_deadline_miss(
+                TicketEvent(ticket.id, now, EventType.DEADLINE_MISSED, None, None, data)
+            )
 
     async def _remind(self, ticket: Ticket, now: int, reply_overdue: bool) -> None:
         recipients = [ticket.assignee_id] if ticket.assignee_id else await self.holders(ticket)

@@ -79,7 +79,8 @@ class TicketChange:
     paused_at: int | None = None
     resume_clock: bool = False  # clear paused_at
     reminded_at: int | None = None
-    new_deadline_window: bool = False  # clear reminded_at: a new deadline gets its own reminder
+    # Clear reminded_at and the recorded misses: a new deadline gets its own reminder and misses.
+    new_deadline_window: bool = False
     after_photos: tuple[Photo, ...] = field(default_factory=tuple)
 
 
@@ -181,6 +182,11 @@ class Storage(ABC):
     @abstractmethod
     async def record_event(self, event: TicketEvent, notices: Sequence[Notice] = ()) -> None:
         """An event that does not change the ticket's columns (a reply, a resident's message)."""
+
+    @abstractmethod
+    async def record_deadline_miss(self, event: TicketEvent) -> bool:
+        """Record a DEADLINE_MISSED event unless that deadline's miss is already recorded for the
+        ticket's current tier (then nothing is written and False is returned)."""
 
     @abstractmethod
     async def add_follower(

@@ -42,7 +42,7 @@ TICKET_COLUMNS = (
     "t.lat, t.lon, t.status, t.tier, t.assignee_id, t.created_at, t.first_reply_at, "
     "t.resolved_at, t.resolved_tier, t.confirmed_at, t.rating, t.rating_comment, "
     "t.reply_due_at, t.resolve_due_at, t.department, t.tier_since, t.paused_at, t.reminded_at, "
-    "(SELECT COUNT(*) FROM ticket_followers f WHERE f.ticket_id = t.id)"
+    "(SELECT COUNT(*) FROM ticket_followers f WHERE f.ticket_id = t.id), t.reply_missed_at, t.resolve_missed_at"
 )
 T = TypeVar("T")
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
@@ -87,6 +87,8 @@ def _ticket(row: Sequence, photos: tuple[Photo, ...] = (), after: tuple[Photo, .
         paused_at=row[23],
         reminded_at=row[24],
         follower_count=row[25],
+        reply_missed_at=row[26],
+        resolve_missed_at=row[27],
         photos=photos,
         after_photos=after,
     )
@@ -453,7 +455,7 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
         if change.resume_clock:
             columns["paused_at"] = None
         if change.new_deadline_window:
-            columns["reminded_at"] = None
+            columns.update(reminded_at=None, reply_missed_at=None, resolve_missed_at=None)
         assignments = ", ".join(f"{name} = ?" for name in columns)
         def write(db: sqlite3.Connection) -> bool:
             cur = db.execute(
@@ -481,6 +483,21 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
             self._insert_notices(db, notices, event.at)
 
         await self._in_one_trip(write)
+
+    async def record_deadline_miss(self, event: TicketEvent) -> bool:
+        column = {"reply": "reply_missed_at", "resolve": "resolve_missed_at"}[event.data["deadline"]]
+
+        def write(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                f"UPDATE tickets SET {column} = ? WHERE id = ? AND {column} IS NULL",
+                (event.at, event.ticket_id),
+            )
+            if cur.rowcount != 1:
+                return False
+            self._insert_event(db, event, event.data["tier"])
+            return True
+
+        return await self._in_one_trip(write)
 
     async def add_follower(
         self, ticket_id: int, resident_id: int, event: TicketEvent, notices: Sequence[Notice] = ()
@@ -573,7 +590,10 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
             " AND ((t.resolve_due_at <= ?1 AND t.tier != 'department')"
             "   OR (t.reminded_at IS NULL"
             "       AND (t.resolve_due_at - CAST((t.resolve_due_at - t.tier_since) * ?3 AS INTEGER) <= ?1"
-            "            OR (t.first_reply_at IS NULL AND t.reply_due_at <= ?1))))"
+            "            OR (t.first_reply_at IS NULL AND t.reply_due_at <= ?1)))"
+            # A deadline that passed and whose miss is not recorded yet (departments too, once).
+            "   OR (t.resolve_missed_at IS NULL AND t.resolve_due_at <= ?1)"
+            "   OR (t.reply_missed_at IS NULL AND t.first_reply_at IS NULL AND t.reply_due_at <= ?1))"
             " ORDER BY t.resolve_due_at LIMIT ?2",
             (now, limit, REMINDER_SHARE),
         )

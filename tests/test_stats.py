@@ -32,7 +32,8 @@ import pytest
 
 from domain.charts import ChartLabels, render_week_chart
 from domain.exports import EXPORT_FIELDS, csv_bytes, export_header, ticket_rows, xlsx_bytes
-from domain.models import Grid, Kind, Tier
+from domain.models import EventType, Grid, Kind, Tier
+from domain.service import TicketService
 from domain.stats import (
     MAX_RANGE_DAYS,
     Counts,
@@ -50,6 +51,9 @@ from domain.stats import (
 )
 from storage.base import NewTicket
 from storage.sqlite import SqliteStorage
+from handlers.callbacks import ResidentTicketCb, StaffTicketCb
+from tests.conftest import WORKER_DL01, joined
+from tests.test_ticket_loop import file_ticket
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HOUR = 3600
@@ -474,3 +478,92 @@ async def test_chart_is_a_png_with_chinese_text(storage):
     width, height = png_size(data)
     assert 800 <= width <= 1280 and 800 <= height <= 2000
     assert 20_000 < len(data) < 2_000_000
+
+
+# -- deadline misses, recorded when they happen ---------------------------------------------------
+async def misses(h, ticket_id: int) -> list[tuple[str, str, int]]:
+    return [(e.data["tier"], e.data["deadline"], e.data["due_at"])
+            for e in await h.db.events(ticket_id) if e.type is EventType.DEADLINE_MISSED]
+
+
+async def test_each_missed_deadline_is_recorded_once_per_tier(harness):
+    h = harness
+    await file_ticket(h, h.user(1001))  # water: reply 2 h, resolve 24 h
+    ticket = (await h.db.resident_tickets(1001))[0]
+    service = h.dp["tickets"]
+    h.clock.advance(2 * HOUR - 1)
+    await service.run_deadlines()
+    assert await misses(h, ticket.id) == []
+    h.clock.advance(1)
+    await service.run_deadlines()
+    await service.run_deadlines()
+    assert await misses(h, ticket.id) == [("grid", "reply", ticket.reply_due_at)]
+    h.clock.advance(22 * HOUR)
+    assert (await service.run_deadlines())[0] == 1  # escalated to the village
+    assert await misses(h, ticket.id) == [
+        ("grid", "reply", ticket.reply_due_at), ("grid", "resolve", ticket.resolve_due_at)
+    ]
+    village = await h.db.get_ticket(ticket.id)
+    assert village.tier is Tier.VILLAGE and village.reply_missed_at is None
+    h.clock.advance(3 * HOUR)  # still nobody replied: the village misses its reply deadline too
+    await service.run_deadlines()
+    assert (await misses(h, ticket.id))[-1] == ("village", "reply", village.reply_due_at)
+    assert len(await misses(h, ticket.id)) == 3
+
+
+async def test_misses_after_downtime_are_recorded_once_before_the_escalation(harness):
+    h = harness
+    await file_ticket(h, h.user(1001))
+    ticket = (await h.db.resident_tickets(1001))[0]
+    h.clock.advance(5 * 24 * HOUR)  # the bot was stopped for days
+    restarted = TicketService(h.db, h.clock)
+    assert (await restarted.run_deadlines())[0] == 1
+    assert await restarted.run_deadlines() == (0, 0)
+    assert await misses(h, ticket.id) == [
+        ("grid", "reply", ticket.reply_due_at), ("grid", "resolve", ticket.resolve_due_at)
+    ]
+    types = [e.type for e in await h.db.events(ticket.id)]
+    assert types.index(EventType.DEADLINE_MISSED) < types.index(EventType.ESCALATED)
+
+
+async def test_a_late_reply_before_the_watcher_noticed_still_counts_as_missed(harness):
+    h = harness
+    await file_ticket(h, h.user(1001))
+    ticket = (await h.db.resident_tickets(1001))[0]
+    worker = h.user(WORKER_DL01)
+    h.clock.advance(3 * HOUR)  # the reply deadline passed; the watcher has not run
+    await h.tap(worker, StaffTicketCb(action="reply", ticket_id=ticket.id))
+    await h.send(worker, "马上派人来看")
+    assert await misses(h, ticket.id) == [("grid", "reply", ticket.reply_due_at)]
+    await h.dp["tickets"].run_deadlines()
+    assert len(await misses(h, ticket.id)) == 1
+
+
+async def test_department_misses_its_resolve_deadline_once_after_its_reminder(harness):
+    h = harness
+    await file_ticket(h, h.user(1001))
+    ticket = (await h.db.resident_tickets(1001))[0]
+    service = h.dp["tickets"]
+    for _ in range(3):  # grid → village → town → department
+        h.clock.advance(24 * HOUR)
+        await service.run_deadlines()
+    top = await h.db.get_ticket(ticket.id)
+    assert top.tier is Tier.DEPARTMENT
+    h.clock.advance(20 * HOUR)
+    assert await service.run_deadlines() == (0, 1)  # the quarter-left reminder
+    h.clock.advance(4 * HOUR)
+    assert await service.run_deadlines() == (0, 0)  # nothing above; the miss is still recorded
+    await service.run_deadlines()
+    department = [m for m in await misses(h, ticket.id) if m[0] == "department"]
+    assert department == [("department", "reply", top.reply_due_at),
+                          ("department", "resolve", top.resolve_due_at)]
+
+
+async def test_history_names_the_missed_deadline(harness):
+    h = harness
+    await file_ticket(h, h.user(1001))
+    ticket = (await h.db.resident_tickets(1001))[0]
+    h.clock.advance(2 * HOUR)
+    await h.dp["tickets"].run_deadlines()
+    calls = await h.tap(h.user(1001), ResidentTicketCb(action="view", ticket_id=ticket.id))
+    assert "网格超过回复时限" in joined(calls, 1001)
