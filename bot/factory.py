@@ -31,6 +31,7 @@ from bot.middlewares import (
 )
 from bot.notices import NoticeRenderer
 from bot.outbox import OutboxSender
+from bot.steps import StepCommandMiddleware
 from domain.models import Role, RoleGrant
 from domain.service import TicketService
 from handlers import get_routers
@@ -96,6 +97,7 @@ def create_dispatcher(
     dp["handled_updates"] = dp.update.outer_middleware(HandledUpdatesMiddleware(storage, dp.storage, clock))
     dp.update.outer_middleware(UserContextMiddleware(storage, settings, outbox))
     LocaleMiddleware(i18n).setup(dp)
+    dp.message.outer_middleware(StepCommandMiddleware(dp))  # needs the form state and the locale
     dp.include_routers(*get_routers())
     dp.startup.register(on_startup)
     dp.shutdown.register(on_shutdown)

@@ -10,6 +10,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
 from bot.commands import register_chat_commands
+from bot.steps import IN_ANY_STEP
 from domain.models import Role, RoleGrant
 from domain.tickets import MAX_NOTE, has_role, is_staff
 from handlers import keyboards
@@ -119,8 +120,8 @@ def help_text(grants: list[RoleGrant]) -> str:
 
 def build_router() -> Router:
     router = Router(name="common")
-    router.message.register(cancel, Command("cancel"))
-    router.message.register(choose_language, Command("lang"))
+    router.message.register(cancel, Command("cancel"), flags=IN_ANY_STEP)
+    router.message.register(choose_language, Command("lang"), flags=IN_ANY_STEP)
     router.callback_query.register(set_language, LanguageCb.filter(F.code.in_({"zh", "en"})))
-    router.message.register(help_command, Command("help"))
+    router.message.register(help_command, Command("help"), flags=IN_ANY_STEP)
     return router

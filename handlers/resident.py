@@ -222,9 +222,6 @@ async def description_done(message: Message, state: FSMContext, db: Storage, lan
 
 
 async def add_text(message: Message, state: FSMContext) -> None:
-    if message.text.startswith("/"):
-        await message.answer(_("Commands are not part of the description. Tap “Done” or send /cancel."))
-        return
     data = await state.get_data()
     text = join_text(data["text"], message.text)
     if len(text) > MAX_DESCRIPTION:

@@ -159,9 +159,6 @@ async def pick_score(query: CallbackQuery, callback_data: ShopScoreCb, state: FS
 
 
 async def add_comment(message: Message, state: FSMContext, db: Storage) -> None:
-    if message.text.startswith("/"):
-        await message.answer(_("Please write your comment, or send /skip."))
-        return
     if await note_too_long(message):
         return
     data = await state.get_data()

@@ -150,9 +150,6 @@ async def note_expected(message: Message) -> None:
 
 
 async def inspection_note(message: Message, state: FSMContext) -> None:
-    if message.text.startswith("/"):
-        await note_expected(message)
-        return
     if await note_too_long(message):
         return
     await state.update_data(note=message.text)

@@ -152,9 +152,6 @@ async def start_resolve(query: CallbackQuery, callback_data: StaffTicketCb, stat
 
 
 async def resolve_note(message: Message, state: FSMContext) -> None:
-    if message.text.startswith("/"):
-        await message.answer(_("Please write the resolution note, or send /cancel."))
-        return
     if await note_too_long(message):
         return
     await state.update_data(note=message.text)
@@ -240,7 +237,7 @@ async def start_escalate(query: CallbackQuery, callback_data: StaffTicketCb, sta
 
 async def escalate_reason(message: Message, state: FSMContext, db: Storage, tickets: TicketService,
                           grants: list[RoleGrant], settings: Settings) -> None:
-    if message.text.startswith("/") or len(message.text) > MAX_NOTE:
+    if len(message.text) > MAX_NOTE:
         await message.answer(_("Please write the reason in at most {max} characters, or send /cancel.").format(max=MAX_NOTE))
         return
     ticket_id = (await state.get_data())["ticket_id"]

@@ -12,6 +12,7 @@ from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
+from bot.steps import IN_ANY_STEP
 from bot.texts import grid_line
 from domain.geo import nearest_grids
 from domain.models import Grid, Role, RoleGrant
@@ -104,7 +105,7 @@ async def find_by_location(message: Message, db: Storage) -> None:
 
 async def find_by_name(message: Message, db: Storage) -> None:
     text = message.text.strip()
-    if text.startswith("/") or not 1 <= len(text) <= SEARCH_MAX_CHARS:
+    if not 1 <= len(text) <= SEARCH_MAX_CHARS:
         await message.answer(
             _("Please type part of a grid's name (at most {limit} characters), or share your location.").format(
                 limit=SEARCH_MAX_CHARS
@@ -134,8 +135,9 @@ async def pick_grid(query: CallbackQuery, callback_data: GridPickCb, state: FSMC
 
 def build_router() -> Router:
     router = Router(name="start")
-    router.message.register(start_with_code, CommandStart(deep_link=True))
-    router.message.register(start_plain, CommandStart())
+    # A new /start in the middle of a form discards it on purpose, and says so.
+    router.message.register(start_with_code, CommandStart(deep_link=True), flags=IN_ANY_STEP)
+    router.message.register(start_plain, CommandStart(), flags=IN_ANY_STEP)
     router.message.register(find_by_location, StateFilter(FindGrid.searching), Has("location"))
     router.message.register(find_by_name, StateFilter(FindGrid.searching), Has("text"))
     router.message.register(find_bad_input, StateFilter(FindGrid.searching))
