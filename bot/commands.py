@@ -25,7 +25,9 @@ def commands_for(grants: Sequence[RoleGrant]) -> list[BotCommand]:
     if has_role(grants, Role.ADMIN):
         commands.append(BotCommand(command="posters", description=_("Printable posters of all grids")))
     if has_role(grants, Role.OFFICIAL, Role.ADMIN):
-        commands.append(BotCommand(command="stats", description=_("Weekly statistics")))
+        commands.append(BotCommand(command="stats", description=_("Statistics")))
+    if has_role(grants, Role.OFFICIAL):
+        commands.append(BotCommand(command="digest", description=_("Weekly or monthly digest")))
     if has_role(grants, Role.SHOP_OWNER):
         commands.append(BotCommand(command="myshop", description=_("Ratings of my shop")))
     if has_role(grants, Role.SHOP_OWNER, Role.ADMIN):

@@ -28,7 +28,7 @@ from bot.texts import (
 )
 from domain import service
 from domain.models import Notice, Status, Tier
-from domain.stats import Scope, ScopeLevel, Week
+from domain.stats import Period, PeriodKind, Scope, ScopeLevel
 from domain.tickets import format_number
 from handlers import keyboards
 from handlers.stats import report_keyboard
@@ -153,14 +153,14 @@ class NoticeRenderer:
         raise ValueError(f"unknown notice type {notice.type!r}")
 
     async def _digest(self, notice: Notice) -> TelegramMethod:
-        week = Week.parse(notice.data["week"])
+        # "week": notices queued before monthly digests existed.
+        period = Period.parse(notice.data.get("period") or notice.data["week"])
         scope = Scope(ScopeLevel.TOWN, notice.data["town"]) if notice.data.get("town") else Scope()
         language = await self.language_of(notice.chat_id)
         grants = await self.storage.roles_of(notice.chat_id)
         grids = await self.storage.list_grids()
-        last_full = Week.last_full(self.clock(), self.settings.timezone)
         with self.i18n.context(), self.i18n.use_locale(language):
-            report = await report_text(self.storage, self.settings, week, scope, language, escape)
-            text = _("Weekly digest") + "\n" + report
-            markup = report_keyboard(week, scope, last_full, grants, grids)
-        return SendMessage(chat_id=notice.chat_id, text=text, reply_markup=markup)
+            report = await report_text(self.storage, self.settings, period, scope, language, escape)
+            title = _("Weekly digest") if period.kind is PeriodKind.WEEK else _("Monthly digest")
+            markup = report_keyboard(period, scope, self.clock(), self.settings, grants, grids)
+        return SendMessage(chat_id=notice.chat_id, text=title + "\n" + report, reply_markup=markup)

@@ -8,11 +8,13 @@ from collections.abc import Callable, Mapping, Sequence
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
-from bot.texts import format_duration, kind_name, status_name, tier_name
+from bot.texts import format_duration, kind_name, status_name, tier_name, weekday_names
 from domain.charts import ChartLabels
 from domain.models import Kind, Status, Tier
 from domain.shops import ShopScore, lowest_rated_shops
-from domain.stats import Duration, GridFigures, Rate, Scope, ScopeLevel, Week, WeekStats, load_week_stats
+from domain.stats import (
+    Duration, GridFigures, Period, Rate, Scope, ScopeLevel, Week, WeekStats, load_week_stats,
+)
 from storage.base import Storage
 
 
@@ -62,14 +64,14 @@ def week_report(
     grid_names = {g.grid.code: g.grid.name for g in stats.grids}
     days = stats.week.days
     lines = [
-        _("📊 Week {week} ({first} – {last}) · {scope}").format(
-            week=str(stats.week), first=days[0].strftime("%m-%d"), last=days[-1].strftime("%m-%d"),
+        _("📊 {period} ({first} – {last}) · {scope}").format(
+            period=str(stats.week), first=days[0].strftime("%m-%d"), last=days[-1].strftime("%m-%d"),
             scope=esc(scope_name(stats.scope, grid_names)),
         ),
-        _("Received: {received} ({change:+d} against the week before) · closed in the week: {closed}").format(
+        _("Received: {received} ({change:+d} against the period before) · closed in the period: {closed}").format(
             received=totals.received, change=change.received, closed=stats.closed_during_week
         ),
-        _("Still open at the week's end: {open} · overdue: {overdue}").format(
+        _("Still open at the period's end: {open} · overdue: {overdue}").format(
             open=totals.open_at_end, overdue=totals.overdue
         ),
         "",
@@ -143,7 +145,7 @@ def chart_labels(stats: WeekStats, title_scope: str) -> ChartLabels:
         completion_rate=_("Completion rate"),
         reply_rate=_("Reply rate"),
         satisfaction_rate=_("Satisfaction rate"),
-        weekdays=(_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")),
+        weekdays=weekday_names(),
     )
 
 
@@ -184,7 +186,7 @@ async def category_names(storage: Storage, language: str) -> dict[str, str]:
 
 
 async def report_text(
-    storage: Storage, settings: Settings, week: Week, scope: Scope, language: str, esc: Callable[[str], str] = str
+    storage: Storage, settings: Settings, week: Week | Period, scope: Scope, language: str, esc: Callable[[str], str] = str
 ) -> str:
     """The whole weekly report, as /stats, the digest and `gridbot stats` show it. The caller sets
     the i18n context."""

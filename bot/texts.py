@@ -42,6 +42,11 @@ def tier_name(tier: Tier) -> str:
     }[tier]
 
 
+def weekday_names() -> tuple[str, ...]:
+    """Short names of the days, Monday first."""
+    return (_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun"))
+
+
 def category_name(category: Category | None, code: str, language: str) -> str:
     return category.name(language) if category else code
 

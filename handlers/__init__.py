@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import codes, common, fallback, resident, shops, sites, staff, start, stats
+from handlers import codes, common, digest, fallback, resident, shops, sites, staff, start, stats
 
 
 def get_routers() -> list[Router]:
@@ -15,6 +15,7 @@ def get_routers() -> list[Router]:
         staff.build_router(),  # staff only (router-level filter)
         codes.build_router(),  # /qr for staff, /posters for admins
         stats.build_router(),  # /stats for officials and admins
+        digest.build_router(),  # /digest: officials choose their digests
         resident.build_router(),
         shops.build_router(),  # shop codes: rating, /myshop, /shopqr
         sites.build_router(),  # supervision codes: inspection records, /siteqr

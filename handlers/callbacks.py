@@ -101,10 +101,17 @@ class InspectionCb(CallbackData, prefix="ir"):
 
 
 class StatsCb(CallbackData, prefix="stats"):
-    """A view of the weekly statistics: week (2026-W47), scope level and name, and what to send:
-    show, chart, csv or xlsx. Checked against the official's scope on every tap."""
+    """A view of the statistics: the period (2026-W47, 2026-11, 2026-Q4, 2026-11-01..2026-11-15),
+    scope level and name, and what to send: show, chart, csv or xlsx. Checked against the
+    official's scope on every tap."""
 
-    week: str
+    period: str
     level: str
     name: str
     action: str
+
+
+class DigestCb(CallbackData, prefix="dg"):
+    """An official chooses their digest: weekly, monthly, both or off."""
+
+    choice: str

@@ -1,5 +1,5 @@
-"""/stats for officials: the last full week, earlier weeks, a town, village or grid, with a chart
-and CSV and Excel exports of the week's tickets."""
+"""/stats for officials: a week, month, quarter or date range (the last full week by default), a
+town, village or grid, with a chart and CSV and Excel exports of the period's tickets."""
 
 from __future__ import annotations
 
@@ -25,9 +25,14 @@ from domain.charts import render_week_chart
 from domain.exports import csv_bytes, export_header, ticket_rows, xlsx_bytes
 from domain.models import Grid, Role, RoleGrant
 from domain.stats import (
+    MAX_RANGE_DAYS,
+    MAX_YEAR,
+    MIN_YEAR,
+    Period,
+    PeriodError,
+    PeriodKind,
     Scope,
     ScopeLevel,
-    Week,
     child_scopes,
     load_week_stats,
     parent_scope,
@@ -44,6 +49,8 @@ MAX_SCOPE_BUTTONS = 12
 # Characters kept in an export's file name: letters (Chinese too), digits, "-" and "_". A forged
 # button's scope name must not reach the upload's Content-Disposition header as it is.
 _UNSAFE_IN_FILENAME = re.compile(r"[^\w-]+")
+# Button actions: "show" the report, send the "chart", "csv" or "xlsx".
+ACTIONS = frozenset({"show", "chart", "csv", "xlsx"})
 
 
 def scope_exists(scope: Scope, grids: list[Grid]) -> bool:
@@ -57,93 +64,140 @@ def scope_exists(scope: Scope, grids: list[Grid]) -> bool:
     return any(g.code == scope.name for g in grids)
 
 
-def export_filename(period: object, scope: Scope) -> str:
+def export_filename(period: Period, scope: Scope) -> str:
     return _UNSAFE_IN_FILENAME.sub("_", "stats_{}_{}".format(period, scope.name or "all"))
 
 
-def stats_button(text: str, week: Week, scope: Scope, action: str) -> InlineKeyboardButton | None:
+def period_error_text(error: PeriodError) -> str:
+    if error.reason == "year":
+        return _("Statistics cover the years {first} to {last}.").format(first=MIN_YEAR, last=MAX_YEAR)
+    if error.reason == "date":
+        return _("There is no such week, month, quarter or day: {text}").format(text=escape(error.text))
+    if error.reason == "order":
+        return _("The range ends before it starts: {text}").format(text=escape(error.text))
+    if error.reason == "length":
+        return _("A range covers at most {days} days.").format(days=MAX_RANGE_DAYS)
+    return _(
+        "Write the period like 2026-W47 (a week), 2026-11 (a month), 2026-Q4 (a quarter) or "
+        "2026-11-01..2026-11-15 (days), or just /stats for the last full week."
+    )
+
+
+def in_range(period: Period) -> bool:
+    """Whether the period can be asked for (its years are within the statistics' range)."""
     try:
-        return button(text, StatsCb(week=str(week), level=scope.level.value, name=scope.name, action=action))
+        Period.parse(str(period))
+    except PeriodError:
+        return False
+    return True
+
+
+def started(period: Period, now: int, settings: Settings) -> bool:
+    return period.window(settings.timezone).start <= now
+
+
+def stats_button(text: str, period: Period, scope: Scope, action: str) -> InlineKeyboardButton | None:
+    try:
+        return button(text, StatsCb(period=str(period), level=scope.level.value, name=scope.name, action=action))
     except ValueError:  # the scope's name is too long for a button's 64 bytes
         return None
 
 
-def report_keyboard(week: Week, scope: Scope, last_full: Week, grants: list[RoleGrant],
+def report_keyboard(period: Period, scope: Scope, now: int, settings: Settings, grants: list[RoleGrant],
                     grids: list[Grid]) -> InlineKeyboardMarkup:
     def row(*buttons: InlineKeyboardButton | None) -> list[InlineKeyboardButton]:
         return [b for b in buttons if b is not None]
 
     names = {g.code: g.name for g in grids}
+    previous, following = period.previous(), period.next()
     navigation = row(
-        stats_button("◀ " + str(week.previous()), week.previous(), scope, "show"),
-        stats_button(str(week.next()) + " ▶", week.next(), scope, "show") if week.next() <= last_full else None,
+        stats_button("◀ " + str(previous), previous, scope, "show") if in_range(previous) else None,
+        stats_button(str(following) + " ▶", following, scope, "show")
+        if in_range(following) and following.is_over(now, settings.timezone) else None,
     )
+    tz = settings.timezone
+    kinds = row(*(
+        stats_button(label, Period.last_full(kind, now, tz), scope, "show")
+        for kind, label in ((PeriodKind.WEEK, _("Week")), (PeriodKind.MONTH, _("Month")),
+                            (PeriodKind.QUARTER, _("Quarter")))
+        if kind is not period.kind
+    ))
     exports = row(
-        stats_button(_("📈 Chart"), week, scope, "chart"),
-        stats_button("CSV", week, scope, "csv"),
-        stats_button("Excel", week, scope, "xlsx"),
+        stats_button(_("📈 Chart"), period, scope, "chart"),
+        stats_button("CSV", period, scope, "csv"),
+        stats_button("Excel", period, scope, "xlsx"),
     )
     scopes = [s for s in child_scopes(scope, grids) if scope_allowed(s, grants, grids)][:MAX_SCOPE_BUTTONS]
     parent = parent_scope(scope, grids)
-    scope_buttons = row(*(stats_button(scope_name(s, names), week, s, "show") for s in scopes))
+    scope_buttons = row(*(stats_button(scope_name(s, names), period, s, "show") for s in scopes))
     if parent is not None and scope_allowed(parent, grants, grids):
-        scope_buttons.insert(0, stats_button("⬆ " + scope_name(parent, names), week, parent, "show"))
-    rows = [navigation, exports] + [scope_buttons[i:i + 3] for i in range(0, len(scope_buttons), 3)]
+        scope_buttons.insert(0, stats_button("⬆ " + scope_name(parent, names), period, parent, "show"))
+    rows = [navigation, kinds, exports] + [scope_buttons[i:i + 3] for i in range(0, len(scope_buttons), 3)]
     return InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
 
 
 async def stats_command(message: Message, command: CommandObject, db: Storage, grants: list[RoleGrant],
                         settings: Settings, clock, lang: str) -> None:
-    last_full = Week.last_full(clock(), settings.timezone)
-    week = last_full
+    now = clock()
+    period = Period.last_full(PeriodKind.WEEK, now, settings.timezone)
     if command.args:
         try:
-            week = Week.parse(command.args.strip().upper())
-        except ValueError:
-            await message.answer(_("Write the week like 2026-W47, or just /stats for the last full week."))
+            period = Period.parse(command.args)
+        except PeriodError as error:
+            await message.answer(period_error_text(error))
             return
-        if week > last_full:
-            await message.answer(_("Week {week} is not over yet.").format(week=str(week)))
+        if not period.is_over(now, settings.timezone):
+            await message.answer(_("{period} is not over yet.").format(period=str(period)))
             return
-    scope = widest_scope(grants)
-    await send_report(message, db, grants, settings, lang, week, scope, last_full)
+    await send_report(message, db, grants, settings, lang, period, widest_scope(grants), now)
 
 
 async def send_report(message: Message, db: Storage, grants: list[RoleGrant], settings: Settings, lang: str,
-                      week: Week, scope: Scope, last_full: Week) -> None:
+                      period: Period, scope: Scope, now: int) -> None:
     await message.answer(
-        await report_text(db, settings, week, scope, lang, escape),
-        reply_markup=report_keyboard(week, scope, last_full, grants, await db.list_grids()),
+        await report_text(db, settings, period, scope, lang, escape),
+        reply_markup=report_keyboard(period, scope, now, settings, grants, await db.list_grids()),
     )
+
+
+def button_view(callback_data: StatsCb, grants: list[RoleGrant], grids: list[Grid], now: int,
+                settings: Settings) -> tuple[Period, Scope] | None:
+    """The period and scope a button asks for, or None if it is not valid (any more) for this
+    user: forged, out of range, not over, or a scope that is gone or not theirs."""
+    try:
+        period = Period.parse(callback_data.period)
+        scope = Scope(ScopeLevel(callback_data.level), callback_data.name)
+    except ValueError:
+        return None
+    if (callback_data.action not in ACTIONS or not period.is_over(now, settings.timezone)
+            or not scope_exists(scope, grids) or not scope_allowed(scope, grants, grids)):
+        return None
+    return period, scope
 
 
 async def stats_view(query: CallbackQuery, callback_data: StatsCb, db: Storage, grants: list[RoleGrant],
                      settings: Settings, clock, lang: str) -> None:
     grids = await db.list_grids()
-    try:
-        week = Week.parse(callback_data.week)
-        scope = Scope(ScopeLevel(callback_data.level), callback_data.name)
-    except ValueError:
-        scope = None
-    last_full = Week.last_full(clock(), settings.timezone)
-    if (scope is None or week > last_full or not scope_exists(scope, grids)
-            or not scope_allowed(scope, grants, grids)):
+    now = clock()
+    view = button_view(callback_data, grants, grids, now, settings)
+    if view is None:
         await query.answer(_("This button is not valid (any more) or not meant for you."), show_alert=True)
         return
+    period, scope = view
     await query.answer()
     if callback_data.action == "show":
-        await send_report(query.message, db, grants, settings, lang, week, scope, last_full)
+        await send_report(query.message, db, grants, settings, lang, period, scope, now)
         return
-    stats = await load_week_stats(db, week, settings.timezone, scope, settings.stats_min_rated)
+    stats = await load_week_stats(db, period, settings.timezone, scope, settings.stats_min_rated)
     names = {g.code: g.name for g in grids}
-    filename = export_filename(week, scope)
+    filename = export_filename(period, scope)
     if callback_data.action == "chart":
         labels = chart_labels(stats, scope_name(scope, names))
         # matplotlib needs a second or so: off the event loop.
         png = await asyncio.to_thread(render_week_chart, stats, labels, str(find_cjk_font(settings.font_path)))
         await query.message.answer_photo(BufferedInputFile(png, filename=filename + ".png"))
         return
-    tickets = await db.week_tickets(week.window(settings.timezone), scope)
+    tickets = await db.week_tickets(period.window(settings.timezone), scope)
     rows = list(ticket_rows(tickets, {g.code: g for g in grids}, await category_names(db, lang),
                             settings.timezone, settings.ticket_prefix, export_labels()))
     header = export_header(export_headers())
@@ -153,7 +207,7 @@ async def stats_view(query: CallbackQuery, callback_data: StatsCb, db: Storage, 
         data, extension = await asyncio.to_thread(xlsx_bytes, header, rows), ".xlsx"
     await query.message.answer_document(
         BufferedInputFile(data, filename=filename + extension),
-        caption=_("{count} tickets received in week {week}.").format(count=len(rows), week=str(week)),
+        caption=_("{count} tickets received in {period}.").format(count=len(rows), period=str(period)),
     )
 
 
@@ -162,5 +216,5 @@ def build_router() -> Router:
     router.message.filter(HasRole(Role.OFFICIAL, Role.ADMIN))
     router.callback_query.filter(HasRole(Role.OFFICIAL, Role.ADMIN))
     router.message.register(stats_command, Command("stats"))
-    router.callback_query.register(stats_view, StatsCb.filter(F.action.in_({"show", "chart", "csv", "xlsx"})))
+    router.callback_query.register(stats_view, StatsCb.filter())
     return router

@@ -26,6 +26,7 @@ from domain.models import (
     TicketEvent,
     Tier,
 )
+from domain.digest import DigestChoice
 from domain.shops import Inspection, NewInspection, Shop, ShopRating, ShopScore, Site
 from domain.stats import Counts, Scope, WeekRows, PeriodWindow
 
@@ -152,6 +153,13 @@ class Storage(ABC):
 
     @abstractmethod
     async def mark_unreachable(self, telegram_id: int) -> None: ...
+
+    @abstractmethod
+    async def set_digest_choice(self, telegram_id: int, choice: DigestChoice) -> None: ...
+
+    @abstractmethod
+    async def digest_choices(self, telegram_ids: Sequence[int]) -> dict[int, DigestChoice]:
+        """Each of these users' digest choice; the default for users the bot has no row of."""
 
     # -- tickets ----------------------------------------------------------------------------------
     @abstractmethod

@@ -31,6 +31,7 @@ from domain.models import (
     Tier,
 )
 from domain.deadlines import REMINDER_SHARE
+from domain.digest import DEFAULT_DIGEST_CHOICE, DigestChoice
 from domain.tickets import OPEN_STATUSES
 from storage.base import NewTicket, OutboxItem, Storage, TicketChange
 from storage.codes_sqlite import SqliteCodesMixin
@@ -356,6 +357,18 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
 
     async def mark_unreachable(self, telegram_id: int) -> None:
         await self._set_user_column(telegram_id, "unreachable", 1)
+
+    async def set_digest_choice(self, telegram_id: int, choice: DigestChoice) -> None:
+        await self._set_user_column(telegram_id, "digest", choice.value)
+
+    async def digest_choices(self, telegram_ids: Sequence[int]) -> dict[int, DigestChoice]:
+        ids = sorted(set(telegram_ids))
+        rows = await self._all(
+            f"SELECT telegram_id, digest FROM users WHERE telegram_id IN ({','.join('?' * len(ids))})",
+            ids,
+        ) if ids else []
+        stored = {row[0]: DigestChoice(row[1]) for row in rows}
+        return {i: stored.get(i, DEFAULT_DIGEST_CHOICE) for i in ids}
 
     # -- tickets ----------------------------------------------------------------------------------
     @staticmethod

@@ -11,7 +11,6 @@ from aiogram.methods import AnswerCallbackQuery, SendDocument, SendMessage, Send
 from PIL import Image
 
 from bot.__main__ import main
-from bot.digest import digest_due_week, queue_digest
 from domain.models import Grid
 from domain.stats import Week
 from handlers.callbacks import StatsCb, StaffTicketCb
@@ -46,26 +45,26 @@ async def test_official_reads_last_full_week_and_narrows_it(harness):
     assert "受理：2 件" in report.text and "办结率：50.0%" in report.text
     assert "满意率：暂无评价" in report.text  # nothing rated: no division by zero
     data = {b[1] for b in last_buttons(calls, OFFICIAL)}
-    assert StatsCb(week="2025-W45", level="town", name="西岗镇", action="show").pack() in data
-    assert StatsCb(week="2025-W47", level="town", name="西岗镇", action="show").pack() not in data  # not over
-    village = StatsCb(week=LAST_WEEK, level="village", name="东里村", action="show")
+    assert StatsCb(period="2025-W45", level="town", name="西岗镇", action="show").pack() in data
+    assert StatsCb(period="2025-W47", level="town", name="西岗镇", action="show").pack() not in data  # not over
+    village = StatsCb(period=LAST_WEEK, level="village", name="东里村", action="show")
     assert village.pack() in data
 
     calls = await h.tap(official, village)
     report = [c for c in to_chat(calls, OFFICIAL) if isinstance(c, SendMessage)][-1]
     assert "东里村" in report.text and "受理：1 件" in report.text and "办结率：100.0%" in report.text
 
-    calls = await h.tap(official, StatsCb(week=LAST_WEEK, level="town", name="西岗镇", action="csv"))
+    calls = await h.tap(official, StatsCb(period=LAST_WEEK, level="town", name="西岗镇", action="csv"))
     [document] = [c for c in calls if isinstance(c, SendDocument)]
     csv_text = document.document.data.decode("utf-8")
     assert csv_text.startswith("\ufeff工单编号") and "XG-{:06d}".format(ticket.id) in csv_text
 
-    calls = await h.tap(official, StatsCb(week=LAST_WEEK, level="town", name="西岗镇", action="xlsx"))
+    calls = await h.tap(official, StatsCb(period=LAST_WEEK, level="town", name="西岗镇", action="xlsx"))
     [document] = [c for c in calls if isinstance(c, SendDocument)]
     sheet = openpyxl.load_workbook(io.BytesIO(document.document.data)).active
     assert sheet.max_row == 3 and sheet.cell(1, 1).value == "工单编号"
 
-    calls = await h.tap(official, StatsCb(week=LAST_WEEK, level="town", name="西岗镇", action="chart"))
+    calls = await h.tap(official, StatsCb(period=LAST_WEEK, level="town", name="西岗镇", action="chart"))
     [photo] = [c for c in calls if isinstance(c, SendPhoto)]
     image = Image.open(io.BytesIO(photo.photo.data))
     assert image.format == "PNG" and image.width >= 800
@@ -75,10 +74,10 @@ async def test_scope_and_week_are_checked_on_every_tap(harness):
     h = harness
     official = h.user(OFFICIAL, "en")
     for forged in (
-        StatsCb(week=LAST_WEEK, level="town", name="其他镇", action="csv"),
-        StatsCb(week=LAST_WEEK, level="all", name="", action="show"),
-        StatsCb(week="2025-W48", level="town", name="西岗镇", action="show"),
-        StatsCb(week="bogus", level="town", name="西岗镇", action="show"),
+        StatsCb(period=LAST_WEEK, level="town", name="其他镇", action="csv"),
+        StatsCb(period=LAST_WEEK, level="all", name="", action="show"),
+        StatsCb(period="2025-W48", level="town", name="西岗镇", action="show"),
+        StatsCb(period="bogus", level="town", name="西岗镇", action="show"),
     ):
         calls = await h.tap(official, forged)
         assert [c for c in calls if isinstance(c, AnswerCallbackQuery) and c.show_alert], forged
@@ -87,31 +86,9 @@ async def test_scope_and_week_are_checked_on_every_tap(harness):
         calls = await h.send(h.user(user_id, "en"), "/stats")
         assert "did not understand" in " ".join(c.text for c in calls if isinstance(c, SendMessage))
     calls = await h.send(official, "/stats 2025-W99")
-    assert "2026-W47" in to_chat(calls, OFFICIAL)[-1].text
+    assert "no such week" in to_chat(calls, OFFICIAL)[-1].text
     calls = await h.send(official, "/stats 2025-W45")
     assert "2025-W45" in to_chat(calls, OFFICIAL)[-1].text and "no ratings" in to_chat(calls, OFFICIAL)[-1].text
-
-
-def local(text: str, tz) -> int:
-    return int(datetime.fromisoformat(text).replace(tzinfo=tz).timestamp())
-
-
-async def test_digest_goes_out_once_even_after_downtime(harness):
-    h = harness
-    await tickets_last_week(h)
-    tz = h.settings.timezone
-    assert digest_due_week(local("2025-11-24 07:59", tz), h.settings) is None
-    assert str(digest_due_week(local("2025-11-24 08:00", tz), h.settings)) == "2025-W47"
-    # the bot was down at 08:00 and comes back at 10:30: the digest still goes, once
-    h.clock.now = local("2025-11-24 10:30", tz)
-    assert await queue_digest(h.db, h.settings, h.clock.now) == 1
-    assert await queue_digest(h.db, h.settings, h.clock.now) == 0
-    before = len(h.session.calls)
-    await h.dp["outbox"].deliver_due(h.bot)
-    [digest] = [c for c in h.session.calls[before:] if isinstance(c, SendMessage)]
-    assert digest.chat_id == OFFICIAL and "每周统计简报" in digest.text and "2025-W47" in digest.text
-    # next week: a new digest
-    assert await queue_digest(h.db, h.settings, local("2025-12-01 08:00", tz)) == 1
 
 
 def test_cli_prints_the_same_figures(tmp_path, monkeypatch, capsys):
@@ -163,7 +140,7 @@ async def test_a_grid_name_with_dollar_signs_is_drawn_literally(harness):
     h = harness
     await h.db.upsert_grids([Grid("DL01", "网格$\\alpha_{$", "东里村", "西岗镇")])
     await tickets_last_week(h)
-    calls = await h.tap(h.user(OFFICIAL), StatsCb(week=LAST_WEEK, level="town", name="西岗镇", action="chart"))
+    calls = await h.tap(h.user(OFFICIAL), StatsCb(period=LAST_WEEK, level="town", name="西岗镇", action="chart"))
     [photo] = [c for c in calls if isinstance(c, SendPhoto)]
     uploadable(photo)
 
@@ -173,9 +150,9 @@ async def test_forged_stats_buttons_are_refused_without_a_traceback(harness):
     await tickets_last_week(h)
     admin = h.user(ADMIN, "en")
     for forged in (
-        StatsCb(week=LAST_WEEK, level="town", name="西岗镇\r\nX-Injected 1", action="csv"),
-        StatsCb(week=LAST_WEEK, level="village", name="东里村\n", action="xlsx"),
-        StatsCb(week=LAST_WEEK, level="grid", name="NOPE", action="chart"),
+        StatsCb(period=LAST_WEEK, level="town", name="西岗镇\r\nX-Injected 1", action="csv"),
+        StatsCb(period=LAST_WEEK, level="village", name="东里村\n", action="xlsx"),
+        StatsCb(period=LAST_WEEK, level="grid", name="NOPE", action="chart"),
         # over-long fields, as raw data (Telegram's limit is 64 bytes, so no longer than that)
         "stats:" + LAST_WEEK + "x" * 30 + ":town:西岗镇:show",
         "stats:" + LAST_WEEK + ":" + "town" * 8 + ":西岗镇:show",
@@ -188,10 +165,70 @@ async def test_forged_stats_buttons_are_refused_without_a_traceback(harness):
         assert not [c for c in calls if isinstance(c, (SendDocument, SendMessage, SendPhoto))], forged
 
 
-async def test_the_first_week_there_is_gets_an_answer_not_a_traceback(harness):
+async def test_periods_out_of_range_get_an_answer_not_a_traceback(harness):
     h = harness
     official = h.user(OFFICIAL, "en")
-    for text in ("/stats 0001-W01", "/stats 9999-W52", "/stats 0000-W01"):
+    for text, answer in (
+        ("/stats 0001-W01", "years 2000 to 2099"),
+        ("/stats 9999-W52", "years 2000 to 2099"),
+        ("/stats 0000-W01", "years 2000 to 2099"),
+        ("/stats 2026-13", "no such week, month"),
+        ("/stats 2026-Q5", "no such week, month"),
+        ("/stats 2026-02-30..2026-03-02", "no such week, month"),
+        ("/stats 2026-11-15..2026-11-01", "ends before it starts"),
+        ("/stats 2024-01-01..2025-12-31", "at most 366 days"),
+        ("/stats last week", "like 2026-W47"),
+        ("/stats 2025-W47", "not over yet"),
+        ("/stats 2025-11", "not over yet"),
+    ):
         calls = await h.send(official, text)
-        [answer] = to_chat(calls, OFFICIAL)
-        assert isinstance(answer, SendMessage) and "2026-W47" in answer.text, text
+        [message] = to_chat(calls, OFFICIAL)
+        assert isinstance(message, SendMessage) and answer in message.text, text
+    # the first week there is: a report, and no button to a week before it
+    calls = await h.send(official, "/stats 2000-W01")
+    [report] = to_chat(calls, OFFICIAL)
+    assert "2000-W01" in report.text
+    assert not [text for text, _ in last_buttons(calls, OFFICIAL) if text.startswith("◀")]
+    for forged in ("1999-W52", "0001-W01", "9999-W52"):
+        calls = await h.tap(official, StatsCb(period=forged, level="town", name="西岗镇", action="show"))
+        assert [c for c in calls if isinstance(c, AnswerCallbackQuery) and c.show_alert], forged
+        assert not [c for c in calls if isinstance(c, SendMessage)], forged
+
+
+async def test_months_quarters_and_ranges_with_their_buttons(harness):
+    h = harness
+    await tickets_last_week(h)  # 2025-W46: 10 to 16 November
+    official = h.user(OFFICIAL)
+
+    calls = await h.send(official, "/stats 2025-11-10..2025-11-16")
+    [report] = to_chat(calls, OFFICIAL)
+    assert "2025-11-10..2025-11-16" in report.text and "受理：2 件" in report.text
+    labels = {text: data for text, data in last_buttons(calls, OFFICIAL)}
+    # a range moves by its own length
+    assert labels["◀ 2025-11-03..2025-11-09"] == StatsCb(
+        period="2025-11-03..2025-11-09", level="town", name="西岗镇", action="show").pack()
+    assert "2025-11-17..2025-11-23 ▶" not in labels  # not over at START (Saturday 22 November)
+
+    calls = await h.send(official, "/stats 2025-10")
+    [report] = to_chat(calls, OFFICIAL)
+    assert "2025-10（10-01 – 10-31）" in report.text and "受理：0 件" in report.text
+    labels = {text: data for text, data in last_buttons(calls, OFFICIAL)}
+    assert "◀ 2025-09" in labels and "2025-11 ▶" not in labels
+    # the other kinds: their last full period
+    assert labels["周"] == StatsCb(period=LAST_WEEK, level="town", name="西岗镇", action="show").pack()
+    assert labels["季度"] == StatsCb(period="2025-Q3", level="town", name="西岗镇", action="show").pack()
+    assert "月" not in labels
+
+    calls = await h.tap(official, StatsCb(period="2025-09", level="town", name="西岗镇", action="show"))
+    [report] = [c for c in to_chat(calls, OFFICIAL) if isinstance(c, SendMessage)]
+    labels = {text for text, _ in last_buttons(calls, OFFICIAL)}
+    assert "2025-09（09-01 – 09-30）" in report.text and {"◀ 2025-08", "2025-10 ▶"} <= labels
+
+    calls = await h.send(official, "/stats 2025-q3")
+    [report] = to_chat(calls, OFFICIAL)
+    assert "2025-Q3（07-01 – 09-30）" in report.text
+    calls = await h.tap(official, StatsCb(period="2025-11-10..2025-11-16", level="town", name="西岗镇", action="csv"))
+    [document] = [c for c in calls if isinstance(c, SendDocument)]
+    uploadable(document)
+    assert document.document.filename == "stats_2025-11-10_2025-11-16_西岗镇.csv"
+    assert document.document.data.decode("utf-8-sig").count("\nXG-") == 2
