@@ -9,24 +9,40 @@ import sqlite3
 import sys
 from pathlib import Path
 
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+
 from bot.codes import NoBotUsername
 from bot.config import Settings, SettingsError, load_settings
 from qr import FontNotFoundError
 from storage import open_storage
 
 
+log = logging.getLogger("gridbot")
+
+
 class RedactTokenFilter(logging.Filter):
-    """Keeps the bot token out of every log line, wherever a library might print a URL."""
+    """Keeps the bot token out of every log line and traceback, wherever a library might print a
+    URL. The secret after the colon is what matters, also in URL-encoded forms of the token."""
 
     def __init__(self, token: str):
         super().__init__()
-        self.token = token
+        self.secret = token.split(":", 1)[-1]
+
+    def redact(self, text: str) -> str:
+        return text.replace(self.secret, "<token>")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if self.token in message:
-            record.msg = message.replace(self.token, "<token>")
+        if self.secret in message:
+            record.msg = self.redact(message)
             record.args = ()
+        if record.exc_info and not record.exc_text:
+            # The formatter prints exc_text as it is, so the traceback is rendered and redacted here.
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = self.redact(record.stack_info)
         return True
 
 
@@ -263,6 +279,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 0
+    except (TelegramNetworkError, TelegramAPIError) as error:
+        # At start-up (getMe, the command menus): a wrong URL, a server down, a revoked token.
+        log.critical("cannot reach the Bot API: %s", error)
+        return 1
+    except Exception:
+        # Through logging, whose filter takes the token out of the traceback as well.
+        log.critical("gridbot stopped by an unexpected error", exc_info=True)
+        return 1
     return 0
 
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
@@ -51,6 +52,28 @@ class Settings:
         return self.bot_token
 
 
+# A host name, an IPv4 address or an IPv6 address (urlsplit strips its brackets).
+HOST_PATTERN = re.compile(r"[A-Za-z0-9.-]+|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*")
+
+
+def check_api_url(url: str) -> str:
+    """A Bot API server's base URL as aiohttp will accept it, or a SettingsError. Checked here
+    because a bad URL would otherwise fail at the first request, with the token in the URL."""
+    if not url:
+        return url
+    problem = "must look like http://127.0.0.1:8081 or https://bot-api.example.org"
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError for a port out of range or not a number
+    except ValueError as error:
+        raise SettingsError(f"TELEGRAM_API_URL is not a valid URL ({error}); it {problem}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or not HOST_PATTERN.fullmatch(parts.hostname) or port == 0:
+        raise SettingsError(f"TELEGRAM_API_URL {problem}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise SettingsError(f"TELEGRAM_API_URL must have no user, query or fragment; it {problem}")
+    return url
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
 ) -> Settings:
@@ -86,9 +109,7 @@ def load_settings(
             f"DEFAULT_LANGUAGE must be one of {', '.join(SUPPORTED_LANGUAGES)}, got {language!r}"
         )
 
-    api_url = get("TELEGRAM_API_URL") or None
-    if api_url and not re.match(r"^https?://", api_url):
-        raise SettingsError("TELEGRAM_API_URL must start with http:// or https://")
+    api_url = check_api_url(get("TELEGRAM_API_URL")) or None
 
     prefix = get("TICKET_PREFIX", "XG").upper()
     if not re.fullmatch(r"[A-Z]{1,6}", prefix):

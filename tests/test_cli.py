@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +18,8 @@ from domain.models import Role, Status
 from storage.sqlite import SqliteStorage
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
+TOKEN_SECRET = TOKEN.split(":")[1]
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -181,3 +188,50 @@ def test_a_village_name_stands_in_one_town_only(env, capsys):
     # moving the only grid of the village to another town is fine
     grids.write_text("code,name,village,town,lat,lon\nA1,甲一,东村,乙镇,,\n", encoding="utf-8")
     assert main(["import", "grids", str(grids)]) == 0
+
+
+# -- the token never reaches the terminal ---------------------------------------------------------
+def run_cli(folder, *args: str, **env: str) -> subprocess.CompletedProcess:
+    environment = {key: value for key, value in os.environ.items() if key not in ("BOT_TOKEN", "TELEGRAM_API_URL")}
+    environment.update(PYTHONPATH=str(ROOT), DATABASE_PATH=str(folder / "gridbot.sqlite3"), BOT_TOKEN=TOKEN, **env)
+    return subprocess.run([sys.executable, "-m", "bot", *args], cwd=folder, env=environment, capture_output=True,
+                          text=True, timeout=120)
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:0", "ftp://127.0.0.1", "http://bad host:8081",
+                                 "http://", "http://user:pw@127.0.0.1"])
+def test_api_url_is_checked_when_settings_load(env, monkeypatch, url):
+    monkeypatch.setenv("TELEGRAM_API_URL", url)
+    with pytest.raises(SettingsError, match="TELEGRAM_API_URL"):
+        load_settings()
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "http://127.0.0.1:99999"])
+def test_a_bad_api_url_is_a_clear_error_without_the_token(tmp_path, url):
+    result = run_cli(tmp_path, "run", TELEGRAM_API_URL=url)
+    output = result.stdout + result.stderr
+    assert result.returncode == 2, output
+    assert "configuration error: TELEGRAM_API_URL" in result.stderr
+    assert TOKEN_SECRET not in output and "Traceback" not in output
+
+
+def test_an_unreachable_api_stops_the_bot_with_one_line_without_the_token(tmp_path):
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    result = run_cli(tmp_path, "run", TELEGRAM_API_URL=f"http://127.0.0.1:{port}")
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
+    assert "Traceback" not in output and TOKEN_SECRET not in output
+    assert "cannot reach the Bot API" in output
+
+
+def test_an_unexpected_error_is_logged_without_the_token(caplog):
+    """Tracebacks are redacted too, not only messages: an exception's text may hold a URL."""
+    caplog.handler.addFilter(RedactTokenFilter(TOKEN))
+    try:
+        raise RuntimeError(f"POST https://api.telegram.org/bot{TOKEN}/getMe")
+    except RuntimeError:
+        logging.getLogger("test.redact").exception("stopped")
+    record_text = caplog.handler.format(caplog.records[-1])
+    assert "Traceback" in record_text and TOKEN_SECRET not in record_text and "<token>" in record_text
