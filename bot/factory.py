@@ -10,7 +10,6 @@ from contextlib import suppress
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.fsm.storage.base import BaseStorage
@@ -31,6 +30,7 @@ from bot.middlewares import (
 )
 from bot.notices import NoticeRenderer
 from bot.outbox import OutboxSender
+from bot.session import UpdateDecodingSession
 from bot.steps import StepCommandMiddleware
 from domain.models import Role, RoleGrant
 from domain.service import TicketService
@@ -47,9 +47,11 @@ def wall_clock() -> int:
 
 
 def create_bot(settings: Settings) -> Bot:
-    session = None
-    if settings.telegram_api_url:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session = (
+        UpdateDecodingSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+        if settings.telegram_api_url
+        else UpdateDecodingSession()
+    )
     bot = Bot(
         token=settings.require_token(),
         session=session,

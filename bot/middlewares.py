@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import time
+import traceback
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiogram import BaseMiddleware, Bot
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
 from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.types import TelegramObject, Update, User
 from aiogram.utils.i18n import I18nMiddleware
@@ -25,16 +27,29 @@ log = logging.getLogger("gridbot.updates")
 
 
 class UpdateLogMiddleware(BaseMiddleware):
-    """One line per update: its kind and the time it took. No texts, tokens or phone numbers."""
+    """One line per update: its kind and the time it took. No texts, tokens or phone numbers.
+
+    It also ends every error of a handler, which aiogram would log with the error's text (a
+    validation error quotes the input, a resident's text) and a traceback for each 429 in a flood:
+    Telegram's refusals get one line, other errors their type and where they arose, never their text."""
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         started = time.perf_counter()
+        update_id = getattr(event, "update_id", "-")
         kind = event.event_type if isinstance(event, Update) else type(event).__name__
         try:
             return await handler(event, data)
+        except TelegramRetryAfter as error:
+            log.warning("update %s %s: Telegram asked to wait %s s (429)", update_id, kind, error.retry_after)
+        except TelegramAPIError as error:
+            log.warning("update %s %s: Telegram refused %s: %s", update_id, kind,
+                        type(error.method).__name__, error.message)
+        except Exception as error:
+            frames = "".join(traceback.format_tb(error.__traceback__)).rstrip()
+            log.error("update %s %s failed with %s\n%s", update_id, kind, type(error).__name__, frames)
         finally:
-            log.info("update %s %s %.1f ms", getattr(event, "update_id", "-"), kind,
-                     (time.perf_counter() - started) * 1000)
+            log.info("update %s %s %.1f ms", update_id, kind, (time.perf_counter() - started) * 1000)
+        return UNHANDLED
 
 
 class UserContextMiddleware(BaseMiddleware):

@@ -1,7 +1,7 @@
 """A Bot API server on 127.0.0.1 for a real bot process (TELEGRAM_API_URL points at it).
 
 It serves getUpdates from updates the test queues, answers every other method like Telegram would,
-records all calls, can hold chosen requests unanswered (to kill the bot in the middle of a send),
+records all calls, can refuse chosen calls (429, 5xx), can hold chosen requests unanswered (to kill the bot in the middle of a send),
 and can deliver an update again, as Telegram does when the bot died before confirming it.
 """
 
@@ -41,6 +41,8 @@ class FakeBotApi:
         self.updates: list[dict[str, Any]] = []
         self.confirmed = 0  # getUpdates returns the updates from this id on
         self.hold: Callable[[Call], bool] = lambda call: False
+        # Answers a call with an error instead: (HTTP status, description, retry_after or None).
+        self.refuse: Callable[[Call], tuple[int, str, int | None] | None] = lambda call: None
         self._changed = asyncio.Condition()
         self._released = asyncio.Event()  # ends held requests when the server stops
         self._ids = itertools.count(1)
@@ -99,6 +101,12 @@ class FakeBotApi:
             return self._ok(await self._get_updates(params))
         if self.hold(call):
             await self._released.wait()  # not answered while the bot lives
+        refusal = self.refuse(call)
+        if refusal:
+            status, description, retry_after = refusal
+            parameters = {"parameters": {"retry_after": retry_after}} if retry_after else {}
+            return web.json_response({"ok": False, "error_code": status, "description": description, **parameters},
+                                     status=status)
         return self._ok(self._result(call))
 
     async def _get_updates(self, params: dict[str, str]) -> list[dict[str, Any]]:

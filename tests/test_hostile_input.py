@@ -1,0 +1,105 @@
+"""Hostile or odd input from Telegram: updates aiogram cannot decode, forged button data, invisible
+text, lengths as Telegram counts them, out-of-range locations, group chats and floods of 429s."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from bot.factory import create_bot, create_dispatcher
+from storage.sqlite import SqliteStorage
+from tests.conftest import GRIDS, STAFF, make_settings
+from tests.fake_bot_api import FakeBotApi, message, user
+
+TOKEN = "123456789:AAHfakeTokenForTheHostileTest_012345678"
+RESIDENT = 1001
+OTHER_RESIDENT = 1002
+
+
+# -- updates aiogram cannot decode ----------------------------------------------------------------
+@asynccontextmanager
+async def polling_bot(tmp_path: Path):
+    """`gridbot run`'s bot and dispatcher, polling the fake Bot API over HTTP in this process."""
+    api = FakeBotApi()
+    url = await api.start()
+    db = await SqliteStorage.open(tmp_path / "test.sqlite3")
+    await db.upsert_grids(GRIDS)
+    await db.upsert_staff(STAFF)
+    settings = make_settings(tmp_path, bot_token=TOKEN, telegram_api_url=url)
+    bot = create_bot(settings)
+    dp = create_dispatcher(settings, db)
+    polling = asyncio.create_task(dp.start_polling(bot, handle_signals=False, polling_timeout=1))
+    try:
+        yield api
+    finally:
+        await dp.stop_polling()
+        await asyncio.wait_for(polling, 60)
+        await bot.session.close()
+        await db.close()
+        await api.stop()
+
+
+def hidden_forward(user_id: int) -> dict:
+    """A forwarded message as Telegram sends it for a sender who hides their account, without the
+    `sender_user_name` aiogram requires."""
+    update = message(user_id, "张三 13812345678 forwarded this")
+    update["message"]["from"]["first_name"] = "Zhang"
+    update["message"]["from"]["username"] = "zhang_private"
+    update["message"]["forward_origin"] = {"type": "hidden_user", "date": 1763800000}
+    return update
+
+
+async def test_an_undecodable_update_is_skipped_and_the_others_answered(tmp_path, caplog):
+    caplog.set_level(logging.INFO)  # as `gridbot run` logs
+    async with polling_bot(tmp_path) as api:
+        bad = await api.push(hidden_forward(OTHER_RESIDENT))
+        since = len(api.calls)
+        await api.push(message(RESIDENT, "/start"))  # same batch, after the bad one
+        await api.wait_for(lambda c: c.chat_id == RESIDENT and c.method == "sendMessage", since, timeout=30)
+        # The bad update last in its batch: the next poll confirms it, so it is not fetched again.
+        lone = await api.push(hidden_forward(OTHER_RESIDENT))
+        await api.wait_for(lambda c: c.method == "getUpdates" and int(c.params.get("offset") or 0) > lone["update_id"],
+                           since, timeout=30)
+        since = len(api.calls)
+        await api.push({"future_kind": {"text": "张三 13812345678"}})  # a kind this aiogram does not know
+        await api.push(message(RESIDENT, "/help"))
+        await api.wait_for(lambda c: c.chat_id == RESIDENT and c.method == "sendMessage", since, timeout=30)
+    assert not [c for c in api.calls if c.chat_id == OTHER_RESIDENT]
+    logged = caplog.text
+    for private in ("Zhang", "zhang_private", "13812345678", "张三", "forwarded this", "hidden_user"):
+        assert private not in logged
+    skipped = [r.getMessage() for r in caplog.records if "could not be decoded" in r.getMessage()]
+    assert skipped == [f"update {bad['update_id']} (message) could not be decoded; skipped",
+                       f"update {lone['update_id']} (message) could not be decoded; skipped",
+                       f"update {lone['update_id'] + 1} (future_kind) could not be decoded; skipped"]
+
+
+async def test_a_flood_of_429s_logs_one_line_each_and_no_traceback(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    residents = range(2001, 2011)
+    refused: list[int] = []
+
+    def flood(call):
+        if call.method == "sendMessage" and call.chat_id in residents and call.chat_id not in refused:
+            refused.append(call.chat_id)
+            return 429, "Too Many Requests: retry after 1", 1
+        return None
+
+    async with polling_bot(tmp_path) as api:
+        api.refuse = flood
+        for resident in residents:
+            await api.push(message(resident, "/start"))
+        await api.wait_for(lambda c: len(refused) == len(residents), timeout=30)
+        since = len(api.calls)
+        await api.push(message(RESIDENT, "/help"))  # the bot goes on
+        await api.wait_for(lambda c: c.chat_id == RESIDENT and c.method == "sendMessage", since, timeout=30)
+    assert not [r for r in caplog.records if r.exc_info or r.exc_text]
+    assert "Traceback" not in caplog.text
+    bot_records = [r for r in caplog.records if not r.name.startswith("aiohttp.access")]  # the fake server's
+    flood_lines = [r.getMessage() for r in bot_records if "429" in r.getMessage() or "retry" in r.getMessage().lower()]
+    assert 0 < len(flood_lines) <= len(residents)
+    assert all("\n" not in line for line in flood_lines)
