@@ -13,6 +13,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 
 from bot.codes import NoBotUsername
 from bot.config import Settings, SettingsError, load_settings
+from domain.models import Role
 from qr import FontNotFoundError
 from storage import open_storage
 
@@ -107,7 +108,7 @@ async def run_demo(settings: Settings) -> int:
     return 0
 
 
-async def run_import(settings: Settings, what: str, path: Path) -> int:
+async def run_import(settings: Settings, what: str, path: Path, replace: bool = False) -> int:
     from domain import imports
 
     try:
@@ -115,9 +116,15 @@ async def run_import(settings: Settings, what: str, path: Path) -> int:
     except (OSError, UnicodeDecodeError) as error:
         print(f"cannot read {path}: {error}", file=sys.stderr)
         return 1
+    if replace and what != "staff":
+        print("--replace is for `gridbot import staff` only", file=sys.stderr)
+        return 2
     storage = await open_storage(settings.database_path)
     try:
         stored_grids = await storage.list_grids()
+        if what == "staff":
+            departments = {c.department for c in await storage.list_categories()}
+            known = imports.KnownScopes(stored_grids, departments, await storage.shop_codes())
     finally:
         await storage.close()
     if what in ("shops", "sites"):
@@ -126,9 +133,10 @@ async def run_import(settings: Settings, what: str, path: Path) -> int:
         result = {"shops": imports.parse_shops, "sites": imports.parse_sites}[what](text, grid_codes)
     elif what == "grids":
         result = imports.parse_grids(text, stored_grids)
+    elif what == "staff":
+        result = imports.parse_staff(text, known)
     else:
-        parse = {"staff": imports.parse_staff, "categories": imports.parse_categories}[what]
-        result = parse(text)
+        result = imports.parse_categories(text)
     if result.errors:
         for error in result.errors:
             print(f"{path}: {error}", file=sys.stderr)
@@ -136,13 +144,79 @@ async def run_import(settings: Settings, what: str, path: Path) -> int:
         return 1
     storage = await open_storage(settings.database_path)
     try:
-        upsert = {"grids": storage.upsert_grids, "staff": storage.upsert_staff,
-                  "categories": storage.upsert_categories, "shops": storage.upsert_shops,
-                  "sites": storage.upsert_sites}[what]
-        await upsert(result.rows)
+        if replace:
+            removed = await storage.replace_staff(result.rows)
+            await staff_service(settings, storage).staff_removed(removed)
+        else:
+            upsert = {"grids": storage.upsert_grids, "staff": storage.upsert_staff,
+                      "categories": storage.upsert_categories, "shops": storage.upsert_shops,
+                      "sites": storage.upsert_sites}[what]
+            await upsert(result.rows)
     finally:
         await storage.close()
     print(f"imported {len(result.rows)} {what} from {path}")
+    if replace:
+        print_removed(removed)
+    return 0
+
+
+def staff_service(settings: Settings, storage):
+    """The ticket service as the bot runs it: a removal here reaches the running bot through the
+    database (its outbox sends the cards and the notices)."""
+    from bot.factory import wall_clock
+    from domain.service import TicketService
+
+    return TicketService(storage, wall_clock, settings.tickets_per_hour, settings.admin_ids)
+
+
+def print_removed(removed) -> None:
+    for member in removed:
+        scope = f" {member.scope}" if member.scope else ""
+        print(f"removed {member.telegram_id} {member.name}: {member.role.value}{scope}")
+    if not removed:
+        print("nobody was removed")
+
+
+async def run_staff_list(settings: Settings) -> int:
+    storage = await open_storage(settings.database_path)
+    try:
+        people: dict[int, list] = {}
+        for member in await storage.list_staff():
+            people.setdefault(member.telegram_id, []).append(member)
+        for admin_id in sorted(settings.admin_ids - people.keys()):
+            people[admin_id] = []
+        for telegram_id in sorted(people):
+            rows = people[telegram_id]
+            user = await storage.get_user(telegram_id)
+            roles = [f"{m.role.value} {m.scope}".strip() for m in rows]
+            if telegram_id in settings.admin_ids:
+                roles.append("admin (ADMIN_IDS)")
+            name = rows[0].name if rows else (user.full_name if user else "")
+            opened = "yes" if user is not None and user.opened_at is not None else "no"
+            blocked = "yes" if user is not None and user.unreachable else "no"
+            print(f"{telegram_id}\t{name}\t{'; '.join(roles)}\topened the bot: {opened}\tblocked: {blocked}")
+        if not people:
+            print("no staff; import them with `gridbot import staff FILE.csv`")
+    finally:
+        await storage.close()
+    return 0
+
+
+async def run_staff_remove(settings: Settings, telegram_id: int, role: str | None, scope: str | None) -> int:
+    from domain.models import Role
+
+    storage = await open_storage(settings.database_path)
+    try:
+        removed = await storage.remove_staff(telegram_id, Role(role) if role else None, scope)
+        if not removed:
+            print(f"{telegram_id} holds no such role; nothing was removed", file=sys.stderr)
+            return 1
+        await staff_service(settings, storage).staff_removed(removed)
+    finally:
+        await storage.close()
+    print_removed(removed)
+    if telegram_id in settings.admin_ids:
+        print(f"{telegram_id} stays an admin: remove them from ADMIN_IDS for that")
     return 0
 
 
@@ -229,6 +303,15 @@ def build_parser() -> argparse.ArgumentParser:
     importer = commands.add_parser("import", help="import grids, staff, categories, shops or sites from CSV")
     importer.add_argument("what", choices=["grids", "staff", "categories", "shops", "sites"])
     importer.add_argument("file", type=Path)
+    importer.add_argument("--replace", action="store_true",
+                          help="staff only: the file is the complete staff list; everyone else loses their roles")
+    staff = commands.add_parser("staff", help="list staff or remove someone's roles")
+    staff_commands = staff.add_subparsers(dest="staff_command", required=True)
+    staff_commands.add_parser("list", help="each staff member: roles, scopes, opened the bot, blocked it")
+    remove = staff_commands.add_parser("remove", help="take roles away; their open tickets go to others at once")
+    remove.add_argument("telegram_id", type=int)
+    remove.add_argument("--role", choices=[r.value for r in Role], help="only this role (default: all)")
+    remove.add_argument("--scope", help="only the role in this scope (a grid code, village, town, …)")
     qr_command = commands.add_parser("qr", help="write one grid's QR code card as PNG")
     qr_command.add_argument("--grid", required=True, help="the grid's code")
     qr_command.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
@@ -264,7 +347,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "backup":
             return asyncio.run(run_backup(settings, args.file))
         if args.command == "import":
-            return asyncio.run(run_import(settings, args.what, args.file))
+            return asyncio.run(run_import(settings, args.what, args.file, args.replace))
+        if args.command == "staff" and args.staff_command == "list":
+            return asyncio.run(run_staff_list(settings))
+        if args.command == "staff":
+            return asyncio.run(run_staff_remove(settings, args.telegram_id, args.role, args.scope))
         if args.command == "qr":
             return asyncio.run(run_qr(settings, args.grid, args.output))
         if args.command == "stats":

@@ -82,6 +82,8 @@ def create_dispatcher(
         if outbox_intervals
         else OutboxSender(storage, renderer, clock)
     )
+    tickets = TicketService(storage, clock, settings.tickets_per_hour, settings.admin_ids)
+    outbox.on_unreachable = tickets.staff_unreachable
     dp = Dispatcher(
         # Forms live in the database, so a resident can go on after a restart.
         storage=fsm_storage or SqliteFsmStorage(storage, clock),
@@ -90,14 +92,14 @@ def create_dispatcher(
         events_isolation=FormLocks(),
         db=storage,
         settings=settings,
-        tickets=TicketService(storage, clock, settings.tickets_per_hour),
+        tickets=tickets,
         outbox=outbox,
         clock=clock,
         i18n=i18n,
     )
     dp.update.outer_middleware(UpdateLogMiddleware())
     dp["handled_updates"] = dp.update.outer_middleware(HandledUpdatesMiddleware(storage, dp.storage, clock))
-    dp.update.outer_middleware(UserContextMiddleware(storage, settings, outbox))
+    dp.update.outer_middleware(UserContextMiddleware(storage, settings, outbox, tickets))
     LocaleMiddleware(i18n).setup(dp)
     dp.message.outer_middleware(StepCommandMiddleware(dp))  # needs the form state and the locale
     dp.include_routers(*get_routers())

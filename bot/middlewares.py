@@ -16,10 +16,12 @@ from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.types import TelegramObject, Update, User
 from aiogram.utils.i18n import I18nMiddleware
 
+from bot.commands import register_chat_commands
 from bot.config import Settings
 from bot.i18n import pick_language
 from bot.outbox import OutboxSender
 from domain.models import Role, RoleGrant
+from domain.service import TicketService
 from storage.base import Storage
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -54,18 +56,21 @@ class UpdateLogMiddleware(BaseMiddleware):
 
 class UserContextMiddleware(BaseMiddleware):
     """Puts `user` (the stored profile), `grants` (roles) and `lang` into handler data, and
-    wakes the outbox after the handler so that what it queued goes out at once."""
+    wakes the outbox after the handler so that what it queued goes out at once. A staff member's
+    first message (or the first after blocking the bot) brings them their command menu and the
+    cards of every ticket open for them."""
 
-    def __init__(self, storage: Storage, settings: Settings, outbox: OutboxSender):
+    def __init__(self, storage: Storage, settings: Settings, outbox: OutboxSender, tickets: TicketService):
         self.storage = storage
         self.settings = settings
         self.outbox = outbox
+        self.tickets = tickets
 
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         tg_user: User | None = data.get("event_from_user")
         if tg_user is None or tg_user.is_bot:
             return await handler(event, data)
-        user, grants = await self.storage.touch_user(
+        user, grants, reached = await self.storage.touch_user(
             tg_user.id, tg_user.full_name, tg_user.username, tg_user.language_code
         )
         if tg_user.id in self.settings.admin_ids:
@@ -73,6 +78,12 @@ class UserContextMiddleware(BaseMiddleware):
         data["user"] = user
         data["grants"] = grants
         data["lang"] = pick_language(user.language, user.telegram_language, self.settings.default_language)
+        if reached and grants:
+            await self.tickets.staff_reachable(tg_user.id, grants)
+            try:
+                await register_chat_commands(data["bot"], data["i18n"], tg_user.id, grants, data["lang"])
+            except Exception as error:  # the menu is a convenience; the update goes on without it
+                log.warning("no command menu for chat %s: %s", tg_user.id, type(error).__name__)
         try:
             return await handler(event, data)
         finally:

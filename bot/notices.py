@@ -5,11 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from html import escape
 
-from aiogram.methods import SendLocation, SendMediaGroup, SendMessage, SendPhoto, TelegramMethod
-from aiogram.types import InputMediaPhoto
+from aiogram.methods import (
+    DeleteMyCommands,
+    SendLocation,
+    SendMediaGroup,
+    SendMessage,
+    SendPhoto,
+    SetMyCommands,
+    TelegramMethod,
+)
+from aiogram.types import BotCommandScopeChat, InputMediaPhoto
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
+from bot.commands import commands_for
 from bot.config import Settings
 from bot.digest import NOTICE_DIGEST
 from bot.i18n import pick_language
@@ -22,12 +31,14 @@ from bot.texts import (
     format_time,
     grid_line,
     history_lines,
+    passed_on_text,
+    role_name,
     status_name,
     ticket_card,
     tier_name,
 )
 from domain import service
-from domain.models import Notice, Status, Tier
+from domain.models import Notice, Role, RoleGrant, Status, Tier
 from domain.stats import Period, PeriodKind, Scope, ScopeLevel
 from domain.tickets import format_number
 from handlers import keyboards
@@ -63,6 +74,8 @@ class NoticeRenderer:
         """None when there is nothing left to say (the ticket is gone)."""
         if notice.type == NOTICE_DIGEST:
             return await self._digest(notice)
+        if notice.type in (service.NOTICE_UNREACHABLE_STAFF, service.NOTICE_ROLE_REMOVED, service.NOTICE_COMMANDS):
+            return await self._staff_notice(notice)
         ticket = await self.storage.get_ticket(notice.ticket_id) if notice.ticket_id else None
         if ticket is None:
             return None
@@ -86,6 +99,8 @@ class NoticeRenderer:
                 reason = notice.data.get("reason")
                 if reason:
                     text = _("Reason: {reason}").format(reason=escape(clip(reason, HISTORY_NOTE_LIMIT * 2))) + "\n\n" + text
+                if notice.data.get("passed_on"):
+                    text = passed_on_text(notice.data["passed_on"], ticket.tier) + "\n\n" + text
                 events = await self.storage.events(ticket.id)
                 if len(events) > 1:  # escalated, reopened or handed over: the next holder sees why
                     history = history_lines(events[-HISTORY_ON_CARD:], self.settings.timezone)
@@ -151,6 +166,35 @@ class NoticeRenderer:
                     text += "\n" + escape(notice.data["comment"])
                 return SendMessage(chat_id=chat_id, text=text)
         raise ValueError(f"unknown notice type {notice.type!r}")
+
+    async def _staff_notice(self, notice: Notice) -> TelegramMethod:
+        """Who cannot be reached (to the town command centre and admins); a removed role and the
+        command menu that goes with the roles left (to the person removed)."""
+        chat_id = notice.chat_id
+        language = await self.language_of(chat_id)
+        with self.i18n.context(), self.i18n.use_locale(language):
+            if notice.type == service.NOTICE_COMMANDS:
+                grants = await self.storage.roles_of(chat_id)
+                if chat_id in self.settings.admin_ids:
+                    grants.append(RoleGrant(Role.ADMIN))
+                scope = BotCommandScopeChat(chat_id=chat_id)
+                if not grants:
+                    return DeleteMyCommands(scope=scope)
+                return SetMyCommands(commands=commands_for(grants), scope=scope)
+            if notice.type == service.NOTICE_ROLE_REMOVED:
+                return SendMessage(chat_id=chat_id, text=_(
+                    "You no longer hold the role {role} in this bot. The tickets you held went to your "
+                    "colleagues or to the tier above."
+                ).format(role=role_name(Role(notice.data["role"]), notice.data["scope"])))
+            lines = [_("⚠️ Staff who cannot be reached on the bot. Their tickets went to the tier above; "
+                       "please ask them to open the bot and send /start.")]
+            for person in notice.data["people"]:
+                state = _("blocked the bot") if person["blocked"] else _("has not opened the bot")
+                lines.append(_("• {name} ({role}): {state}; tickets waiting: {count}").format(
+                    name=escape(person["name"]), role=role_name(Role(person["role"]), person["scope"]),
+                    state=state, count=person["waiting"],
+                ))
+            return SendMessage(chat_id=chat_id, text=fit_message("\n".join(lines)))
 
     async def _digest(self, notice: Notice) -> TelegramMethod:
         # "week": notices queued before monthly digests existed.

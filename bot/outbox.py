@@ -3,7 +3,8 @@
 A notice is marked sent right after Telegram accepted it, so it goes out twice only if the bot dies
 between the two. Telegram's errors: 429 waits as long as it says (everything waits: the flood limit
 is the bot's), 5xx and network errors are retried with growing pauses for up to a day, 403 (the
-user blocked the bot) marks the user unreachable and drops what was queued for them, and other
+user blocked the bot) and "chat not found" (they never opened it) mark the user unreachable, drop
+what was queued for them and hand what they held to others (`on_unreachable`): never "done". Other
 refusals drop the one notice. Any other failure of one notice is retried later too, and never holds
 up the others.
 """
@@ -77,6 +78,9 @@ class OutboxSender:
         self._stopping = False
         # One round at a time, whoever calls: two at once could both send the same notice.
         self._delivering = asyncio.Lock()
+        # Called with a chat that blocked the bot or never opened it, so that its tickets go to
+        # someone who can be reached (TicketService.staff_unreachable).
+        self.on_unreachable: Callable[[int], Awaitable[None]] | None = None
 
     def wake(self) -> None:
         """Something new is in the outbox: send it now rather than at the next poll."""
@@ -159,9 +163,13 @@ class OutboxSender:
         except TelegramForbiddenError:
             # The user blocked the bot: stop, and remember so nobody waits on them.
             await self.storage.mark_unreachable(chat_id)
-            await self.storage.drop_pending(chat_id, "forbidden")
+            await self._unreachable(chat_id, "forbidden")
             return False
         except (TelegramBadRequest, TelegramNotFound) as error:
+            if "chat not found" in error.message.lower():  # they never opened the bot
+                await self.storage.mark_not_opened(chat_id)
+                await self._unreachable(chat_id, "chat not found")
+                return False
             log.warning("outbox item %s refused for good: %s", item.id, error.message)
             await self.storage.drop(item.id, "bad request: " + error.message[:200])
             return False
@@ -172,6 +180,13 @@ class OutboxSender:
             self._unrecorded.add(item.id)
             raise
         return True
+
+    async def _unreachable(self, chat_id: int, reason: str) -> None:
+        # What was queued for them is dropped: a staff member gets every open card again when they
+        # write to the bot, and what they held goes to someone reachable now.
+        await self.storage.drop_pending(chat_id, reason)
+        if self.on_unreachable is not None:
+            await self.on_unreachable(chat_id)
 
     async def _retry_later(self, item: OutboxItem, error: Exception) -> None:
         if item.id in self._unrecorded:

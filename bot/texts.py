@@ -8,8 +8,17 @@ from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import gettext as _
 
-from domain.models import Category, EventType, Grid, Kind, Resident, Status, Ticket, TicketEvent, Tier
-from domain.service import Conflict, NotAllowed, NotFound, RateLimited, TicketError
+from domain.models import Category, EventType, Grid, Kind, Resident, Role, Status, Ticket, TicketEvent, Tier
+from domain.service import (
+    PASSED_ON_OPENED,
+    PASSED_ON_REMOVED,
+    PASSED_ON_UNREACHABLE,
+    Conflict,
+    NotAllowed,
+    NotFound,
+    RateLimited,
+    TicketError,
+)
 from domain.tickets import format_number
 
 
@@ -45,6 +54,30 @@ def tier_name(tier: Tier) -> str:
 def weekday_names() -> tuple[str, ...]:
     """Short names of the days, Monday first."""
     return (_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun"))
+
+
+def role_name(role: Role, scope: str = "") -> str:
+    """A staff role with its scope, e.g. "grid worker · DL01"."""
+    name = {
+        Role.GRID_WORKER: _("grid worker"),
+        Role.VILLAGE: _("village staff"),
+        Role.TOWN: _("town command centre staff"),
+        Role.DEPARTMENT: _("department staff"),
+        Role.OFFICIAL: _("official"),
+        Role.ADMIN: _("admin"),
+        Role.INSPECTOR: _("inspector"),
+        Role.SHOP_OWNER: _("shop owner"),
+    }[role]
+    return f"{name} · {escape(scope)}" if scope else name
+
+
+def passed_on_text(reason: str, tier: Tier) -> str:
+    """Why a ticket's holders changed without a move by staff (EventType.REASSIGNED)."""
+    return {
+        PASSED_ON_REMOVED: _("Passed on to the {tier}: a holder was removed from staff"),
+        PASSED_ON_UNREACHABLE: _("Passed on to the {tier}: its holder cannot be reached on the bot"),
+        PASSED_ON_OPENED: _("Back with the {tier}: its staff opened the bot"),
+    }.get(reason, _("Passed on to the {tier}")).format(tier=tier_name(tier))
 
 
 def category_name(category: Category | None, code: str, language: str) -> str:
@@ -91,6 +124,8 @@ def event_line(event_type: EventType, note: str | None, data: dict) -> str:
         text = missed.format(tier=tier_name(Tier(data["tier"])))
     elif event_type is EventType.ESCALATED and "to" in data:
         text = _("Escalated to the {tier}").format(tier=tier_name(Tier(data["to"])))
+    elif event_type is EventType.REASSIGNED:
+        text = passed_on_text(data.get("reason", ""), Tier(data.get("to", Tier.TOWN)))
     else:
         text = {
             EventType.CREATED: _("Filed"),

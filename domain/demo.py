@@ -57,6 +57,8 @@ async def fill_demo(storage: Storage, now: int, tickets_count: int = 360, seed: 
     """Fill an empty database; returns how many tickets were made."""
     await storage.upsert_grids(DEMO_GRIDS)
     await storage.upsert_staff(DEMO_STAFF)
+    for member in DEMO_STAFF:  # as if they had opened the bot, so that tickets reach them
+        await storage.touch_user(member.telegram_id, member.name, None, None)
     rng = random.Random(seed)
     clock = DemoClock(now)
     service = TicketService(storage, clock)

@@ -178,8 +178,45 @@ def parse_grids(text: str, stored: Sequence[Grid] = ()) -> ImportResult[Grid]:
     return _parse(text, GRID_HEADER, grid_in_one_town, lambda g: g.code)
 
 
-def parse_staff(text: str) -> ImportResult[StaffMember]:
-    return _parse(text, STAFF_HEADER, _staff, lambda s: (s.telegram_id, s.role, s.scope))
+@dataclass(frozen=True)
+class KnownScopes:
+    """What a staff row's scope may name: the stored grids, departments named by categories, shops."""
+
+    grids: Sequence[Grid]
+    departments: Collection[str]
+    shop_codes: Collection[str]
+
+    def check(self, member: StaffMember) -> None:
+        role, scope = member.role, member.scope
+        if role is Role.ADMIN:
+            if scope:
+                raise RowError(f"role admin takes no scope, got {scope!r}")
+            return
+        towns = {g.town for g in self.grids}
+        known: dict[Role, tuple[Collection[str], str]] = {
+            Role.GRID_WORKER: ({g.code for g in self.grids}, "grid; import it first with `gridbot import grids`"),
+            Role.VILLAGE: ({g.village for g in self.grids}, "village (no grid lies in it)"),
+            Role.TOWN: (towns, "town (no grid lies in it)"),
+            Role.OFFICIAL: (towns, "town (no grid lies in it)"),
+            Role.INSPECTOR: (towns, "town (no grid lies in it)"),
+            Role.DEPARTMENT: (self.departments, "department (no service category names it)"),
+            Role.SHOP_OWNER: (self.shop_codes, "shop; import it first with `gridbot import shops`"),
+        }
+        names, what = known[role]
+        if scope and scope not in names:
+            raise RowError(f"{scope!r} is not a known {what}")
+
+
+def parse_staff(text: str, known: KnownScopes) -> ImportResult[StaffMember]:
+    """Staff of the file; a row whose scope names no stored grid, village, town, department or
+    shop, or an admin row with a scope, is an error."""
+
+    def known_staff(row: dict) -> StaffMember:
+        member = _staff(row)
+        known.check(member)
+        return member
+
+    return _parse(text, STAFF_HEADER, known_staff, lambda s: (s.telegram_id, s.role, s.scope))
 
 
 def parse_categories(text: str) -> ImportResult[Category]:

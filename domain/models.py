@@ -109,8 +109,14 @@ class Resident:
     full_name: str = ""
     username: str | None = None
     phone: str | None = None
-    unreachable: bool = False
+    unreachable: bool = False  # they blocked the bot
     telegram_language: str | None = None
+    opened_at: int | None = None  # when they first wrote to the bot; None: never
+
+    @property
+    def reachable(self) -> bool:
+        """The bot can write to them: they have written to it and not blocked it since."""
+        return self.opened_at is not None and not self.unreachable
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,8 @@ class Ticket:
     follower_count: int = 0
     photos: tuple[Photo, ...] = ()
     after_photos: tuple[Photo, ...] = ()
+    # The tier it belongs at while it is held above it because nobody there can be reached.
+    waiting_tier: Tier | None = None
 
     @property
     def concerned_residents(self) -> int:

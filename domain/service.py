@@ -14,6 +14,7 @@ from domain.models import (
     Photo,
     Role,
     RoleGrant,
+    StaffMember,
     Status,
     Ticket,
     TicketEvent,
@@ -25,6 +26,8 @@ from domain.tickets import (
     MAX_NOTE,
     MAX_PHOTOS,
     REOPEN_WINDOW_SECONDS,
+    FALLBACK_TIER,
+    TIER_OF_ROLE,
     Action,
     TransitionError,
     next_status,
@@ -73,6 +76,15 @@ NOTICE_AFTER_PHOTOS = "after_photos"  # staff's photos of the finished work
 NOTICE_RESOLVED = "resolved"  # asks the resident "solved?"
 NOTICE_RATED = "rated"
 NOTICE_REMINDER = "reminder"  # to the holders: a deadline is near or passed
+# To the town command centre and admins: staff who have not opened the bot or blocked it, with
+# how many tickets wait for them (data {"people": [{"name", "role", "scope", "blocked", "waiting"}]}).
+NOTICE_UNREACHABLE_STAFF = "unreachable_staff"
+NOTICE_ROLE_REMOVED = "role_removed"  # to someone removed from staff: data {"role", "scope"}
+NOTICE_COMMANDS = "commands"  # resets a person's command menu to the roles they hold now
+# Why a ticket's holders changed without a move by staff (EventType.REASSIGNED's data["reason"]).
+PASSED_ON_REMOVED = "removed"  # a holder was removed from staff
+PASSED_ON_UNREACHABLE = "unreachable"  # a holder blocked the bot or cannot be reached
+PASSED_ON_OPENED = "opened"  # staff of the tier it belongs at opened the bot: it came back
 
 
 @dataclass(frozen=True)
@@ -89,11 +101,28 @@ class Draft:
     share_contact: bool = False
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Who holds a ticket now, by the one rule of `TicketService.place`."""
+
+    tier: Tier  # the tier that holds it
+    holders: list[int]  # who get its card: the reachable staff there (or admins, see `place`)
+    waiting_tier: Tier | None  # the tier it belongs at, while it is held above that
+    passed_over: list[StaffMember]  # staff of the tiers passed over: not opened the bot, or blocked it
+
+
 class TicketService:
-    def __init__(self, storage: Storage, clock: Callable[[], int], tickets_per_hour: int = 10):
+    def __init__(
+        self,
+        storage: Storage,
+        clock: Callable[[], int],
+        tickets_per_hour: int = 10,
+        admin_ids: frozenset[int] = frozenset(),
+    ):
         self.storage = storage
         self.clock = clock
         self.tickets_per_hour = tickets_per_hour  # per resident; 0 means no limit
+        self.admin_ids = admin_ids  # ADMIN_IDS from the settings; admins imported as staff count too
 
     # -- helpers ----------------------------------------------------------------------------------
     async def get(self, ticket_id: int) -> Ticket:
@@ -102,28 +131,52 @@ class TicketService:
             raise NotFound(ticket_id)
         return ticket
 
-    async def holders(self, ticket: Ticket) -> list[int]:
-        """Who gets the ticket's card: the staff of its current tier and scope."""
-        role, scope = tier_holder(ticket, await self.storage.get_grid(ticket.grid_code))
-        return sorted({m.telegram_id for m in await self.storage.staff_with_role(role, scope)})
+    async def place(self, ticket: Ticket, tier: Tier | None = None) -> Placement:
+        """The one rule of who holds a ticket: the reachable staff of `tier` (by default the tier
+        the ticket belongs at); where that tier has nobody reachable, the tier above, and on up to
+        the town command centre, which holds it even then: its reachable admins get the card
+        meanwhile, and whoever opens the bot there gets it too."""
+        grid = await self.storage.get_grid(ticket.grid_code)
+        wanted = tier or ticket.waiting_tier or ticket.tier
+        current = wanted
+        passed_over: list[StaffMember] = []
+        while True:
+            role, scope = tier_holder(ticket, grid, current)
+            staff = await self.storage.staff_with_role(role, scope)
+            holders = sorted(await self.storage.reachable([m.telegram_id for m in staff]))
+            above = FALLBACK_TIER[current]
+            if holders:
+                break
+            passed_over += staff
+            if above is None:
+                holders = sorted(await self.storage.reachable(await self._admin_ids()))
+                break
+            current = above
+        return Placement(current, holders, wanted if current is not wanted else None, passed_over)
 
-    async def _intake_tier(self, grid_code: str) -> Tier:
-        """Where a grid's new tickets start: with its worker, or, while it has none, the village."""
-        return Tier.GRID if await self.storage.staff_with_role(Role.GRID_WORKER, grid_code) else Tier.VILLAGE
+    async def holders(self, ticket: Ticket) -> list[int]:
+        """Who gets news of the ticket where it is held now: its tier's reachable staff."""
+        return (await self.place(ticket, ticket.tier)).holders
+
+    async def _admin_ids(self) -> list[int]:
+        return sorted(self.admin_ids | {m.telegram_id for m in await self.storage.staff_with_role(Role.ADMIN)})
 
     async def residents_of(self, ticket: Ticket) -> list[int]:
         """The filer and everyone who follows the ticket."""
         return [ticket.resident_id, *await self.storage.followers(ticket.id)]
 
     @staticmethod
-    def card_notices(ticket: Ticket, recipients: Sequence[int], reason: str = "") -> list[Notice]:
+    def card_notices(ticket: Ticket, recipients: Sequence[int], reason: str = "", passed_on: str = "") -> list[Notice]:
+        """The card with its photos and location; `passed_on` says why it came without a move by
+        staff (PASSED_ON_*)."""
         notices: list[Notice] = []
+        data = {"reason": reason, "passed_on": passed_on} if passed_on else {"reason": reason}
         for chat_id in recipients:
             if ticket.photos:
                 notices.append(Notice(chat_id, NOTICE_TICKET_PHOTOS, ticket.id))
             if ticket.lat is not None and ticket.lon is not None:
                 notices.append(Notice(chat_id, NOTICE_TICKET_LOCATION, ticket.id))
-            notices.append(Notice(chat_id, NOTICE_NEW_TICKET, ticket.id, {"reason": reason}))
+            notices.append(Notice(chat_id, NOTICE_NEW_TICKET, ticket.id, data))
         return notices
 
     async def _staff_ticket(self, ticket_id: int, grants: Sequence[RoleGrant]) -> tuple[Ticket, Grid]:
@@ -208,7 +261,14 @@ class TicketService:
         now = self.clock()
         await self._check_filing_limit(resident_id, source_key, now)
         reply_due, resolve_due = deadlines(category, now)
-        tier = await self._intake_tier(grid.code)
+        # The card needs the stored ticket's id; notices get it from storage in the same transaction.
+        draft_ticket = Ticket(
+            id=0, kind=draft.kind, category_code=category.code, grid_code=grid.code,
+            resident_id=resident_id, share_contact=draft.share_contact, description=description,
+            lat=draft.lat, lon=draft.lon, status=Status.NEW, tier=Tier.GRID, assignee_id=None,
+            created_at=now, department=category.department, photos=draft.photos,
+        )
+        placement = await self.place(draft_ticket, Tier.GRID)
         new = NewTicket(
             kind=draft.kind,
             category_code=category.code,
@@ -222,17 +282,17 @@ class TicketService:
             reply_due_at=reply_due,
             resolve_due_at=resolve_due,
             department=category.department,
-            tier=tier,
+            tier=placement.tier,
+            waiting_tier=placement.waiting_tier,
             source_key=source_key,
         )
-        # The card needs the stored ticket's id; notices get it from storage in the same transaction.
-        draft_ticket = Ticket(
-            id=0, kind=draft.kind, category_code=category.code, grid_code=grid.code,
-            resident_id=resident_id, share_contact=draft.share_contact, description=description,
-            lat=draft.lat, lon=draft.lon, status=Status.NEW, tier=tier, assignee_id=None,
-            created_at=now, department=category.department, photos=draft.photos,
+        draft_ticket = replace(draft_ticket, tier=placement.tier)
+        ticket, created = await self.storage.create_ticket(
+            new, now, self.card_notices(draft_ticket, placement.holders)
         )
-        return await self.storage.create_ticket(new, now, self.card_notices(draft_ticket, await self.holders(draft_ticket)))
+        if created:
+            await self._warn_passed_over(ticket, placement, now)
+        return ticket, created
 
     async def follow(self, ticket_id: int, resident_id: int) -> Ticket:
         ticket = await self.get(ticket_id)
@@ -280,19 +340,23 @@ class TicketService:
         resolved_tier = ticket.resolved_tier or ticket.tier
         tier = next_tier(resolved_tier) or resolved_tier
         reply_due, resolve_due = await self._deadlines_from(ticket, now)
-        reopened = Ticket(**{**ticket.__dict__, "status": status, "tier": tier})
-        holders = await self.holders(reopened)
+        placement = await self.place(ticket, tier)
+        reopened = replace(ticket, status=status, tier=placement.tier)
         followers = await self.storage.followers(ticket.id)
-        notices = self.card_notices(reopened, holders, reason) + self._status_notices(followers, ticket, status)
-        return await self._change(
+        notices = self.card_notices(reopened, placement.holders, reason)
+        notices += self._status_notices(followers, ticket, status)
+        stored = await self._change(
             ticket,
             TicketChange(
-                status=status, tier=tier, clear_assignee=True, tier_since=now, reply_due_at=reply_due,
-                resolve_due_at=resolve_due, new_deadline_window=True, resume_clock=True,
+                status=status, tier=placement.tier, waiting_tier=placement.waiting_tier, clear_assignee=True,
+                tier_since=now, reply_due_at=reply_due, resolve_due_at=resolve_due, new_deadline_window=True,
+                resume_clock=True,
             ),
             TicketEvent(ticket.id, now, EventType.REOPENED, resident_id, reason),
             notices,
         )
+        await self._warn_passed_over(stored, placement, now)
+        return stored
 
     async def rate(self, ticket_id: int, resident_id: int, stars: int, comment: str | None = None) -> Ticket:
         ticket = await self._resident_ticket(ticket_id, resident_id)
@@ -392,19 +456,22 @@ class TicketService:
             raise NotAllowed(ticket_id)  # hand-over stays within the town; beyond it is escalation
         status = self._next(ticket, Action.HAND_OVER)
         now = self.clock()
-        tier = await self._intake_tier(target.code)
-        moved = Ticket(**{**ticket.__dict__, "grid_code": target.code, "status": status, "tier": tier})
-        notices = self.card_notices(moved, await self.holders(moved), reason)
+        placement = await self.place(replace(ticket, grid_code=target.code), Tier.GRID)
+        moved = replace(ticket, grid_code=target.code, status=status, tier=placement.tier)
+        notices = self.card_notices(moved, placement.holders, reason)
         notices += self._status_notices(await self.residents_of(ticket), ticket, status, grid=target.code)
-        return await self._change(
+        stored = await self._change(
             ticket,
-            TicketChange(status=status, grid_code=target.code, tier=tier, clear_assignee=True),
+            TicketChange(status=status, grid_code=target.code, tier=placement.tier,
+                         waiting_tier=placement.waiting_tier, clear_assignee=True),
             TicketEvent(
                 ticket.id, now, EventType.HANDED_OVER, actor_id, reason or None,
                 {"from": ticket.grid_code, "to": target.code},
             ),
             notices,
         )
+        await self._warn_passed_over(stored, placement, now)
+        return stored
 
     async def escalate(
         self,
@@ -428,22 +495,26 @@ class TicketService:
         now = self.clock()
         reply_due, resolve_due = await self._deadlines_from(ticket, now)
         target_department = (department or ticket.department) if tier is Tier.DEPARTMENT else ticket.department
-        moved = Ticket(**{**ticket.__dict__, "status": status, "tier": tier, "department": target_department})
-        notices = self.card_notices(moved, await self.holders(moved), reason)
-        notices += self._status_notices(await self.residents_of(ticket), ticket, status, tier=tier.value)
-        return await self._change(
+        placement = await self.place(replace(ticket, department=target_department), tier)
+        moved = replace(ticket, status=status, tier=placement.tier, department=target_department)
+        notices = self.card_notices(moved, placement.holders, reason)
+        notices += self._status_notices(await self.residents_of(ticket), ticket, status, tier=placement.tier.value)
+        stored = await self._change(
             ticket,
             TicketChange(
-                status=status, tier=tier, department=target_department, clear_assignee=True,
+                status=status, tier=placement.tier, waiting_tier=placement.waiting_tier,
+                department=target_department, clear_assignee=True,
                 tier_since=now, reply_due_at=reply_due, resolve_due_at=resolve_due,
                 new_deadline_window=True,
             ),
             TicketEvent(
                 ticket.id, now, EventType.ESCALATED, actor_id, reason or None,
-                {"from": ticket.tier.value, "to": tier.value, "automatic": actor_id is None},
+                {"from": ticket.tier.value, "to": placement.tier.value, "automatic": actor_id is None},
             ),
             notices,
         )
+        await self._warn_passed_over(stored, placement, now)
+        return stored
 
     async def run_deadlines(self) -> tuple[int, int]:
         """Escalate what is overdue and remind holders of what is near: each exactly once, because
@@ -484,3 +555,99 @@ class TicketService:
             TicketEvent(ticket.id, now, EventType.REMINDED, None, None, data),
             [Notice(r, NOTICE_REMINDER, ticket.id, data) for r in recipients],
         )
+
+    # -- reachable holders ------------------------------------------------------------------------
+    async def _warn_passed_over(self, ticket: Ticket, placement: Placement, now: int) -> None:
+        """Tell the town command centre and admins who was passed over and how many tickets wait
+        for them: once a day per person and state, not once per ticket."""
+        people = []
+        for member in placement.passed_over:
+            user = await self.storage.get_user(member.telegram_id)
+            blocked = user is not None and user.unreachable
+            key = f"passed_over:{member.telegram_id}:{member.role.value}:{member.scope}"
+            value = f"{now // 86400}:{'blocked' if blocked else 'not_opened'}"
+            if await self.storage.get_value(key) == value:
+                continue
+            await self.storage.set_value(key, value)
+            if member.role is Role.TOWN:  # the top: its tickets wait where they are
+                waiting = len(await self.storage.staff_queue([RoleGrant(Role.TOWN, member.scope)], limit=10**6))
+            else:
+                waiting = len(await self.storage.tickets_waiting_for(member.role, member.scope))
+            people.append({"name": member.name, "role": member.role.value, "scope": member.scope,
+                           "blocked": blocked, "waiting": waiting})
+        if not people:
+            return
+        grid = await self.storage.get_grid(ticket.grid_code)
+        town = await self.storage.staff_with_role(Role.TOWN, grid.town if grid else "")
+        recipients = await self.storage.reachable([m.telegram_id for m in town] + await self._admin_ids())
+        await self.storage.enqueue(
+            [Notice(r, NOTICE_UNREACHABLE_STAFF, None, {"people": people}) for r in sorted(recipients)], now
+        )
+
+    async def _pass_on(self, ticket: Ticket, reason: str, gone: int | None = None, send_cards: bool = True) -> bool:
+        """Put the ticket where `place` says it belongs now, recorded as REASSIGNED; `gone` is a
+        person who can no longer hold it, so a ticket they took loses them. False if nothing changed."""
+        ticket = await self.get(ticket.id)  # with its photos, for the card
+        placement = await self.place(ticket)
+        lost_assignee = gone is not None and ticket.assignee_id == gone
+        if placement.tier is ticket.tier and placement.waiting_tier is ticket.waiting_tier and not lost_assignee:
+            return False
+        now = self.clock()
+        moved = replace(ticket, tier=placement.tier, assignee_id=None if lost_assignee else ticket.assignee_id)
+        data = {"reason": reason, "from": ticket.tier.value, "to": placement.tier.value}
+        notices = self.card_notices(moved, placement.holders, passed_on=reason) if send_cards else []
+        try:
+            await self._change(
+                ticket,
+                TicketChange(status=ticket.status, tier=placement.tier, waiting_tier=placement.waiting_tier,
+                             clear_assignee=lost_assignee),
+                TicketEvent(ticket.id, now, EventType.REASSIGNED, None, None, data),
+                notices,
+            )
+        except Conflict:
+            return False  # someone acted on it meanwhile; their action placed it
+        await self._warn_passed_over(ticket, placement, now)
+        return True
+
+    async def staff_reachable(self, telegram_id: int, grants: Sequence[RoleGrant]) -> int:
+        """They opened the bot, or wrote again after blocking it. Tickets held above their tier
+        for want of anyone reachable there, and nobody took meanwhile, come back; then they get the
+        card of every ticket open for them, oldest first, with photos. Returns how many cards."""
+        handling = [g for g in grants if g.role in TIER_OF_ROLE]
+        for grant in handling:
+            for ticket in await self.storage.tickets_waiting_for(grant.role, grant.scope):
+                await self._pass_on(ticket, PASSED_ON_OPENED, send_cards=False)
+        if not handling:
+            return 0
+        # Listed without photos; each card goes with its own.
+        tickets = [await self.get(t.id) for t in await self.storage.staff_queue(handling, limit=10**6)]
+        await self.storage.enqueue(
+            [n for ticket in tickets for n in self.card_notices(ticket, [telegram_id])], self.clock()
+        )
+        return len(tickets)
+
+    async def _pass_on_held_by(self, telegram_id: int, grants: Sequence[RoleGrant], reason: str) -> None:
+        for grant in grants:
+            if grant.role in TIER_OF_ROLE:
+                for ticket in await self.storage.staff_queue([grant], limit=10**6):
+                    await self._pass_on(ticket, reason, gone=telegram_id)
+
+    async def staff_unreachable(self, telegram_id: int) -> None:
+        """They blocked the bot, or Telegram knows no chat with them: what they held goes to the
+        remaining reachable holders of its tier, or up."""
+        await self._pass_on_held_by(telegram_id, await self.storage.roles_of(telegram_id), PASSED_ON_UNREACHABLE)
+
+    async def staff_removed(self, removed: Sequence[StaffMember]) -> None:
+        """Roles were taken away (`gridbot staff remove`, or an import with --replace): each person
+        is told and their command menu reset, and what they held goes to the remaining holders of
+        its tier, or up."""
+        now = self.clock()
+        by_person: dict[int, list[StaffMember]] = {}
+        for member in removed:
+            by_person.setdefault(member.telegram_id, []).append(member)
+        for telegram_id, rows in by_person.items():
+            if await self.storage.reachable([telegram_id]):
+                notices = [Notice(telegram_id, NOTICE_ROLE_REMOVED, None, {"role": m.role.value, "scope": m.scope})
+                           for m in rows]
+                await self.storage.enqueue([*notices, Notice(telegram_id, NOTICE_COMMANDS)], now)
+            await self._pass_on_held_by(telegram_id, [RoleGrant(m.role, m.scope) for m in rows], PASSED_ON_REMOVED)

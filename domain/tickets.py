@@ -72,14 +72,29 @@ def format_number(prefix: str, ticket_id: int) -> str:
     return f"{prefix}-{ticket_id:06d}"
 
 
-def tier_holder(ticket: Ticket, grid: Grid | None) -> tuple[Role, str]:
-    """The role and scope that hold the ticket at its current tier (the grid, its village, its
-    town, or its department); an unknown grid leaves the village and town scopes empty."""
-    if ticket.tier is Tier.GRID:
+# Where a ticket goes when nobody at its tier can be reached: up the chain to the town command
+# centre, which departments answer to. The town is the top: it holds a ticket even while nobody
+# there can be reached (admins are warned).
+FALLBACK_TIER: dict[Tier, Tier | None] = {
+    Tier.GRID: Tier.VILLAGE,
+    Tier.VILLAGE: Tier.TOWN,
+    Tier.DEPARTMENT: Tier.TOWN,
+    Tier.TOWN: None,
+}
+TIER_OF_ROLE = {Role.GRID_WORKER: Tier.GRID, Role.VILLAGE: Tier.VILLAGE, Role.TOWN: Tier.TOWN,
+                Role.DEPARTMENT: Tier.DEPARTMENT}
+
+
+def tier_holder(ticket: Ticket, grid: Grid | None, tier: Tier | None = None) -> tuple[Role, str]:
+    """The role and scope that hold the ticket at `tier` (by default its current tier): the grid,
+    its village, its town, or its department; an unknown grid leaves the village and town scopes
+    empty."""
+    tier = tier or ticket.tier
+    if tier is Tier.GRID:
         return Role.GRID_WORKER, ticket.grid_code
-    if ticket.tier is Tier.VILLAGE:
+    if tier is Tier.VILLAGE:
         return Role.VILLAGE, grid.village if grid else ""
-    if ticket.tier is Tier.TOWN:
+    if tier is Tier.TOWN:
         return Role.TOWN, grid.town if grid else ""
     return Role.DEPARTMENT, ticket.department or ""
 

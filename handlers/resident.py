@@ -21,9 +21,10 @@ from bot.texts import (
     history_lines,
     kind_name,
     status_name,
+    tier_name,
     ticket_error_text,
 )
-from domain.models import Kind, Photo, Status, Ticket
+from domain.models import Kind, Photo, Status, Ticket, Tier
 from domain.service import Draft, TicketError, TicketService
 from domain.tickets import MAX_DESCRIPTION, MAX_PHOTOS, format_number
 from handlers import keyboards
@@ -302,11 +303,14 @@ async def submit(
     await state.clear()
     await query.answer()
     await query.message.edit_reply_markup(reply_markup=None)
+    number = format_number(settings.ticket_prefix, ticket.id)
+    if ticket.tier is Tier.GRID:
+        where = _("It went to your grid worker.")
+    else:  # nobody in the grid can be reached on the bot yet: the tier above has it
+        where = _("It went to the {tier}.").format(tier=tier_name(ticket.tier))
     await query.message.answer(
-        _(
-            "Thank you! Your ticket number is <b>{number}</b>. It went to your grid worker; "
-            "you will get every update here. /my shows your tickets."
-        ).format(number=format_number(settings.ticket_prefix, ticket.id))
+        _("Thank you! Your ticket number is <b>{number}</b>.").format(number=number) + " " + where + " "
+        + _("You will get every update here. /my shows your tickets.")
     )
 
 

@@ -46,6 +46,7 @@ class NewTicket:
     resolve_due_at: int | None = None
     department: str | None = None
     tier: Tier = Tier.GRID
+    waiting_tier: Tier | None = None  # see Ticket.waiting_tier
     # Identifies the Telegram update that asked for it, so a redelivered update files nothing new.
     source_key: str | None = None
 
@@ -64,6 +65,8 @@ class TicketChange:
 
     status: Status
     tier: Tier | None = None
+    # Set with `tier` or an assignee: the tier the ticket belongs at while held above it, or None.
+    waiting_tier: Tier | None = None
     grid_code: str | None = None
     department: str | None = None
     assignee_id: int | None = None
@@ -122,6 +125,18 @@ class Storage(ABC):
         """Staff holding `role`, limited to `scope` unless it is None."""
 
     @abstractmethod
+    async def remove_staff(self, telegram_id: int, role: Role | None = None, scope: str | None = None) -> list[StaffMember]:
+        """Delete the person's roles (only `role`, and only in `scope`, when given); returns the rows deleted."""
+
+    @abstractmethod
+    async def replace_staff(self, staff: Sequence[StaffMember]) -> list[StaffMember]:
+        """Make `staff` the complete staff list in one transaction; returns the rows deleted."""
+
+    @abstractmethod
+    async def reachable(self, telegram_ids: Sequence[int]) -> set[int]:
+        """Those of `telegram_ids` who have written to the bot and not blocked it since."""
+
+    @abstractmethod
     async def upsert_categories(self, categories: Sequence[Category]) -> None: ...
 
     @abstractmethod
@@ -138,9 +153,10 @@ class Storage(ABC):
     @abstractmethod
     async def touch_user(
         self, telegram_id: int, full_name: str, username: str | None, telegram_language: str | None
-    ) -> tuple[Resident, list[RoleGrant]]:
+    ) -> tuple[Resident, list[RoleGrant], bool]:
         """Create or refresh the user's profile (a user who writes again is reachable again);
-        returns it with the user's roles."""
+        returns it with the user's roles, and whether this made them reachable (their first
+        message to the bot, or the first since they blocked it)."""
 
     @abstractmethod
     async def get_user(self, telegram_id: int) -> Resident | None: ...
@@ -152,7 +168,12 @@ class Storage(ABC):
     async def set_phone(self, telegram_id: int, phone: str) -> None: ...
 
     @abstractmethod
-    async def mark_unreachable(self, telegram_id: int) -> None: ...
+    async def mark_unreachable(self, telegram_id: int) -> None:
+        """They blocked the bot."""
+
+    @abstractmethod
+    async def mark_not_opened(self, telegram_id: int) -> None:
+        """Telegram does not know a chat with them: they have not opened the bot (any more)."""
 
     @abstractmethod
     async def set_digest_choice(self, telegram_id: int, choice: DigestChoice) -> None: ...
@@ -220,6 +241,11 @@ class Storage(ABC):
     async def tickets_due(self, now: int, limit: int = 500) -> list[Ticket]:
         """Open, running tickets that are past their resolve deadline, or due a reminder: a quarter
         of the resolve window left, or the reply deadline passed without a reply."""
+
+    @abstractmethod
+    async def tickets_waiting_for(self, role: Role, scope: str) -> list[Ticket]:
+        """Open tickets held above the tier of `role` and `scope` because nobody there (or, for a
+        village, in its grid either) could be reached, oldest first."""
 
     @abstractmethod
     async def staff_queue(self, grants: Sequence[RoleGrant], limit: int = 50) -> list[Ticket]:
@@ -318,6 +344,9 @@ class Storage(ABC):
 
     @abstractmethod
     async def get_shop(self, code: str) -> Shop | None: ...
+
+    @abstractmethod
+    async def shop_codes(self) -> list[str]: ...
 
     @abstractmethod
     async def owned_shops(self, telegram_id: int, codes: Sequence[str] = ()) -> list[Shop]:

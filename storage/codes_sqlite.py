@@ -71,6 +71,9 @@ class SqliteCodesMixin:
         rows = await self._all(f"SELECT {_SHOP} FROM shops s WHERE s.code = ?", (code,))
         return _shop(rows[0]) if rows else None
 
+    async def shop_codes(self) -> list[str]:
+        return [r[0] for r in await self._all("SELECT code FROM shops ORDER BY code")]
+
     async def owned_shops(self, telegram_id: int, codes: Sequence[str] = ()) -> list[Shop]:
         marks = ",".join("?" * len(codes))
         rows = await self._all(

@@ -43,7 +43,8 @@ TICKET_COLUMNS = (
     "t.lat, t.lon, t.status, t.tier, t.assignee_id, t.created_at, t.first_reply_at, "
     "t.resolved_at, t.resolved_tier, t.confirmed_at, t.rating, t.rating_comment, "
     "t.reply_due_at, t.resolve_due_at, t.department, t.tier_since, t.paused_at, t.reminded_at, "
-    "(SELECT COUNT(*) FROM ticket_followers f WHERE f.ticket_id = t.id), t.reply_missed_at, t.resolve_missed_at"
+    "(SELECT COUNT(*) FROM ticket_followers f WHERE f.ticket_id = t.id), t.reply_missed_at, t.resolve_missed_at,"
+    " t.waiting_tier"
 )
 T = TypeVar("T")
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
@@ -92,7 +93,18 @@ def _ticket(row: Sequence, photos: tuple[Photo, ...] = (), after: tuple[Photo, .
         resolve_missed_at=row[27],
         photos=photos,
         after_photos=after,
+        waiting_tier=Tier(row[28]) if row[28] else None,
     )
+
+
+USER_COLUMNS = (
+    "u.telegram_id, u.language, u.full_name, u.username, u.phone, u.unreachable, u.telegram_language,"
+    " u.opened_at"
+)
+
+
+def _user(row: Sequence) -> Resident:
+    return Resident(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7])
 
 
 def _grid(row: Sequence) -> Grid:
@@ -259,6 +271,48 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
         rows = await self._all(sql + " ORDER BY telegram_id", params)
         return [StaffMember(r[0], r[1], Role(r[2]), r[3]) for r in rows]
 
+    async def remove_staff(self, telegram_id: int, role: Role | None = None, scope: str | None = None) -> list[StaffMember]:
+        where, params = "telegram_id = ?", [telegram_id]
+        if role is not None:
+            where, params = where + " AND role = ?", [*params, role.value]
+        if scope is not None:
+            where, params = where + " AND scope = ?", [*params, scope]
+
+        def write(db: sqlite3.Connection) -> list[StaffMember]:
+            rows = db.execute(f"SELECT telegram_id, name, role, scope FROM staff WHERE {where}", params).fetchall()
+            db.execute(f"DELETE FROM staff WHERE {where}", params)
+            return [StaffMember(r[0], r[1], Role(r[2]), r[3]) for r in rows]
+
+        return await self._in_one_trip(write)
+
+    async def replace_staff(self, staff: Sequence[StaffMember]) -> list[StaffMember]:
+        keep = {(s.telegram_id, s.role.value, s.scope) for s in staff}
+
+        def write(db: sqlite3.Connection) -> list[StaffMember]:
+            rows = db.execute("SELECT telegram_id, name, role, scope FROM staff").fetchall()
+            gone = [r for r in rows if (r[0], r[2], r[3]) not in keep]
+            db.executemany("DELETE FROM staff WHERE telegram_id = ? AND role = ? AND scope = ?",
+                           [(r[0], r[2], r[3]) for r in gone])
+            db.executemany(
+                "INSERT INTO staff(telegram_id, name, role, scope) VALUES (?,?,?,?)"
+                " ON CONFLICT(telegram_id, role, scope) DO UPDATE SET name=excluded.name",
+                [(s.telegram_id, s.name, s.role.value, s.scope) for s in staff],
+            )
+            return [StaffMember(r[0], r[1], Role(r[2]), r[3]) for r in gone]
+
+        return await self._in_one_trip(write)
+
+    async def reachable(self, telegram_ids: Sequence[int]) -> set[int]:
+        ids = list(dict.fromkeys(telegram_ids))
+        if not ids:
+            return set()
+        rows = await self._all(
+            f"SELECT telegram_id FROM users WHERE telegram_id IN ({','.join('?' * len(ids))})"
+            " AND opened_at IS NOT NULL AND unreachable = 0",
+            ids,
+        )
+        return {r[0] for r in rows}
+
     async def upsert_categories(self, categories: Sequence[Category]) -> None:
         async with self._tx() as db:
             async with db.execute("SELECT COALESCE(MAX(position), 0) FROM categories") as cur:
@@ -301,43 +355,37 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
     # -- users ------------------------------------------------------------------------------------
     async def touch_user(
         self, telegram_id: int, full_name: str, username: str | None, telegram_language: str | None
-    ) -> tuple[Resident, list[RoleGrant]]:
+    ) -> tuple[Resident, list[RoleGrant], bool]:
         # One query for the profile and the roles: this runs on every update.
         rows = await self._all(
-            "SELECT u.telegram_id, u.language, u.full_name, u.username, u.phone, u.unreachable,"
-            " u.telegram_language, s.role, s.scope FROM (SELECT ?1 AS id) q"
+            f"SELECT {USER_COLUMNS}, s.role, s.scope FROM (SELECT ?1 AS id) q"
             " LEFT JOIN users u ON u.telegram_id = q.id LEFT JOIN staff s ON s.telegram_id = q.id"
             " ORDER BY s.role, s.scope",
             (telegram_id,),
         )
-        grants = [RoleGrant(Role(r[7]), r[8]) for r in rows if r[7] is not None]
-        row = rows[0]
-        known = row[0] is not None and not row[5] and (row[2], row[3], row[6]) == (
+        grants = [RoleGrant(Role(r[8]), r[9]) for r in rows if r[8] is not None]
+        before = _user(rows[0]) if rows[0][0] is not None else None
+        if before is not None and before.reachable and (before.full_name, before.username, before.telegram_language) == (
             full_name, username, telegram_language
-        )
-        if known:
-            return Resident(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6]), grants
+        ):
+            return before, grants, False
         await self._in_one_trip(
             lambda db: db.execute(
-                "INSERT INTO users(telegram_id, full_name, username, telegram_language, created_at)"
-                " VALUES (?, ?, ?, ?, CAST(strftime('%s','now') AS INTEGER))"
+                "INSERT INTO users(telegram_id, full_name, username, telegram_language, created_at, opened_at)"
+                " VALUES (?, ?, ?, ?, CAST(strftime('%s','now') AS INTEGER), CAST(strftime('%s','now') AS INTEGER))"
                 " ON CONFLICT(telegram_id) DO UPDATE SET full_name=excluded.full_name,"
                 " username=excluded.username, telegram_language=excluded.telegram_language,"
-                " unreachable=0",
+                " unreachable=0, opened_at=COALESCE(users.opened_at, excluded.opened_at)",
                 (telegram_id, full_name, username, telegram_language),
             )
         )
         user = await self.get_user(telegram_id)
         assert user is not None
-        return user, grants
+        return user, grants, before is None or not before.reachable
 
     async def get_user(self, telegram_id: int) -> Resident | None:
-        row = await self._one(
-            "SELECT telegram_id, language, full_name, username, phone, unreachable,"
-            " telegram_language FROM users WHERE telegram_id = ?",
-            (telegram_id,),
-        )
-        return Resident(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6]) if row else None
+        row = await self._one(f"SELECT {USER_COLUMNS} FROM users u WHERE u.telegram_id = ?", (telegram_id,))
+        return _user(row) if row else None
 
     async def _set_user_column(self, telegram_id: int, column: str, value) -> None:
         async with self._tx() as db:
@@ -369,6 +417,9 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
         ) if ids else []
         stored = {row[0]: DigestChoice(row[1]) for row in rows}
         return {i: stored.get(i, DEFAULT_DIGEST_CHOICE) for i in ids}
+
+    async def mark_not_opened(self, telegram_id: int) -> None:
+        await self._set_user_column(telegram_id, "opened_at", None)
 
     # -- tickets ----------------------------------------------------------------------------------
     @staticmethod
@@ -410,11 +461,13 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
             cur = db.execute(
                 "INSERT INTO tickets(kind, category_code, grid_code, resident_id, share_contact,"
                 " description, lat, lon, status, tier, department, created_at, tier_since,"
-                " reply_due_at, resolve_due_at, source_key) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " reply_due_at, resolve_due_at, source_key, waiting_tier)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (ticket.kind.value, ticket.category_code, ticket.grid_code, ticket.resident_id,
                  int(ticket.share_contact), ticket.description, ticket.lat, ticket.lon,
                  Status.NEW.value, ticket.tier.value, ticket.department, now, now,
-                 ticket.reply_due_at, ticket.resolve_due_at, ticket.source_key),
+                 ticket.reply_due_at, ticket.resolve_due_at, ticket.source_key,
+                 ticket.waiting_tier.value if ticket.waiting_tier else None),
             )
             ticket_id = cur.lastrowid
             self._insert_photos(db, ticket_id, "report", ticket.photos)
@@ -469,6 +522,11 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
             columns["paused_at"] = None
         if change.new_deadline_window:
             columns.update(reminded_at=None, reply_missed_at=None, resolve_missed_at=None)
+
+            columns["reminded_at"] = None
+        if change.tier is not None or change.assignee_id is not None:
+            # Moved, or taken where it is held: it waits for its own tier only until then.
+            columns["waiting_tier"] = change.waiting_tier.value if change.waiting_tier else None
         assignments = ", ".join(f"{name} = ?" for name in columns)
         def write(db: sqlite3.Connection) -> bool:
             cur = db.execute(
@@ -561,6 +619,22 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
             " OR t.id IN (SELECT ticket_id FROM ticket_followers WHERE resident_id = ?1)"
             " ORDER BY t.id DESC LIMIT ?2",
             (resident_id, limit),
+        )
+        return [_ticket(r) for r in rows]
+
+    async def tickets_waiting_for(self, role: Role, scope: str) -> list[Ticket]:
+        match = {
+            Role.GRID_WORKER: "t.waiting_tier = 'grid' AND t.grid_code = ?",
+            # held at the town while its grid and village had nobody reachable
+            Role.VILLAGE: "t.tier = 'town' AND t.waiting_tier IN ('grid', 'village') AND g.village = ?",
+            Role.DEPARTMENT: "t.waiting_tier = 'department' AND t.department = ?",
+        }.get(role)
+        if match is None:
+            return []  # the town command centre is the top: nothing is held above it
+        rows = await self._all(
+            f"SELECT {TICKET_COLUMNS} FROM tickets t JOIN grids g ON g.code = t.grid_code"
+            f" WHERE t.status IN {_OPEN_SQL} AND {match} ORDER BY t.created_at, t.id",
+            (*_OPEN, scope),
         )
         return [_ticket(r) for r in rows]
 

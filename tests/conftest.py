@@ -201,11 +201,18 @@ TOWN_STAFF = 801
 WATER_DEPT = 901
 
 
+async def opened_the_bot(db: SqliteStorage, staff: list[StaffMember]) -> None:
+    """These staff have written to the bot, so it can reach them."""
+    for member in staff:
+        await db.touch_user(member.telegram_id, f"User{member.telegram_id}", f"user{member.telegram_id}", None)
+
+
 @pytest.fixture
 async def harness(tmp_path: Path):
     db = await SqliteStorage.open(tmp_path / "test.sqlite3")
     await db.upsert_grids(GRIDS)
     await db.upsert_staff(STAFF)
+    await opened_the_bot(db, STAFF)  # tests of staff who have not add their own
     clock = FakeClock()
     settings = make_settings(tmp_path)
     dp = create_dispatcher(settings, db, clock=clock, outbox_intervals=(0.0, 0.0))

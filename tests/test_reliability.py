@@ -34,7 +34,9 @@ from handlers.callbacks import (
     StaffTicketCb,
 )
 from storage.sqlite import SqliteStorage
-from tests.conftest import GRIDS, STAFF, WORKER_DL01, WORKER_DL02, WORKER_NZ01, Harness, joined, texts, to_chat
+from tests.conftest import (
+    GRIDS, STAFF, WORKER_DL01, WORKER_DL02, WORKER_NZ01, Harness, joined, opened_the_bot, texts, to_chat,
+)
 from tests.fake_bot_api import Call, FakeBotApi, message, tap
 from tests.test_ticket_loop import file_ticket
 
@@ -581,6 +583,7 @@ async def test_kill_9_in_a_form_and_in_sends_then_sigterm(tmp_path):
     db = await SqliteStorage.open(database)
     await db.upsert_grids(GRIDS)
     await db.upsert_staff(STAFF)
+    await opened_the_bot(db, STAFF)
     await db.close()
     api = FakeBotApi()
     url = await api.start()
