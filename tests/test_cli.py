@@ -121,6 +121,9 @@ def test_bad_rows_are_reported_and_nothing_is_written(env, capsys):
 
 
 def test_import_staff_and_categories(env, capsys):
+    grids = env / "grids.csv"
+    grids.write_text("code,name,village,town,lat,lon\nDL01,东里一网格,东里村,西岗镇,,\n", encoding="utf-8")
+    assert main(["import", "grids", str(grids)]) == 0  # staff scopes must name stored places
     staff = env / "staff.csv"
     staff.write_text(
         "telegram_id,name,role,scope\n501,王网格,grid_worker,DL01\n501,王网格,village,东里村\n9,管理员,admin,\n",
