@@ -11,6 +11,7 @@ import csv
 import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -52,7 +53,8 @@ _EXCEL_TIME_FORMAT = "yyyy-mm-dd hh:mm"
 # the descriptions, so such text is kept as text (OWASP "CSV injection").
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
-Cell = str | int | datetime | None
+Cell = str | int | float | datetime | None
+_A4 = 9  # xlsxwriter's paper size code
 
 
 def export_header(headers: Mapping[str, str]) -> list[str]:
@@ -107,9 +109,11 @@ def ticket_rows(
         ]
 
 
-def _csv_cell(value: Cell) -> str | int:
+def _csv_cell(value: Cell) -> str | int | float:
     if value is None:
         return ""
+    if isinstance(value, Percent):
+        return "{:.1f}%".format(value * 100)
     if isinstance(value, datetime):
         return value.strftime(_CSV_TIME_FORMAT)
     if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
@@ -145,38 +149,89 @@ def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> bytes:
     return buffer.getvalue()
 
 
+class Percent(float):
+    """A share from 0 to 1, written as a percentage ("66.1%" in CSV, a percent cell in Excel)."""
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One worksheet: a header row, then rows. `widths` gives column widths in characters (a
+    column without one is sized by its header); `wrap` names columns of long text to wrap."""
+
+    name: str
+    header: Sequence[str]
+    rows: Iterable[Sequence[Cell]]
+    widths: Sequence[float] = ()
+    wrap: frozenset[int] = frozenset()
+
+
+def _header_width(text: str) -> float:
+    # A Chinese character is about two columns wide in Excel's default font.
+    return max(_DEFAULT_COLUMN_WIDTH, 2 + sum(2 if ord(c) > 0x2E80 else 1 for c in text))
+
+
+def write_workbook(out: str | Path | BinaryIO, sheets: Sequence[Sheet]) -> None:
+    """An Excel workbook officials can use as it is: on every sheet the header row is bold,
+    frozen, filterable and printed on every page, and a page holds the sheet's whole width
+    (landscape A4). Rows are streamed to disk (constant-memory mode), so a large period does not
+    fill memory."""
+    workbook = xlsxwriter.Workbook(
+        out,
+        {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False},
+    )
+    header_format = workbook.add_format({"bold": True, "text_wrap": True, "valign": "top", "bg_color": "#DDEBF7"})
+    time_format = workbook.add_format({"num_format": _EXCEL_TIME_FORMAT})
+    percent_format = workbook.add_format({"num_format": "0.0%"})
+    wrap_format = workbook.add_format({"text_wrap": True, "valign": "top"})
+    for spec in sheets:
+        sheet = workbook.add_worksheet(spec.name)
+        for column, title in enumerate(spec.header):
+            width = spec.widths[column] if column < len(spec.widths) else _header_width(title)
+            sheet.set_column(column, column, width, wrap_format if column in spec.wrap else None)
+        sheet.freeze_panes(1, 0)
+        sheet.write_row(0, 0, spec.header, header_format)
+        last_row = 0
+        for last_row, row in enumerate(spec.rows, start=1):
+            for column, value in enumerate(row):
+                if value is None:
+                    continue
+                if isinstance(value, datetime):
+                    sheet.write_datetime(last_row, column, value, time_format)
+                elif isinstance(value, Percent):
+                    sheet.write_number(last_row, column, value, percent_format)
+                elif isinstance(value, str):
+                    sheet.write_string(last_row, column, value, wrap_format if column in spec.wrap else None)
+                else:
+                    sheet.write_number(last_row, column, value)
+        sheet.autofilter(0, 0, last_row, max(len(spec.header) - 1, 0))
+        sheet.repeat_rows(0)
+        sheet.set_landscape()
+        sheet.set_paper(_A4)
+        sheet.fit_to_pages(1, 0)  # as wide as one page, as many pages down as it takes
+    workbook.close()
+
+
+def workbook_bytes(sheets: Sequence[Sheet]) -> bytes:
+    buffer = io.BytesIO()
+    write_workbook(buffer, sheets)
+    return buffer.getvalue()
+
+
+def ticket_column_widths() -> list[float]:
+    return [
+        _TIME_COLUMN_WIDTH if name.endswith("_at") else _COLUMN_WIDTHS.get(name, _DEFAULT_COLUMN_WIDTH)
+        for name in EXPORT_FIELDS
+    ]
+
+
 def write_xlsx(
     out: str | Path | BinaryIO,
     header: Sequence[str],
     rows: Iterable[Sequence[Cell]],
     sheet_name: str | None = None,
 ) -> None:
-    """Rows are streamed to disk (constant-memory mode), so a large week does not fill memory."""
-    workbook = xlsxwriter.Workbook(
-        out,
-        {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False},
-    )
-    sheet = workbook.add_worksheet(sheet_name)
-    bold = workbook.add_format({"bold": True})
-    time_format = workbook.add_format({"num_format": _EXCEL_TIME_FORMAT})
-    for column, name in enumerate(EXPORT_FIELDS):
-        width = _TIME_COLUMN_WIDTH if name.endswith("_at") else _COLUMN_WIDTHS.get(
-            name, _DEFAULT_COLUMN_WIDTH
-        )
-        sheet.set_column(column, column, width)
-    sheet.freeze_panes(1, 0)
-    sheet.write_row(0, 0, header, bold)
-    for row_number, row in enumerate(rows, start=1):
-        for column, value in enumerate(row):
-            if value is None:
-                continue
-            if isinstance(value, datetime):
-                sheet.write_datetime(row_number, column, value, time_format)
-            elif isinstance(value, str):
-                sheet.write_string(row_number, column, value)
-            else:
-                sheet.write_number(row_number, column, value)
-    workbook.close()
+    """The tickets alone, on one sheet."""
+    write_workbook(out, [Sheet(sheet_name or "Sheet1", header, rows, ticket_column_widths())])
 
 
 def xlsx_bytes(
