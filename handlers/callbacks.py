@@ -1,117 +1,160 @@
-"""Every inline button's data, typed. Handlers re-check in the database that the user may act."""
+"""Every inline button's data, typed and bounded. Handlers re-check in the database that the user may act.
+
+Telegram returns button data as the client sent it, so it may be forged: every field has one of the
+bounded types below, and data that is not exactly what the bot would have packed (an id beyond 64
+bits, "+1" or "01", a newline) matches no button, so the press gets "this button is not valid"."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from aiogram.filters.callback_data import CallbackData
+from pydantic import Field
+
+# Row ids (tickets, inspections): SQLite keeps signed 64-bit integers.
+RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
+# A position in a short list, a step of a form, a number of stars.
+SmallNumber = Annotated[int, Field(ge=0, le=99)]
+# An action, a kind, a language, a scope level, a digest choice.
+Word = Annotated[str, Field(pattern=r"^[a-z_]{1,16}$")]
+# Grid, category, shop and site codes (domain.tickets.GRID_CODE_PATTERN).
+Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,60}$")]
+# A statistics period: 2026-W47, 2026-11, 2026-Q4, 2026-11-01..2026-11-15.
+PeriodText = Annotated[str, Field(pattern=r"^[0-9A-Z.-]{4,22}$")]
+# A town's or village's name: one line of printable characters, or empty for every town.
+Name = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029:]{0,40}$")]
+
+# Telegram's limit for button data, in bytes.
+MAX_BUTTON_DATA_BYTES = 64
 
 
-class LanguageCb(CallbackData, prefix="lang"):
-    code: str
+class CheckedCallbackData(CallbackData, prefix="-"):
+    """The base of every button's data (its own prefix is never used)."""
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        for name, field in cls.model_fields.items():
+            if not field.metadata:
+                raise TypeError(f"{cls.__name__}.{name} has no bound: give it one of the types of handlers.callbacks")
+
+    @classmethod
+    def unpack(cls, value: str) -> Any:
+        if len(value.encode()) > MAX_BUTTON_DATA_BYTES:
+            raise ValueError("button data longer than Telegram allows")
+        data = super().unpack(value)
+        if data.pack() != value:  # "+1", "01", " 1": not what the bot packs
+            raise ValueError("button data not in the form the bot packs")
+        return data
 
 
-class GridPickCb(CallbackData, prefix="grid"):
-    code: str
+class LanguageCb(CheckedCallbackData, prefix="lang"):
+    code: Word
 
 
-class KindCb(CallbackData, prefix="kind"):
-    kind: str
+class GridPickCb(CheckedCallbackData, prefix="grid"):
+    code: Code
 
 
-class CategoryCb(CallbackData, prefix="cat"):
-    code: str
+class KindCb(CheckedCallbackData, prefix="kind"):
+    kind: Word
 
 
-class FormCb(CallbackData, prefix="form"):
+class CategoryCb(CheckedCallbackData, prefix="cat"):
+    code: Code
+
+
+class FormCb(CheckedCallbackData, prefix="form"):
     """Steps of the resident's form: done describing, confirm, edit, share contact, new ticket."""
 
-    action: str
+    action: Word
 
 
-class MeTooCb(CallbackData, prefix="metoo"):
-    ticket_id: int
+class MeTooCb(CheckedCallbackData, prefix="metoo"):
+    ticket_id: RowId
 
 
-class StaffTicketCb(CallbackData, prefix="st"):
+class StaffTicketCb(CheckedCallbackData, prefix="st"):
     """A staff action on a ticket: take, reply, ask, resolve, handover, escalate, view."""
 
-    action: str
-    ticket_id: int
+    action: Word
+    ticket_id: RowId
 
 
-class DepartmentCb(CallbackData, prefix="dep"):
+class DepartmentCb(CheckedCallbackData, prefix="dep"):
     """Town staff route a ticket to a department: its index in the sorted department list."""
 
-    ticket_id: int
-    index: int
+    ticket_id: RowId
+    index: SmallNumber
 
 
-class HandOverCb(CallbackData, prefix="ho"):
-    ticket_id: int
-    grid_code: str
+class HandOverCb(CheckedCallbackData, prefix="ho"):
+    ticket_id: RowId
+    grid_code: Code
 
 
-class ResidentTicketCb(CallbackData, prefix="rt"):
+class ResidentTicketCb(CheckedCallbackData, prefix="rt"):
     """A resident's action on a ticket: view, answer, solved, unsolved."""
 
-    action: str
-    ticket_id: int
+    action: Word
+    ticket_id: RowId
 
 
-class RateCb(CallbackData, prefix="rate"):
-    ticket_id: int
-    stars: int
+class RateCb(CheckedCallbackData, prefix="rate"):
+    ticket_id: RowId
+    stars: SmallNumber
 
 
-class QrGridCb(CallbackData, prefix="qr"):
-    code: str
+class QrGridCb(CheckedCallbackData, prefix="qr"):
+    code: Code
 
 
 # Shop and site codes may be 60 characters long and button data at most 64 bytes: one class per
 # action, with a two-letter prefix, keeps the longest code within the limit.
-class ShopRateCb(CallbackData, prefix="mr"):
+class ShopRateCb(CheckedCallbackData, prefix="mr"):
     """A resident starts rating a shop."""
 
-    code: str
+    code: Code
 
 
-class ShopScoreCb(CallbackData, prefix="ms"):
+class ShopScoreCb(CheckedCallbackData, prefix="ms"):
     """One score of the rating form (the shop is in the form): `step` is the aspect's index in
     `domain.shops.ASPECTS`."""
 
-    step: int
-    stars: int
+    step: SmallNumber
+    stars: SmallNumber
 
 
-class ShopRatingsCb(CallbackData, prefix="mo"):
+class ShopRatingsCb(CheckedCallbackData, prefix="mo"):
     """An owner opens the ratings of one of their shops."""
 
-    code: str
+    code: Code
 
 
-class SiteInspectCb(CallbackData, prefix="si"):
+class SiteInspectCb(CheckedCallbackData, prefix="si"):
     """An inspector starts an inspection record of a site."""
 
-    code: str
+    code: Code
 
 
-class InspectionCb(CallbackData, prefix="ir"):
+class InspectionCb(CheckedCallbackData, prefix="ir"):
     """Anyone opens one inspection record in full, with its photos."""
 
-    inspection_id: int
+    inspection_id: RowId
 
 
-class StatsCb(CallbackData, prefix="stats"):
+class StatsCb(CheckedCallbackData, prefix="stats"):
     """A view of the statistics: the period (2026-W47, 2026-11, 2026-Q4, 2026-11-01..2026-11-15),
     scope level and name, and what to send: show, chart, csv or xlsx. Checked against the
     official's scope on every tap."""
 
-    period: str
-    level: str
-    name: str
-    action: str
+    period: PeriodText
+    level: Word
+    name: Name
+    action: Word
 
 
-class DigestCb(CallbackData, prefix="dg"):
+class DigestCb(CheckedCallbackData, prefix="dg"):
     """An official chooses their digest: weekly, monthly, both or off."""
 
-    choice: str
+    choice: Word

@@ -9,6 +9,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from aiogram.filters.callback_data import CallbackData
+from aiogram.methods import AnswerCallbackQuery
 
 from bot.factory import create_bot, create_dispatcher
 from storage.sqlite import SqliteStorage
@@ -103,3 +105,44 @@ async def test_a_flood_of_429s_logs_one_line_each_and_no_traceback(tmp_path, cap
     flood_lines = [r.getMessage() for r in bot_records if "429" in r.getMessage() or "retry" in r.getMessage().lower()]
     assert 0 < len(flood_lines) <= len(residents)
     assert all("\n" not in line for line in flood_lines)
+
+
+# -- forged or odd button data --------------------------------------------------------------------
+BIG = str(2**63)
+FORGED_DATA = [
+    "st:view:" + BIG, "st:take:" + BIG, "rt:view:" + "1" + "0" * 20, "rt:view:-1", "rt:view:0", "rt:view:+1",
+    "rt:view:01", "rt:view: 1", "metoo:" + BIG, "rate:" + BIG + ":5", "rate:1:" + BIG, "dep:" + BIG + ":0",
+    "dep:1:" + BIG, "dep:1:-1", "ho:" + BIG + ":DL01", "ho:1:DL01\nX", "ir:" + BIG, "ms:" + BIG + ":1",
+    "ms:0:" + BIG, "lang:zh\n", "kind:complaint\r\nX", "cat:water\n", "grid:" + "A" * 61, "mr:DL01\n",
+    "mo:a b", "si:\u202e", "stats:2026-W47:town:西岗镇\nX-Injected: 1:csv", "stats:2026-W47:town:" + "镇" * 10 + ":show\n",
+    "form:confirm\n", "dg:weekly\n", "st:view", "st:view:1:2", "qr:" + "Z" * 70,
+]
+
+
+async def test_every_forged_or_odd_button_gets_an_answer(harness):
+    """Ids beyond 64 bits, negative ids, non-canonical numbers, newlines and over-long strings, from
+    staff with every role (the admin) and from a resident: each press is answered, none raises."""
+    h = harness
+    admin, resident = h.user(1, "en"), h.user(RESIDENT, "en")
+    await h.send(resident, "/start g_DL01")
+    for person in (admin, resident):
+        for data in FORGED_DATA:
+            calls = await h.tap(person, data)
+            answers = [c.text for c in calls if isinstance(c, AnswerCallbackQuery)]
+            assert answers == ["This button is not valid (any more) or not meant for you."], (person.id, data, calls)
+
+
+def test_every_button_field_is_bounded():
+    """One mechanism bounds all button data: a new field without a bound fails at import."""
+    from handlers import callbacks
+
+    classes = [c for c in vars(callbacks).values()
+               if isinstance(c, type) and issubclass(c, CallbackData) and c.model_fields]
+    assert len(classes) >= 18
+    for cls in classes:
+        assert issubclass(cls, callbacks.CheckedCallbackData), cls
+        for name, field in cls.model_fields.items():
+            assert field.metadata, (cls.__name__, name)
+    with pytest.raises(TypeError, match="bound"):
+        class Unbounded(callbacks.CheckedCallbackData, prefix="zz"):
+            free: str

@@ -77,7 +77,7 @@ async def test_scope_and_week_are_checked_on_every_tap(harness):
         StatsCb(period=LAST_WEEK, level="town", name="其他镇", action="csv"),
         StatsCb(period=LAST_WEEK, level="all", name="", action="show"),
         StatsCb(period="2025-W48", level="town", name="西岗镇", action="show"),
-        StatsCb(period="bogus", level="town", name="西岗镇", action="show"),
+        "stats:bogus:town:西岗镇:show",  # a period the bot never packs (StatsCb refuses to build it)
     ):
         calls = await h.tap(official, forged)
         assert [c for c in calls if isinstance(c, AnswerCallbackQuery) and c.show_alert], forged
@@ -150,8 +150,9 @@ async def test_forged_stats_buttons_are_refused_without_a_traceback(harness):
     await tickets_last_week(h)
     admin = h.user(ADMIN, "en")
     for forged in (
-        StatsCb(period=LAST_WEEK, level="town", name="西岗镇\r\nX-Injected 1", action="csv"),
-        StatsCb(period=LAST_WEEK, level="village", name="东里村\n", action="xlsx"),
+        # as raw data: StatsCb refuses to build these
+        "stats:" + LAST_WEEK + ":town:西岗镇\r\nX-Injected 1:csv",
+        "stats:" + LAST_WEEK + ":village:东里村\n:xlsx",
         StatsCb(period=LAST_WEEK, level="grid", name="NOPE", action="chart"),
         # over-long fields, as raw data (Telegram's limit is 64 bytes, so no longer than that)
         "stats:" + LAST_WEEK + "x" * 30 + ":town:西岗镇:show",
