@@ -5,16 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from html import escape
 
-from aiogram.methods import (
-    DeleteMyCommands,
-    SendLocation,
-    SendMediaGroup,
-    SendMessage,
-    SendPhoto,
-    SetMyCommands,
-    TelegramMethod,
-)
-from aiogram.types import BotCommandScopeChat, InputMediaPhoto
+from aiogram.methods import DeleteMyCommands, SendLocation, SendMessage, SetMyCommands, TelegramMethod
+from aiogram.types import BotCommandScopeChat
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
@@ -23,18 +15,15 @@ from bot.config import Settings
 from bot.digest import NOTICE_DIGEST
 from bot.i18n import pick_language
 from bot.stats_report import report_text
+from bot.cards import photos_method, staff_card
 from bot.texts import (
-    HISTORY_NOTE_LIMIT,
-    clip,
     deadline_text,
     fit_message,
     format_time,
     grid_line,
-    history_lines,
     passed_on_text,
     role_name,
     status_name,
-    ticket_card,
     tier_name,
 )
 from domain import service
@@ -44,17 +33,6 @@ from domain.tickets import format_number
 from handlers import keyboards
 from handlers.stats import report_keyboard
 from storage.base import Storage
-
-
-# Enough history for the next tier to see what happened, short enough for one message.
-HISTORY_ON_CARD = 8
-
-
-def photos_method(chat_id: int, file_ids: list[str]) -> TelegramMethod:
-    # An album needs two to ten items; a single photo goes alone.
-    if len(file_ids) == 1:
-        return SendPhoto(chat_id=chat_id, photo=file_ids[0])
-    return SendMediaGroup(chat_id=chat_id, media=[InputMediaPhoto(media=f) for f in file_ids])
 
 
 class NoticeRenderer:
@@ -90,21 +68,9 @@ class NoticeRenderer:
             if notice.type == service.NOTICE_TICKET_LOCATION:
                 return SendLocation(chat_id=chat_id, latitude=ticket.lat, longitude=ticket.lon)
             if notice.type == service.NOTICE_NEW_TICKET:
-                grid = await self.storage.get_grid(ticket.grid_code)
-                category = await self.storage.get_category(ticket.category_code)
-                contact = await self.storage.get_user(ticket.resident_id) if ticket.share_contact else None
-                text = ticket_card(
-                    ticket, self.settings.ticket_prefix, grid, category, language, self.clock(), contact
-                )
-                reason = notice.data.get("reason")
-                if reason:
-                    text = _("Reason: {reason}").format(reason=escape(clip(reason, HISTORY_NOTE_LIMIT * 2))) + "\n\n" + text
+                text = await staff_card(self.storage, self.settings, ticket, language, self.clock())
                 if notice.data.get("passed_on"):
                     text = passed_on_text(notice.data["passed_on"], ticket.tier) + "\n\n" + text
-                events = await self.storage.events(ticket.id)
-                if len(events) > 1:  # escalated, reopened or handed over: the next holder sees why
-                    history = history_lines(events[-HISTORY_ON_CARD:], self.settings.timezone)
-                    text += "\n\n" + _("History:") + "\n" + "\n".join(history)
                 return SendMessage(chat_id=chat_id, text=fit_message(text), reply_markup=keyboards.staff_ticket(ticket))
             if notice.type == service.NOTICE_STATUS:
                 status = Status(notice.data["status"])
@@ -136,7 +102,7 @@ class NoticeRenderer:
                     text=_("The resident answered on ticket {number}:").format(number=number)
                     + "\n"
                     + escape(notice.data["text"]),
-                    reply_markup=keyboards.staff_ticket(ticket),
+                    reply_markup=keyboards.open_card(ticket),
                 )
             if notice.type == service.NOTICE_RESOLVED:
                 return SendMessage(
@@ -157,7 +123,16 @@ class NoticeRenderer:
                             time=format_time(due, self.settings.timezone), left=deadline_text(due, self.clock())
                         )
                     )
-                return SendMessage(chat_id=chat_id, text="\n".join(lines), reply_markup=keyboards.staff_ticket(ticket))
+                return SendMessage(chat_id=chat_id, text="\n".join(lines), reply_markup=keyboards.open_card(ticket))
+            if notice.type == service.NOTICE_ESCALATED_AWAY:
+                return SendMessage(
+                    chat_id=chat_id,
+                    text=_(
+                        "Ticket {number} passed its resolve deadline and went up to the {tier} by itself; "
+                        "it has left your queue."
+                    ).format(number=number, tier=tier_name(Tier(notice.data["to"]))),
+                    reply_markup=keyboards.open_card(ticket),
+                )
             if notice.type == service.NOTICE_RATED:
                 text = _("The resident rated ticket {number}: {stars} of 5").format(
                     number=number, stars=notice.data["stars"]

@@ -1,4 +1,5 @@
-"""Shared wording: names of kinds, statuses and tiers, times, and the ticket card. All through i18n."""
+"""Shared wording: names of kinds, statuses and tiers, times, deadlines and lengths. All through i18n.
+The ticket card and its history are in `bot.cards`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import gettext as _
 
-from domain.models import Category, EventType, Grid, Kind, Resident, Role, Status, Ticket, TicketEvent, Tier
+from domain.models import Category, Grid, Kind, Role, Status, Ticket, Tier
 from domain.service import (
     PASSED_ON_OPENED,
     PASSED_ON_REMOVED,
@@ -19,7 +20,6 @@ from domain.service import (
     RateLimited,
     TicketError,
 )
-from domain.tickets import format_number
 
 
 def kind_name(kind: Kind) -> str:
@@ -107,6 +107,18 @@ def deadline_text(due_at: int | None, now: int) -> str:
     return _("overdue by {late}").format(late=format_duration(now - due_at))
 
 
+def deadline_summary(ticket: Ticket, now: int) -> str:
+    """The time left to (or past) each running deadline of an open ticket."""
+    if ticket.status is Status.WAITING_RESIDENT:
+        return _("deadlines paused")
+    parts = []
+    if ticket.first_reply_at is None and ticket.reply_due_at is not None:
+        parts.append(_("reply: {left}").format(left=deadline_text(ticket.reply_due_at, now)))
+    if ticket.resolve_due_at is not None:
+        parts.append(_("resolve: {left}").format(left=deadline_text(ticket.resolve_due_at, now)))
+    return "; ".join(parts)
+
+
 def grid_line(grid: Grid | None, code: str) -> str:
     if grid is None:
         return escape(code)
@@ -115,38 +127,15 @@ def grid_line(grid: Grid | None, code: str) -> str:
     )
 
 
-def event_line(event_type: EventType, note: str | None, data: dict) -> str:
-    if event_type is EventType.RATED:
-        text = _("Rated {stars} of 5").format(stars=data.get("stars", "?"))
-    elif event_type is EventType.DEADLINE_MISSED:
-        missed = _("Reply deadline passed at the {tier}") if data.get("deadline") == "reply" else _(
-            "Resolve deadline passed at the {tier}")
-        text = missed.format(tier=tier_name(Tier(data["tier"])))
-    elif event_type is EventType.ESCALATED and "to" in data:
-        text = _("Escalated to the {tier}").format(tier=tier_name(Tier(data["to"])))
-    elif event_type is EventType.REASSIGNED:
-        text = passed_on_text(data.get("reason", ""), Tier(data.get("to", Tier.TOWN)))
-    else:
-        text = {
-            EventType.CREATED: _("Filed"),
-            EventType.FOLLOWED: _("Another resident joined (me too)"),
-            EventType.TAKEN: _("Taken by staff"),
-            EventType.REPLIED: _("Staff replied"),
-            EventType.RESIDENT_MESSAGE: _("Resident answered"),
-            EventType.RESOLVED: _("Marked resolved"),
-            EventType.CONFIRMED: _("Confirmed solved by the resident"),
-            EventType.REOPENED: _("Reopened by the resident"),
-            EventType.HANDED_OVER: _("Handed over to another grid"),
-            EventType.ESCALATED: _("Escalated"),
-            EventType.REMINDED: _("Deadline reminder sent"),
-        }[event_type]
-    return text + (": " + escape(note) if note else "")
-
-
 # Telegram's limit for one message's text.
 MESSAGE_LIMIT = 4096
 # A note in a history line is cut to this, so a long history still fits in one message.
 HISTORY_NOTE_LIMIT = 200
+
+
+def telegram_length(text: str) -> int:
+    """Length as Telegram counts it: UTF-16 code units (an emoji or a rare CJK character is two)."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def clip(text: str, limit: int) -> str:
@@ -162,54 +151,6 @@ def fit_message(text: str) -> str:
     if text.rfind("&") > text.rfind(";"):  # never end inside an HTML entity such as &amp;
         text = text[: text.rfind("&")]
     return text + "…"
-
-
-def history_lines(events: list[TicketEvent], tz: ZoneInfo) -> list[str]:
-    return [
-        format_time(e.at, tz) + " · " + event_line(e.type, clip(e.note, HISTORY_NOTE_LIMIT) if e.note else None, e.data)
-        for e in events
-    ]
-
-
-def ticket_card(
-    ticket: Ticket,
-    number_prefix: str,
-    grid: Grid | None,
-    category: Category | None,
-    language: str,
-    now: int,
-    contact: Resident | None = None,
-) -> str:
-    """The card staff see. The resident's name appears only if they chose to share contact."""
-    lines = [
-        _("<b>Ticket {number}</b> · {kind}").format(
-            number=format_number(number_prefix, ticket.id), kind=kind_name(ticket.kind)
-        ),
-        _("Category: {category}").format(
-            category=escape(category_name(category, ticket.category_code, language))
-        ),
-        _("Grid: {grid}").format(grid=grid_line(grid, ticket.grid_code)),
-        _("Status: {status} · tier: {tier}").format(
-            status=status_name(ticket.status), tier=tier_name(ticket.tier)
-        ),
-        _("Filed {age} ago").format(age=format_duration(now - ticket.created_at)),
-    ]
-    if ticket.concerned_residents > 1:
-        lines.append(_("Concerns {count} residents").format(count=ticket.concerned_residents))
-    if ticket.photos:
-        lines.append(_("Photos: {count}").format(count=len(ticket.photos)))
-    if ticket.lat is not None and ticket.lon is not None:
-        lines.append(_("Location: {lat:.5f}, {lon:.5f}").format(lat=ticket.lat, lon=ticket.lon))
-    if contact is not None and ticket.share_contact:
-        name = escape(contact.full_name or "")
-        if contact.username:
-            name += " @" + escape(contact.username)
-        if contact.phone:
-            name += " " + escape(contact.phone)
-        lines.append(_("Resident: {name}").format(name=name.strip()))
-    lines.append("")
-    lines.append(escape(ticket.description))
-    return "\n".join(lines)
 
 
 def ticket_error_text(error: TicketError) -> str:

@@ -32,6 +32,7 @@ from domain.tickets import (
     TransitionError,
     next_status,
     staff_may_handle,
+    staff_may_view,
     tier_holder,
 )
 from storage.base import NewTicket, Storage, TicketChange
@@ -85,6 +86,7 @@ NOTICE_COMMANDS = "commands"  # resets a person's command menu to the roles they
 PASSED_ON_REMOVED = "removed"  # a holder was removed from staff
 PASSED_ON_UNREACHABLE = "unreachable"  # a holder blocked the bot or cannot be reached
 PASSED_ON_OPENED = "opened"  # staff of the tier it belongs at opened the bot: it came back
+NOTICE_ESCALATED_AWAY = "escalated_away"  # to the holders a ticket left by itself at its deadline
 
 
 @dataclass(frozen=True)
@@ -442,6 +444,15 @@ class TicketService:
             notices,
         )
 
+    async def add_note(self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant], text: str) -> Ticket:
+        """An internal note on the ticket's history: staff of its area see it, residents never."""
+        ticket = await self.get(ticket_id)
+        if not staff_may_view(grants, ticket, await self.storage.get_grid(ticket.grid_code)):
+            raise NotAllowed(ticket_id)
+        text = self._check_text(text, MAX_NOTE)
+        await self.storage.record_event(TicketEvent(ticket.id, self.clock(), EventType.NOTE, actor_id, text))
+        return ticket
+
     async def hand_over(
         self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant], grid_code: str, reason: str = ""
     ) -> Ticket:
@@ -499,6 +510,9 @@ class TicketService:
         moved = replace(ticket, status=status, tier=placement.tier, department=target_department)
         notices = self.card_notices(moved, placement.holders, reason)
         notices += self._status_notices(await self.residents_of(ticket), ticket, status, tier=placement.tier.value)
+        if actor_id is None:  # nobody moved it: those who held it learn it is no longer theirs
+            previous = [ticket.assignee_id] if ticket.assignee_id else await self.holders(ticket)
+            notices += [Notice(p, NOTICE_ESCALATED_AWAY, ticket.id, {"to": placement.tier.value}) for p in previous]
         stored = await self._change(
             ticket,
             TicketChange(

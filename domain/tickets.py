@@ -105,6 +105,22 @@ def staff_may_handle(grants: Iterable[RoleGrant], ticket: Ticket, grid: Grid) ->
     return any(g.role is Role.ADMIN or (g.role is role and g.scope == scope) for g in grants)
 
 
+def staff_may_view(grants: Iterable[RoleGrant], ticket: Ticket, grid: Grid | None) -> bool:
+    """Whether someone may open the ticket's card (/t): admins and officials without a town any
+    ticket; staff and officials those of their area at any tier, a department those of its own."""
+    for g in grants:
+        if g.role is Role.ADMIN or (g.role is Role.OFFICIAL and not g.scope):
+            return True
+        if (
+            (g.role is Role.GRID_WORKER and g.scope == ticket.grid_code)
+            or (g.role is Role.DEPARTMENT and g.scope == ticket.department)
+            or (grid is not None and g.role is Role.VILLAGE and g.scope == grid.village)
+            or (grid is not None and g.role in (Role.TOWN, Role.OFFICIAL) and g.scope == grid.town)
+        ):
+            return True
+    return False
+
+
 def is_staff(grants: Iterable[RoleGrant]) -> bool:
     handling = {Role.GRID_WORKER, Role.VILLAGE, Role.TOWN, Role.DEPARTMENT, Role.ADMIN}
     return any(g.role in handling for g in grants)

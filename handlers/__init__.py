@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import codes, common, digest, fallback, resident, shops, sites, staff, start, stats
+from handlers import codes, common, digest, fallback, resident, shops, sites, staff, start, stats, tickets
 
 
 def get_routers() -> list[Router]:
@@ -12,6 +12,7 @@ def get_routers() -> list[Router]:
     return [
         common.build_router(),  # /cancel, /lang, /help: in every state
         start.build_router(),  # /start and deep links: a new /start resets a form on purpose
+        tickets.build_router(),  # /t, the staff card and internal notes: access checked per ticket
         staff.build_router(),  # staff only (router-level filter)
         codes.build_router(),  # /qr for staff, /posters for admins
         stats.build_router(),  # /stats for officials and admins

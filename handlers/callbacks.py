@@ -75,7 +75,7 @@ class MeTooCb(CheckedCallbackData, prefix="metoo"):
 
 
 class StaffTicketCb(CheckedCallbackData, prefix="st"):
-    """A staff action on a ticket: take, reply, ask, resolve, handover, escalate, view."""
+    """A staff action on a ticket: take, reply, ask, resolve, handover, escalate, view, note."""
 
     action: Word
     ticket_id: RowId

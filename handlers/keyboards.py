@@ -101,12 +101,14 @@ def confirm(share_contact: bool) -> InlineKeyboardMarkup:
     )
 
 
-def staff_ticket(ticket: Ticket) -> InlineKeyboardMarkup:
-    """Buttons on a staff card, only for what the ticket's status allows now."""
+def staff_ticket(ticket: Ticket, handles: bool = True) -> InlineKeyboardMarkup:
+    """Buttons on a staff card, only for what the ticket's status allows now; someone who may
+    only read the card (another tier of the area) can still add an internal note."""
     buttons = []
-    if ticket.status in (Status.NEW, Status.REOPENED):
+    open_ = ticket.status not in (Status.RESOLVED, Status.CLOSED, Status.MERGED)
+    if handles and ticket.status in (Status.NEW, Status.REOPENED):
         buttons.append(button(_("🙋 Take it"), StaffTicketCb(action="take", ticket_id=ticket.id)))
-    if ticket.status not in (Status.RESOLVED, Status.CLOSED):
+    if handles and open_:
         buttons += [
             button(_("💬 Reply"), StaffTicketCb(action="reply", ticket_id=ticket.id)),
             button(_("❓ Ask the resident"), StaffTicketCb(action="ask", ticket_id=ticket.id)),
@@ -116,7 +118,14 @@ def staff_ticket(ticket: Ticket) -> InlineKeyboardMarkup:
             buttons.append(button(_("↪️ Hand over"), StaffTicketCb(action="handover", ticket_id=ticket.id)))
         if next_tier(ticket.tier) is not None:
             buttons.append(button(_("⬆️ Escalate"), StaffTicketCb(action="escalate", ticket_id=ticket.id)))
+    buttons.append(button(_("📝 Internal note"), StaffTicketCb(action="note", ticket_id=ticket.id)))
     return markup(buttons, 2)
+
+
+def open_card(ticket: Ticket) -> InlineKeyboardMarkup:
+    """On a message about a ticket that is not its card (an answer, a reminder): the actions are
+    on the card, which this opens, current."""
+    return markup([button(_("📋 Open the card"), StaffTicketCb(action="view", ticket_id=ticket.id))])
 
 
 def departments(ticket_id: int, names: Sequence[str]) -> InlineKeyboardMarkup:

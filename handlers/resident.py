@@ -3,7 +3,6 @@ confirmations, reopening and ratings on their tickets."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from html import escape
 
 from aiogram import F, Router
@@ -13,17 +12,8 @@ from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
-from bot.texts import (
-    category_name,
-    fit_message,
-    format_duration,
-    grid_line,
-    history_lines,
-    kind_name,
-    status_name,
-    tier_name,
-    ticket_error_text,
-)
+from bot.cards import resident_view
+from bot.texts import category_name, format_duration, grid_line, kind_name, status_name, tier_name, ticket_error_text
 from domain.models import Kind, Photo, Status, Ticket, Tier
 from domain.service import Draft, TicketError, TicketService
 from domain.tickets import MAX_DESCRIPTION, MAX_PHOTOS, format_number
@@ -33,9 +23,6 @@ from handlers.filters import DoneButton, Has
 from handlers.callbacks import CategoryCb, FormCb, KindCb, MeTooCb, RateCb, ResidentTicketCb
 from handlers.states import RatingComment, Reopen, ResidentAnswer, TicketForm
 from storage.base import Storage
-
-
-HISTORY_IN_VIEW = 30
 
 
 # -- /my and a ticket's history -------------------------------------------------------------------
@@ -67,32 +54,20 @@ async def view_ticket(
         await query.answer(_("This ticket is not yours."), show_alert=True)
         return
     await query.answer()
-    grid = await db.get_grid(ticket.grid_code)
-    category = await db.get_category(ticket.category_code)
-    lines = [
-        _("<b>Ticket {number}</b> · {kind}").format(
-            number=format_number(settings.ticket_prefix, ticket.id), kind=kind_name(ticket.kind)
-        ),
-        _("Category: {category}").format(category=escape(category_name(category, ticket.category_code, lang))),
-        _("Grid: {grid}").format(grid=grid_line(grid, ticket.grid_code)),
-        _("Status: {status}").format(status=status_name(ticket.status)),
-        "",
-        escape(ticket.description),
-        "",
-        _("History:"),
-    ]
-    events = await db.events(ticket.id)
-    if ticket.resident_id != query.from_user.id:
-        # A follower sees what happened, not what the filer and staff wrote to each other.
-        events = [replace(e, note=None) for e in events]
-    lines += history_lines(events[-HISTORY_IN_VIEW:], settings.timezone)
+    await show_ticket(query.message, db, settings, ticket, query.from_user.id, lang)
+
+
+async def show_ticket(message: Message, db: Storage, settings: Settings, ticket: Ticket, viewer_id: int,
+                      lang: str) -> None:
+    """A ticket as a resident reads it (from /my or /t), with the buttons the filer may use now."""
+    text = await resident_view(db, settings, ticket, viewer_id, lang)
     markup = None
-    if ticket.resident_id == query.from_user.id:
+    if ticket.resident_id == viewer_id:
         if ticket.status is Status.RESOLVED:
             markup = keyboards.solved_question(ticket.id)
-        elif ticket.status not in (Status.CLOSED,):
+        elif ticket.status not in (Status.CLOSED, Status.MERGED):
             markup = keyboards.answer_staff(ticket.id)
-    await query.message.answer(fit_message("\n".join(lines)), reply_markup=markup)
+    await message.answer(text, reply_markup=markup)
 
 
 async def concerns(db: Storage, ticket: Ticket, user_id: int) -> bool:

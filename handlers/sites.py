@@ -15,6 +15,7 @@ from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 from aiogram.utils.i18n import lazy_gettext as __
 
+from bot.cards import photos_method
 from bot.config import Settings
 from bot.texts import format_time, grid_line
 from domain.models import Photo, Role, RoleGrant
@@ -116,9 +117,6 @@ async def view_inspection(query: CallbackQuery, callback_data: InspectionCb, db:
         ])
     )
     if inspection.photos:
-        # Imported here: bot.notices imports the handlers package (for its keyboards).
-        from bot.notices import photos_method
-
         await query.bot(photos_method(query.message.chat.id, [p.file_id for p in inspection.photos]))
 
 

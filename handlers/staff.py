@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
-from bot.texts import category_name, deadline_text, status_name, ticket_card, ticket_error_text, tier_name
+from bot.texts import category_name, deadline_summary, status_name, ticket_error_text, tier_name
 from domain.models import Photo, RoleGrant, Status, Ticket, Tier
 from domain.service import Conflict, NotAllowed, TicketError, TicketService
 from domain.tickets import MAX_NOTE, MAX_PHOTOS, format_number, staff_may_handle
@@ -24,6 +24,7 @@ from handlers.common import discard_form, note_too_long, take_photo
 from handlers.callbacks import DepartmentCb, HandOverCb, StaffTicketCb
 from handlers.filters import DoneButton, Has, IsStaff
 from handlers.states import Escalate, Resolve, StaffReply
+from handlers.tickets import refresh_card
 from storage.base import Storage
 
 
@@ -38,19 +39,12 @@ async def queue(message: Message, db: Storage, grants: list[RoleGrant], settings
     categories = {c.code: c for c in await db.list_categories()}
     lines = [_("Open tickets, oldest first ({count}):").format(count=len(tickets))]
     for ticket in tickets:
-        deadlines = []
-        if ticket.status is Status.WAITING_RESIDENT:
-            deadlines.append(_("deadlines paused"))
-        elif ticket.first_reply_at is None and ticket.reply_due_at is not None:
-            deadlines.append(_("reply: {left}").format(left=deadline_text(ticket.reply_due_at, now)))
-        if ticket.resolve_due_at is not None and ticket.status is not Status.WAITING_RESIDENT:
-            deadlines.append(_("resolve: {left}").format(left=deadline_text(ticket.resolve_due_at, now)))
         lines.append(
             "{number} · {category} · {status} · {deadlines}".format(
                 number=format_number(settings.ticket_prefix, ticket.id),
                 category=escape(category_name(categories.get(ticket.category_code), ticket.category_code, lang)),
                 status=status_name(ticket.status),
-                deadlines="; ".join(deadlines),
+                deadlines=deadline_summary(ticket, now),
             )
         )
     await message.answer("\n".join(lines), reply_markup=keyboards.staff_queue(tickets, settings.ticket_prefix))
@@ -66,30 +60,16 @@ async def handled_ticket(query: CallbackQuery, db: Storage, grants: list[RoleGra
     return ticket
 
 
-async def view(query: CallbackQuery, callback_data: StaffTicketCb, db: Storage, grants: list[RoleGrant],
-               settings: Settings, clock, lang: str) -> None:
-    ticket = await handled_ticket(query, db, grants, callback_data.ticket_id)
-    if ticket is None:
-        return
-    await query.answer()
-    grid = await db.get_grid(ticket.grid_code)
-    category = await db.get_category(ticket.category_code)
-    contact = await db.get_user(ticket.resident_id) if ticket.share_contact else None
-    await query.message.answer(
-        ticket_card(ticket, settings.ticket_prefix, grid, category, lang, clock(), contact),
-        reply_markup=keyboards.staff_ticket(ticket),
-    )
-
-
-async def take(query: CallbackQuery, callback_data: StaffTicketCb, tickets: TicketService,
-               grants: list[RoleGrant], settings: Settings) -> None:
+async def take(query: CallbackQuery, callback_data: StaffTicketCb, tickets: TicketService, db: Storage,
+               grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
     try:
         ticket = await tickets.take(callback_data.ticket_id, query.from_user.id, grants)
     except TicketError as error:
         await query.answer(ticket_error_text(error), show_alert=True)
         return
     await query.answer(_("You took ticket {number}.").format(number=format_number(settings.ticket_prefix, ticket.id)))
-    await query.message.edit_reply_markup(reply_markup=keyboards.staff_ticket(ticket))
+    await refresh_card(query.bot, query.message.chat.id, query.message.message_id, db, settings, ticket.id, grants,
+                       lang, clock())
 
 
 async def begin_step(query: CallbackQuery, ticket_id: int, state: FSMContext, db: Storage,
@@ -101,7 +81,8 @@ async def begin_step(query: CallbackQuery, ticket_id: int, state: FSMContext, db
     await query.answer()
     await discard_form(query.message, state)  # a form left half-way is dropped openly, not silently
     await state.set_state(step)
-    await state.update_data(ticket_id=ticket.id, **data)
+    # The card the button is on: it shows the ticket's new state once the step is done.
+    await state.update_data(ticket_id=ticket.id, card_message_id=query.message.message_id, **data)
     return ticket
 
 
@@ -119,7 +100,8 @@ async def start_reply(query: CallbackQuery, callback_data: StaffTicketCb, state:
     await query.message.answer(prompt.format(number=format_number(settings.ticket_prefix, ticket.id)))
 
 
-async def send_reply(message: Message, state: FSMContext, tickets: TicketService, grants: list[RoleGrant]) -> None:
+async def send_reply(message: Message, state: FSMContext, tickets: TicketService, db: Storage,
+                     grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
     if await note_too_long(message):
         return
     data = await state.get_data()
@@ -130,6 +112,8 @@ async def send_reply(message: Message, state: FSMContext, tickets: TicketService
         await message.answer(ticket_error_text(error))
         return
     await message.answer(_("Your reply was sent to the resident."))
+    await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, data["ticket_id"],
+                       grants, lang, clock())
 
 
 async def start_resolve(query: CallbackQuery, callback_data: StaffTicketCb, state: FSMContext, db: Storage,
@@ -143,7 +127,7 @@ async def start_resolve(query: CallbackQuery, callback_data: StaffTicketCb, stat
     await query.answer()
     await discard_form(query.message, state)  # a form left half-way is dropped openly, not silently
     await state.set_state(Resolve.note)
-    await state.update_data(ticket_id=ticket.id, photos=[])
+    await state.update_data(ticket_id=ticket.id, photos=[], card_message_id=query.message.message_id)
     await query.message.answer(
         _("How was ticket {number} resolved? Write a short note for the resident (required).").format(
             number=format_number(settings.ticket_prefix, ticket.id)
@@ -166,8 +150,8 @@ async def resolve_photo(message: Message, state: FSMContext) -> None:
     await take_photo(message, state, MAX_PHOTOS)
 
 
-async def resolve_done(message: Message, state: FSMContext, tickets: TicketService, grants: list[RoleGrant],
-                       settings: Settings) -> None:
+async def resolve_done(message: Message, state: FSMContext, tickets: TicketService, db: Storage,
+                       grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
     data = await state.get_data()
     await state.clear()
     photos = [Photo(file_id, unique_id) for file_id, unique_id in data["photos"]]
@@ -182,6 +166,8 @@ async def resolve_done(message: Message, state: FSMContext, tickets: TicketServi
         ),
         reply_markup=ReplyKeyboardRemove(),
     )
+    await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, ticket.id, grants,
+                       lang, clock())
 
 
 async def staff_bad_input(message: Message) -> None:
@@ -236,11 +222,12 @@ async def start_escalate(query: CallbackQuery, callback_data: StaffTicketCb, sta
 
 
 async def escalate_reason(message: Message, state: FSMContext, db: Storage, tickets: TicketService,
-                          grants: list[RoleGrant], settings: Settings) -> None:
+                          grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
     if len(message.text) > MAX_NOTE:
         await message.answer(_("Please write the reason in at most {max} characters, or send /cancel.").format(max=MAX_NOTE))
         return
-    ticket_id = (await state.get_data())["ticket_id"]
+    data = await state.get_data()
+    ticket_id = data["ticket_id"]
     ticket = await db.get_ticket(ticket_id)
     if ticket is not None and ticket.tier is Tier.TOWN:
         # The town command centre routes the ticket to one of the departments.
@@ -252,6 +239,8 @@ async def escalate_reason(message: Message, state: FSMContext, db: Storage, tick
         return
     await state.clear()
     await escalated_reply(message, tickets, ticket_id, message.from_user.id, grants, message.text, None, settings)
+    await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, ticket_id, grants,
+                       lang, clock())
 
 
 async def escalated_reply(message: Message, tickets: TicketService, ticket_id: int, actor_id: int,
@@ -287,7 +276,6 @@ def build_router() -> Router:
     router.message.filter(IsStaff())
     router.callback_query.filter(IsStaff())
     router.message.register(queue, Command("queue"))
-    router.callback_query.register(view, StaffTicketCb.filter(F.action == "view"))
     router.callback_query.register(take, StaffTicketCb.filter(F.action == "take"))
     router.callback_query.register(start_reply, StaffTicketCb.filter(F.action.in_({"reply", "ask"})))
     router.callback_query.register(start_escalate, StaffTicketCb.filter(F.action == "escalate"))

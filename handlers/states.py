@@ -48,3 +48,7 @@ class ShopRate(StatesGroup):
 class Inspect(StatesGroup):
     note = State()  # required
     photos = State()  # up to 5, then done
+
+
+class InternalNote(StatesGroup):
+    text = State()  # a note on a ticket that only staff see

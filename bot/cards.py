@@ -1,0 +1,234 @@
+"""A ticket's card and history: one text wherever it is opened (the pushed card, /queue, /t,
+/overdue), for staff with everything, for residents without what is internal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+from aiogram.methods import SendMediaGroup, SendPhoto, TelegramMethod
+from aiogram.types import InputMediaPhoto
+from aiogram.utils.i18n import gettext as _
+
+from bot.config import Settings
+from bot.texts import (
+    HISTORY_NOTE_LIMIT,
+    MESSAGE_LIMIT,
+    category_name,
+    clip,
+    deadline_summary,
+    fit_message,
+    format_duration,
+    format_time,
+    grid_line,
+    kind_name,
+    passed_on_text,
+    status_name,
+    telegram_length,
+    tier_name,
+)
+from domain.models import EventType, Grid, Status, Ticket, TicketEvent, Tier
+from domain.tickets import format_number
+from storage.base import Storage
+
+# Events only staff see: residents read what happened to their ticket (a missed deadline too),
+# not how staff work on it.
+INTERNAL_EVENTS = frozenset({EventType.NOTE, EventType.REMINDED, EventType.URGED, EventType.REASSIGNED})
+# Words the resident and staff wrote to each other; the filer reads them, followers do not.
+# Every other note (escalation, hand-over and return reasons) is internal.
+PUBLIC_NOTES = frozenset(
+    {EventType.REPLIED, EventType.RESIDENT_MESSAGE, EventType.RESOLVED, EventType.REOPENED, EventType.RATED}
+)
+
+
+def photos_method(chat_id: int, file_ids: list[str]) -> TelegramMethod:
+    # An album needs two to ten items; a single photo goes alone.
+    if len(file_ids) == 1:
+        return SendPhoto(chat_id=chat_id, photo=file_ids[0])
+    return SendMediaGroup(chat_id=chat_id, media=[InputMediaPhoto(media=f) for f in file_ids])
+
+
+@dataclass(frozen=True)
+class HistoryNames:
+    """What a history needs to name people and places: grids by code, staff by id."""
+
+    prefix: str
+    grids: dict[str, Grid]
+    staff: dict[int, str]
+    residents: frozenset[int]
+
+    def actor(self, actor_id: int | None) -> str:
+        if actor_id is None:
+            return _("automatic")
+        if actor_id in self.residents:
+            return _("resident")
+        return escape(self.staff.get(actor_id) or "#{}".format(actor_id))
+
+    def grid(self, code: str) -> str:
+        grid = self.grids.get(code)
+        return escape(grid.name if grid else code)
+
+
+async def history_names(db: Storage, settings: Settings, ticket: Ticket, events: list[TicketEvent]) -> HistoryNames:
+    residents = frozenset([ticket.resident_id, *await db.followers(ticket.id)])
+    actors = {e.actor_id for e in events if e.actor_id is not None and e.actor_id not in residents}
+    staff = {m.telegram_id: m.name for m in await db.list_staff() if m.telegram_id in actors}
+    for actor_id in actors - staff.keys():  # an admin from ADMIN_IDS, or someone no longer staff
+        user = await db.get_user(actor_id)
+        if user and user.full_name:
+            staff[actor_id] = user.full_name
+    codes = {ticket.grid_code} | {
+        e.data[key] for e in events if e.type is EventType.HANDED_OVER for key in ("from", "to") if key in e.data
+    }
+    grids = {code: grid for code in codes if (grid := await db.get_grid(code)) is not None}
+    return HistoryNames(settings.ticket_prefix, grids, staff, residents)
+
+
+def _tier_move(data: dict) -> str:
+    moves = [tier_name(Tier(data["from"])) if "from" in data else "", tier_name(Tier(data["to"])) if "to" in data else ""]
+    text = " → ".join(m for m in moves if m)
+    if data.get("department"):
+        text += " ({})".format(escape(data["department"]))
+    return text
+
+
+def event_text(event: TicketEvent, names: HistoryNames, for_staff: bool) -> str:
+    """What happened, without time and note; staff read who did it, and from where to where."""
+    data = event.data
+    kind = event.type
+    if kind is EventType.HANDED_OVER:
+        text = _("Handed over: {source} → {target}").format(
+            source=names.grid(data.get("from", "")), target=names.grid(data.get("to", ""))
+        )
+    elif kind is EventType.ESCALATED and data.get("automatic"):
+        text = _("Escalated automatically (resolve deadline passed): {move}").format(move=_tier_move(data))
+    elif kind is EventType.ESCALATED:
+        text = _("Escalated: {move}").format(move=_tier_move(data)) if "to" in data else _("Escalated")
+    elif kind is EventType.RETURNED:
+        text = _("Returned to the town command centre")
+    elif kind is EventType.DEADLINE_MISSED:
+        missed = (_("Reply deadline passed at the {tier}") if data.get("deadline") == "reply"
+                  else _("Resolve deadline passed at the {tier}"))
+        text = missed.format(tier=tier_name(Tier(data["tier"])))
+    elif kind is EventType.RATED:
+        text = _("Rated {stars} of 5").format(stars=data.get("stars", "?"))
+    elif kind is EventType.MERGED:
+        text = _("Merged into {number}").format(number=format_number(names.prefix, int(data.get("into", 0))))
+    elif kind is EventType.REASSIGNED:
+        text = passed_on_text(data.get("reason", ""), Tier(data.get("to", Tier.TOWN)))
+    elif kind is EventType.REPLIED and data.get("ask"):
+        text = _("Asked the resident")
+    else:
+        text = {
+            EventType.CREATED: _("Filed"),
+            EventType.FOLLOWED: _("Another resident joined (me too)"),
+            EventType.TAKEN: _("Taken"),
+            EventType.REPLIED: _("Replied"),
+            EventType.RESIDENT_MESSAGE: _("Resident answered"),
+            EventType.RESOLVED: _("Marked resolved"),
+            EventType.CONFIRMED: _("Confirmed solved by the resident"),
+            EventType.REOPENED: _("Reopened by the resident"),
+            EventType.REMINDED: _("Deadline reminder sent"),
+            EventType.URGED: _("Urged"),
+            EventType.NOTE: _("📝 Internal note"),
+        }[kind]
+    shows_actor = for_staff and event.actor_id is not None and event.actor_id not in names.residents
+    return _("{event} ({who})").format(event=text, who=names.actor(event.actor_id)) if shows_actor else text
+
+
+def history_lines(events: list[TicketEvent], names: HistoryNames, tz, for_staff: bool, show_notes: bool = True) -> list[str]:
+    """One line per event, oldest first. For residents, internal events are left out and only the
+    words staff and the filer wrote to each other are shown (`show_notes` False: none at all)."""
+    lines = []
+    for event in events:
+        if not for_staff and event.type in INTERNAL_EVENTS:
+            continue
+        note = event.note if for_staff or (show_notes and event.type in PUBLIC_NOTES) else None
+        text = event_text(event, names, for_staff)
+        if note:
+            text = _("{event}: {note}").format(event=text, note=escape(clip(note, HISTORY_NOTE_LIMIT)))
+        lines.append(format_time(event.at, tz) + " · " + text)
+    return lines
+
+
+def with_history(head: str, lines: list[str]) -> str:
+    """The head and as much of the history as fits one message, newest kept, oldest left out."""
+    text = head + "\n\n" + _("History:")
+    budget = MESSAGE_LIMIT - telegram_length(text) - 40
+    kept: list[str] = []
+    for line in reversed(lines):
+        if telegram_length(line) + 1 > budget:
+            break
+        kept.append(line)
+        budget -= telegram_length(line) + 1
+    if len(kept) < len(lines):
+        kept.append(_("… {count} earlier entries").format(count=len(lines) - len(kept)))
+    return fit_message(text + "\n" + "\n".join(reversed(kept)))
+
+
+async def staff_card(db: Storage, settings: Settings, ticket: Ticket, language: str, now: int) -> str:
+    """The card staff see: kind, category, grid, status and holder, age, deadlines, photos,
+    location, the resident's name if they shared it, the text, and the whole history."""
+    grid = await db.get_grid(ticket.grid_code)
+    category = await db.get_category(ticket.category_code)
+    events = await db.events(ticket.id)
+    names = await history_names(db, settings, ticket, events)
+    lines = [
+        _("<b>Ticket {number}</b> · {kind}").format(
+            number=format_number(settings.ticket_prefix, ticket.id), kind=kind_name(ticket.kind)
+        ),
+        _("Category: {category}").format(category=escape(category_name(category, ticket.category_code, language))),
+        _("Grid: {grid}").format(grid=grid_line(grid, ticket.grid_code)),
+        _("Status: {status} · tier: {tier}").format(status=status_name(ticket.status), tier=tier_name(ticket.tier)),
+    ]
+    if ticket.tier is Tier.DEPARTMENT and ticket.department:
+        lines.append(_("Department: {name}").format(name=escape(ticket.department)))
+    if ticket.assignee_id is not None:
+        lines.append(_("Handled by: {name}").format(name=names.actor(ticket.assignee_id)))
+    lines.append(_("Filed {time} ({age} ago)").format(
+        time=format_time(ticket.created_at, settings.timezone), age=format_duration(now - ticket.created_at)
+    ))
+    if ticket.status not in (Status.RESOLVED, Status.CLOSED, Status.MERGED):
+        deadlines = deadline_summary(ticket, now)
+        if deadlines:
+            lines.append(_("Deadlines: {deadlines}").format(deadlines=deadlines))
+    if ticket.concerned_residents > 1:
+        lines.append(_("Concerns {count} residents").format(count=ticket.concerned_residents))
+    if ticket.photos:
+        lines.append(_("Photos: {count}").format(count=len(ticket.photos)))
+    if ticket.lat is not None and ticket.lon is not None:
+        lines.append(_("Location: {lat:.5f}, {lon:.5f}").format(lat=ticket.lat, lon=ticket.lon))
+    if ticket.share_contact:
+        contact = await db.get_user(ticket.resident_id)
+        if contact is not None:
+            name = escape(contact.full_name or "")
+            if contact.username:
+                name += " @" + escape(contact.username)
+            if contact.phone:
+                name += " " + escape(contact.phone)
+            lines.append(_("Resident: {name}").format(name=name.strip()))
+    lines += ["", escape(ticket.description)]
+    return with_history("\n".join(lines), history_lines(events, names, settings.timezone, for_staff=True))
+
+
+async def resident_view(db: Storage, settings: Settings, ticket: Ticket, viewer_id: int, language: str) -> str:
+    """A ticket as a resident reads it: no internal notes or events; a follower reads what happened,
+    not what the filer and staff wrote to each other."""
+    grid = await db.get_grid(ticket.grid_code)
+    category = await db.get_category(ticket.category_code)
+    events = await db.events(ticket.id)
+    names = await history_names(db, settings, ticket, events)
+    head = "\n".join([
+        _("<b>Ticket {number}</b> · {kind}").format(
+            number=format_number(settings.ticket_prefix, ticket.id), kind=kind_name(ticket.kind)
+        ),
+        _("Category: {category}").format(category=escape(category_name(category, ticket.category_code, language))),
+        _("Grid: {grid}").format(grid=grid_line(grid, ticket.grid_code)),
+        _("Status: {status}").format(status=status_name(ticket.status)),
+        "",
+        escape(ticket.description),
+    ])
+    lines = history_lines(
+        events, names, settings.timezone, for_staff=False, show_notes=ticket.resident_id == viewer_id
+    )
+    return with_history(head, lines)

@@ -1,0 +1,154 @@
+"""Opening a ticket: the staff card (the same as the pushed one, with photos and location), /t to
+open any ticket in one's scope, internal notes (📝), and refreshing a card after an action."""
+
+from __future__ import annotations
+
+import re
+from contextlib import suppress
+
+from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, CommandObject, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.cards import photos_method, staff_card
+from bot.config import Settings
+from bot.texts import ticket_error_text
+from domain.models import RoleGrant, Ticket
+from domain.service import NotAllowed, TicketError, TicketService
+from domain.tickets import format_number, staff_may_handle, staff_may_view
+from handlers import keyboards
+from handlers.callbacks import StaffTicketCb
+from handlers.common import discard_form, note_too_long
+from handlers.filters import Has
+from handlers.resident import concerns, show_ticket
+from handlers.states import InternalNote
+from storage.base import Storage
+
+# "XG-000123", "xg-123" or "123".
+TICKET_NUMBER = re.compile(r"(?:([A-Za-z]+)-)?0*(\d{1,12})")
+
+
+async def staff_keyboard(db: Storage, ticket: Ticket, grants: list[RoleGrant]):
+    grid = await db.get_grid(ticket.grid_code)
+    return keyboards.staff_ticket(ticket, handles=grid is not None and staff_may_handle(grants, ticket, grid))
+
+
+async def send_staff_card(bot: Bot, chat_id: int, db: Storage, settings: Settings, ticket: Ticket,
+                          grants: list[RoleGrant], lang: str, now: int) -> None:
+    """The card as it is pushed: photos, location, then the text with the buttons this person may use."""
+    if ticket.photos:
+        await bot(photos_method(chat_id, [p.file_id for p in ticket.photos]))
+    if ticket.lat is not None and ticket.lon is not None:
+        await bot.send_location(chat_id, latitude=ticket.lat, longitude=ticket.lon)
+    await bot.send_message(
+        chat_id, await staff_card(db, settings, ticket, lang, now), reply_markup=await staff_keyboard(db, ticket, grants)
+    )
+
+
+async def refresh_card(bot: Bot, chat_id: int, message_id: int | None, db: Storage, settings: Settings,
+                       ticket_id: int, grants: list[RoleGrant], lang: str, now: int) -> None:
+    """After an action, the card it was taken on shows the ticket as it is now (text and buttons)."""
+    ticket = await db.get_ticket(ticket_id)
+    if message_id is None or ticket is None:
+        return
+    # The card may be gone or unchanged; the action itself is done either way.
+    with suppress(TelegramBadRequest):
+        await bot.edit_message_text(
+            text=await staff_card(db, settings, ticket, lang, now), chat_id=chat_id, message_id=message_id,
+            reply_markup=await staff_keyboard(db, ticket, grants),
+        )
+
+
+async def viewable(db: Storage, ticket_id: int, grants: list[RoleGrant]) -> Ticket | None:
+    ticket = await db.get_ticket(ticket_id)
+    if ticket is None or not staff_may_view(grants, ticket, await db.get_grid(ticket.grid_code)):
+        return None
+    return ticket
+
+
+async def open_ticket(message: Message, command: CommandObject, db: Storage, grants: list[RoleGrant],
+                      settings: Settings, clock, lang: str) -> None:
+    match = TICKET_NUMBER.fullmatch((command.args or "").strip())
+    if match is None:
+        await message.answer(_("Send the ticket's number, for example /t {number} or /t 123.").format(
+            number=format_number(settings.ticket_prefix, 123)
+        ))
+        return
+    ticket_id = int(match.group(2))
+    number = format_number(settings.ticket_prefix, ticket_id)
+    prefix = match.group(1)
+    ticket = None if prefix and prefix.upper() != settings.ticket_prefix.upper() else await db.get_ticket(ticket_id)
+    user_id = message.from_user.id
+    if ticket is not None and await viewable(db, ticket.id, grants):
+        await send_staff_card(message.bot, message.chat.id, db, settings, ticket, grants, lang, clock())
+    elif ticket is not None and await concerns(db, ticket, user_id):
+        await show_ticket(message, db, settings, ticket, user_id, lang)
+    else:
+        # The same answer whether it exists or not: numbers of others' tickets are not revealed.
+        await message.answer(
+            _("You cannot open ticket {number}: it is not yours, not one you follow, and not in your area.").format(
+                number=number
+            )
+        )
+
+
+async def view(query: CallbackQuery, callback_data: StaffTicketCb, db: Storage, grants: list[RoleGrant],
+               settings: Settings, clock, lang: str) -> None:
+    ticket = await viewable(db, callback_data.ticket_id, grants)
+    if ticket is None:
+        await query.answer(ticket_error_text(NotAllowed(callback_data.ticket_id)), show_alert=True)
+        return
+    await query.answer()
+    await send_staff_card(query.bot, query.message.chat.id, db, settings, ticket, grants, lang, clock())
+
+
+async def start_note(query: CallbackQuery, callback_data: StaffTicketCb, state: FSMContext, db: Storage,
+                     grants: list[RoleGrant], settings: Settings) -> None:
+    ticket = await viewable(db, callback_data.ticket_id, grants)
+    if ticket is None:
+        await query.answer(ticket_error_text(NotAllowed(callback_data.ticket_id)), show_alert=True)
+        return
+    await query.answer()
+    await discard_form(query.message, state)
+    await state.set_state(InternalNote.text)
+    await state.update_data(ticket_id=ticket.id, card_message_id=query.message.message_id)
+    await query.message.answer(
+        _("Write an internal note on ticket {number}. Only staff see it, never the resident (or /cancel):").format(
+            number=format_number(settings.ticket_prefix, ticket.id)
+        )
+    )
+
+
+async def save_note(message: Message, state: FSMContext, db: Storage, tickets: TicketService,
+                    grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
+    if await note_too_long(message):
+        return
+    data = await state.get_data()
+    await state.clear()
+    try:
+        ticket = await tickets.add_note(data["ticket_id"], message.from_user.id, grants, message.text)
+    except TicketError as error:
+        await message.answer(ticket_error_text(error))
+        return
+    await message.answer(_("Note added to ticket {number}. Only staff see it.").format(
+        number=format_number(settings.ticket_prefix, ticket.id)
+    ))
+    await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, ticket.id, grants,
+                       lang, clock())
+
+
+async def note_expects_text(message: Message) -> None:
+    await message.answer(_("Please write the note as text, or send /cancel."))
+
+
+def build_router() -> Router:
+    router = Router(name="tickets")
+    router.message.register(open_ticket, Command("t"))
+    router.callback_query.register(view, StaffTicketCb.filter(F.action == "view"))
+    router.callback_query.register(start_note, StaffTicketCb.filter(F.action == "note"))
+    router.message.register(save_note, StateFilter(InternalNote.text), Has("text"))
+    router.message.register(note_expects_text, StateFilter(InternalNote.text))
+    return router
