@@ -36,6 +36,7 @@ class Settings:
     bot_username: str | None
     font_path: Path | None = None
     stats_min_rated: int = 5
+    stats_min_tickets: int = 5  # a unit with fewer received tickets in a period is not ranked
     digest_weekday: int = 0  # Monday
     digest_time: time = time(8, 0)
     tickets_per_hour: int = 10  # new tickets a resident may file in an hour; 0: no limit
@@ -120,6 +121,10 @@ def load_settings(
         min_rated = int(get("STATS_MIN_RATED", "5"))
     except ValueError:
         raise SettingsError("STATS_MIN_RATED must be a whole number") from None
+    try:
+        min_tickets = int(get("STATS_MIN_TICKETS", "5"))
+    except ValueError:
+        raise SettingsError("STATS_MIN_TICKETS must be a whole number") from None
     digest = re.fullmatch(r"(MON|TUE|WED|THU|FRI|SAT|SUN) ([01]\d|2[0-3]):([0-5]\d)", get("DIGEST_AT", "MON 08:00").upper())
     if not digest:
         raise SettingsError("DIGEST_AT must look like 'MON 08:00' (weekday and 24-hour time)")
@@ -141,6 +146,7 @@ def load_settings(
         bot_username=username,
         font_path=Path(font) if font else None,
         stats_min_rated=max(1, min_rated),
+        stats_min_tickets=max(1, min_tickets),
         digest_weekday=WEEKDAYS.index(digest.group(1)),
         digest_time=time(int(digest.group(2)), int(digest.group(3))),
         tickets_per_hour=int(per_hour),

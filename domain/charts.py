@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
 
-from domain.stats import DAYS_PER_WEEK, Rate, WeekStats
+from domain.stats import DAYS_PER_WEEK, PeriodReport, Rate
 
 # Sized for Telegram, which shows photos at most 1280 pixels wide: 1200 x 1500 pixels.
 _FIGURE_INCHES = (10, 12.5)
@@ -25,7 +25,7 @@ DEFAULT_MAX_GRIDS = 15
 _RECEIVED_COLOR = "#9ecae1"
 _RESOLVED_COLOR = "#3182bd"
 _RATE_GETTERS = (
-    attrgetter("completion_rate"), attrgetter("reply_rate"), attrgetter("satisfaction_rate")
+    attrgetter("completion_rate"), attrgetter("response_rate"), attrgetter("satisfaction_rate")
 )
 _RATE_COLORS = ("#e6550d", "#31a354", "#756bb1")
 
@@ -66,12 +66,13 @@ def _percent(rate: Rate) -> float:
 
 
 def render_week_chart(
-    stats: WeekStats,
+    stats: PeriodReport,
     labels: ChartLabels,
     font_path: str | Path,
     max_grids: int = DEFAULT_MAX_GRIDS,
 ) -> bytes:
-    """The chart as PNG bytes: the days, and the `max_grids` grids that received the most.
+    """The chart as PNG bytes: the days, and the `max_grids` grids with enough samples to be
+    ranked that received the most.
 
     Rates with nothing to count (no ratings, say) are left out, not drawn as zero. Takes about a
     second: run it in a worker thread, and once per scope for many readers."""
@@ -96,29 +97,20 @@ def render_week_chart(
         positions = range(len(stats.days))
         per_day.bar([p - 0.2 for p in positions], [d.received for d in stats.days],
                     width=0.4, color=_RECEIVED_COLOR, label=labels.received)
-        per_day.bar([p + 0.2 for p in positions], [d.resolved for d in stats.days],
+        per_day.bar([p + 0.2 for p in positions], [d.closed for d in stats.days],
                     width=0.4, color=_RESOLVED_COLOR, label=labels.resolved)
         per_day.set_xticks(
             list(positions),
-            [f"{name}\n{d.day.month}/{d.day.day}" for name, d in zip(labels.weekdays, stats.days)],
+            [f"{labels.weekdays[d.day.weekday()]}\n{d.day.month}/{d.day.day}" for d in stats.days],
         )
         per_day.set_ylabel(labels.tickets)
         per_day.yaxis.set_major_locator(MaxNLocator(integer=True))
         per_day.set_title(labels.per_day)
-        rates = per_day.twinx()
-        for label, color, rate_of in zip(rate_labels, _RATE_COLORS, _RATE_GETTERS):
-            rates.plot(list(positions), [_percent(rate_of(d)) for d in stats.days],
-                       marker="o", color=color, label=label)
-        rates.set_ylim(0, 108)  # room for the markers at 100%
-        rates.set_yticks(range(0, 101, 20))
-        rates.yaxis.set_major_formatter(PercentFormatter())
-        handles = per_day.get_legend_handles_labels()
-        rate_handles = rates.get_legend_handles_labels()
-        # Below the axis, where it hides no bar or point.
-        per_day.legend(handles[0] + rate_handles[0], handles[1] + rate_handles[1],
-                       loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=5, frameon=False)
+        # Below the axis, where it hides no bar. (No daily rates: a day's one or two tickets
+        # would swing them between 0% and 100%.)
+        per_day.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=2, frameon=False)
 
-        busiest = sorted(stats.grids, key=lambda g: (-g.figures.received, g.grid.code))
+        busiest = sorted((g for g in stats.grids if g.ranked), key=lambda g: (-g.figures.received, g.key))
         shown = list(reversed(busiest[:max_grids]))  # barh draws bottom-up: busiest on top
         height = 0.8 / len(rate_labels)
         for i, (label, color, rate_of) in enumerate(zip(rate_labels, _RATE_COLORS, _RATE_GETTERS)):
@@ -128,7 +120,7 @@ def render_week_chart(
             per_grid.bar_label(bars, ["" if math.isnan(v) else f"{v:.0f}%" for v in values],
                                padding=2, fontsize=8)
         per_grid.set_yticks(
-            list(range(len(shown))), [f"{g.grid.name} ({g.figures.received})" for g in shown]
+            list(range(len(shown))), [f"{g.name} ({g.figures.received})" for g in shown]
         )
         per_grid.set_xlim(0, 108)
         per_grid.set_xticks(range(0, 101, 20))

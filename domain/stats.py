@@ -41,7 +41,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
-from domain.models import Grid, Role, RoleGrant, Tier
+from domain.models import Grid, Role, RoleGrant, Status, Ticket, Tier
 
 if TYPE_CHECKING:
     from storage.base import Storage
@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 DAYS_PER_WEEK = 7
 # Below this many rated tickets a grid's satisfaction rate says too little to rank it by.
 DEFAULT_MIN_RATED = 5
+# Below this many received tickets a unit's rates say too little to rank it by.
+DEFAULT_MIN_TICKETS = 5
 DEFAULT_TOP = 5
 SATISFIED_FROM_RATING = 4
 
@@ -341,50 +343,57 @@ class Scope:
 
 
 # -- what storage returns --------------------------------------------------------------------------
-class Counts(NamedTuple):
-    """Additive tallies of received tickets (see the module docstring for each definition).
+class Tally(NamedTuple):
+    """Additive counts of one unit's tickets in a period, each ticket as it stood at the period's
+    end (see the module docstring for each definition). A tuple, so that units add up quickly.
 
-    Storage returns one per grid; `total` of them gives the scope's. A tuple, so that they add up
-    quickly column by column."""
+    The first group counts tickets *received* in the period (merged ones only in `merged`); the
+    second, tickets *closed* in the period."""
 
     received: int = 0
-    replied: int = 0
-    reply_seconds: int = 0  # summed over replied tickets
-    resolved: int = 0
-    resolve_seconds: int = 0  # summed over resolved tickets
-    resolved_late: int = 0
-    open_overdue: int = 0
+    merged: int = 0
+    responded: int = 0
+    responded_on_time: int = 0
+    response_seconds: int = 0  # summed over responded tickets
+    completed: int = 0
+    overdue: int = 0
+    reopened: int = 0
+    returned: int = 0
+    urges: int = 0
+    closed: int = 0
+    closed_on_time: int = 0
+    first_time: int = 0
     confirmed: int = 0
     rated: int = 0
     satisfied: int = 0
-    resolved_in_grid: int = 0
-    resolved_in_village: int = 0
-    resolved_in_town: int = 0
-    resolved_in_department: int = 0
+    close_seconds: int = 0  # summed over closed tickets
+    closed_in_grid: int = 0
+    closed_in_village: int = 0
+    closed_in_town: int = 0
+    closed_in_department: int = 0
 
-    def resolved_in(self, tier: Tier) -> int:
-        return getattr(self, f"resolved_in_{tier.value}")
-
-
-def total(counts: Iterable[Counts]) -> Counts:
-    sums = tuple(map(sum, zip(*counts)))
-    return Counts._make(sums) if sums else Counts()
+    def closed_in(self, tier: Tier) -> int:
+        return getattr(self, f"closed_in_{tier.value}")
 
 
-class DayCounts(NamedTuple):
-    """The few tallies the chart shows per day, so that the day's pass over the tickets is cheap."""
+def total(tallies: Iterable[Tally]) -> Tally:
+    sums = tuple(map(sum, zip(*tallies)))
+    return Tally._make(sums) if sums else Tally()
+
+
+class DayTally(NamedTuple):
+    """Per local day: tickets received that day, and tickets closed that day (as of the end)."""
 
     received: int = 0
-    replied: int = 0
-    resolved: int = 0
-    rated: int = 0
-    satisfied: int = 0
+    closed: int = 0
 
 
 @dataclass(frozen=True)
-class GridCounts:
-    grid_code: str
-    counts: Counts
+class UnitTally:
+    """A grid (by code) or a department (by name) with its counts."""
+
+    key: str
+    tally: Tally
 
 
 @dataclass(frozen=True)
@@ -394,17 +403,17 @@ class CategoryCount:
 
 
 @dataclass(frozen=True)
-class WeekRows:
-    """What storage sums up for the week shown; figures are computed from it here. (The week
+class PeriodRows:
+    """What storage sums up for the period shown; figures are computed from it here. (The period
     before needs only the total of its counts.)"""
 
-    by_grid: tuple[GridCounts, ...]  # grids that received tickets
-    by_day: tuple[DayCounts, ...]  # Monday to Sunday, local time
-    categories: tuple[CategoryCount, ...]
+    by_grid: tuple[UnitTally, ...]  # grids with tickets received or closed in the period
+    by_department: tuple[UnitTally, ...]  # departments holding tickets at the period's end
+    by_day: tuple[DayTally, ...]  # one per day of the period
+    categories: tuple[CategoryCount, ...]  # of received tickets
     # 90th percentiles by nearest rank, computed where the durations are (None when there are none).
-    reply_p90_seconds: int | None
-    resolve_p90_seconds: int | None
-    closed_during_week: int
+    response_p90_seconds: int | None
+    close_p90_seconds: int | None
     grids: tuple[Grid, ...]  # the grids of the scope, for names
 
 
@@ -426,148 +435,211 @@ class Duration(NamedTuple):
     p90_seconds: int | None
 
 
-class _Shares:
-    """The counts and rates shown for a scope, a grid and a day alike; `counts` has the fields."""
+class Base(StrEnum):
+    """The set of tickets a rate counts."""
 
-    __slots__ = ()
-    counts: Counts | DayCounts
-
-    @property
-    def received(self) -> int:
-        return self.counts.received
-
-    @property
-    def resolved(self) -> int:
-        return self.counts.resolved
-
-    @property
-    def replied(self) -> int:
-        return self.counts.replied
-
-    @property
-    def rated(self) -> int:
-        return self.counts.rated
-
-    @property
-    def completion_rate(self) -> Rate:
-        """办结率"""
-        return Rate(self.counts.resolved, self.counts.received)
-
-    @property
-    def reply_rate(self) -> Rate:
-        """回复率"""
-        return Rate(self.counts.replied, self.counts.received)
-
-    @property
-    def satisfaction_rate(self) -> Rate:
-        """满意率; its denominator is the number rated."""
-        return Rate(self.counts.satisfied, self.counts.rated)
+    RECEIVED = "received"  # received in the period (merged ones apart)
+    CLOSED = "closed"  # closed by staff in the period and still closed at its end
+    RATED = "rated"  # closed in the period and rated by its end
 
 
-@dataclass(frozen=True, slots=True)
-class Figures(_Shares):
-    """The figures of summed counts, worked out when asked for (a week has hundreds of grids).
+@dataclass(frozen=True)
+class RateDefinition:
+    """One rate: `numerator` and `denominator` name `Tally` fields; `base` the set counted."""
 
-    Percentiles come from storage, for the week's whole scope only."""
+    key: str
+    name_zh: str  # the name officials know it by, shown beside the translated one
+    base: Base
+    numerator: str
+    denominator: str
 
-    counts: Counts
-    reply_p90_seconds: int | None = None
-    resolve_p90_seconds: int | None = None
 
-    @property
-    def confirmed(self) -> int:
-        return self.counts.confirmed
-
-    @property
-    def overdue(self) -> int:
-        return self.counts.resolved_late + self.counts.open_overdue
-
-    @property
-    def open_at_end(self) -> int:
-        """Received tickets that were not resolved at the week's end."""
-        return self.counts.received - self.counts.resolved
-
-    @property
-    def solved_rate(self) -> Rate:
-        """解决率: confirmed by the resident."""
-        return Rate(self.counts.confirmed, self.counts.received)
-
-    @property
-    def on_time_rate(self) -> Rate:
-        c = self.counts
-        return Rate(c.resolved - c.resolved_late, c.resolved + c.open_overdue)
-
-    @property
-    def time_to_reply(self) -> Duration:
-        c = self.counts
-        return Duration(c.replied, _mean(c.reply_seconds, c.replied), self.reply_p90_seconds)
-
-    @property
-    def time_to_resolve(self) -> Duration:
-        c = self.counts
-        return Duration(c.resolved, _mean(c.resolve_seconds, c.resolved), self.resolve_p90_seconds)
-
-    @property
-    def closed_by_tier(self) -> dict[Tier, Rate]:
-        """Share of the resolved tickets closed in each tier."""
-        return {tier: Rate(self.counts.resolved_in(tier), self.counts.resolved) for tier in Tier}
+# Every rate shown anywhere (report, legend, chart, exports, scorecards), defined once here.
+RATES = (
+    RateDefinition("response_rate", "响应率", Base.RECEIVED, "responded_on_time", "received"),
+    RateDefinition("completion_rate", "办结率", Base.RECEIVED, "completed", "received"),
+    RateDefinition("reopen_rate", "重办率", Base.RECEIVED, "reopened", "received"),
+    RateDefinition("return_rate", "退单率", Base.RECEIVED, "returned", "received"),
+    RateDefinition("on_time_rate", "按期办结率", Base.CLOSED, "closed_on_time", "closed"),
+    RateDefinition("first_time_rate", "一次办结率", Base.CLOSED, "first_time", "closed"),
+    RateDefinition("solved_rate", "解决率", Base.CLOSED, "confirmed", "closed"),
+    RateDefinition("rating_rate", "参评率", Base.CLOSED, "rated", "closed"),
+    RateDefinition("satisfaction_rate", "满意率", Base.RATED, "satisfied", "rated"),
+)
+RATE = {definition.key: definition for definition in RATES}
 
 
 def _mean(total_seconds: int, count: int) -> float | None:
     return total_seconds / count if count else None
 
 
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """The figures of a tally, worked out when asked for (a period has hundreds of units). Each
+    rate of `RATES` is an attribute of its key (`figures.completion_rate`) and a `Rate`.
+
+    Percentiles come from storage, for the period's whole scope only."""
+
+    tally: Tally
+    response_p90_seconds: int | None = None
+    close_p90_seconds: int | None = None
+
+    def rate(self, definition: RateDefinition) -> Rate:
+        return Rate(getattr(self.tally, definition.numerator), getattr(self.tally, definition.denominator))
+
+    @property
+    def received(self) -> int:
+        return self.tally.received
+
+    @property
+    def closed(self) -> int:
+        return self.tally.closed
+
+    @property
+    def rated(self) -> int:
+        return self.tally.rated
+
+    @property
+    def merged(self) -> int:
+        return self.tally.merged
+
+    @property
+    def overdue(self) -> int:
+        return self.tally.overdue
+
+    @property
+    def urges(self) -> int:
+        """催办次数: urges on the received tickets by the period's end."""
+        return self.tally.urges
+
+    @property
+    def open_at_end(self) -> int:
+        """Received tickets that were not closed at the period's end."""
+        return self.tally.received - self.tally.completed
+
+    @property
+    def time_to_response(self) -> Duration:
+        t = self.tally
+        return Duration(t.responded, _mean(t.response_seconds, t.responded), self.response_p90_seconds)
+
+    @property
+    def time_to_close(self) -> Duration:
+        t = self.tally
+        return Duration(t.closed, _mean(t.close_seconds, t.closed), self.close_p90_seconds)
+
+    @property
+    def closed_by_tier(self) -> dict[Tier, Rate]:
+        """Share of the tickets closed in the period that each tier closed."""
+        return {tier: Rate(self.tally.closed_in(tier), self.tally.closed) for tier in Tier}
+
+
+for _definition in RATES:
+    setattr(Figures, _definition.key, property(lambda self, d=_definition: self.rate(d), doc=_definition.name_zh))
+
+
 @dataclass(frozen=True)
 class FiguresChange:
-    """This week minus the week before: counts in tickets, rates in fractions (0.05 = 5 points),
-    times in seconds; None where either week has no value."""
+    """This period minus the one before: counts in tickets, rates in fractions (0.05 = 5 points),
+    times in seconds; None where either period has no value."""
 
     received: int
-    resolved: int
-    completion_rate: float | None
-    reply_rate: float | None
-    satisfaction_rate: float | None
-    solved_rate: float | None
-    on_time_rate: float | None
-    mean_reply_seconds: float | None
-    mean_resolve_seconds: float | None
+    closed: int
+    rates: dict[str, float | None]  # by rate key
+    mean_response_seconds: float | None
+    mean_close_seconds: float | None
 
 
 def _difference(current: float | None, previous: float | None) -> float | None:
     return None if current is None or previous is None else current - previous
 
 
-_COMPARED_RATES = ("completion_rate", "reply_rate", "satisfaction_rate", "solved_rate", "on_time_rate")
-
-
 def change(current: Figures, previous: Figures) -> FiguresChange:
-    rates = {
-        name: _difference(getattr(current, name).value, getattr(previous, name).value)
-        for name in _COMPARED_RATES
-    }
     return FiguresChange(
         received=current.received - previous.received,
-        resolved=current.resolved - previous.resolved,
-        mean_reply_seconds=_difference(
-            current.time_to_reply.mean_seconds, previous.time_to_reply.mean_seconds
+        closed=current.closed - previous.closed,
+        rates={d.key: _difference(current.rate(d).value, previous.rate(d).value) for d in RATES},
+        mean_response_seconds=_difference(
+            current.time_to_response.mean_seconds, previous.time_to_response.mean_seconds
         ),
-        mean_resolve_seconds=_difference(
-            current.time_to_resolve.mean_seconds, previous.time_to_resolve.mean_seconds
-        ),
-        **rates,
+        mean_close_seconds=_difference(current.time_to_close.mean_seconds, previous.time_to_close.mean_seconds),
     )
 
 
+# -- units and their ranking -----------------------------------------------------------------------
+class UnitLevel(StrEnum):
+    GRID = "grid"
+    VILLAGE = "village"
+    TOWN = "town"
+    DEPARTMENT = "department"
+
+
 @dataclass(frozen=True)
-class GridFigures:
-    grid: Grid
+class UnitScore:
+    """A scorecard: one grid, village, town or department with its figures. `parent` is the
+    village of a grid and the town of a village; `ranked` says whether it has enough samples
+    (`has_enough_samples`) to be ranked."""
+
+    level: UnitLevel
+    key: str  # the grid's code, or the village's, town's or department's name
+    name: str
+    parent: str
     figures: Figures
+    ranked: bool
+
+
+def has_enough_samples(figures: Figures, min_rated: int, min_tickets: int) -> bool:
+    """A unit is ranked only with at least `min_tickets` received and `min_rated` rated tickets:
+    two ratings of 1 do not make a grid the worst."""
+    return figures.received >= min_tickets and figures.rated >= min_rated
+
+
+def score(figures: Figures) -> float | None:
+    """The one ranking rule (text, chart and exports use it): the mean of 响应率, 解决率 and 满意率,
+    the three rates residents feel. None if any of them has nothing to count."""
+    values = [figures.rate(RATE[key]).value for key in ("response_rate", "solved_rate", "satisfaction_rate")]
+    return None if None in values else sum(values) / len(values)
+
+
+def ranking_key(unit: UnitScore) -> tuple:
+    """Best first: higher score, then more tickets received (the surer result), then by key."""
+    value = score(unit.figures)
+    return (not unit.ranked or value is None, -(value or 0.0), -unit.figures.received, unit.key)
+
+
+def ranked(units: Iterable[UnitScore]) -> list[UnitScore]:
+    """The units that can be ranked, best first."""
+    return sorted((u for u in units if u.ranked and score(u.figures) is not None), key=ranking_key)
+
+
+@dataclass(frozen=True)
+class RedBlackList:
+    """红黑榜 of one level: the best and the worst units among those with enough samples; a unit
+    is on one list only."""
+
+    level: UnitLevel
+    best: tuple[UnitScore, ...]
+    worst: tuple[UnitScore, ...]  # worst first
+
+
+def red_black_list(level: UnitLevel, units: Iterable[UnitScore], size: int = DEFAULT_TOP) -> RedBlackList:
+    order = ranked(units)
+    best = order[:size]
+    worst = order[max(size, len(order) - size):]
+    return RedBlackList(level, tuple(best), tuple(reversed(worst)))
 
 
 @dataclass(frozen=True, slots=True)
-class DayFigures(_Shares):
+class DayFigures:
     day: date
-    counts: DayCounts
+    tally: DayTally
+
+    @property
+    def received(self) -> int:
+        return self.tally.received
+
+    @property
+    def closed(self) -> int:
+        return self.tally.closed
 
 
 @dataclass(frozen=True)
@@ -578,110 +650,139 @@ class CategoryShare:
 
 
 @dataclass(frozen=True)
-class WeekStats:
-    week: Week
+class PeriodReport:
+    """Everything shown of one period and scope. `final` is False for a period not over yet
+    ("so far"): its figures are as of `window.end` and will change."""
+
+    period: Period
     scope: Scope
     window: PeriodWindow
     totals: Figures
-    previous: Figures  # the week before, same scope; without percentiles
+    previous: Figures  # the period before, same scope and kind; without percentiles
     change: FiguresChange
-    closed_during_week: int
-    days: tuple[DayFigures, ...]  # Monday to Sunday
-    grids: tuple[GridFigures, ...]  # grids that received tickets, by code
+    days: tuple[DayFigures, ...]
     top_categories: tuple[CategoryShare, ...]
-    most_overdue: tuple[GridFigures, ...]  # most overdue first; grids with none are left out
-    lowest_satisfaction: tuple[GridFigures, ...]  # among grids with at least `min_rated` rated
-    not_ranked: tuple[GridFigures, ...]  # received tickets but too few rated to rank
+    units: dict[UnitLevel, tuple[UnitScore, ...]]  # every unit with tickets, by key
     min_rated: int = DEFAULT_MIN_RATED
+    min_tickets: int = DEFAULT_MIN_TICKETS
+
+    @property
+    def final(self) -> bool:
+        return self.window.final
+
+    @property
+    def grids(self) -> tuple[UnitScore, ...]:
+        return self.units[UnitLevel.GRID]
+
+    def red_black(self, level: UnitLevel, size: int = DEFAULT_TOP) -> RedBlackList:
+        return red_black_list(level, self.units[level], size)
 
 
-def _grid_figures(rows: WeekRows) -> list[GridFigures]:
+def unit_scores(rows: PeriodRows, min_rated: int, min_tickets: int) -> dict[UnitLevel, tuple[UnitScore, ...]]:
+    """Grids as storage counted them; villages and towns as the sums of their grids; departments
+    as storage counted them."""
     grids = {g.code: g for g in rows.grids}
-    # A ticket's grid missing from the grids table still shows, under its code.
-    return [
-        GridFigures(grids.get(row.grid_code) or Grid(row.grid_code, row.grid_code, "", ""),
-                    Figures(row.counts))
-        for row in sorted(rows.by_grid, key=lambda row: row.grid_code)
-    ]
+
+    def unit(level: UnitLevel, key: str, name: str, parent: str, tally: Tally) -> UnitScore:
+        figures = Figures(tally)
+        return UnitScore(level, key, name, parent, figures, has_enough_samples(figures, min_rated, min_tickets))
+
+    by_grid, villages, towns = [], {}, {}
+    for row in sorted(rows.by_grid, key=lambda r: r.key):
+        # A ticket's grid missing from the grids table still shows, under its code.
+        grid = grids.get(row.key) or Grid(row.key, row.key, "", "")
+        by_grid.append(unit(UnitLevel.GRID, grid.code, grid.name, grid.village, row.tally))
+        villages.setdefault((grid.village, grid.town), []).append(row.tally)
+        towns.setdefault(grid.town, []).append(row.tally)
+    return {
+        UnitLevel.GRID: tuple(by_grid),
+        UnitLevel.VILLAGE: tuple(
+            unit(UnitLevel.VILLAGE, village, village, town, total(tallies))
+            for (village, town), tallies in sorted(villages.items())
+        ),
+        UnitLevel.TOWN: tuple(
+            unit(UnitLevel.TOWN, town, town, "", total(tallies)) for town, tallies in sorted(towns.items())
+        ),
+        UnitLevel.DEPARTMENT: tuple(
+            unit(UnitLevel.DEPARTMENT, row.key, row.key, "", row.tally)
+            for row in sorted(rows.by_department, key=lambda r: r.key)
+        ),
+    }
 
 
-def _satisfaction_key(grid: GridFigures) -> tuple:
-    value = grid.figures.satisfaction_rate.value
-    # Unrated grids last; among equal rates, more ratings first (the surer result).
-    return (value is None, value or 0.0, -grid.figures.rated, grid.grid.code)
-
-
-def rank_grids(
-    grids: Sequence[GridFigures], min_rated: int = DEFAULT_MIN_RATED, top: int = DEFAULT_TOP
-) -> tuple[tuple[GridFigures, ...], tuple[GridFigures, ...], tuple[GridFigures, ...]]:
-    """(most overdue, lowest satisfaction, not ranked for satisfaction).
-
-    Overdue counts need no ratings, so every grid can rank by them. A grid with fewer than
-    `min_rated` rated tickets is listed in the third part, lowest satisfaction first, instead of
-    being ranked: two ratings of 1 do not make a grid the worst."""
-    most_overdue = sorted(
-        (g for g in grids if g.figures.overdue),
-        key=lambda g: (-g.figures.overdue, -g.figures.received, g.grid.code),
-    )
-    rankable = [g for g in grids if g.figures.rated >= min_rated]
-    too_few = [g for g in grids if g.figures.rated < min_rated]
-    return (
-        tuple(most_overdue[:top]),
-        tuple(sorted(rankable, key=_satisfaction_key)[:top]),
-        tuple(sorted(too_few, key=_satisfaction_key)),
-    )
-
-
-def compute_week_stats(
-    week: Week,
+def compute_report(
+    period: Period,
     scope: Scope,
     window: PeriodWindow,
-    rows: WeekRows,
-    previous_counts: Counts,
+    rows: PeriodRows,
+    previous_tally: Tally,
     min_rated: int = DEFAULT_MIN_RATED,
+    min_tickets: int = DEFAULT_MIN_TICKETS,
     top: int = DEFAULT_TOP,
-) -> WeekStats:
-    totals = Figures(
-        total(row.counts for row in rows.by_grid), rows.reply_p90_seconds, rows.resolve_p90_seconds
-    )
-    previous = Figures(previous_counts)
-    grids = _grid_figures(rows)
-    most_overdue, lowest_satisfaction, not_ranked = rank_grids(grids, min_rated, top)
+) -> PeriodReport:
+    totals = Figures(total(row.tally for row in rows.by_grid), rows.response_p90_seconds, rows.close_p90_seconds)
+    previous = Figures(previous_tally)
     categories = sorted(rows.categories, key=lambda c: (-c.received, c.category_code))[:top]
-    return WeekStats(
-        week=week,
+    return PeriodReport(
+        period=period,
         scope=scope,
         window=window,
         totals=totals,
         previous=previous,
         change=change(totals, previous),
-        closed_during_week=rows.closed_during_week,
-        days=tuple(DayFigures(day, counts) for day, counts in zip(week.days, rows.by_day)),
-        grids=tuple(grids),
+        days=tuple(DayFigures(day, tally) for day, tally in zip(period.days, rows.by_day)),
         top_categories=tuple(
-            CategoryShare(c.category_code, c.received, Rate(c.received, totals.received))
-            for c in categories
+            CategoryShare(c.category_code, c.received, Rate(c.received, totals.received)) for c in categories
         ),
-        most_overdue=most_overdue,
-        lowest_satisfaction=lowest_satisfaction,
-        not_ranked=not_ranked,
+        units=unit_scores(rows, min_rated, min_tickets),
         min_rated=min_rated,
+        min_tickets=min_tickets,
     )
 
 
-async def load_week_stats(
+async def load_report(
     storage: Storage,
-    week: Week,
+    period: Period,
     tz: ZoneInfo,
     scope: Scope = Scope(),
+    now: int | None = None,
     min_rated: int = DEFAULT_MIN_RATED,
+    min_tickets: int = DEFAULT_MIN_TICKETS,
     top: int = DEFAULT_TOP,
-) -> WeekStats:
-    """The week's statistics with the week before for comparison, read through `storage`."""
-    window = week.window(tz)
-    rows = await storage.week_stats_rows(window, scope)
-    previous_counts = await storage.week_totals(week.previous().window(tz), scope)
-    return compute_week_stats(week, scope, window, rows, previous_counts, min_rated, top)
+) -> PeriodReport:
+    """The period's report with the period before for comparison, read through `storage`. With
+    `now` inside the period, its figures so far (not final)."""
+    window = period.window(tz, now)
+    rows = await storage.period_rows(window, scope)
+    previous_tally = await storage.period_totals(period.previous().window(tz), scope)
+    return compute_report(period, scope, window, rows, previous_tally, min_rated, min_tickets, top)
+
+
+# -- each ticket as it stood at a period's end -----------------------------------------------------
+@dataclass(frozen=True)
+class TicketAtEnd:
+    """A ticket with its state at a period's end, derived from its events before then (None for
+    a ticket received after it); `ticket` is its current state."""
+
+    ticket: Ticket
+    status: Status
+    tier: Tier
+    holder_scope: str  # the grid's code, village, town or department that held it
+    first_response_at: int | None
+    closed_at: int | None  # staff's closing, if closed at the end
+    closed_tier: Tier | None
+    confirmed: bool
+    stars: int | None
+    overdue: bool  # a resolve deadline was missed by the end
+    reopened: bool
+    returned: bool
+    urges: int
+
+
+async def tickets_at_end(storage: Storage, period: Period, tz: ZoneInfo, scope: Scope = Scope(),
+                         now: int | None = None) -> list[TicketAtEnd]:
+    """The period's received tickets, each as it stood at the period's end (for exports)."""
+    return await storage.period_tickets(period.window(tz, now), scope)
 
 
 # -- who may see which scope ----------------------------------------------------------------------

@@ -18,6 +18,7 @@ from bot.stats_report import (
     chart_labels,
     export_headers,
     export_labels,
+    load_period_report,
     report_text,
     scope_name,
 )
@@ -34,7 +35,6 @@ from domain.stats import (
     Scope,
     ScopeLevel,
     child_scopes,
-    load_week_stats,
     parent_scope,
     scope_allowed,
     widest_scope,
@@ -188,7 +188,7 @@ async def stats_view(query: CallbackQuery, callback_data: StatsCb, db: Storage, 
     if callback_data.action == "show":
         await send_report(query.message, db, grants, settings, lang, period, scope, now)
         return
-    stats = await load_week_stats(db, period, settings.timezone, scope, settings.stats_min_rated)
+    stats = await load_period_report(db, settings, period, scope)
     names = {g.code: g.name for g in grids}
     filename = export_filename(period, scope)
     if callback_data.action == "chart":

@@ -28,7 +28,7 @@ from domain.models import (
 )
 from domain.digest import DigestChoice
 from domain.shops import Inspection, NewInspection, Shop, ShopRating, ShopScore, Site
-from domain.stats import Counts, Scope, WeekRows, PeriodWindow
+from domain.stats import PeriodRows, PeriodWindow, Scope, Tally, TicketAtEnd
 
 
 @dataclass(frozen=True)
@@ -285,16 +285,22 @@ class Storage(ABC):
 
     # -- statistics (SQL: storage/stats_sqlite.py; figures: domain/stats.py) --------------------
     @abstractmethod
-    async def week_stats_rows(self, window: PeriodWindow, scope: Scope) -> WeekRows:
-        """Sums over the tickets received in `window` and `scope`, as they stood at its end."""
+    async def period_rows(self, window: PeriodWindow, scope: Scope) -> PeriodRows:
+        """Sums over the tickets of `scope` received or closed in `window`, each as its events
+        before `window.end` say it stood then."""
 
     @abstractmethod
-    async def week_totals(self, window: PeriodWindow, scope: Scope) -> Counts:
-        """The sums of `week_stats_rows`' counts alone: enough for the week before, to compare."""
+    async def period_totals(self, window: PeriodWindow, scope: Scope) -> Tally:
+        """The sum of `period_rows`' tallies alone: enough for the period before, to compare."""
+
+    @abstractmethod
+    async def period_tickets(self, window: PeriodWindow, scope: Scope) -> list[TicketAtEnd]:
+        """Tickets received in `window` and `scope`, oldest first, each with its state at
+        `window.end` and its current state (without photos), for export."""
 
     @abstractmethod
     async def week_tickets(self, window: PeriodWindow, scope: Scope) -> list[Ticket]:
-        """Tickets received in `window` and `scope`, oldest first, for export (without photos)."""
+        """The current state of `period_tickets`' tickets."""
 
     # -- conversation state, handled updates, blocked users, filing limit, backup (fsm_sqlite.py) -
     EMPTY_FORM_DATA = "{}"  # a form's data when it has none

@@ -424,11 +424,13 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
     # -- tickets ----------------------------------------------------------------------------------
     @staticmethod
     def _insert_event(db: sqlite3.Connection, event: TicketEvent, tier: str | None) -> None:
+        # With the ticket's status after the event, so that the log alone tells the state of any
+        # ticket at any moment (statistics of closed periods, storage/stats_sqlite.py).
         db.execute(
-            "INSERT INTO ticket_events(ticket_id, at, type, actor_id, tier, note, data)"
-            " VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO ticket_events(ticket_id, at, type, actor_id, tier, note, data, status)"
+            " VALUES (?,?,?,?,?,?,?,(SELECT status FROM tickets WHERE id = ?))",
             (event.ticket_id, event.at, event.type.value, event.actor_id, tier, event.note,
-             json.dumps(event.data, ensure_ascii=False)),
+             json.dumps(event.data, ensure_ascii=False), event.ticket_id),
         )
 
     @staticmethod

@@ -1,34 +1,43 @@
 """SQL for the officials' statistics, mixed into `SqliteStorage`.
 
-The sums are done in SQL, from indexes alone (migration 0002): a week of a million-ticket year is
-about 19,000 index entries, read once per query. `domain.stats` turns the sums into figures.
+Every figure comes from the append-only event log as of the period's end: a ticket's events
+before then say whether it was answered in time, closed, reopened, returned, urged, rated and
+where it stood, so a closed period's figures never change. One pass over the events of the
+period's tickets (index ticket_events_facts, migration 0006, holds every column it reads) fills a
+temporary table with one row of facts per ticket; the sums per grid, department, day and category
+and the percentiles are read from it. `domain.stats` turns the sums into figures.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any, TypeVar
 
 import aiosqlite
 
-from domain.models import Grid, Ticket, Tier
+from domain.models import Grid, Status, Ticket, Tier
 from domain.stats import (
-    DAYS_PER_WEEK,
     SATISFIED_FROM_RATING,
     CategoryCount,
-    Counts,
-    DayCounts,
-    GridCounts,
+    DayTally,
+    PeriodRows,
+    PeriodWindow,
     Scope,
     ScopeLevel,
-    WeekRows,
-    PeriodWindow,
+    Tally,
+    TicketAtEnd,
+    UnitTally,
     total,
 )
+from domain.tickets import tier_holder
 
-# The grids of a scope. Naming every grid, even for "all", lets SQLite seek each grid's week in the
-# index tickets_grid_week and meet the grids in order, so grouping by grid needs no sorting.
+T = TypeVar("T")
+
+# The grids of a scope. Naming every grid, even for "all", lets SQLite seek each grid's period in
+# the index tickets_grid_week.
 _GRID_CODES = {
     ScopeLevel.ALL: "SELECT code FROM grids",
     ScopeLevel.TOWN: "SELECT code FROM grids WHERE town = :scope",
@@ -36,84 +45,122 @@ _GRID_CODES = {
     ScopeLevel.GRID: "SELECT :scope",
 }
 
-
-def _in_week(scope: Scope) -> str:
-    return (
-        f"t.grid_code IN ({_GRID_CODES[scope.level]})"
-        " AND t.created_at >= :start AND t.created_at < :end"
-    )
-
-
-def _scope_filter(scope: Scope) -> str:
-    """A condition on `t`, for queries that do not go through the grids (nothing for "all")."""
-    if scope.level is ScopeLevel.ALL:
-        return ""
-    return f" AND t.grid_code IN ({_GRID_CODES[scope.level]})"
+# Statuses and tiers as small numbers, so that "the value at the latest event" is one MAX over
+# id * base + code (an event's id orders the log).
+_STATUSES = list(Status)
+_TIERS = list(Tier)
+_STATUS_BASE = 8
+_TIER_BASE = 4
+assert len(_STATUSES) <= _STATUS_BASE and len(_TIERS) <= _TIER_BASE
 
 
-# A ticket as it stood at the week's end (see domain.stats for why).
-_REPLY_AT = "COALESCE(t.first_reply_at, t.resolved_at)"
-_RESOLVED = "t.resolved_at < :end AND t.status IN ('resolved', 'closed')"
-_CONFIRMED = "t.confirmed_at < :end AND t.status = 'closed'"
-# Each field of `Counts`, about a millisecond a week each. Plain CASE expressions, which SQLite
-# runs faster than sums of comparisons or a subquery of derived columns; the test that most often
-# fails comes first, to skip the rest.
+def _code(column: str, values: Sequence[str]) -> str:
+    return f"CASE {column} " + " ".join(f"WHEN '{v}' THEN {i}" for i, v in enumerate(values)) + " END"
+
+
+_MERGED = _STATUSES.index(Status.MERGED)
+_CLOSED_CODES = f"({_STATUSES.index(Status.RESOLVED)}, {_STATUSES.index(Status.CLOSED)})"
+_DEPARTMENT = _TIERS.index(Tier.DEPARTMENT)
+
+_FACTS_TABLE = """
+CREATE TEMP TABLE IF NOT EXISTS period_facts (
+    id INTEGER PRIMARY KEY, grid_code TEXT, category_code TEXT, department TEXT,
+    created_at INTEGER, received INTEGER, status INTEGER, tier INTEGER, response_at INTEGER,
+    responded_on_time INTEGER, closed_at INTEGER, closed_tier INTEGER, closed_late INTEGER,
+    first_time INTEGER, overdue INTEGER, reopened INTEGER, returned INTEGER, urges INTEGER,
+    confirmed INTEGER, stars INTEGER
+)"""
+# One row per ticket, from its events before :end. Definitions: domain/stats.py.
+_FACTS = f"""
+INSERT OR IGNORE INTO temp.period_facts
+SELECT id, grid_code, category_code, department, created_at,
+    created_at >= :start AND created_at < :end,
+    last_status % {_STATUS_BASE}, last_tier % {_TIER_BASE}, response_at,
+    response_id IS NOT NULL AND (reply_miss IS NULL OR reply_miss > response_id),
+    CASE WHEN last_status % {_STATUS_BASE} IN {_CLOSED_CODES} THEN closing_at END,
+    CASE WHEN last_status % {_STATUS_BASE} IN {_CLOSED_CODES} THEN closing % {_TIER_BASE} END,
+    resolve_miss IS NOT NULL AND resolve_miss < closing / {_TIER_BASE},
+    detour IS NULL, resolve_miss IS NOT NULL, reopened, returned, urges, confirmed,
+    rating % {_STATUS_BASE}
+FROM (
+    SELECT t.id, t.grid_code, t.category_code, t.department, t.created_at,
+        MAX(e.id * {_STATUS_BASE} + {_code("e.status", _STATUSES)}) AS last_status,
+        MAX(e.id * {_TIER_BASE} + {_code("e.tier", _TIERS)}) AS last_tier,
+        MIN(CASE WHEN e.type IN ('replied', 'resolved') THEN e.id END) AS response_id,
+        MIN(CASE WHEN e.type IN ('replied', 'resolved') THEN e.at END) AS response_at,
+        MIN(CASE WHEN e.type = 'deadline_missed' AND json_extract(e.data, '$.deadline') = 'reply'
+            THEN e.id END) AS reply_miss,
+        MIN(CASE WHEN e.type = 'deadline_missed' AND json_extract(e.data, '$.deadline') = 'resolve'
+            THEN e.id END) AS resolve_miss,
+        MAX(CASE WHEN e.type = 'resolved' THEN e.id * {_TIER_BASE} + {_code("e.tier", _TIERS)} END)
+            AS closing,
+        MAX(CASE WHEN e.type = 'resolved' THEN e.at END) AS closing_at,
+        MIN(CASE WHEN e.type IN ('reopened', 'escalated') THEN e.id END) AS detour,
+        MAX(e.type = 'reopened') AS reopened,
+        MAX(e.type = 'returned') AS returned,
+        TOTAL(e.type = 'urged') AS urges,
+        MAX(e.type = 'confirmed') AS confirmed,
+        MAX(CASE WHEN e.type = 'rated'
+            THEN e.id * {_STATUS_BASE} + json_extract(e.data, '$.stars') END) AS rating
+    FROM tickets t JOIN ticket_events e ON e.ticket_id = t.id AND e.at < :end
+    WHERE {{which}}
+    GROUP BY t.id
+)"""
+_RECEIVED_TICKETS = (
+    "t.grid_code IN ({grids}) AND t.created_at >= :start AND t.created_at < :end"
+)
+_CLOSED_TICKETS = (
+    "t.id IN (SELECT ticket_id FROM ticket_events WHERE type = 'resolved'"
+    " AND at >= :start AND at < :end) AND t.grid_code IN ({grids})"
+)
+
+# Received in the period (merged ones apart), and closed in the period (still closed at its end).
+_R = f"(received AND status != {_MERGED})"
+_C = "(closed_at >= :start)"
 _COLUMN_OF = {
-    "received": "COUNT(*)",
-    "replied": f"COUNT(CASE WHEN {_REPLY_AT} < :end THEN 1 END)",
-    "reply_seconds": f"TOTAL(CASE WHEN {_REPLY_AT} < :end THEN {_REPLY_AT} - t.created_at END)",
-    "resolved": f"COUNT(CASE WHEN {_RESOLVED} THEN 1 END)",
-    "resolve_seconds": f"TOTAL(CASE WHEN {_RESOLVED} THEN t.resolved_at - t.created_at END)",
-    "resolved_late": (
-        f"COUNT(CASE WHEN t.resolved_at > t.resolve_due_at AND {_RESOLVED} THEN 1 END)"
-    ),
-    # A ticket waiting for the resident's answer has its clock paused: not overdue.
-    "open_overdue": (
-        f"COUNT(CASE WHEN {_RESOLVED} THEN NULL WHEN t.status = 'waiting_resident' THEN NULL"
-        " WHEN t.resolve_due_at < :end THEN 1 END)"
-    ),
-    "confirmed": f"COUNT(CASE WHEN {_CONFIRMED} THEN 1 END)",
-    "rated": f"COUNT(CASE WHEN {_CONFIRMED} THEN t.rating END)",
-    "satisfied": f"COUNT(CASE WHEN t.rating >= :satisfied AND {_CONFIRMED} THEN 1 END)",
-    **{
-        f"resolved_in_{tier}": (
-            f"COUNT(CASE WHEN t.resolved_tier = '{tier}' AND {_RESOLVED} THEN 1 END)"
-        )
-        for tier in Tier
-    },
+    "received": f"TOTAL({_R})",
+    "merged": f"TOTAL(received AND status = {_MERGED})",
+    "responded": f"TOTAL({_R} AND response_at IS NOT NULL)",
+    "responded_on_time": f"TOTAL({_R} AND responded_on_time)",
+    "response_seconds": f"TOTAL(CASE WHEN {_R} THEN response_at - created_at END)",
+    "completed": f"TOTAL({_R} AND closed_at IS NOT NULL)",
+    "overdue": f"TOTAL({_R} AND overdue)",
+    "reopened": f"TOTAL({_R} AND reopened)",
+    "returned": f"TOTAL({_R} AND returned)",
+    "urges": f"TOTAL(CASE WHEN {_R} THEN urges END)",
+    "closed": f"TOTAL({_C})",
+    "closed_on_time": f"TOTAL({_C} AND NOT closed_late)",
+    "first_time": f"TOTAL({_C} AND first_time)",
+    "confirmed": f"TOTAL({_C} AND confirmed)",
+    "rated": f"TOTAL({_C} AND stars IS NOT NULL)",
+    "satisfied": f"TOTAL({_C} AND stars >= :satisfied)",
+    "close_seconds": f"TOTAL(CASE WHEN {_C} THEN closed_at - created_at END)",
+    **{f"closed_in_{tier.value}": f"TOTAL({_C} AND closed_tier = {i})" for i, tier in enumerate(_TIERS)},
 }
-_COUNTS = ", ".join(_COLUMN_OF[name] for name in Counts._fields)
-_DAY = (
-    "CASE "
-    + " ".join(f"WHEN t.created_at < :day{d + 1} THEN {d}" for d in range(DAYS_PER_WEEK - 1))
-    + f" ELSE {DAYS_PER_WEEK - 1} END"
+_TALLY = ", ".join(_COLUMN_OF[name] for name in Tally._fields)
+_BY_GRID = f"SELECT grid_code, {_TALLY} FROM temp.period_facts GROUP BY grid_code"
+_BY_DEPARTMENT = (
+    f"SELECT department, {_TALLY} FROM temp.period_facts WHERE tier = {_DEPARTMENT}"
+    " GROUP BY department"
+)
+_TOTAL = f"SELECT {_TALLY} FROM temp.period_facts"
+_CATEGORIES = (
+    f"SELECT category_code, COUNT(*) FROM temp.period_facts WHERE {_R} GROUP BY category_code"
+)
+# The nearest-rank 90th percentile of n durations is the (n - ceil(0.9 n) + 1)-th largest.
+_RESPONSE_P90 = (
+    "SELECT response_at - created_at AS seconds FROM temp.period_facts"
+    f" WHERE {_R} AND response_at IS NOT NULL ORDER BY seconds DESC LIMIT 1 OFFSET :offset"
+)
+_CLOSE_P90 = (
+    f"SELECT closed_at - created_at AS seconds FROM temp.period_facts WHERE {_C}"
+    " ORDER BY seconds DESC LIMIT 1 OFFSET :offset"
 )
 
-_TOTALS = f"SELECT {_COUNTS} FROM tickets t WHERE {{in_week}}"
-_BY_GRID = f"SELECT t.grid_code, {_COUNTS} FROM tickets t WHERE {{in_week}} GROUP BY t.grid_code"
-# Only the chart's few tallies per day, to keep the pass cheap.
-_BY_DAY = (
-    f"SELECT {_DAY} AS day, " + ", ".join(_COLUMN_OF[name] for name in DayCounts._fields)
-    + " FROM tickets t WHERE {in_week} GROUP BY day"
-)
-_CATEGORIES = (
-    "SELECT c.code, (SELECT COUNT(*) FROM tickets t WHERE t.category_code = c.code"
-    " AND t.created_at >= :start AND t.created_at < :end{scope}) FROM categories c"
-)
-# The nearest-rank 90th percentile of n durations is the (n - ceil(0.9 n) + 1)-th largest: sorting
-# from the top with an offset keeps only a tenth of them in the sorter.
-_REPLY_P90 = (
-    f"SELECT {_REPLY_AT} - t.created_at AS seconds FROM tickets t WHERE {{in_week}}"
-    f" AND {_REPLY_AT} < :end ORDER BY seconds DESC LIMIT 1 OFFSET :offset"
-)
-_RESOLVE_P90 = (
-    "SELECT t.resolved_at - t.created_at AS seconds FROM tickets t WHERE {in_week}"
-    f" AND {_RESOLVED} ORDER BY seconds DESC LIMIT 1 OFFSET :offset"
-)
-_CLOSED_DURING = (
-    "SELECT COUNT(*) FROM tickets t WHERE t.resolved_at >= :start AND t.resolved_at < :end"
-    " AND t.status IN ('resolved', 'closed'){scope}"
-)
+
+def _day_of(column: str, days: int) -> str:
+    """The index of the period's day that `column` falls in (:day1 .. are the midnights)."""
+    return "CASE " + " ".join(f"WHEN {column} < :day{d + 1} THEN {d}" for d in range(days - 1)) + f" ELSE {days - 1} END"
 
 
 def _p90_offset(count: int) -> int:
@@ -131,79 +178,128 @@ def _parameters(window: PeriodWindow, scope: Scope) -> dict[str, Any]:
     return parameters
 
 
+def _tally(row: Sequence[Any]) -> Tally:
+    return Tally(*map(int, row))
+
+
 class SqliteStatsMixin:
     """Statistics queries for `SqliteStorage`, which provides the connection and its lock."""
 
     _db: aiosqlite.Connection
     _lock: asyncio.Lock
 
-    async def week_totals(self, window: PeriodWindow, scope: Scope) -> Counts:
-        async with self._lock:
-            ((*sums,),) = await self._fetch(
-                _TOTALS.format(in_week=_in_week(scope)), _parameters(window, scope)
-            )
-        return Counts(*map(int, sums))
+    async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `work` in one read transaction, in one trip to the database thread (see
+        `SqliteStorage._in_one_trip`): the answers agree even while tickets are being written."""
 
-    async def week_stats_rows(self, window: PeriodWindow, scope: Scope) -> WeekRows:
-        parameters = _parameters(window, scope)
-        in_week = _in_week(scope)
-        async with self._lock:
-            # One read transaction: the answers agree even while tickets are being written.
-            await self._db.execute("BEGIN")
+        def transaction(db: sqlite3.Connection) -> T:
+            db.execute("BEGIN")
             try:
-                by_grid = tuple(
-                    GridCounts(row[0], Counts(*map(int, row[1:])))
-                    for row in await self._fetch(_BY_GRID.format(in_week=in_week), parameters)
-                )
-                sums = total(row.counts for row in by_grid)
-                by_day = [DayCounts()] * DAYS_PER_WEEK
-                for day, *counts in await self._fetch(_BY_DAY.format(in_week=in_week), parameters):
-                    by_day[day] = DayCounts(*counts)
-                reply_p90 = await self._p90(_REPLY_P90.format(in_week=in_week), parameters,
-                                            sums.replied)
-                resolve_p90 = await self._p90(_RESOLVE_P90.format(in_week=in_week), parameters,
-                                              sums.resolved)
-                categories = await self._fetch(
-                    _CATEGORIES.format(scope=_scope_filter(scope)), parameters
-                )
-                ((closed_during,),) = await self._fetch(
-                    _CLOSED_DURING.format(scope=_scope_filter(scope)), parameters
-                )
-                grids = await self._fetch(
-                    "SELECT code, name, village, town, lat, lon FROM grids"
-                    f" WHERE code IN ({_GRID_CODES[scope.level]}) ORDER BY code",
-                    parameters,
-                )
+                return work(db)
             finally:
-                await self._db.execute("COMMIT")
-        return WeekRows(
-            by_grid=by_grid,
-            by_day=tuple(by_day),
-            categories=tuple(CategoryCount(code, n) for code, n in categories if n),
-            reply_p90_seconds=reply_p90,
-            resolve_p90_seconds=resolve_p90,
-            closed_during_week=closed_during,
-            grids=tuple(Grid(*row) for row in grids),
-        )
+                db.execute("COMMIT")
 
-    async def week_tickets(self, window: PeriodWindow, scope: Scope) -> list[Ticket]:
+        async with self._lock:
+            return await self._db._execute(transaction, self._db._conn)
+
+    @staticmethod
+    def _fill_facts(db: sqlite3.Connection, window: PeriodWindow, scope: Scope,
+                    closed_too: bool = True) -> dict[str, Any]:
+        parameters = _parameters(window, scope)
+        db.execute(_FACTS_TABLE)
+        db.execute("DELETE FROM temp.period_facts")
+        grids = _GRID_CODES[scope.level]
+        db.execute(_FACTS.format(which=_RECEIVED_TICKETS.format(grids=grids)), parameters)
+        if closed_too:
+            db.execute(_FACTS.format(which=_CLOSED_TICKETS.format(grids=grids)), parameters)
+        return parameters
+
+    async def period_totals(self, window: PeriodWindow, scope: Scope) -> Tally:
+        def work(db: sqlite3.Connection) -> Tally:
+            parameters = self._fill_facts(db, window, scope)
+            return _tally(db.execute(_TOTAL, parameters).fetchone())
+
+        return await self._read(work)
+
+    async def period_rows(self, window: PeriodWindow, scope: Scope) -> PeriodRows:
+        days = len(window.bounds) - 1
+
+        def work(db: sqlite3.Connection) -> PeriodRows:
+            parameters = self._fill_facts(db, window, scope)
+            by_grid = tuple(UnitTally(row[0], _tally(row[1:]))
+                            for row in db.execute(_BY_GRID, parameters))
+            sums = total(row.tally for row in by_grid)
+            by_day = [[0, 0] for _ in range(days)]
+            received_by_day = (
+                f"SELECT {_day_of('created_at', days)} AS day, COUNT(*) FROM temp.period_facts"
+                f" WHERE {_R} GROUP BY day"
+            )
+            closed_by_day = (
+                f"SELECT {_day_of('closed_at', days)} AS day, COUNT(*) FROM temp.period_facts"
+                f" WHERE {_C} GROUP BY day"
+            )
+            for column, sql in enumerate((received_by_day, closed_by_day)):
+                for day, count in db.execute(sql, parameters):
+                    by_day[day][column] = count
+
+            def p90(sql: str, count: int) -> int | None:
+                return db.execute(sql, parameters | {"offset": _p90_offset(count)}).fetchone()[0] if count else None
+
+            grids = db.execute(
+                "SELECT code, name, village, town, lat, lon FROM grids"
+                f" WHERE code IN ({_GRID_CODES[scope.level]}) ORDER BY code",
+                parameters,
+            ).fetchall()
+            return PeriodRows(
+                by_grid=by_grid,
+                by_department=tuple(UnitTally(row[0] or "", _tally(row[1:]))
+                                    for row in db.execute(_BY_DEPARTMENT, parameters)),
+                by_day=tuple(DayTally(*counts) for counts in by_day),
+                categories=tuple(CategoryCount(code, n) for code, n in db.execute(_CATEGORIES, parameters)),
+                response_p90_seconds=p90(_RESPONSE_P90, sums.responded),
+                close_p90_seconds=p90(_CLOSE_P90, sums.closed),
+                grids=tuple(Grid(*row) for row in grids),
+            )
+
+        return await self._read(work)
+
+    async def period_tickets(self, window: PeriodWindow, scope: Scope) -> list[TicketAtEnd]:
         # Imported here: storage.sqlite imports this module to build SqliteStorage.
         from storage.sqlite import TICKET_COLUMNS, _ticket
 
-        async with self._lock:
-            rows = await self._fetch(
-                f"SELECT {TICKET_COLUMNS} FROM tickets t WHERE {_in_week(scope)}"
-                " ORDER BY t.created_at, t.id",
-                _parameters(window, scope),
-            )
-        return [_ticket(row) for row in rows]
+        def work(db: sqlite3.Connection) -> list[TicketAtEnd]:
+            self._fill_facts(db, window, scope, closed_too=False)
+            rows = db.execute(
+                f"SELECT {TICKET_COLUMNS}, f.status, f.tier, f.response_at, f.closed_at, f.closed_tier,"
+                " f.confirmed, f.stars, f.overdue, f.reopened, f.returned, f.urges, g.code, g.name,"
+                " g.village, g.town, g.lat, g.lon"
+                " FROM temp.period_facts f JOIN tickets t ON t.id = f.id"
+                " LEFT JOIN grids g ON g.code = t.grid_code ORDER BY t.created_at, t.id"
+            ).fetchall()
+            return [_at_end(_ticket(row), row[-17:-6], Grid(*row[-6:]) if row[-6] else None) for row in rows]
 
-    async def _p90(self, sql: str, parameters: dict[str, Any], count: int) -> int | None:
-        if not count:
-            return None
-        ((seconds,),) = await self._fetch(sql, parameters | {"offset": _p90_offset(count)})
-        return seconds
+        return await self._read(work)
 
-    async def _fetch(self, sql: str, parameters: dict[str, Any]) -> Sequence[Sequence[Any]]:
-        async with self._db.execute(sql, parameters) as cursor:
-            return list(await cursor.fetchall())
+    # The weekly names, kept for the callers until they move to periods.
+    async def week_tickets(self, window: PeriodWindow, scope: Scope) -> list[Ticket]:
+        return [state.ticket for state in await self.period_tickets(window, scope)]
+
+
+def _at_end(ticket: Ticket, facts: Sequence[Any], grid: Grid | None) -> TicketAtEnd:
+    status, tier, response_at, closed_at, closed_tier, confirmed, stars, overdue, reopened, returned, urges = facts
+    tier_at_end = _TIERS[tier] if tier is not None else ticket.tier
+    return TicketAtEnd(
+        ticket=ticket,
+        status=_STATUSES[status] if status is not None else ticket.status,
+        tier=tier_at_end,
+        holder_scope=tier_holder(replace(ticket, tier=tier_at_end), grid)[1],
+        first_response_at=response_at,
+        closed_at=closed_at,
+        closed_tier=_TIERS[closed_tier] if closed_tier is not None else None,
+        confirmed=bool(confirmed),
+        stars=stars,
+        overdue=bool(overdue),
+        reopened=bool(reopened),
+        returned=bool(returned),
+        urges=int(urges),
+    )

@@ -174,16 +174,16 @@ async def test_forged_department_button_is_refused(harness):
 
 
 async def test_a_paused_ticket_is_not_counted_overdue(harness):
-    from domain.stats import Scope, Week, load_week_stats
+    from domain.stats import Period, PeriodKind, Scope, load_report
 
     h = harness
     await file_ticket(h, h.user(RESIDENT))
     ticket = (await h.db.resident_tickets(RESIDENT))[0]
     await h.tap(h.user(WORKER_DL01), StaffTicketCb(action="ask", ticket_id=ticket.id))
     await h.send(h.user(WORKER_DL01), "几号楼？")
-    week = Week.containing(h.clock.now, h.settings.timezone)
+    week = Period.containing(PeriodKind.WEEK, h.clock.now, h.settings.timezone)
     h.clock.advance(3 * 24 * HOUR)
-    stats = await load_week_stats(h.db, week, h.settings.timezone, Scope())
+    stats = await load_report(h.db, week, h.settings.timezone, Scope())
     assert stats.totals.received == 1 and stats.totals.overdue == 0
 
 

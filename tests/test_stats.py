@@ -24,6 +24,8 @@ from __future__ import annotations
 import io
 import struct
 import warnings
+from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -32,27 +34,35 @@ import pytest
 
 from domain.charts import ChartLabels, render_week_chart
 from domain.exports import EXPORT_FIELDS, csv_bytes, export_header, ticket_rows, xlsx_bytes
-from domain.models import EventType, Grid, Kind, Tier
-from domain.service import TicketService
+from bot.i18n import create_i18n
+from bot.stats_report import legend_text, period_report, rate_name
+from domain.models import EventType, Grid, Kind, Role, RoleGrant, StaffMember, Status, TicketEvent, Tier
+from domain.service import Draft, TicketService
 from domain.stats import (
     MAX_RANGE_DAYS,
-    Counts,
+    RATES,
     Figures,
-    GridFigures,
-    Rate,
-    Scope,
-    ScopeLevel,
     Period,
     PeriodError,
     PeriodKind,
+    Rate,
+    Scope,
+    ScopeLevel,
+    Tally,
+    UnitLevel,
+    UnitScore,
     Week,
-    load_week_stats,
-    rank_grids,
+    has_enough_samples,
+    load_report,
+    ranked,
+    red_black_list,
+    score,
+    tickets_at_end,
 )
-from storage.base import NewTicket
+from storage.base import NewTicket, TicketChange
 from storage.sqlite import SqliteStorage
 from handlers.callbacks import ResidentTicketCb, StaffTicketCb
-from tests.conftest import WORKER_DL01, joined
+from tests.conftest import WORKER_DL01, FakeClock, joined
 from tests.test_ticket_loop import file_ticket
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -63,6 +73,13 @@ GRIDS = [
     Grid("B", "二网格", "V2", "T1"),
     Grid("C", "三网格", "V3", "T2"),
 ]
+
+
+@contextmanager
+def i18n_context(language: str):
+    i18n = create_i18n(language)
+    with i18n.context(), i18n.use_locale(language):
+        yield
 
 
 def utc(*args: int) -> int:
@@ -142,18 +159,6 @@ async def add_week49(storage: SqliteStorage) -> None:
                      resolved_tier="grid", **closed)
     # The first moment of the next week belongs to it.
     await add_ticket(storage, "A", "water", at(W49.next(), 0, 0))
-
-
-async def add_week48(storage: SqliteStorage) -> None:
-    w48 = W49.previous()
-    await add_ticket(storage, "A", "water", at(w48, 1, 10), 1, 4, 5, rating=5,
-                     resolved_tier="grid", status="closed")
-    await add_ticket(storage, "C", "water", at(w48, 3, 10))
-    # The week's last second; no deadline.
-    await add_ticket(storage, "B", "roads", at(W49, 0, 0) - 1, due=None)
-    # Closed by staff only in W49: counted in W49's closings, open at W48's end.
-    await add_ticket(storage, "A", "water", at(w48, 6, 20), None, 13, status="resolved",
-                     resolved_tier="grid")
 
 
 # -- weeks -----------------------------------------------------------------------------------------
@@ -271,135 +276,329 @@ def test_scope_needs_a_name_except_all():
         Scope(ScopeLevel.ALL, "T1")
 
 
-# -- figures ---------------------------------------------------------------------------------------
-async def test_every_figure_of_the_week(storage):
-    await add_week48(storage)
-    await add_week49(storage)
-    stats = await load_week_stats(storage, W49, SHANGHAI, min_rated=3)
-    t = stats.totals
-    assert (t.received, t.resolved, t.replied, t.confirmed, t.rated) == (12, 8, 10, 5, 5)
-    assert t.open_at_end == 4  # A4, B3, B4 reopened, B5 closed only next week
-    assert t.completion_rate == Rate(8, 12)
-    assert t.reply_rate == Rate(10, 12)
-    assert t.solved_rate == Rate(5, 12)
-    assert t.satisfaction_rate == Rate(4, 5)  # C2's rating came with next week's confirmation
-    assert t.overdue == 4  # A2 and B1 late; B3 and B4 open past their deadline
-    assert t.on_time_rate == Rate(6, 10)
-    assert t.time_to_reply.count == 10
-    assert t.time_to_reply.mean_seconds == 48600 / 10
-    assert t.time_to_reply.p90_seconds == 2 * HOUR  # 9th of 10 sorted
-    assert t.time_to_resolve.mean_seconds == 120 * HOUR / 8
-    assert t.time_to_resolve.p90_seconds == 48 * HOUR  # 8th of 8 sorted
-    assert t.closed_by_tier == {
-        Tier.GRID: Rate(5, 8), Tier.VILLAGE: Rate(1, 8),
-        Tier.TOWN: Rate(1, 8), Tier.DEPARTMENT: Rate(1, 8),
-    }
-    assert stats.closed_during_week == 9  # the eight above and one received in W48
+# -- figures: a week of real ticket histories ------------------------------------------------------
+# Every ticket is driven through TicketService with a clock, so the figures come from the same
+# events the bot writes. W49 is Mon 30 Nov to Sun 6 Dec 2026 (across a month), Asia/Shanghai;
+# "d2 10:00" is Wednesday 10:00. water and power: reply 2 h, resolve 24 h; roads: 2 h and 48 h.
+#
+#   T12 A water W48-d6 20:00  closed d0 09:00 by the grid (+13 h, the reply deadline missed)
+#   T5  B water d0 00:00  reply +1 h; missed at the grid (d1) and the village (d2); the town sends
+#                         it to 水务局, which closes it d2 02:00 (+50 h); confirmed, 5 stars
+#   T1  A water d0 10:00  reply +1 h, closed +5 h at the grid, confirmed, 5 stars
+#   T2  A water d1 09:00  reply +3 h (late); missed at the grid d2 09:00 and escalated; the village
+#                         closes it d2 15:00 (+30 h); confirmed, 2 stars
+#   T3  A roads d2 08:00  reply +0.5 h, closed +10 h, reopened; the village closes it d3 04:00
+#                         (+20 h); confirmed, 4 stars
+#   T8  B roads d2 10:00  reply +1 h, urged twice, returned once, closed d2 18:00, reopened
+#                         d2 19:00; at d6 23:00 its village deadline has passed: escalated
+#   T9  C power d3 10:00  closed +1.5 h without a reply (the closing is the response)
+#   T6  B roads d4 15:00  reply +1 h, closed +3 h
+#   T7  B power d5 10:00  merged into T6 at 12:00
+#   T10 C water d6 10:00  reply +1 h, closed +2 h (confirmed and rated 1 only next week)
+#   T4  A water d6 20:00  nothing; its reply deadline is missed at 22:00
+#   T11 A water W50-d0 00:00, the first moment of the next week
+ADMIN = [RoleGrant(Role.ADMIN)]
+STAFF_OF_GRIDS = [
+    StaffMember(11, "甲", Role.GRID_WORKER, "A"), StaffMember(12, "乙", Role.GRID_WORKER, "B"),
+    StaffMember(13, "丙", Role.GRID_WORKER, "C"), StaffMember(21, "村一", Role.VILLAGE, "V1"),
+    StaffMember(22, "村二", Role.VILLAGE, "V2"), StaffMember(23, "村三", Role.VILLAGE, "V3"),
+    StaffMember(31, "镇一", Role.TOWN, "T1"), StaffMember(32, "镇二", Role.TOWN, "T2"),
+    StaffMember(41, "水务", Role.DEPARTMENT, "水务局"),
+]
 
-    assert [d.day for d in stats.days][:2] == [date(2026, 11, 30), date(2026, 12, 1)]
-    assert [d.received for d in stats.days] == [2, 1, 2, 2, 1, 1, 3]
-    assert [d.resolved for d in stats.days] == [2, 1, 1, 2, 1, 0, 1]
 
-    assert [(c.category_code, c.received) for c in stats.top_categories] == [
-        ("water", 6), ("power", 3), ("roads", 3)
+async def staff_who_opened_the_bot(storage: SqliteStorage) -> None:
+    await storage.upsert_staff(STAFF_OF_GRIDS)
+    for member in STAFF_OF_GRIDS:
+        await storage.touch_user(member.telegram_id, member.name, None, "zh")
+
+
+class Town:
+    def __init__(self, storage: SqliteStorage):
+        self.storage = storage
+        self.clock = FakeClock(0)
+        self.service = TicketService(storage, self.clock, tickets_per_hour=0)
+        self.ids: dict[str, int] = {}
+
+    def at(self, moment: int) -> Town:
+        assert moment >= self.clock.now, "the scenario runs forward in time"
+        self.clock.now = moment
+        return self
+
+    async def file(self, name: str, grid: str, category: str) -> None:
+        ticket, _ = await self.service.file(100 + len(self.ids), Draft(Kind.COMPLAINT, category, grid, "路灯不亮"))
+        self.ids[name] = ticket.id
+
+    def resident(self, name: str) -> int:
+        return 100 + list(self.ids).index(name)
+
+    async def reply(self, name: str) -> None:
+        await self.service.reply(self.ids[name], 1, ADMIN, "收到")
+
+    async def resolve(self, name: str) -> None:
+        await self.service.resolve(self.ids[name], 1, ADMIN, "已处理")
+
+    async def confirm(self, name: str, stars: int) -> None:
+        await self.service.confirm(self.ids[name], self.resident(name))
+        await self.service.rate(self.ids[name], self.resident(name), stars)
+
+    async def reopen(self, name: str) -> None:
+        await self.service.reopen(self.ids[name], self.resident(name), "没修好")
+
+    async def record(self, name: str, event_type: EventType) -> None:
+        await self.storage.record_event(TicketEvent(self.ids[name], self.clock.now, event_type, 1, "快办"))
+
+    async def merge(self, name: str, into: str) -> None:
+        ticket = await self.storage.get_ticket(self.ids[name])
+        await self.storage.change_ticket(
+            ticket.id, ticket.status, TicketChange(status=Status.MERGED),
+            TicketEvent(ticket.id, self.clock.now, EventType.MERGED, 1, None, {"into": self.ids[into]}),
+        )
+
+
+def d(day: int, hour: float = 0, week: Week = W49) -> int:
+    return at(week, day, hour)
+
+
+async def week49(storage: SqliteStorage) -> Town:
+    await staff_who_opened_the_bot(storage)
+    town = Town(storage)
+    await town.at(d(6, 20, W49.previous())).file("T12", "A", "water")
+    await town.at(d(0, 0)).file("T5", "B", "water")
+    await town.at(d(0, 1)).reply("T5")
+    await town.at(d(0, 9)).resolve("T12")
+    await town.at(d(0, 10)).file("T1", "A", "water")
+    await town.at(d(0, 11)).reply("T1")
+    await town.at(d(0, 15)).resolve("T1")
+    await town.at(d(0, 16)).confirm("T1", 5)
+    await town.at(d(1, 0)).service.run_deadlines()  # T5 missed at the grid: to the village
+    await town.at(d(1, 9)).file("T2", "A", "water")
+    await town.at(d(1, 12)).reply("T2")
+    await town.at(d(2, 0)).service.run_deadlines()  # T5 missed at the village: to the town
+    await town.at(d(2, 1)).service.escalate(town.ids["T5"], 1, ADMIN, "转水务局", "水务局")
+    await town.at(d(2, 2)).resolve("T5")
+    await town.at(d(2, 3)).confirm("T5", 5)
+    await town.at(d(2, 8)).file("T3", "A", "roads")
+    await town.at(d(2, 8.5)).reply("T3")
+    await town.at(d(2, 9)).service.run_deadlines()  # T2 missed at the grid: to the village
+    await town.at(d(2, 10)).file("T8", "B", "roads")
+    await town.at(d(2, 11)).reply("T8")
+    await town.at(d(2, 12)).record("T8", EventType.URGED)
+    await town.record("T8", EventType.URGED)
+    await town.at(d(2, 13)).record("T8", EventType.RETURNED)
+    await town.at(d(2, 15)).resolve("T2")
+    await town.at(d(2, 16)).confirm("T2", 2)
+    await town.at(d(2, 18)).resolve("T3")
+    await town.resolve("T8")
+    await town.at(d(2, 19)).reopen("T8")
+    await town.at(d(2, 20)).reopen("T3")
+    await town.at(d(3, 4)).resolve("T3")
+    await town.at(d(3, 5)).confirm("T3", 4)
+    await town.at(d(3, 10)).file("T9", "C", "power")
+    await town.at(d(3, 11.5)).resolve("T9")
+    await town.at(d(4, 15)).file("T6", "B", "roads")
+    await town.at(d(4, 16)).reply("T6")
+    await town.at(d(4, 18)).resolve("T6")
+    await town.at(d(5, 10)).file("T7", "B", "power")
+    await town.at(d(5, 12)).merge("T7", "T6")
+    await town.at(d(6, 10)).file("T10", "C", "water")
+    await town.at(d(6, 11)).reply("T10")
+    await town.at(d(6, 12)).resolve("T10")
+    await town.at(d(6, 20)).file("T4", "A", "water")
+    await town.at(d(6, 23)).service.run_deadlines()  # T4's reply deadline; T8 escalated
+    await town.at(d(0, 0, W49.next())).file("T11", "A", "water")
+    return town
+
+
+async def after_the_period(town: Town) -> None:
+    """Everything that happens later must leave W49 as it was."""
+    w50 = W49.next()
+    await town.at(d(0, 5, w50)).confirm("T10", 1)
+    await town.at(d(0, 6, w50)).confirm("T6", 5)
+    await town.at(d(0, 7, w50)).reopen("T9")
+    await town.at(d(0, 8, w50)).record("T4", EventType.URGED)
+    await town.record("T4", EventType.RETURNED)
+    await town.at(d(0, 9, w50)).resolve("T8")
+    await town.at(d(0, 10, w50)).confirm("T8", 3)
+    await town.at(d(3, 0, w50)).service.run_deadlines()  # T4, T9 and T11 escalated
+    await town.at(d(3, 1, w50)).merge("T11", "T4")
+    await town.storage.upsert_grids([Grid("D", "四网格", "V1", "T1")])  # an import
+    await town.storage.upsert_staff([StaffMember(14, "丁", Role.GRID_WORKER, "D")])
+
+
+async def test_every_figure_of_a_week_from_its_events(storage):
+    await week49(storage)
+    report = await load_report(storage, Period.of_week(W49), SHANGHAI, min_rated=1, min_tickets=1)
+    t = report.totals
+    assert report.final
+    assert (t.received, t.merged) == (9, 1)  # T7 merged is counted apart; T12 came in W48
+    assert t.response_rate == Rate(7, 9)  # T2 replied late; T4 not at all
+    assert t.time_to_response == (8, 10 * HOUR / 8, 3 * HOUR)
+    assert t.completion_rate == Rate(7, 9)  # T4 open, T8 reopened at the end
+    assert t.overdue == 3  # T2, T5, T8: their misses stay although later tiers acted
+    assert t.reopen_rate == Rate(2, 9)  # T3, T8
+    assert t.return_rate == Rate(1, 9)
+    assert t.urges == 2
+    assert t.open_at_end == 2
+    # Closed in W49: T1, T2, T3, T5, T6, T9, T10 and T12 (received in W48).
+    assert t.closed == 8
+    assert t.on_time_rate == Rate(6, 8)  # T2 and T5 missed a resolve deadline before closing
+    assert t.first_time_rate == Rate(5, 8)  # T2, T5 escalated, T3 reopened
+    assert t.solved_rate == Rate(4, 8)  # T10's confirmation came next week
+    assert t.rating_rate == Rate(4, 8)
+    assert t.satisfaction_rate == Rate(3, 4)
+    assert t.time_to_close == (8, 124.5 * HOUR / 8, 50 * HOUR)
+    assert t.closed_by_tier == {Tier.GRID: Rate(5, 8), Tier.VILLAGE: Rate(2, 8), Tier.TOWN: Rate(0, 8),
+                                Tier.DEPARTMENT: Rate(1, 8)}
+    assert [day.received for day in report.days] == [2, 1, 2, 1, 1, 0, 2]
+    assert [day.closed for day in report.days] == [2, 0, 2, 2, 1, 0, 1]
+    assert [(c.category_code, c.received) for c in report.top_categories] == [
+        ("water", 5), ("roads", 3), ("power", 1)]
+
+    grids = {u.key: u.figures for u in report.units[UnitLevel.GRID]}
+    assert (grids["A"].received, grids["A"].closed, grids["A"].overdue) == (4, 4, 1)
+    assert (grids["B"].received, grids["B"].merged, grids["B"].closed) == (3, 1, 2)
+    assert grids["C"].satisfaction_rate == Rate(0, 0)
+    villages = {u.key: u for u in report.units[UnitLevel.VILLAGE]}
+    assert villages["V1"].parent == "T1" and villages["V1"].figures.received == 4
+    towns = {u.key: u.figures.received for u in report.units[UnitLevel.TOWN]}
+    assert towns == {"T1": 7, "T2": 2}
+    [department] = report.units[UnitLevel.DEPARTMENT]
+    assert (department.key, department.figures.closed) == ("水务局", 1)
+
+
+async def test_a_month_across_the_month_end_counts_as_of_its_last_moment(storage):
+    await week49(storage)
+    november = await load_report(storage, Period.parse("2026-11"), SHANGHAI)
+    t = november.totals
+    assert t.received == 3  # T12 (29 Nov), T5 and T1 (30 Nov)
+    assert t.response_rate == Rate(2, 3)  # T12's first response, its closing, came late
+    assert t.completion_rate == Rate(2, 3)
+    # T5's grid deadline passed at the very first moment of December: not November's.
+    assert t.overdue == 0
+    assert (t.closed, t.satisfaction_rate) == (2, Rate(1, 1))
+    assert len(november.days) == 30 and november.days[-1].received == 2
+
+
+async def test_a_period_without_ratings_says_so(storage):
+    await week49(storage)
+    report = await load_report(storage, Period.parse("2026-12-05..2026-12-06"), SHANGHAI)
+    assert report.totals.received == 2 and report.totals.rated == 0  # T10 and T4
+    assert report.totals.satisfaction_rate.value is None
+    assert report.change.rates["satisfaction_rate"] is None
+    with i18n_context("zh"):
+        text = period_report(report, {}, SHANGHAI)
+    assert "满意率：暂无评价" in text
+
+
+async def test_a_year_end_crossing(storage):
+    await staff_who_opened_the_bot(storage)
+    town = Town(storage)
+    new_year = local(date(2027, 1, 1))
+    await town.at(new_year - HOUR // 2).file("T1", "A", "water")
+    await town.at(new_year + HOUR // 2).resolve("T1")
+    december = await load_report(storage, Period.parse("2026-12"), SHANGHAI)
+    january = await load_report(storage, Period.parse("2027-01"), SHANGHAI)
+    assert (december.totals.received, december.totals.closed, december.totals.open_at_end) == (1, 0, 1)
+    assert (january.totals.received, january.totals.closed) == (0, 1)
+    assert january.totals.time_to_close.mean_seconds == HOUR
+    assert str(Period.parse("2026-W53").next()) == "2027-W01"
+
+
+async def reports(storage) -> list[str]:
+    texts = []
+    with i18n_context("zh"):
+        for text in ("2026-W49", "2026-12", "2026-11-25..2026-12-06"):
+            for scope in (Scope(), Scope(ScopeLevel.VILLAGE, "V2")):
+                report = await load_report(storage, Period.parse(text), SHANGHAI, scope, min_rated=1, min_tickets=1)
+                texts.append(period_report(report, {"water": "供水"}, SHANGHAI))
+    # The state at the end; the current state (`ticket`) rides along and may change.
+    texts += [repr(replace(state, ticket=state.ticket.id))
+              for state in await tickets_at_end(storage, Period.of_week(W49), SHANGHAI)]
+    return texts
+
+
+async def test_a_closed_period_is_byte_identical_whenever_it_is_produced(storage):
+    town = await week49(storage)
+    town.at(d(0, 3, W49.next()))
+    before = await reports(storage)
+    await after_the_period(town)
+    # The month of December goes on after W49, so only W49 and the range end with it.
+    after = await reports(storage)
+    assert after[:2] == before[:2] and after[4:] == before[4:]
+    assert "红榜" in before[2]  # monthly: the red/black list
+
+
+async def test_each_ticket_as_it_stood_at_the_period_end(storage):
+    town = await week49(storage)
+    await after_the_period(town)
+    states = {s.ticket.id: s for s in await tickets_at_end(storage, Period.of_week(W49), SHANGHAI)}
+    t8 = states[town.ids["T8"]]
+    assert (t8.status, t8.tier, t8.holder_scope) == (Status.NEW, Tier.TOWN, "T1")
+    assert t8.ticket.status is Status.CLOSED  # its current state rides along
+    assert (t8.reopened, t8.returned, t8.urges, t8.overdue) == (True, True, 2, True)
+    t9 = states[town.ids["T9"]]
+    assert (t9.status, t9.tier, t9.closed_tier) == (Status.RESOLVED, Tier.GRID, Tier.GRID)
+    t4 = states[town.ids["T4"]]
+    assert (t4.status, t4.tier, t4.holder_scope, t4.urges) == (Status.NEW, Tier.GRID, "A", 0)
+    t5 = states[town.ids["T5"]]
+    assert (t5.status, t5.tier, t5.holder_scope, t5.stars) == (Status.CLOSED, Tier.DEPARTMENT, "水务局", 5)
+    assert states[town.ids["T7"]].status is Status.MERGED
+    assert town.ids["T11"] not in states and town.ids["T12"] not in states
+
+
+async def test_the_current_period_so_far_is_marked_not_final(storage):
+    town = await week49(storage)
+    now = d(3, 12)
+    report = await load_report(storage, Period.of_week(W49), SHANGHAI, now=now)
+    assert not report.final and report.window.end == now
+    assert report.totals.received == 6  # T5, T1, T2, T3, T8, T9 by Thursday noon
+    with i18n_context("zh"):
+        assert "本期尚未结束" in period_report(report, {}, SHANGHAI)
+    assert town.ids
+
+
+def unit(key: str, received: int, rated: int, response: int, solved: int, satisfied: int,
+         min_rated: int = 3, min_tickets: int = 3) -> UnitScore:
+    tally = Tally(received=received, responded_on_time=response, closed=received, confirmed=solved,
+                  rated=rated, satisfied=satisfied)
+    figures = Figures(tally)
+    return UnitScore(UnitLevel.GRID, key, key, "", figures, has_enough_samples(figures, min_rated, min_tickets))
+
+
+def test_one_ranking_rule_leaves_out_small_samples():
+    units = [
+        unit("g1", 10, 5, 10, 5, 5),   # score (1 + .5 + 1) / 3
+        unit("g2", 10, 2, 10, 0, 0),   # two ratings only: shown, not ranked
+        unit("g3", 2, 5, 2, 2, 5),     # two tickets only
+        unit("g4", 10, 5, 5, 5, 1),    # (.5 + .5 + .2) / 3
+        unit("g5", 20, 5, 10, 10, 1),  # the same score as g4, more tickets: ahead of it
     ]
-    assert stats.top_categories[0].share == Rate(6, 12)
-
-    by_code = {g.grid.code: g.figures for g in stats.grids}
-    assert by_code["A"].received == 5 and by_code["A"].satisfaction_rate == Rate(2, 3)
-    assert by_code["B"].overdue == 3 and by_code["B"].satisfaction_rate == Rate(2, 2)
-    assert by_code["C"].satisfaction_rate.value is None
-    assert stats.grids[0].grid.name == "一网格"
-    assert [g.grid.code for g in stats.most_overdue] == ["B", "A"]
-    assert [g.grid.code for g in stats.lowest_satisfaction] == ["A"]
-    assert [g.grid.code for g in stats.not_ranked] == ["B", "C"]
+    assert [u.key for u in ranked(units)] == ["g1", "g5", "g4"]
+    assert score(units[0].figures) == pytest.approx(2.5 / 3)
+    lists = red_black_list(UnitLevel.GRID, units, size=2)
+    assert [u.key for u in lists.best] == ["g1", "g5"]
+    assert [u.key for u in lists.worst] == ["g4"]  # a unit is on one list only
 
 
-async def test_change_against_the_week_before(storage):
-    await add_week48(storage)
-    await add_week49(storage)
-    stats = await load_week_stats(storage, W49, SHANGHAI)
-    before = stats.previous
-    assert (before.received, before.resolved, before.replied) == (4, 1, 1)
-    assert before.satisfaction_rate == Rate(1, 1)
-    assert before.on_time_rate == Rate(1, 2)
-    change = stats.change
-    assert (change.received, change.resolved) == (8, 7)
-    assert change.completion_rate == pytest.approx(8 / 12 - 1 / 4)
-    assert change.satisfaction_rate == pytest.approx(-0.2)
-    assert change.on_time_rate == pytest.approx(0.1)
-    assert change.mean_reply_seconds == pytest.approx(4860 - 3600)
-    assert change.mean_resolve_seconds == pytest.approx(15 * HOUR - 4 * HOUR)
+async def test_legend_defines_every_rate_with_its_set(storage):
+    with i18n_context("zh"):
+        legend = legend_text()
+        names = [rate_name(d) for d in RATES]
+    assert all(name in legend for name in names)
+    assert "本期受理的工单" in legend and "本期办结的工单" in legend
 
 
-async def test_default_threshold_ranks_no_grid_with_fewer_than_five_ratings(storage):
-    await add_week49(storage)
-    stats = await load_week_stats(storage, W49, SHANGHAI)
-    assert stats.min_rated == 5
-    assert stats.lowest_satisfaction == ()
-    assert [g.grid.code for g in stats.not_ranked] == ["A", "B", "C"]
+async def test_empty_period_divides_by_nothing(storage):
+    report = await load_report(storage, Period.parse("2026-10"), SHANGHAI)
+    t = report.totals
+    assert t.received == 0 and t.closed == 0
+    assert all(t.rate(d).value is None for d in RATES)
+    assert t.time_to_response == (0, None, None) and t.time_to_close == (0, None, None)
+    assert report.top_categories == () and report.grids == ()
 
 
-def test_ranking_threshold_and_order():
-    def grid(code: str, satisfied: int, rated: int, overdue: int = 0) -> GridFigures:
-        counts = Counts(received=10, rated=rated, satisfied=satisfied, open_overdue=overdue)
-        return GridFigures(Grid(code, code, "", ""), Figures(counts))
-
-    grids = [grid("g1", 4, 5, 2), grid("g2", 1, 4, 7), grid("g3", 3, 6), grid("g4", 3, 5, 2)]
-    most_overdue, lowest, not_ranked = rank_grids(grids, min_rated=5, top=2)
-    assert [g.grid.code for g in most_overdue] == ["g2", "g1"]  # ties by received, then code
-    assert [g.grid.code for g in lowest] == ["g3", "g4"]  # 3/6 before 3/5
-    assert [g.grid.code for g in not_ranked] == ["g2"]  # 1/4 would have been the worst
-
-
-async def test_scope_filters(storage):
-    await add_week48(storage)
-    await add_week49(storage)
-    town = await load_week_stats(storage, W49, SHANGHAI, Scope(ScopeLevel.TOWN, "T1"))
-    assert (town.totals.received, town.totals.resolved) == (10, 6)
-    assert town.closed_during_week == 7
-    assert [g.grid.code for g in town.grids] == ["A", "B"]
-    village = await load_week_stats(storage, W49, SHANGHAI, Scope(ScopeLevel.VILLAGE, "V2"))
-    assert (village.totals.received, village.totals.resolved) == (5, 2)
-    assert village.previous.received == 1
-    grid = await load_week_stats(storage, W49, SHANGHAI, Scope(ScopeLevel.GRID, "C"))
-    assert (grid.totals.received, grid.totals.resolved, grid.totals.rated) == (2, 2, 0)
-    assert grid.totals.satisfaction_rate.value is None
-    assert grid.change.satisfaction_rate is None
-    nowhere = await load_week_stats(storage, W49, SHANGHAI, Scope(ScopeLevel.TOWN, "nowhere"))
-    assert nowhere.totals.received == 0 and nowhere.grids == ()
-
-
-async def test_empty_week_divides_by_nothing(storage):
-    stats = await load_week_stats(storage, Week(2026, 10), SHANGHAI)
-    t = stats.totals
-    assert t.received == 0
-    for rate in (t.completion_rate, t.reply_rate, t.satisfaction_rate, t.solved_rate,
-                 t.on_time_rate, *t.closed_by_tier.values()):
-        assert rate.value is None
-    assert t.time_to_reply.mean_seconds is None and t.time_to_reply.p90_seconds is None
-    assert t.time_to_resolve.mean_seconds is None and t.time_to_resolve.p90_seconds is None
-    assert stats.change.completion_rate is None and stats.change.received == 0
-    assert stats.top_categories == () and stats.most_overdue == ()
-
-
-async def test_week_across_the_new_year_counts_local_days(storage):
-    w01 = Week(2026, 1)
-    await add_ticket(storage, "A", "water", local(date(2025, 12, 28), 23.99))  # 2025-W52
-    await add_ticket(storage, "A", "water", local(date(2025, 12, 31), 23.5))
-    await add_ticket(storage, "A", "water", local(date(2026, 1, 4), 23.99))
-    await add_ticket(storage, "A", "water", local(date(2026, 1, 5), 0))  # UTC still says 4 Jan
-    stats = await load_week_stats(storage, w01, SHANGHAI)
-    assert [d.received for d in stats.days] == [0, 0, 1, 0, 0, 0, 1]
-    assert stats.previous.received == 1
-
-
-def test_figures_of_nothing():
-    figures = Figures(Counts())
-    assert figures.overdue == 0 and figures.open_at_end == 0 and figures.rated == 0
-
-
-# -- exports ---------------------------------------------------------------------------------------
+# -- exports -------------------------------------------------------------------------------------
 HEADERS = {name: f"列{i}" for i, name in enumerate(EXPORT_FIELDS)} | {"description": "问题描述"}
 
 
@@ -464,8 +663,8 @@ async def test_chart_is_a_png_with_chinese_text(storage):
         font = fonts.find_cjk_font()
     except fonts.FontNotFoundError:
         pytest.skip("no CJK font installed")
-    await add_week49(storage)
-    stats = await load_week_stats(storage, W49, SHANGHAI, min_rated=3)
+    await week49(storage)
+    stats = await load_report(storage, Period.of_week(W49), SHANGHAI, min_rated=1, min_tickets=1)
     labels = ChartLabels(
         title="2026-W49 全镇", per_day="每日工单", per_grid="各网格对比", tickets="件数",
         received="受理", resolved="办结", completion_rate="办结率", reply_rate="回复率",
