@@ -21,6 +21,7 @@ from domain.models import (
     Tier,
 )
 from domain.deadlines import DueAction, deadlines, due_action, missed_deadlines, next_tier, shifted
+from domain.text import clean_text, telegram_length
 from domain.tickets import (
     MAX_DESCRIPTION,
     MAX_NOTE,
@@ -233,10 +234,10 @@ class TicketService:
 
     @staticmethod
     def _check_text(text: str, limit: int) -> str:
-        text = text.strip()
+        text = clean_text(text)
         if not text:
             raise InvalidInput("empty")
-        if len(text) > limit:
+        if telegram_length(text) > limit:
             raise InvalidInput("too long")
         return text
 

@@ -12,6 +12,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.commands import register_chat_commands
 from bot.steps import IN_ANY_STEP
 from domain.models import Role, RoleGrant
+from domain.text import clean_text, telegram_length
 from domain.tickets import MAX_NOTE, has_role, is_staff
 from handlers import keyboards
 from handlers.callbacks import LanguageCb
@@ -57,12 +58,21 @@ async def discard_form(message: Message, state: FSMContext) -> None:
         await message.answer(_("Your unfinished form was discarded."), reply_markup=ReplyKeyboardRemove())
 
 
-async def note_too_long(message: Message) -> bool:
-    """Says so when a note (a reply, a reason, a comment) is over the limit."""
-    if len(message.text) <= MAX_NOTE:
-        return False
-    await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
-    return True
+async def take_note(message: Message) -> str | None:
+    """A note (a reply, a reason, a comment) as it is stored, or None, after saying why, when it
+    shows nothing or is over the limit (counted as Telegram counts)."""
+    text = clean_text(message.text)
+    if not text:
+        await message.answer(no_visible_text())
+        return None
+    if telegram_length(text) > MAX_NOTE:
+        await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
+        return None
+    return text
+
+
+def no_visible_text() -> str:
+    return _("This message has no visible text. Please write it in words, or send /cancel.")
 
 
 async def take_photo(message: Message, state: FSMContext, limit: int) -> list | None:

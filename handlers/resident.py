@@ -16,9 +16,10 @@ from bot.cards import resident_view
 from bot.texts import category_name, format_duration, grid_line, kind_name, status_name, tier_name, ticket_error_text
 from domain.models import Kind, Photo, Status, Ticket, Tier
 from domain.service import Draft, TicketError, TicketService
+from domain.text import clean_text, telegram_length
 from domain.tickets import MAX_DESCRIPTION, MAX_PHOTOS, format_number
 from handlers import keyboards
-from handlers.common import discard_form, note_too_long, take_photo
+from handlers.common import discard_form, no_visible_text, take_note, take_photo
 from handlers.filters import DoneButton, Has
 from handlers.callbacks import CategoryCb, FormCb, KindCb, MeTooCb, RateCb, ResidentTicketCb
 from handlers.states import RatingComment, Reopen, ResidentAnswer, TicketForm
@@ -160,10 +161,10 @@ async def add_photo(message: Message, state: FSMContext) -> None:
     photos = await take_photo(message, state, MAX_PHOTOS)
     if photos is None:
         return
-    if message.caption:
+    if clean_text(message.caption):
         text = join_text((await state.get_data())["text"], message.caption)
-        if len(text) > MAX_DESCRIPTION:
-            await message.answer(too_long_text(len(text)))
+        if telegram_length(text) > MAX_DESCRIPTION:
+            await message.answer(too_long_text(telegram_length(text)))
         else:
             await state.update_data(text=text)
     if message.media_group_id is None:
@@ -171,7 +172,7 @@ async def add_photo(message: Message, state: FSMContext) -> None:
 
 
 def join_text(old: str, new: str) -> str:
-    return (old + "\n" + new.strip()).strip()
+    return clean_text(old + "\n" + clean_text(new))
 
 
 def too_long_text(length: int) -> str:
@@ -198,10 +199,13 @@ async def description_done(message: Message, state: FSMContext, db: Storage, lan
 
 
 async def add_text(message: Message, state: FSMContext) -> None:
+    if not clean_text(message.text):
+        await message.answer(no_visible_text())
+        return
     data = await state.get_data()
     text = join_text(data["text"], message.text)
-    if len(text) > MAX_DESCRIPTION:
-        await message.answer(too_long_text(len(text)))
+    if telegram_length(text) > MAX_DESCRIPTION:
+        await message.answer(too_long_text(telegram_length(text)))
         return
     await state.update_data(text=text)
     await message.answer(_("Noted. Add more text, photos or your location, or tap “Done”."))
@@ -323,11 +327,12 @@ async def start_answer(query: CallbackQuery, callback_data: ResidentTicketCb, st
 
 
 async def send_answer(message: Message, state: FSMContext, tickets: TicketService) -> None:
-    if await note_too_long(message):
+    text = await take_note(message)
+    if text is None:
         return
     ticket_id = (await state.get_data())["ticket_id"]
     try:
-        await tickets.resident_message(ticket_id, message.from_user.id, message.text)
+        await tickets.resident_message(ticket_id, message.from_user.id, text)
     except TicketError as error:
         await state.clear()
         await message.answer(ticket_error_text(error))
@@ -367,12 +372,13 @@ async def start_reopen(query: CallbackQuery, callback_data: ResidentTicketCb, st
 
 
 async def reopen_with_reason(message: Message, state: FSMContext, tickets: TicketService, settings: Settings) -> None:
-    if await note_too_long(message):
+    text = await take_note(message)
+    if text is None:
         return
     ticket_id = (await state.get_data())["ticket_id"]
     await state.clear()
     try:
-        ticket = await tickets.reopen(ticket_id, message.from_user.id, message.text)
+        ticket = await tickets.reopen(ticket_id, message.from_user.id, text)
     except TicketError as error:
         await message.answer(ticket_error_text(error))
         return
@@ -407,12 +413,13 @@ async def skip_comment(message: Message, state: FSMContext) -> None:
 
 
 async def rating_comment(message: Message, state: FSMContext, tickets: TicketService) -> None:
-    if await note_too_long(message):
+    text = await take_note(message)
+    if text is None:
         return
     data = await state.get_data()
     await state.clear()
     try:
-        await tickets.rate(data["ticket_id"], message.from_user.id, data["stars"], message.text)
+        await tickets.rate(data["ticket_id"], message.from_user.id, data["stars"], text)
     except TicketError as error:
         await message.answer(ticket_error_text(error))
         return

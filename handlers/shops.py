@@ -35,7 +35,7 @@ from domain.shops import (
 )
 from domain.tickets import has_role
 from handlers.codes import answer_with_card
-from handlers.common import note_too_long
+from handlers.common import take_note
 from handlers.filters import Has
 from handlers.callbacks import ShopRateCb, ShopRatingsCb, ShopScoreCb
 from handlers.keyboards import button, markup
@@ -159,13 +159,14 @@ async def pick_score(query: CallbackQuery, callback_data: ShopScoreCb, state: FS
 
 
 async def add_comment(message: Message, state: FSMContext, db: Storage) -> None:
-    if await note_too_long(message):
+    text = await take_note(message)
+    if text is None:
         return
     data = await state.get_data()
     await state.clear()
     # The same day's row again, now with the comment.
     await db.save_shop_rating(
-        ShopRating(data["shop"], message.from_user.id, data["day"], *data["scores"], data["at"], message.text)
+        ShopRating(data["shop"], message.from_user.id, data["day"], *data["scores"], data["at"], text)
     )
     await message.answer(_("Thank you! Your comment was passed on."))
 

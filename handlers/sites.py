@@ -30,7 +30,7 @@ from domain.shops import (
 )
 from domain.tickets import has_role
 from handlers import keyboards
-from handlers.common import note_too_long, take_photo
+from handlers.common import take_note, take_photo
 from handlers.filters import DoneButton, Has
 from handlers.callbacks import InspectionCb, SiteInspectCb
 from handlers.keyboards import button, markup
@@ -148,9 +148,10 @@ async def note_expected(message: Message) -> None:
 
 
 async def inspection_note(message: Message, state: FSMContext) -> None:
-    if await note_too_long(message):
+    text = await take_note(message)
+    if text is None:
         return
-    await state.update_data(note=message.text)
+    await state.update_data(note=text)
     await state.set_state(Inspect.photos)
     await message.answer(
         _("You may add up to {max} photos. Tap “Done” to save the inspection.").format(max=MAX_INSPECTION_PHOTOS),

@@ -18,9 +18,9 @@ from bot.config import Settings
 from bot.texts import category_name, deadline_summary, status_name, ticket_error_text, tier_name
 from domain.models import Photo, RoleGrant, Status, Ticket, Tier
 from domain.service import Conflict, NotAllowed, TicketError, TicketService
-from domain.tickets import MAX_NOTE, MAX_PHOTOS, format_number, staff_may_handle
+from domain.tickets import MAX_PHOTOS, format_number, staff_may_handle
 from handlers import keyboards
-from handlers.common import discard_form, note_too_long, take_photo
+from handlers.common import discard_form, take_note, take_photo
 from handlers.callbacks import DepartmentCb, HandOverCb, StaffTicketCb
 from handlers.filters import DoneButton, Has, IsStaff
 from handlers.states import Escalate, Resolve, StaffReply
@@ -102,12 +102,13 @@ async def start_reply(query: CallbackQuery, callback_data: StaffTicketCb, state:
 
 async def send_reply(message: Message, state: FSMContext, tickets: TicketService, db: Storage,
                      grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
-    if await note_too_long(message):
+    text = await take_note(message)
+    if text is None:
         return
     data = await state.get_data()
     await state.clear()
     try:
-        await tickets.reply(data["ticket_id"], message.from_user.id, grants, message.text, ask=data.get("ask", False))
+        await tickets.reply(data["ticket_id"], message.from_user.id, grants, text, ask=data.get("ask", False))
     except TicketError as error:
         await message.answer(ticket_error_text(error))
         return
@@ -136,9 +137,10 @@ async def start_resolve(query: CallbackQuery, callback_data: StaffTicketCb, stat
 
 
 async def resolve_note(message: Message, state: FSMContext) -> None:
-    if await note_too_long(message):
+    text = await take_note(message)
+    if text is None:
         return
-    await state.update_data(note=message.text)
+    await state.update_data(note=text)
     await state.set_state(Resolve.photos)
     await message.answer(
         _("You may add up to {max} “after” photos. Tap “Done” to finish.").format(max=MAX_PHOTOS),
@@ -223,22 +225,22 @@ async def start_escalate(query: CallbackQuery, callback_data: StaffTicketCb, sta
 
 async def escalate_reason(message: Message, state: FSMContext, db: Storage, tickets: TicketService,
                           grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
-    if len(message.text) > MAX_NOTE:
-        await message.answer(_("Please write the reason in at most {max} characters, or send /cancel.").format(max=MAX_NOTE))
+    reason = await take_note(message)
+    if reason is None:
         return
     data = await state.get_data()
     ticket_id = data["ticket_id"]
     ticket = await db.get_ticket(ticket_id)
     if ticket is not None and ticket.tier is Tier.TOWN:
         # The town command centre routes the ticket to one of the departments.
-        await state.update_data(reason=message.text)
+        await state.update_data(reason=reason)
         await message.answer(
             _("Which department should handle it?"),
             reply_markup=keyboards.departments(ticket_id, await db.list_departments()),
         )
         return
     await state.clear()
-    await escalated_reply(message, tickets, ticket_id, message.from_user.id, grants, message.text, None, settings)
+    await escalated_reply(message, tickets, ticket_id, message.from_user.id, grants, reason, None, settings)
     await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, ticket_id, grants,
                        lang, clock())
 

@@ -21,7 +21,7 @@ from domain.service import NotAllowed, TicketError, TicketService
 from domain.tickets import format_number, staff_may_handle, staff_may_view
 from handlers import keyboards
 from handlers.callbacks import StaffTicketCb
-from handlers.common import discard_form, note_too_long
+from handlers.common import discard_form, take_note
 from handlers.filters import Has
 from handlers.resident import concerns, show_ticket
 from handlers.states import InternalNote
@@ -124,12 +124,13 @@ async def start_note(query: CallbackQuery, callback_data: StaffTicketCb, state: 
 
 async def save_note(message: Message, state: FSMContext, db: Storage, tickets: TicketService,
                     grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
-    if await note_too_long(message):
+    text = await take_note(message)
+    if text is None:
         return
     data = await state.get_data()
     await state.clear()
     try:
-        ticket = await tickets.add_note(data["ticket_id"], message.from_user.id, grants, message.text)
+        ticket = await tickets.add_note(data["ticket_id"], message.from_user.id, grants, text)
     except TicketError as error:
         await message.answer(ticket_error_text(error))
         return

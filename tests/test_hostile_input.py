@@ -13,9 +13,15 @@ from aiogram.filters.callback_data import CallbackData
 from aiogram.methods import AnswerCallbackQuery
 
 from bot.factory import create_bot, create_dispatcher
+from domain.models import EventType, Kind, Status
+from domain.service import Draft, InvalidInput
+from domain.shops import Shop
+from domain.text import clean_text
+from handlers.callbacks import CategoryCb, KindCb, ShopRateCb, ShopScoreCb, StaffTicketCb
 from storage.sqlite import SqliteStorage
-from tests.conftest import GRIDS, STAFF, make_settings
-from tests.fake_bot_api import FakeBotApi, message, user
+from tests.conftest import GRIDS, STAFF, WORKER_DL01, joined, make_settings
+from tests.fake_bot_api import FakeBotApi, message
+from tests.test_ticket_loop import file_ticket
 
 TOKEN = "123456789:AAHfakeTokenForTheHostileTest_012345678"
 RESIDENT = 1001
@@ -146,3 +152,57 @@ def test_every_button_field_is_bounded():
     with pytest.raises(TypeError, match="bound"):
         class Unbounded(callbacks.CheckedCallbackData, prefix="zz"):
             free: str
+
+
+# -- invisible text -------------------------------------------------------------------------------
+# Zero-width space, zero-width joiner, word joiner, byte-order mark, Hangul filler, Braille blank,
+# ideographic space, a variation selector, a right-to-left mark, line breaks and tabs.
+INVISIBLE = "\u200b\u200d\u2060\ufeff\u3164\u2800\u3000\ufe0f\u200f \n\t"
+
+
+def test_clean_text_strips_invisible_characters():
+    assert clean_text(INVISIBLE) == ""
+    assert clean_text(INVISIBLE + "水管\u200b漏水" + INVISIBLE) == "水管\u200b漏水"
+    assert clean_text("a\x00b\x1bc\r\nd") == "abc\nd"  # control characters go, line breaks stay
+    assert clean_text("👨\u200d👩\u200d👧 ok") == "👨\u200d👩\u200d👧 ok"  # joiners inside an emoji stay
+
+
+async def test_invisible_text_is_no_text(harness):
+    h = harness
+    service = h.dp["tickets"]
+    with pytest.raises(InvalidInput):
+        await service.file(RESIDENT, Draft(Kind.COMPLAINT, "water", "DL01", INVISIBLE))
+    resident = h.user(RESIDENT, "en")
+    await h.send(resident, "/start g_DL01")
+    await h.tap(resident, KindCb(kind="complaint"))
+    await h.tap(resident, CategoryCb(code="water"))
+    await h.send(resident, INVISIBLE)
+    calls = await h.send(resident, "✅ Done")
+    assert "Please describe the problem in words first." in joined(calls, RESIDENT)
+    assert not await h.db.resident_tickets(RESIDENT)
+
+    await file_ticket(h, resident, lang="en")
+    [ticket] = await h.db.resident_tickets(RESIDENT)
+    worker = h.user(WORKER_DL01, "en")
+    await h.tap(worker, StaffTicketCb(action="resolve", ticket_id=ticket.id))
+    calls = await h.send(worker, INVISIBLE)
+    assert "no visible text" in joined(calls, WORKER_DL01)
+    await h.send(worker, "✅ Done")
+    assert (await h.db.get_ticket(ticket.id)).status is not Status.RESOLVED
+    await h.tap(worker, StaffTicketCb(action="reply", ticket_id=ticket.id))
+    calls = await h.send(worker, "\u2800\u200b")
+    assert "no visible text" in joined(calls, WORKER_DL01)
+    assert not [e for e in await h.db.events(ticket.id) if e.type is EventType.REPLIED]
+
+
+async def test_an_invisible_shop_comment_is_not_stored(harness):
+    h = harness
+    await h.db.upsert_shops([Shop("M001", "东里便民超市", "DL01")])
+    resident = h.user(RESIDENT, "en")
+    await h.send(resident, "/start m_M001")
+    await h.tap(resident, ShopRateCb(code="M001"))
+    for step in range(3):
+        await h.tap(resident, ShopScoreCb(step=step, stars=4))
+    calls = await h.send(resident, INVISIBLE)
+    assert "no visible text" in joined(calls, RESIDENT)
+    assert await h.db.shop_comments("M001") == []
