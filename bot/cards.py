@@ -28,7 +28,7 @@ from bot.texts import (
     tier_name,
 )
 from domain.models import EventType, Grid, Status, Ticket, TicketEvent, Tier
-from domain.tickets import format_number
+from domain.tickets import format_number, mask_personal
 from storage.base import Storage
 
 # Events only staff see: residents read what happened to their ticket (a missed deadline too),
@@ -226,7 +226,7 @@ async def resident_view(db: Storage, settings: Settings, ticket: Ticket, viewer_
         _("Grid: {grid}").format(grid=grid_line(grid, ticket.grid_code)),
         _("Status: {status}").format(status=status_name(ticket.status)),
         "",
-        escape(ticket.description),
+        escape(ticket.description if ticket.resident_id == viewer_id else mask_personal(ticket.description)),
     ])
     lines = history_lines(
         events, names, settings.timezone, for_staff=False, show_notes=ticket.resident_id == viewer_id

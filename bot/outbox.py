@@ -2,9 +2,10 @@
 
 A notice is marked sent right after Telegram accepted it, so it goes out twice only if the bot dies
 between the two. Telegram's errors: 429 waits as long as it says (everything waits: the flood limit
-is the bot's), 5xx and network errors are retried with growing pauses for up to a day, 403 (the
-user blocked the bot) and "chat not found" (they never opened it) mark the user unreachable, drop
-what was queued for them and hand what they held to others (`on_unreachable`): never "done". Other
+is the bot's), 5xx and network errors are retried after about 1, 2, 4 … s (with jitter) for up to
+a day, 403 (the user blocked the bot) and "chat not found" (they never opened it) mark the user
+unreachable, drop what was queued for them and hand what they held to others (`on_unreachable`):
+never "done". Other
 refusals drop the one notice. Any other failure of one notice is retried later too, and never holds
 up the others.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import random
 import time
 from collections.abc import Awaitable, Callable
 
@@ -43,7 +46,11 @@ STOP_GRACE_SECONDS = 10.0
 
 
 def backoff_seconds(attempts: int) -> int:
-    return min(MAX_BACKOFF_SECONDS, 5 * 2 ** max(0, attempts - 1))
+    """The pause before the next try after `attempts` failed ones: about 1, 2, 4 … s (Telegram's 5xx
+    bursts usually last seconds), each between half and one and a half times that, so that
+    retries do not all come at once, up to an hour. Whole seconds, as the outbox stores times."""
+    pause = min(MAX_BACKOFF_SECONDS, 2 ** max(0, attempts - 1)) * random.uniform(0.5, 1.5)
+    return min(MAX_BACKOFF_SECONDS, math.ceil(pause))
 
 
 def message_count(method: TelegramMethod) -> int:

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from enum import StrEnum
 
-from domain.models import Grid, Role, RoleGrant, Status, Ticket, Tier
+from domain.models import Grid, Kind, Role, RoleGrant, Status, Ticket, Tier
 
 # Photos per ticket, as in the Xigang phone form.
 MAX_PHOTOS = 5
@@ -18,6 +18,20 @@ MAX_NOTE = 1500
 REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
 # Deep-link payloads allow A-Z, a-z, 0-9, _ and - and at most 64 characters; "g_" takes two.
 GRID_CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,60}")  # use with fullmatch
+
+# What other residents may see (and follow with "me too"); a complaint stays with its filer and staff.
+PUBLIC_KINDS = frozenset({Kind.REPORT, Kind.SUGGESTION})
+# Mainland mobile numbers (optionally +86, digits in groups) and 18- or 15-digit ID numbers; \d
+# also matches full-width digits, which residents' keyboards produce.
+_MOBILE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?([1１][3-9３-９]\d)((?:[\s-]?\d){4})[\s-]?(\d{4})(?!\d)")
+_ID_NUMBER = re.compile(r"(?<!\d)(\d{3})(\d{11}|\d{8})(\d{3}[\dXx]|\d{4})(?![\dXx])")
+
+
+def mask_personal(text: str) -> str:
+    """Masks mobile and ID numbers in what one resident sees of another's ticket."""
+    text = _ID_NUMBER.sub(lambda m: m[1] + "*" * len(m[2]) + m[3], text)
+    return _MOBILE.sub(lambda m: m[1] + "****" + m[3], text)
+
 
 OPEN_STATUSES = frozenset(
     {Status.NEW, Status.IN_PROGRESS, Status.WAITING_RESIDENT, Status.REOPENED}

@@ -13,17 +13,21 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 from bot.cards import resident_view
-from bot.texts import category_name, format_duration, grid_line, kind_name, status_name, tier_name, ticket_error_text
+from bot.texts import category_name, clip, format_duration, grid_line, kind_name, status_name, tier_name, ticket_error_text
 from domain.models import Kind, Photo, Status, Ticket, Tier
 from domain.service import Draft, TicketError, TicketService
 from domain.text import clean_text, telegram_length
-from domain.tickets import MAX_DESCRIPTION, MAX_PHOTOS, format_number
+from domain.tickets import MAX_DESCRIPTION, MAX_PHOTOS, PUBLIC_KINDS, format_number, mask_personal
 from handlers import keyboards
 from handlers.common import discard_form, no_visible_text, take_note, take_photo
 from handlers.filters import DoneButton, Has
 from handlers.callbacks import CategoryCb, FormCb, KindCb, MeTooCb, RateCb, ResidentTicketCb
 from handlers.states import RatingComment, Reopen, ResidentAnswer, TicketForm
 from storage.base import Storage
+
+
+# Characters of another resident's ticket shown in the "me too" list.
+ME_TOO_PREVIEW = 80
 
 
 # -- /my and a ticket's history -------------------------------------------------------------------
@@ -101,7 +105,7 @@ async def pick_category(
         await state.set_state(TicketForm.duplicates)
         lines = [_("These problems are already reported in your grid. Is yours one of them?")]
         for ticket in open_tickets:
-            preview = ticket.description if len(ticket.description) <= 120 else ticket.description[:119] + "…"
+            preview = clip(mask_personal(" ".join(ticket.description.split())), ME_TOO_PREVIEW)
             lines.append(
                 _("{number} ({count} residents): {text}").format(
                     number=format_number(settings.ticket_prefix, ticket.id),
@@ -134,8 +138,9 @@ async def me_too(
 ) -> None:
     data = await state.get_data()
     ticket = await db.get_ticket(callback_data.ticket_id)
-    # Only a ticket that was offered: same grid and category as this form.
-    if ticket is None or (ticket.grid_code, ticket.category_code) != (data.get("grid"), data.get("category")):
+    # Only a ticket that was offered: public, of the same grid and category as this form.
+    if (ticket is None or ticket.kind not in PUBLIC_KINDS
+            or (ticket.grid_code, ticket.category_code) != (data.get("grid"), data.get("category"))):
         await query.answer(_("This button is no longer valid."), show_alert=True)
         return
     try:

@@ -231,7 +231,8 @@ class Storage(ABC):
 
     @abstractmethod
     async def open_tickets(self, grid_code: str, category_code: str, limit: int = 5) -> list[Ticket]:
-        """Open tickets of one grid and category, newest first: candidates for "me too"."""
+        """Open public tickets (reports, suggestions) of one grid and category, newest first: what
+        other residents are offered to follow ("me too"). Complaints are never listed."""
 
     @abstractmethod
     async def resident_tickets(self, resident_id: int, limit: int = 20) -> list[Ticket]:

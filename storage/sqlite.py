@@ -32,7 +32,7 @@ from domain.models import (
 )
 from domain.deadlines import REMINDER_SHARE
 from domain.digest import DEFAULT_DIGEST_CHOICE, DigestChoice
-from domain.tickets import OPEN_STATUSES
+from domain.tickets import OPEN_STATUSES, PUBLIC_KINDS
 from storage.base import NewTicket, OutboxItem, Storage, TicketChange
 from storage.codes_sqlite import SqliteCodesMixin
 from storage.fsm_sqlite import SqliteFsmMixin
@@ -49,6 +49,8 @@ TICKET_COLUMNS = (
 T = TypeVar("T")
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
 _OPEN_SQL = "(" + ",".join("?" * len(_OPEN)) + ")"
+_PUBLIC = tuple(k.value for k in PUBLIC_KINDS)
+_PUBLIC_SQL = "(" + ",".join("?" * len(_PUBLIC)) + ")"
 
 
 def migrations() -> list[tuple[int, str]]:
@@ -610,8 +612,8 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
     async def open_tickets(self, grid_code: str, category_code: str, limit: int = 5) -> list[Ticket]:
         rows = await self._all(
             f"SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.grid_code = ? AND t.category_code = ?"
-            f" AND t.status IN {_OPEN_SQL} ORDER BY t.id DESC LIMIT ?",
-            (grid_code, category_code, *_OPEN, limit),
+            f" AND t.status IN {_OPEN_SQL} AND t.kind IN {_PUBLIC_SQL} ORDER BY t.id DESC LIMIT ?",
+            (grid_code, category_code, *_OPEN, *_PUBLIC, limit),
         )
         return [_ticket(r) for r in rows]
 
@@ -707,14 +709,16 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
 
         return await self._in_one_trip(write)
 
+    # Only the first unsent item of each chat is eligible, so a chat's messages keep order even
+    # while one of them waits for a retry.
+    _CHAT_HEADS = (
+        "SELECT MIN(id) FROM outbox WHERE sent_at IS NULL AND dropped_reason IS NULL GROUP BY chat_id"
+    )
+
     async def due_outbox(self, now: int, limit: int = 100) -> list[OutboxItem]:
-        # Only the oldest unsent item of each chat is eligible, so a chat's messages keep order
-        # even while one of them waits for a retry.
         rows = await self._all(
             "SELECT id, chat_id, type, ticket_id, data, attempts, created_at FROM outbox"
-            " WHERE id IN (SELECT MIN(id) FROM outbox WHERE sent_at IS NULL"
-            " AND dropped_reason IS NULL GROUP BY chat_id) AND next_attempt_at <= ?"
-            " ORDER BY id LIMIT ?",
+            f" WHERE id IN ({self._CHAT_HEADS}) AND next_attempt_at <= ? ORDER BY id LIMIT ?",
             (now, limit),
         )
         return [
@@ -722,9 +726,8 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
         ]
 
     async def next_outbox_time(self) -> int | None:
-        row = await self._one(
-            "SELECT MIN(next_attempt_at) FROM outbox WHERE sent_at IS NULL AND dropped_reason IS NULL"
-        )
+        # Of the chats' first items only: one waiting behind a retry is not due before it.
+        row = await self._one(f"SELECT MIN(next_attempt_at) FROM outbox WHERE id IN ({self._CHAT_HEADS})")
         return row[0]
 
     async def mark_sent(self, item_id: int, now: int) -> None:

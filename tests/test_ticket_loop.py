@@ -21,10 +21,10 @@ RESIDENT = 1001
 
 
 async def file_ticket(h, user, grid="DL01", category="water", text="楼下水管漏水三天了", photos=0,
-                      location=None, share=False, lang="zh"):
+                      location=None, share=False, lang="zh", kind="complaint"):
     """Walks the whole form; returns the calls of the confirming tap."""
     await h.send(user, f"/start g_{grid}")
-    await h.tap(user, KindCb(kind="complaint"))
+    await h.tap(user, KindCb(kind=kind))
     calls = await h.tap(user, CategoryCb(code=category))
     if FormCb(action="new").pack() in {b[1] for b in last_buttons(calls, user.id)}:
         await h.tap(user, FormCb(action="new"))  # open tickets were offered: file a new one anyway
@@ -139,7 +139,7 @@ async def test_full_loop_reply_answer_resolve_confirm_rate(harness):
 async def test_me_too_follows_instead_of_filing(harness):
     h = harness
     first, second = h.user(RESIDENT), h.user(1002, "en")
-    await file_ticket(h, first)
+    await file_ticket(h, first, kind="report")  # only public reports and suggestions are offered
     ticket = (await h.db.resident_tickets(RESIDENT))[0]
 
     await h.send(second, "/start g_DL01")
