@@ -5,9 +5,8 @@ between the two. Telegram's errors: 429 waits as long as it says (everything wai
 is the bot's), 5xx and network errors are retried after about 1, 2, 4 … s (with jitter) for up to
 a day, 403 (the user blocked the bot) and "chat not found" (they never opened it) mark the user
 unreachable, drop what was queued for them and hand what they held to others (`on_unreachable`):
-never "done". Other
-refusals drop the one notice. Any other failure of one notice is retried later too, and never holds
-up the others.
+never "done". Other refusals drop the one notice. Any other failure of one notice is retried later
+too, and never holds up the others.
 """
 
 from __future__ import annotations
