@@ -23,6 +23,7 @@ from bot.dedup import HandledUpdatesMiddleware
 from bot.fsm_storage import FormLocks, SqliteFsmStorage
 from bot.i18n import create_i18n, pick_language
 from bot.middlewares import (
+    InlineButtonMiddleware,
     LocaleMiddleware,
     StaleCallbackAnswerMiddleware,
     UpdateLogMiddleware,
@@ -101,6 +102,7 @@ def create_dispatcher(
     dp["handled_updates"] = dp.update.outer_middleware(HandledUpdatesMiddleware(storage, dp.storage, clock))
     dp.update.outer_middleware(UserContextMiddleware(storage, settings, outbox, tickets))
     LocaleMiddleware(i18n).setup(dp)
+    dp.callback_query.outer_middleware(InlineButtonMiddleware())
     dp.message.outer_middleware(StepCommandMiddleware(dp))  # needs the form state and the locale
     dp.include_routers(*get_routers())
     dp.startup.register(on_startup)

@@ -13,8 +13,9 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
 from aiogram.methods import AnswerCallbackQuery, TelegramMethod
-from aiogram.types import TelegramObject, Update, User
+from aiogram.types import CallbackQuery, TelegramObject, Update, User
 from aiogram.utils.i18n import I18nMiddleware
+from aiogram.utils.i18n import gettext as _
 
 from bot.commands import register_chat_commands
 from bot.config import Settings
@@ -88,6 +89,17 @@ class UserContextMiddleware(BaseMiddleware):
             return await handler(event, data)
         finally:
             self.outbox.wake()
+
+
+class InlineButtonMiddleware(BaseMiddleware):
+    """A button on an inline message (sent through "@bot" in another chat) comes without the
+    message, so nothing could be answered there: the press gets a clear answer and goes no further."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        if isinstance(event, CallbackQuery) and event.message is None:
+            await event.answer(_("This button works only in the chat with the bot."), show_alert=True)
+            return None
+        return await handler(event, data)
 
 
 class LocaleMiddleware(I18nMiddleware):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from aiogram import Bot, F, Router
+from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
@@ -17,6 +20,8 @@ from domain.tickets import MAX_NOTE, has_role, is_staff
 from handlers import keyboards
 from handlers.callbacks import LanguageCb
 from storage.base import Storage
+
+log = logging.getLogger(__name__)
 
 
 async def cancel(message: Message, state: FSMContext) -> None:
@@ -73,6 +78,21 @@ async def take_note(message: Message) -> str | None:
 
 def no_visible_text() -> str:
     return _("This message has no visible text. Please write it in words, or send /cancel.")
+
+
+async def edit_buttons(query: CallbackQuery, markup: InlineKeyboardMarkup | None, text: str = "") -> None:
+    """Gives the message a pressed button was on new buttons (None: no buttons). Every handler
+    edits through this, after its change is stored, so an edit can never leave an action half
+    done: a message older than 48 hours (an InaccessibleMessage) or one Telegram refuses to edit
+    keeps its buttons, and the new ones, if any, come in a new message with `text`."""
+    if isinstance(query.message, Message):
+        try:
+            await query.message.edit_reply_markup(reply_markup=markup)
+            return
+        except TelegramBadRequest as error:  # e.g. "message can't be edited", "message is not modified"
+            log.info("buttons not edited: %s", error.message)
+    if markup is not None and text and query.message is not None:
+        await query.message.answer(text, reply_markup=markup)
 
 
 async def take_photo(message: Message, state: FSMContext, limit: int) -> list | None:

@@ -13,6 +13,7 @@ from domain.digest import DigestChoice, parse_digest_choice
 from domain.models import Role, RoleGrant
 from domain.tickets import has_role
 from handlers.callbacks import DigestCb
+from handlers.common import edit_buttons
 from handlers.filters import HasRole
 from handlers.keyboards import button, markup
 from storage.base import Storage
@@ -74,7 +75,7 @@ async def digest_chosen(query: CallbackQuery, callback_data: DigestCb, db: Stora
         return
     await db.set_digest_choice(query.from_user.id, choice)
     await query.answer(_("Your digest: {choice}.").format(choice=choice_text(choice, settings)))
-    await query.message.edit_reply_markup(reply_markup=choice_keyboard(choice))
+    await edit_buttons(query, choice_keyboard(choice), _("Your digest: {choice}.").format(choice=choice_text(choice, settings)))
 
 
 def build_router() -> Router:

@@ -19,7 +19,7 @@ from domain.service import Draft, TicketError, TicketService
 from domain.text import clean_text, telegram_length
 from domain.tickets import MAX_DESCRIPTION, MAX_PHOTOS, PUBLIC_KINDS, format_number, mask_personal
 from handlers import keyboards
-from handlers.common import discard_form, no_visible_text, take_note, take_photo
+from handlers.common import discard_form, edit_buttons, no_visible_text, take_note, take_photo
 from handlers.filters import DoneButton, Has
 from handlers.callbacks import CategoryCb, FormCb, KindCb, MeTooCb, RateCb, ResidentTicketCb
 from handlers.states import RatingComment, Reopen, ResidentAnswer, TicketForm
@@ -248,19 +248,19 @@ async def toggle_contact(query: CallbackQuery, state: FSMContext) -> None:
     await query.answer(
         _("The grid worker will see your name.") if share else _("The grid worker will not see your name.")
     )
-    await query.message.edit_reply_markup(reply_markup=keyboards.confirm(share))
+    await edit_buttons(query, keyboards.confirm(share), _("Please check your report."))
 
 
 async def edit_description(query: CallbackQuery, state: FSMContext) -> None:
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await edit_buttons(query, None)
     await ask_description(query.message, state)
 
 
 async def cancel_form(query: CallbackQuery, state: FSMContext) -> None:
     await state.clear()
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await edit_buttons(query, None)
     await query.message.answer(_("Cancelled. Nothing was sent."))
 
 
@@ -286,7 +286,7 @@ async def submit(
     # Written to disk above; only now is the resident told.
     await state.clear()
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await edit_buttons(query, None)
     number = format_number(settings.ticket_prefix, ticket.id)
     if ticket.tier is Tier.GRID:
         where = _("It went to your grid worker.")
@@ -355,7 +355,7 @@ async def confirm_solved(query: CallbackQuery, callback_data: ResidentTicketCb, 
         await query.answer(ticket_error_text(error), show_alert=True)
         return
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await edit_buttons(query, None)
     await query.message.answer(
         _("Glad it is solved! How satisfied are you with how it was handled?"),
         reply_markup=keyboards.stars(ticket.id),
@@ -403,7 +403,7 @@ async def rate(query: CallbackQuery, callback_data: RateCb, state: FSMContext, d
         await query.answer(ticket_error_text(error), show_alert=True)
         return
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await edit_buttons(query, None)
     await discard_form(query.message, state)  # a form left half-way is dropped openly, not silently
     await state.set_state(RatingComment.text)
     await state.update_data(ticket_id=callback_data.ticket_id, stars=callback_data.stars)

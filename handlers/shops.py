@@ -35,7 +35,7 @@ from domain.shops import (
 )
 from domain.tickets import has_role
 from handlers.codes import answer_with_card
-from handlers.common import take_note
+from handlers.common import edit_buttons, take_note
 from handlers.filters import Has
 from handlers.callbacks import ShopRateCb, ShopRatingsCb, ShopScoreCb
 from handlers.keyboards import button, markup
@@ -141,7 +141,7 @@ async def pick_score(query: CallbackQuery, callback_data: ShopScoreCb, state: FS
         return
     scores.append(callback_data.stars)
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await edit_buttons(query, None)
     if len(scores) < len(ASPECTS):
         await state.update_data(scores=scores)
         await query.message.answer(aspect_question(len(scores), data["name"]), reply_markup=stars(len(scores)))

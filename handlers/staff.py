@@ -20,7 +20,7 @@ from domain.models import Photo, RoleGrant, Status, Ticket, Tier
 from domain.service import Conflict, NotAllowed, TicketError, TicketService
 from domain.tickets import MAX_PHOTOS, format_number, staff_may_handle
 from handlers import keyboards
-from handlers.common import discard_form, take_note, take_photo
+from handlers.common import discard_form, edit_buttons, take_note, take_photo
 from handlers.callbacks import DepartmentCb, HandOverCb, StaffTicketCb
 from handlers.filters import DoneButton, Has, IsStaff
 from handlers.states import Escalate, Resolve, StaffReply
@@ -205,7 +205,7 @@ async def hand_over(query: CallbackQuery, callback_data: HandOverCb, tickets: Ti
         await query.answer(ticket_error_text(error), show_alert=True)
         return
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await edit_buttons(query, None)
     await query.message.answer(
         _("Ticket {number} was handed over.").format(number=format_number(settings.ticket_prefix, ticket.id))
     )
@@ -268,7 +268,7 @@ async def route_to_department(query: CallbackQuery, callback_data: DepartmentCb,
         return
     await state.clear()
     await query.answer()
-    await query.message.edit_reply_markup(reply_markup=None)
+    await edit_buttons(query, None)
     await escalated_reply(query.message, tickets, callback_data.ticket_id, query.from_user.id, grants,
                           data["reason"], names[callback_data.index], settings)
 

@@ -4,7 +4,6 @@ open any ticket in one's scope, internal notes (📝), and refreshing a card aft
 from __future__ import annotations
 
 import re
-from contextlib import suppress
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -54,12 +53,14 @@ async def refresh_card(bot: Bot, chat_id: int, message_id: int | None, db: Stora
     ticket = await db.get_ticket(ticket_id)
     if message_id is None or ticket is None:
         return
-    # The card may be gone or unchanged; the action itself is done either way.
-    with suppress(TelegramBadRequest):
-        await bot.edit_message_text(
-            text=await staff_card(db, settings, ticket, lang, now), chat_id=chat_id, message_id=message_id,
-            reply_markup=await staff_keyboard(db, ticket, grants),
-        )
+    text, markup = await staff_card(db, settings, ticket, lang, now), await staff_keyboard(db, ticket, grants)
+    try:
+        await bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup)
+    except TelegramBadRequest as error:
+        # The action is done either way. A card Telegram will not edit (older than 48 hours, or
+        # gone) comes anew, as with `handlers.common.edit_buttons`; an unchanged one stays.
+        if "not modified" not in error.message:
+            await bot.send_message(chat_id, text, reply_markup=markup)
 
 
 async def viewable(db: Storage, ticket_id: int, grants: list[RoleGrant]) -> Ticket | None:

@@ -17,6 +17,7 @@ from aiogram.types import (
     CallbackQuery,
     Chat,
     Document,
+    InaccessibleMessage,
     InlineKeyboardMarkup,
     Location,
     Message,
@@ -124,15 +125,19 @@ class Harness:
     async def document(self, user: User) -> list[TelegramMethod]:
         return await self.send(user, document=Document(file_id="d", file_unique_id="du", file_name="a.jpg"))
 
-    async def tap(self, user: User, data: CallbackData | str, query_id: str | None = None) -> list[TelegramMethod]:
+    async def tap(self, user: User, data: CallbackData | str, query_id: str | None = None,
+                  message: str = "recent") -> list[TelegramMethod]:
+        """A button press on a `message` that is "recent", "old" (more than 48 hours: Telegram sends
+        an InaccessibleMessage) or "inline" (no message, only an inline_message_id)."""
         packed = data.pack() if isinstance(data, CallbackData) else data
-        query = CallbackQuery(
-            id=query_id or f"q{next(self._ids)}",
-            from_user=user,
-            chat_instance="ci",
-            data=packed,
-            message=self._message(BOT, user.id, text="(button message)"),
-        )
+        origin: dict[str, Any] = {
+            "recent": {"message": self._message(BOT, user.id, text="(button message)")},
+            "old": {"message": InaccessibleMessage(chat=Chat(id=user.id, type="private"),
+                                                   message_id=next(self._message_ids))},
+            "inline": {"inline_message_id": "inline-1"},
+        }[message]
+        query = CallbackQuery(id=query_id or f"q{next(self._ids)}", from_user=user, chat_instance="ci",
+                              data=packed, **origin)
         return await self.feed(Update(update_id=next(self._ids), callback_query=query))
 
 
