@@ -8,6 +8,8 @@ import logging
 import sqlite3
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 
@@ -16,6 +18,9 @@ from bot.config import Settings, SettingsError, load_settings
 from domain.models import Role
 from qr import FontNotFoundError
 from storage import open_storage
+
+if TYPE_CHECKING:
+    from domain.stats import Period
 
 
 log = logging.getLogger("gridbot")
@@ -257,17 +262,58 @@ async def run_posters(settings: Settings, out: Path, size: str, town: str | None
     return 0
 
 
+# What `gridbot stats` says for each PeriodError reason.
+_PERIOD_ERRORS = {
+    "format": "write a week like 2026-W47, a month like 2026-11, a quarter like 2026-Q4, a day like "
+              "2026-11-01, or last or current",
+    "year": "statistics cover the years {first} to {last}",
+    "date": "there is no such week, month, quarter or day",
+    "order": "the range ends before it starts",
+    "length": "a range covers at most {days} days",
+}
+
+
+def stats_period(args: argparse.Namespace, now: int, tz: ZoneInfo) -> tuple[Period, int | None]:
+    """The period `gridbot stats` asks for and the moment to measure it at: None for a period that
+    is over, `now` for one still running (shown as not final). Raises PeriodError."""
+    from domain.stats import Period, PeriodError, PeriodKind
+
+    kinds = {"week": PeriodKind.WEEK, "month": PeriodKind.MONTH, "quarter": PeriodKind.QUARTER}
+    if args.from_day or args.to_day:
+        if not (args.from_day and args.to_day):
+            raise PeriodError("format", args.from_day or args.to_day)
+        period = Period.parse(f"{args.from_day}..{args.to_day}")
+    else:
+        kind, text = next(((kinds[k], getattr(args, k)) for k in kinds if getattr(args, k)), (PeriodKind.WEEK, "last"))
+        text = text.strip()
+        if text.lower() == "last":
+            period = Period.last_full(kind, now, tz)
+        elif text.lower() == "current":
+            period = Period.containing(kind, now, tz)
+        else:
+            period = Period.parse(text)
+            if period.kind is not kind:
+                raise PeriodError("format", text)
+    if period.window(tz).start > now:
+        raise PeriodError("date", str(period))  # nothing has happened in it yet
+    return period, None if period.is_over(now, tz) else now
+
+
 async def run_stats(settings: Settings, args: argparse.Namespace) -> int:
     from bot.factory import wall_clock
     from bot.i18n import create_i18n
-    from bot.stats_report import category_names, export_headers, export_labels, report_text
+    from bot.stats_report import (
+        category_names, export_headers, export_labels, load_period_report, period_report, scorecards,
+    )
     from domain.exports import export_header, ticket_rows, write_csv, write_xlsx
-    from domain.stats import Scope, ScopeLevel, Week
+    from domain.shops import lowest_rated_shops
+    from domain.stats import MAX_RANGE_DAYS, MAX_YEAR, MIN_YEAR, PeriodError, Scope, ScopeLevel
 
     try:
-        week = Week.parse(args.week.upper()) if args.week else Week.last_full(wall_clock(), settings.timezone)
-    except ValueError:
-        print(f"--week must look like 2026-W47, got {args.week!r}", file=sys.stderr)
+        period, as_of = stats_period(args, wall_clock(), settings.timezone)
+    except PeriodError as error:
+        reason = _PERIOD_ERRORS[error.reason].format(first=MIN_YEAR, last=MAX_YEAR, days=MAX_RANGE_DAYS)
+        print(f"cannot read the period {error.text!r}: {reason}", file=sys.stderr)
         return 2
     scope = Scope()
     for level, name in ((ScopeLevel.TOWN, args.town), (ScopeLevel.VILLAGE, args.village), (ScopeLevel.GRID, args.grid)):
@@ -278,10 +324,14 @@ async def run_stats(settings: Settings, args: argparse.Namespace) -> int:
     try:
         names = await category_names(storage, settings.default_language)
         with i18n.context(), i18n.use_locale(settings.default_language):
-            print(await report_text(storage, settings, week, scope, settings.default_language))
+            report = await load_period_report(storage, settings, period, scope, as_of)
+            shops = await lowest_rated_shops(storage, report.window, scope)
+            print(period_report(report, names, settings.timezone, shops=shops))
+            if args.scorecards:
+                print("\n" + scorecards(report))
             if args.csv or args.xlsx:
                 grids = {g.code: g for g in await storage.list_grids()}
-                tickets = await storage.week_tickets(week.window(settings.timezone), scope)
+                tickets = await storage.week_tickets(report.window, scope)
                 header = export_header(export_headers())
                 rows = list(ticket_rows(tickets, grids, names, settings.timezone, settings.ticket_prefix,
                                         export_labels()))
@@ -320,14 +370,23 @@ def build_parser() -> argparse.ArgumentParser:
     posters.add_argument("--village")
     posters.add_argument("--size", choices=["A4", "A6"], default="A4")
     posters.add_argument("-o", "--output", type=Path, required=True, help="PDF file to write")
-    stats = commands.add_parser("stats", help="print a week's statistics; export its tickets")
-    stats.add_argument("--week", help="ISO week such as 2026-W47 (default: the last full week)")
+    stats = commands.add_parser(
+        "stats", help="print a period's statistics (default: the last full week); export its tickets")
+    period = stats.add_mutually_exclusive_group()
+    for flag, example in (("week", "2026-W47"), ("month", "2026-11"), ("quarter", "2026-Q4")):
+        period.add_argument(f"--{flag}", metavar=flag.upper(),
+                            help=f"a {flag} such as {example}; 'last' for the last full one, 'current' for"
+                                 f" this {flag} so far (not final)")
+    period.add_argument("--from", dest="from_day", metavar="DAY", help="first day of a range, 2026-11-01 (with --to)")
+    stats.add_argument("--to", dest="to_day", metavar="DAY", help="last day of a range, 2026-11-15 (with --from)")
     where = stats.add_mutually_exclusive_group()
     where.add_argument("--town")
     where.add_argument("--village")
     where.add_argument("--grid", help="a grid's code")
-    stats.add_argument("--csv", type=Path, help="also write the week's tickets as CSV (UTF-8 with BOM)")
-    stats.add_argument("--xlsx", type=Path, help="also write the week's tickets as an Excel file")
+    stats.add_argument("--scorecards", action="store_true",
+                       help="also print every grid's, village's, town's and department's scorecard")
+    stats.add_argument("--csv", type=Path, help="also write the period's tickets as CSV (UTF-8 with BOM)")
+    stats.add_argument("--xlsx", type=Path, help="also write the period's tickets as an Excel file")
     backup = commands.add_parser("backup", help="copy the database consistently, also while the bot runs")
     backup.add_argument("file", type=Path, help="the copy to write")
     return parser

@@ -27,7 +27,6 @@ from domain.stats import (
     ScopeLevel,
     UnitLevel,
     UnitScore,
-    Week,
     load_report,
     ranked,
 )
@@ -147,6 +146,21 @@ def score_line(unit: UnitScore, esc: Callable[[str], str] = str) -> str:
         completion=percent(f.completion_rate), solved=percent(f.solved_rate),
         satisfaction=percent(f.satisfaction_rate), rated=f.rated,
     )
+
+
+def scorecards(report: PeriodReport, esc: Callable[[str], str] = str) -> str:
+    """Every unit's scorecard, level by level: the ranked ones in rank order, then the others."""
+    lines: list[str] = []
+    for level in UnitLevel:
+        units = report.units[level]
+        if not units:
+            continue
+        order = ranked(units)
+        placed = {unit.key for unit in order}
+        lines += ["", _("{units}, ranked:").format(units=unit_level_name(level))]
+        lines += ["{}. {}".format(place, score_line(unit, esc)) for place, unit in enumerate(order, start=1)]
+        lines += ["–  " + score_line(unit, esc) for unit in units if unit.key not in placed]
+    return "\n".join(lines).strip()
 
 
 def _red_black_lines(report: PeriodReport, esc: Callable[[str], str]) -> list[str]:
@@ -330,13 +344,11 @@ async def load_period_report(storage: Storage, settings: Settings, period: Perio
 
 
 async def report_text(
-    storage: Storage, settings: Settings, period: Period | Week, scope: Scope, language: str,
+    storage: Storage, settings: Settings, period: Period, scope: Scope, language: str,
     esc: Callable[[str], str] = str, now: int | None = None,
 ) -> str:
     """The whole report, as /stats, the digest and `gridbot stats` show it. The caller sets the
     i18n context."""
-    if isinstance(period, Week):  # the weekly callers (/stats buttons, digest) until they name periods
-        period = Period.of_week(period)
     report = await load_period_report(storage, settings, period, scope, now)
     shops = await lowest_rated_shops(storage, report.window, scope)
     return period_report(report, await category_names(storage, language), settings.timezone, esc, shops)

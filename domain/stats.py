@@ -613,8 +613,8 @@ def ranked(units: Iterable[UnitScore]) -> list[UnitScore]:
 
 @dataclass(frozen=True)
 class RedBlackList:
-    """红黑榜 of one level: the best and the worst units among those with enough samples; a unit
-    is on one list only."""
+    """红黑榜 of one level: the best and the worst units among those with enough samples, at most
+    `size` each and each at most half of them, so that no unit is on both lists."""
 
     level: UnitLevel
     best: tuple[UnitScore, ...]
@@ -623,9 +623,8 @@ class RedBlackList:
 
 def red_black_list(level: UnitLevel, units: Iterable[UnitScore], size: int = DEFAULT_TOP) -> RedBlackList:
     order = ranked(units)
-    best = order[:size]
-    worst = order[max(size, len(order) - size):]
-    return RedBlackList(level, tuple(best), tuple(reversed(worst)))
+    length = min(size, len(order) // 2)
+    return RedBlackList(level, tuple(order[:length]), tuple(reversed(order[len(order) - length:])))
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ import pytest
 
 from domain.charts import ChartLabels, render_week_chart
 from domain.exports import EXPORT_FIELDS, csv_bytes, export_header, ticket_rows, xlsx_bytes
+from bot.__main__ import main
 from bot.i18n import create_i18n
 from bot.stats_report import legend_text, period_report, rate_name
 from domain.models import EventType, Grid, Kind, Role, RoleGrant, StaffMember, Status, TicketEvent, Tier
@@ -577,8 +578,11 @@ def test_one_ranking_rule_leaves_out_small_samples():
     assert [u.key for u in ranked(units)] == ["g1", "g5", "g4"]
     assert score(units[0].figures) == pytest.approx(2.5 / 3)
     lists = red_black_list(UnitLevel.GRID, units, size=2)
-    assert [u.key for u in lists.best] == ["g1", "g5"]
-    assert [u.key for u in lists.worst] == ["g4"]  # a unit is on one list only
+    assert [u.key for u in lists.best] == ["g1"]  # three ranked: one on each list, none on both
+    assert [u.key for u in lists.worst] == ["g4"]
+    lists = red_black_list(UnitLevel.GRID, units * 2, size=2)
+    assert [u.key for u in lists.best] == ["g1", "g1"] and [u.key for u in lists.worst] == ["g4", "g4"]
+    assert red_black_list(UnitLevel.GRID, units[:1]).best == ()  # one unit is no ranking
 
 
 async def test_legend_defines_every_rate_with_its_set(storage):
@@ -766,3 +770,59 @@ async def test_history_names_the_missed_deadline(harness):
     await h.dp["tickets"].run_deadlines()
     calls = await h.tap(h.user(1001), ResidentTicketCb(action="view", ticket_id=ticket.id))
     assert "网格超过回复时限" in joined(calls, 1001)
+
+
+# -- gridbot stats ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_database(tmp_path_factory) -> Path:
+    """One demo town for the module: the statistics only read it."""
+    folder = tmp_path_factory.mktemp("demo")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        patch.setenv("DATABASE_PATH", str(folder / "demo.sqlite3"))
+        assert main(["demo"]) == 0
+    return folder / "demo.sqlite3"
+
+
+@pytest.fixture
+def demo_town(demo_database, monkeypatch, capsys):
+    monkeypatch.chdir(demo_database.parent)
+    monkeypatch.setenv("DATABASE_PATH", str(demo_database))
+    monkeypatch.setenv("STATS_MIN_RATED", "3")
+    monkeypatch.setenv("STATS_MIN_TICKETS", "3")
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("flags", [
+    ["--month", "last"], ["--quarter", "last"], ["--week", "current"], ["--month", "current"],
+    ["--from", "2020-01-01", "--to", "2020-01-31"], ["--week", "2025-w47"],
+])
+def test_cli_periods(demo_town, capsys, flags):
+    assert main(["stats", *flags, "--scorecards"]) == 0
+    out = capsys.readouterr().out
+    assert "受理：" in out and "办结率：" in out and "网格" in out
+    assert ("本期尚未结束" in out) == (flags[1] == "current")
+
+
+def test_cli_monthly_red_black_list_and_scorecards(demo_town, capsys):
+    assert main(["stats", "--month", "last", "--scorecards"]) == 0
+    out = capsys.readouterr().out
+    assert "🏅 红榜 · 网格" in out and "⚫ 黑榜 · 网格" in out
+    assert "网格，排名：" in out and "\n1. " in out
+
+
+@pytest.mark.parametrize("flags, says", [
+    (["--week", "0001-W01"], "2000 to 2099"),  # crashed with OverflowError
+    (["--week", "2026-W99"], "no such"),
+    (["--month", "2026-13"], "no such"),
+    (["--quarter", "2026-Q0"], "no such"),
+    (["--week", "2026-11"], "write a week like"),
+    (["--from", "2026-11-15"], "write a week like"),
+    (["--from", "2026-11-15", "--to", "2026-11-01"], "ends before it starts"),
+    (["--from", "2025-01-01", "--to", "2026-06-01"], "at most 366 days"),
+    (["--month", "2099-12"], "no such"),  # has not started
+])
+def test_cli_refuses_bad_periods_clearly(demo_town, capsys, flags, says):
+    assert main(["stats", *flags]) == 2
+    captured = capsys.readouterr()
+    assert says in captured.err and "Traceback" not in captured.err
