@@ -149,13 +149,18 @@ async def run_import(settings: Settings, what: str, path: Path, replace: bool = 
         return 1
     storage = await open_storage(settings.database_path)
     try:
-        if replace:
-            removed = await storage.replace_staff(result.rows)
-            await staff_service(settings, storage).staff_removed(removed)
+        if what == "staff":
+            stored = {(m.telegram_id, m.role, m.scope) for m in await storage.list_staff()}
+            service = staff_service(settings, storage)
+            if replace:
+                removed = await storage.replace_staff(result.rows)
+                await service.staff_removed(removed)
+            else:
+                await storage.upsert_staff(result.rows)
+            await service.staff_added([m for m in result.rows if (m.telegram_id, m.role, m.scope) not in stored])
         else:
-            upsert = {"grids": storage.upsert_grids, "staff": storage.upsert_staff,
-                      "categories": storage.upsert_categories, "shops": storage.upsert_shops,
-                      "sites": storage.upsert_sites}[what]
+            upsert = {"grids": storage.upsert_grids, "categories": storage.upsert_categories,
+                      "shops": storage.upsert_shops, "sites": storage.upsert_sites}[what]
             await upsert(result.rows)
     finally:
         await storage.close()

@@ -641,6 +641,17 @@ class TicketService:
         )
         return len(tickets)
 
+    async def staff_added(self, added: Sequence[StaffMember]) -> None:
+        """New roles were imported. Someone who has already written to the bot is reachable at
+        once: they get the command menu of their roles, the tickets held above their new tiers
+        for want of anyone there come back to them, and they get the cards open for them there."""
+        by_person: dict[int, list[RoleGrant]] = {}
+        for member in added:
+            by_person.setdefault(member.telegram_id, []).append(RoleGrant(member.role, member.scope))
+        for telegram_id in sorted(await self.storage.reachable(list(by_person))):
+            await self.storage.enqueue([Notice(telegram_id, NOTICE_COMMANDS)], self.clock())
+            await self.staff_reachable(telegram_id, by_person[telegram_id])
+
     async def _pass_on_held_by(self, telegram_id: int, grants: Sequence[RoleGrant], reason: str) -> None:
         for grant in grants:
             if grant.role in TIER_OF_ROLE:

@@ -213,3 +213,42 @@ async def test_a_staff_file_naming_unknown_places_is_refused_whole(harness, monk
     assert "line 2:" not in err and "line 9:" not in err
     assert "nothing was imported" in err
     assert await h.db.roles_of(520) == [] and await h.db.roles_of(WORKER_DL01)  # nothing changed
+
+
+async def test_someone_who_already_wrote_is_reachable_as_soon_as_imported(harness, monkeypatch, capsys, tmp_path):
+    h = harness
+    monkeypatch.chdir(tmp_path)
+    await h.db.upsert_grids([DL03])  # a grid without a worker: its tickets start at the village
+    await file_ticket(h, h.user(RESIDENT), grid="DL03", text="没人管的网格")
+    [ticket] = await h.db.resident_tickets(RESIDENT)
+    assert ticket.tier is Tier.VILLAGE
+    neighbour = 1200  # has used the bot as a resident; now becomes the grid's worker
+    await h.send(h.user(neighbour), "/my")
+    staff = tmp_path / "staff.csv"
+    staff.write_text("telegram_id,name,role,scope\n1200,孙网格,grid_worker,DL03\n", encoding="utf-8")
+    assert await run_cli(h, monkeypatch, "import", "staff", str(staff)) == 0
+    before = len(h.session.calls)
+    await h.dp["outbox"].deliver_due(h.bot)
+    calls = h.session.calls[before:]
+    assert any("没人管的网格" in text for text in cards(calls, neighbour))
+    assert any(type(c).__name__ == "SetMyCommands" and c.scope.chat_id == neighbour for c in calls)
+    assert (await h.db.get_ticket(ticket.id)).tier is Tier.GRID
+    # Importing the same file again sends nothing new.
+    assert await run_cli(h, monkeypatch, "import", "staff", str(staff)) == 0
+    before = len(h.session.calls)
+    await h.dp["outbox"].deliver_due(h.bot)
+    assert not to_chat(h.session.calls[before:], neighbour)
+
+
+async def test_with_nobody_reachable_up_to_the_town_the_admins_get_the_card(harness):
+    h = harness
+    for person in (WORKER_DL01, VILLAGE_DL, TOWN_STAFF):
+        await h.db.mark_unreachable(person)  # all three blocked the bot
+    await h.send(h.user(1, "en"), "/help")  # the admin (ADMIN_IDS) has opened the bot
+    calls = await file_ticket(h, h.user(RESIDENT), text="谁来管")
+    [ticket] = await h.db.resident_tickets(RESIDENT)
+    assert ticket.tier is Tier.TOWN and any("谁来管" in text for text in cards(calls, 1))
+    warning = joined(calls, 1)
+    for name in ("王网格 (grid worker · DL01)", "东里村书记 (village staff · 东里村)",
+                 "镇指挥中心 (town command centre staff · 西岗镇)"):
+        assert name + ": blocked the bot" in warning

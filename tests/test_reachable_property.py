@@ -121,12 +121,15 @@ async def run(opened: list[bool], sequence: list[tuple[str, int, int]]) -> None:
                     await service.staff_removed(await db.remove_staff(person))
                 elif action == "import":
                     role, scope = IMPORTABLE[b % len(IMPORTABLE)]
-                    await db.upsert_staff([StaffMember(person, str(person), role, scope)])
+                    added = StaffMember(person, str(person), role, scope)
+                    await db.upsert_staff([added])
+                    await service.staff_added([added])
                 elif action == "replace":  # the file leaves out one person and brings one role in
                     role, scope = IMPORTABLE[b % len(IMPORTABLE)]
                     kept = [m for m in await db.list_staff() if m.telegram_id != person]
                     newcomer = StaffMember(PEOPLE[b % len(PEOPLE)], "新", role, scope)
                     await service.staff_removed(await db.replace_staff([*kept, newcomer]))
+                    await service.staff_added([newcomer])
             except TicketError:
                 pass  # a move the rules refuse (a closed ticket, a tier with no higher one …)
             await check_invariant(db)
