@@ -25,6 +25,7 @@ from bot.i18n import create_i18n, pick_language
 from bot.middlewares import (
     InlineButtonMiddleware,
     LocaleMiddleware,
+    PrivateChatsOnlyMiddleware,
     StaleCallbackAnswerMiddleware,
     UpdateLogMiddleware,
     UserContextMiddleware,
@@ -99,6 +100,7 @@ def create_dispatcher(
         i18n=i18n,
     )
     dp.update.outer_middleware(UpdateLogMiddleware())
+    dp.update.outer_middleware(PrivateChatsOnlyMiddleware())
     dp["handled_updates"] = dp.update.outer_middleware(HandledUpdatesMiddleware(storage, dp.storage, clock))
     dp.update.outer_middleware(UserContextMiddleware(storage, settings, outbox, tickets))
     LocaleMiddleware(i18n).setup(dp)

@@ -13,7 +13,8 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.dispatcher.event.bases import UNHANDLED
 from aiogram.exceptions import TelegramAPIError, TelegramBadRequest, TelegramRetryAfter
 from aiogram.methods import AnswerCallbackQuery, TelegramMethod
-from aiogram.types import CallbackQuery, TelegramObject, Update, User
+from aiogram.enums import ChatType
+from aiogram.types import CallbackQuery, Chat, TelegramObject, Update, User
 from aiogram.utils.i18n import I18nMiddleware
 from aiogram.utils.i18n import gettext as _
 
@@ -53,6 +54,19 @@ class UpdateLogMiddleware(BaseMiddleware):
         finally:
             log.info("update %s %s %.1f ms", update_id, kind, (time.perf_counter() - started) * 1000)
         return UNHANDLED
+
+
+class PrivateChatsOnlyMiddleware(BaseMiddleware):
+    """The bot serves people in private chats only: updates from groups, supergroups and channels
+    (someone added the bot to one) are ignored before anything is read or stored. Updates without
+    a chat (a button on an inline message) go on. The one place to admit staff groups later."""
+
+    async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
+        chat: Chat | None = data.get("event_chat")
+        if chat is not None and chat.type != ChatType.PRIVATE:
+            log.info("update %s from a %s chat ignored", getattr(event, "update_id", "-"), chat.type)
+            return UNHANDLED
+        return await handler(event, data)
 
 
 class UserContextMiddleware(BaseMiddleware):

@@ -10,6 +10,11 @@ from domain.models import Grid
 EARTH_RADIUS_M = 6_371_000.0
 
 
+def valid_location(lat: float, lon: float) -> bool:
+    """A point on Earth: a forged update may carry latitude 999 or NaN."""
+    return math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180
+
+
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Great-circle (haversine) distance in metres."""
     p1, p2 = math.radians(lat1), math.radians(lat2)

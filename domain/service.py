@@ -21,6 +21,7 @@ from domain.models import (
     Tier,
 )
 from domain.deadlines import DueAction, deadlines, due_action, missed_deadlines, next_tier, shifted
+from domain.geo import valid_location
 from domain.text import clean_text, telegram_length
 from domain.tickets import (
     MAX_DESCRIPTION,
@@ -255,6 +256,10 @@ class TicketService:
     async def file(self, resident_id: int, draft: Draft, source_key: str | None = None) -> tuple[Ticket, bool]:
         """Store a new ticket and queue its card for the grid's workers. Returns (ticket, created)."""
         description = self._check_text(draft.description, MAX_DESCRIPTION)
+        if (draft.lat is None) != (draft.lon is None) or (
+            draft.lat is not None and not valid_location(draft.lat, draft.lon)
+        ):
+            raise InvalidInput("location")
         if len(draft.photos) > MAX_PHOTOS:
             raise InvalidInput("too many photos")
         grid = await self.storage.get_grid(draft.grid_code)

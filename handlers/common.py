@@ -15,6 +15,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.commands import register_chat_commands
 from bot.steps import IN_ANY_STEP
 from domain.models import Role, RoleGrant
+from domain.geo import valid_location
 from domain.text import clean_text, telegram_length
 from domain.tickets import MAX_NOTE, has_role, is_staff
 from handlers import keyboards
@@ -74,6 +75,15 @@ async def take_note(message: Message) -> str | None:
         await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
         return None
     return text
+
+
+async def take_location(message: Message) -> tuple[float, float] | None:
+    """The shared point, or None, after saying so, when it is not on Earth (a forged update)."""
+    lat, lon = message.location.latitude, message.location.longitude
+    if not valid_location(lat, lon):
+        await message.answer(_("This location is not valid. Please share it again from the map."))
+        return None
+    return lat, lon
 
 
 def no_visible_text() -> str:

@@ -19,7 +19,7 @@ from domain.service import Draft, TicketError, TicketService
 from domain.text import clean_text, telegram_length
 from domain.tickets import MAX_DESCRIPTION, MAX_PHOTOS, PUBLIC_KINDS, format_number, mask_personal
 from handlers import keyboards
-from handlers.common import discard_form, edit_buttons, no_visible_text, take_note, take_photo
+from handlers.common import discard_form, edit_buttons, no_visible_text, take_location, take_note, take_photo
 from handlers.filters import DoneButton, Has
 from handlers.callbacks import CategoryCb, FormCb, KindCb, MeTooCb, RateCb, ResidentTicketCb
 from handlers.states import RatingComment, Reopen, ResidentAnswer, TicketForm
@@ -188,7 +188,10 @@ def too_long_text(length: int) -> str:
 
 
 async def add_location(message: Message, state: FSMContext) -> None:
-    await state.update_data(lat=message.location.latitude, lon=message.location.longitude)
+    point = await take_location(message)
+    if point is None:
+        return
+    await state.update_data(lat=point[0], lon=point[1])
     await message.answer(_("Location added."))
 
 

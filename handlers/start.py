@@ -17,7 +17,7 @@ from bot.texts import grid_line
 from domain.geo import nearest_grids
 from domain.models import Grid, Role, RoleGrant
 from handlers import keyboards, shops, sites
-from handlers.common import discard_form
+from handlers.common import discard_form, take_location
 from handlers.filters import Has
 from handlers.callbacks import GridPickCb
 from handlers.states import FindGrid, TicketForm
@@ -93,7 +93,10 @@ async def start_plain(message: Message, state: FSMContext) -> None:
 
 
 async def find_by_location(message: Message, db: Storage) -> None:
-    found = nearest_grids(await db.list_grids(), message.location.latitude, message.location.longitude)
+    point = await take_location(message)
+    if point is None:
+        return
+    found = nearest_grids(await db.list_grids(), *point)
     if not found:
         await message.answer(_("No grid with a known location was found. Please type its name."))
         return

@@ -6,18 +6,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from aiogram.filters.callback_data import CallbackData
 from aiogram.methods import AnswerCallbackQuery
+from aiogram.types import CallbackQuery, Chat, Location, Message, MessageEntity, Update, User
 
 from bot.factory import create_bot, create_dispatcher
 from domain.models import EventType, Kind, Status
 from domain.service import Draft, InvalidInput
 from domain.shops import Shop
 from domain.text import clean_text
-from handlers.callbacks import CategoryCb, KindCb, ShopRateCb, ShopScoreCb, StaffTicketCb
+from handlers.callbacks import CategoryCb, FormCb, KindCb, ShopRateCb, ShopScoreCb, StaffTicketCb
 from storage.sqlite import SqliteStorage
 from tests.conftest import GRIDS, STAFF, WORKER_DL01, joined, make_settings
 from tests.fake_bot_api import FakeBotApi, message
@@ -206,3 +208,48 @@ async def test_an_invisible_shop_comment_is_not_stored(harness):
     calls = await h.send(resident, INVISIBLE)
     assert "no visible text" in joined(calls, RESIDENT)
     assert await h.db.shop_comments("M001") == []
+
+
+# -- locations out of range and chats that are not private ----------------------------------------
+@pytest.mark.parametrize("lat, lon", [(999, 117.17), (34.81, -181), (-90.5, 0), (float("nan"), 0), (0, float("inf"))])
+async def test_a_location_out_of_range_is_refused_not_stored(harness, lat, lon):
+    h = harness
+    with pytest.raises(InvalidInput):
+        await h.dp["tickets"].file(RESIDENT, Draft(Kind.COMPLAINT, "water", "DL01", "水管漏水", lat=lat, lon=lon))
+    resident = h.user(RESIDENT, "en")
+    await h.send(resident, "/start g_DL01")
+    await h.tap(resident, KindCb(kind="complaint"))
+    await h.tap(resident, CategoryCb(code="water"))
+    await h.send(resident, "Pipe burst")
+    calls = await h.send(resident, location=Location.model_construct(latitude=lat, longitude=lon))
+    assert "This location is not valid" in joined(calls, RESIDENT)
+    await h.send(resident, "✅ Done")
+    await h.tap(resident, FormCb(action="confirm"))
+    [ticket] = await h.db.resident_tickets(RESIDENT)
+    assert ticket.lat is None and ticket.lon is None
+    await h.send(resident, "/start")
+    calls = await h.send(resident, location=Location.model_construct(latitude=lat, longitude=lon))
+    assert "This location is not valid" in joined(calls, RESIDENT)
+
+
+def group_update(update_id: int, chat_type: str, **fields) -> Update:
+    sender = User(id=RESIDENT, is_bot=False, first_name="Zhang", language_code="en")
+    chat = Chat(id=-100123, type=chat_type, title="东里村群")
+    note = Message(message_id=update_id, date=datetime.now(timezone.utc), chat=chat, from_user=sender, **fields)
+    return Update(update_id=update_id, **({"channel_post": note} if chat_type == "channel" else {"message": note}))
+
+
+async def test_the_bot_ignores_groups_and_channels(harness):
+    h = harness
+    start = [MessageEntity(type="bot_command", offset=0, length=6)]
+    for update_id, chat_type in enumerate(("group", "supergroup", "channel"), start=900):
+        calls = await h.feed(group_update(update_id, chat_type, text="/start", entities=start))
+        assert calls == [], chat_type
+        calls = await h.feed(group_update(update_id + 10, chat_type, text="hello"))
+        assert calls == [], chat_type
+    query = CallbackQuery(id="gq", from_user=h.user(RESIDENT, "en"), chat_instance="ci", data="lang:en",
+                          message=group_update(950, "group", text="(buttons)").message)
+    assert await h.feed(Update(update_id=951, callback_query=query)) == []
+    assert await h.db.get_user(RESIDENT) is None  # not even a profile
+    calls = await h.send(h.user(RESIDENT, "en"), "/start")  # the private chat works
+    assert calls
