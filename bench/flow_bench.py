@@ -28,7 +28,7 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder  # noqa: E402
 from bot.factory import create_dispatcher  # noqa: E402
 from handlers.callbacks import CategoryCb, FormCb, KindCb  # noqa: E402
 from storage.sqlite import SqliteStorage  # noqa: E402
-from tests.conftest import GRIDS, STAFF, FakeClock, Harness, make_settings  # noqa: E402
+from tests.conftest import GRIDS, STAFF, FakeClock, Harness, make_settings, opened_the_bot  # noqa: E402
 from tests.fake_telegram import make_bot  # noqa: E402
 
 
@@ -114,6 +114,7 @@ async def measure(flows: int) -> None:
         db = await SqliteStorage.open(Path(folder) / "bench.sqlite3")
         await db.upsert_grids(GRIDS)
         await db.upsert_staff(STAFF)
+        await opened_the_bot(db, STAFF)  # so that cards reach the workers
         clock = FakeClock()
         settings = make_settings(Path(folder))
         real = Harness(create_dispatcher(settings, db, clock=clock, outbox_intervals=(0.0, 0.0)),

@@ -25,7 +25,7 @@ from aiogram.methods import SendMessage  # noqa: E402
 
 from bot.factory import create_dispatcher  # noqa: E402
 from storage.sqlite import SqliteStorage  # noqa: E402
-from tests.conftest import GRIDS, STAFF, FakeClock, Harness, make_settings  # noqa: E402
+from tests.conftest import GRIDS, STAFF, FakeClock, Harness, make_settings, opened_the_bot  # noqa: E402
 from tests.fake_telegram import make_bot  # noqa: E402
 from tests.test_ticket_loop import file_ticket  # noqa: E402
 
@@ -37,6 +37,7 @@ async def measure(residents: int) -> None:
         db = await SqliteStorage.open(Path(folder) / "load.sqlite3")
         await db.upsert_grids(GRIDS)
         await db.upsert_staff(STAFF)
+        await opened_the_bot(db, STAFF)  # so that cards reach the workers
         clock = FakeClock()
         settings = make_settings(Path(folder), tickets_per_hour=0)
         h = Harness(create_dispatcher(settings, db, clock=clock, outbox_intervals=(0.0, 0.0)),
