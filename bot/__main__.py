@@ -307,10 +307,8 @@ def stats_period(args: argparse.Namespace, now: int, tz: ZoneInfo) -> tuple[Peri
 async def run_stats(settings: Settings, args: argparse.Namespace) -> int:
     from bot.factory import wall_clock
     from bot.i18n import create_i18n
-    from bot.stats_report import (
-        category_names, export_headers, export_labels, load_period_report, period_report, scorecards,
-    )
-    from domain.exports import export_header, ticket_rows, write_csv, write_xlsx
+    from bot.stats_export import load_export, write_export_xlsx, write_tickets_csv
+    from bot.stats_report import category_names, load_period_report, period_report, scope_name, scorecards
     from domain.shops import lowest_rated_shops
     from domain.stats import MAX_RANGE_DAYS, MAX_YEAR, MIN_YEAR, PeriodError, Scope, ScopeLevel
 
@@ -335,16 +333,13 @@ async def run_stats(settings: Settings, args: argparse.Namespace) -> int:
             if args.scorecards:
                 print("\n" + scorecards(report))
             if args.csv or args.xlsx:
-                grids = {g.code: g for g in await storage.list_grids()}
-                tickets = await storage.week_tickets(report.window, scope)
-                header = export_header(export_headers())
-                rows = list(ticket_rows(tickets, grids, names, settings.timezone, settings.ticket_prefix,
-                                        export_labels()))
+                export = await load_export(storage, settings, period, scope, settings.default_language, as_of)
                 if args.csv:
-                    write_csv(args.csv, header, rows)
+                    count = write_tickets_csv(args.csv, export, settings)
                 if args.xlsx:
-                    write_xlsx(args.xlsx, header, rows)
-                print(f"\n{len(rows)} tickets exported")
+                    grids = {g.code: g.name for g in export.grids.values()}
+                    count = write_export_xlsx(args.xlsx, export, settings, scope_name(scope, grids))
+                print(f"\n{count} tickets exported")
     finally:
         await storage.close()
     return 0

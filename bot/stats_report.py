@@ -8,9 +8,8 @@ from collections.abc import Callable, Mapping, Sequence
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
-from bot.texts import format_duration, format_time, kind_name, status_name, tier_name, weekday_names
-from domain.charts import ChartLabels
-from domain.models import Kind, Status, Tier
+from bot.texts import format_duration, format_time
+from domain.models import Tier
 from domain.shops import ShopScore, lowest_rated_shops
 from domain.stats import (
     RATE,
@@ -283,53 +282,6 @@ def legend_text() -> str:
           "STATS_MIN_TICKETS received or STATS_MIN_RATED rated tickets is shown but not ranked."),
     ]
     return "\n".join(lines)
-
-
-def chart_labels(report: PeriodReport, title_scope: str) -> ChartLabels:
-    return ChartLabels(
-        title=_("{title} · {scope}").format(title=str(report.period), scope=title_scope),
-        per_day=_("Per day"),
-        per_grid=_("Per grid"),
-        tickets=_("Tickets"),
-        received=_("Received"),
-        resolved=_("Closed"),
-        completion_rate=rate_name(RATE["completion_rate"]),
-        reply_rate=rate_name(RATE["response_rate"]),
-        satisfaction_rate=rate_name(RATE["satisfaction_rate"]),
-        weekdays=weekday_names(),
-    )
-
-
-def export_headers() -> dict[str, str]:
-    return {
-        "number": _("Number"),
-        "created_at": _("Filed at"),
-        "kind": _("Kind"),
-        "category": _("Category"),
-        "town": _("Town"),
-        "village": _("Village"),
-        "grid": _("Grid"),
-        "status": _("Status"),
-        "tier": _("Tier"),
-        "department": _("Department"),
-        "first_reply_at": _("First reply at"),
-        "resolved_at": _("Resolved at"),
-        "resolved_tier": _("Resolved at tier"),
-        "confirmed_at": _("Confirmed at"),
-        "rating": _("Rating"),
-        "rating_comment": _("Rating comment"),
-        "reply_due_at": _("Reply due"),
-        "resolve_due_at": _("Resolve due"),
-        "description": _("Description"),
-    }
-
-
-def export_labels() -> dict[str, str]:
-    """Kind, status and tier values as words in the export."""
-    labels = {k.value: kind_name(k) for k in Kind}
-    labels.update({s.value: status_name(s) for s in Status})
-    labels.update({t.value: tier_name(t) for t in Tier})
-    return labels
 
 
 async def category_names(storage: Storage, language: str) -> dict[str, str]:

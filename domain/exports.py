@@ -1,8 +1,11 @@
-"""The week's tickets as CSV (UTF-8 with BOM, which Excel needs to read Chinese) or Excel (.xlsx).
+"""A period's tickets as CSV (UTF-8 with BOM, which Excel needs to read Chinese) and Excel
+workbooks of several sheets (`Sheet`, `write_workbook`).
 
-Every word a reader sees comes from the caller, already translated: the column headers, the
-names of categories, the labels of kinds, statuses and tiers, the sheet's name. Residents' ids and
-phone numbers are not exported.
+Each ticket is exported as it stood at the period's end (`domain.stats.TicketAtEnd`), so an export
+of a closed period never changes; its current state follows in extra columns. Every word a reader
+sees comes from the caller, already translated: the column headers, the names of categories, the
+labels of kinds, statuses, tiers, yes and no, the sheets' names. Residents' ids and phone numbers
+are not exported.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from zoneinfo import ZoneInfo
 
 import xlsxwriter
 
-from domain.models import Grid, Ticket
-from domain.tickets import format_number
+from domain.models import Grid, Tier
+from domain.stats import TicketAtEnd
+from domain.tickets import format_number, tier_holder
 
-# Columns, in order; `headers` passed to `export_header` must name each.
+# Columns, in order; `headers` passed to `export_header` must name each. The ticket as it stood
+# at the period's end, then (the fields ending in "_now") as it is today.
 EXPORT_FIELDS = (
     "number",
     "created_at",
@@ -33,18 +38,28 @@ EXPORT_FIELDS = (
     "grid",
     "status",
     "tier",
-    "department",
-    "first_reply_at",
-    "resolved_at",
-    "resolved_tier",
-    "confirmed_at",
+    "holder",
+    "first_response_at",
+    "closed_at",
+    "closed_tier",
+    "overdue",
+    "reopened",
+    "returned",
+    "urges",
+    "confirmed",
     "rating",
-    "rating_comment",
-    "reply_due_at",
-    "resolve_due_at",
+    "status_now",
+    "tier_now",
+    "holder_now",
+    "closed_at_now",
+    "rating_now",
+    "rating_comment_now",
     "description",
 )
-_COLUMN_WIDTHS = {"number": 12, "description": 60, "rating_comment": 30, "rating": 6}
+# Label keys for the yes/no columns.
+YES, NO = "yes", "no"
+_COLUMN_WIDTHS = {"number": 12, "description": 60, "rating_comment_now": 30, "rating": 6, "rating_now": 6,
+                  "urges": 6, "overdue": 6, "reopened": 6, "returned": 6, "confirmed": 6}
 _TIME_COLUMN_WIDTH = 17
 _DEFAULT_COLUMN_WIDTH = 12
 _CSV_TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -66,7 +81,7 @@ def export_header(headers: Mapping[str, str]) -> list[str]:
 
 
 def ticket_rows(
-    tickets: Iterable[Ticket],
+    tickets: Iterable[TicketAtEnd],
     grids: Mapping[str, Grid],
     category_names: Mapping[str, str],
     tz: ZoneInfo,
@@ -74,8 +89,8 @@ def ticket_rows(
     labels: Mapping[str, str] | None = None,
 ) -> Iterator[list[Cell]]:
     """One row per ticket in `EXPORT_FIELDS` order; times are local, without a zone, as Excel
-    wants them. `labels` translates kind, status and tier values ("in_progress" -> "处理中");
-    values without a label are written as they are."""
+    wants them. `labels` translates kind, status and tier values ("in_progress" -> "处理中") and
+    `YES` and `NO`; values without a label are written as they are."""
     labels = labels or {}
 
     def local(moment: int | None) -> datetime | None:
@@ -84,7 +99,16 @@ def ticket_rows(
     def label(value: str | None) -> str | None:
         return labels.get(value, value) if value else None
 
-    for ticket in tickets:
+    def yes_no(value: bool) -> str:
+        return labels.get(YES if value else NO, YES if value else NO)
+
+    def holder(tier: Tier, scope: str) -> str:
+        # At the grid tier the holder is the grid, known by its code: show its name.
+        grid = grids.get(scope) if tier is Tier.GRID else None
+        return grid.name if grid else scope
+
+    for at_end in tickets:
+        ticket = at_end.ticket
         grid = grids.get(ticket.grid_code)
         yield [
             format_number(number_prefix, ticket.id),
@@ -94,17 +118,24 @@ def ticket_rows(
             grid.town if grid else None,
             grid.village if grid else None,
             grid.name if grid else ticket.grid_code,
+            label(at_end.status),
+            label(at_end.tier),
+            holder(at_end.tier, at_end.holder_scope),
+            local(at_end.first_response_at),
+            local(at_end.closed_at),
+            label(at_end.closed_tier),
+            yes_no(at_end.overdue),
+            yes_no(at_end.reopened),
+            yes_no(at_end.returned),
+            at_end.urges,
+            yes_no(at_end.confirmed),
+            at_end.stars,
             label(ticket.status),
             label(ticket.tier),
-            ticket.department,
-            local(ticket.first_reply_at),
+            holder(ticket.tier, tier_holder(ticket, grid)[1]),
             local(ticket.resolved_at),
-            label(ticket.resolved_tier),
-            local(ticket.confirmed_at),
             ticket.rating,
             ticket.rating_comment,
-            local(ticket.reply_due_at),
-            local(ticket.resolve_due_at),
             ticket.description,
         ]
 

@@ -4,26 +4,19 @@ town, village or grid, with a chart and CSV and Excel exports of the period's ti
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 from html import escape
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
-from bot.stats_report import (
-    category_names,
-    chart_labels,
-    export_headers,
-    export_labels,
-    load_period_report,
-    report_text,
-    scope_name,
-)
-from domain.charts import render_week_chart
-from domain.exports import csv_bytes, export_header, ticket_rows, xlsx_bytes
+from bot.stats_chart import chart_caption, chart_png
+from bot.stats_export import load_export, write_export_xlsx, write_tickets_csv
+from bot.stats_report import legend_text, load_period_report, report_text, scope_name
 from domain.models import Grid, Role, RoleGrant
 from domain.stats import (
     MAX_RANGE_DAYS,
@@ -42,15 +35,14 @@ from domain.stats import (
 from handlers.callbacks import StatsCb
 from handlers.filters import HasRole
 from handlers.keyboards import button
-from qr import find_cjk_font
 from storage.base import Storage
 
 MAX_SCOPE_BUTTONS = 12
 # Characters kept in an export's file name: letters (Chinese too), digits, "-" and "_". A forged
 # button's scope name must not reach the upload's Content-Disposition header as it is.
 _UNSAFE_IN_FILENAME = re.compile(r"[^\w-]+")
-# Button actions: "show" the report, send the "chart", "csv" or "xlsx".
-ACTIONS = frozenset({"show", "chart", "csv", "xlsx"})
+# Button actions: "show" the report, send the "chart", "csv" or "xlsx", or the "legend".
+ACTIONS = frozenset({"show", "chart", "csv", "xlsx", "legend"})
 
 
 def scope_exists(scope: Scope, grids: list[Grid]) -> bool:
@@ -93,6 +85,7 @@ def in_range(period: Period) -> bool:
 
 
 def started(period: Period, now: int, settings: Settings) -> bool:
+    """A period that has started can be shown: when it is not over yet, as it is so far."""
     return period.window(settings.timezone).start <= now
 
 
@@ -122,10 +115,15 @@ def report_keyboard(period: Period, scope: Scope, now: int, settings: Settings, 
                             (PeriodKind.QUARTER, _("Quarter")))
         if kind is not period.kind
     ))
+    # The current week, month or quarter so far (a range's: the current week).
+    current = Period.containing(PeriodKind.WEEK if period.kind is PeriodKind.RANGE else period.kind, now, tz)
+    if current != period:
+        kinds.append(stats_button(_("⏳ {period} so far").format(period=str(current)), current, scope, "show"))
     exports = row(
         stats_button(_("📈 Chart"), period, scope, "chart"),
         stats_button("CSV", period, scope, "csv"),
         stats_button("Excel", period, scope, "xlsx"),
+        stats_button("ℹ️", period, scope, "legend"),
     )
     scopes = [s for s in child_scopes(scope, grids) if scope_allowed(s, grants, grids)][:MAX_SCOPE_BUTTONS]
     parent = parent_scope(scope, grids)
@@ -146,8 +144,8 @@ async def stats_command(message: Message, command: CommandObject, db: Storage, g
         except PeriodError as error:
             await message.answer(period_error_text(error))
             return
-        if not period.is_over(now, settings.timezone):
-            await message.answer(_("{period} is not over yet.").format(period=str(period)))
+        if not started(period, now, settings):
+            await message.answer(_("{period} has not started yet.").format(period=str(period)))
             return
     await send_report(message, db, grants, settings, lang, period, widest_scope(grants), now)
 
@@ -155,7 +153,7 @@ async def stats_command(message: Message, command: CommandObject, db: Storage, g
 async def send_report(message: Message, db: Storage, grants: list[RoleGrant], settings: Settings, lang: str,
                       period: Period, scope: Scope, now: int) -> None:
     await message.answer(
-        await report_text(db, settings, period, scope, lang, escape),
+        await report_text(db, settings, period, scope, lang, escape, now),
         reply_markup=report_keyboard(period, scope, now, settings, grants, await db.list_grids()),
     )
 
@@ -163,13 +161,13 @@ async def send_report(message: Message, db: Storage, grants: list[RoleGrant], se
 def button_view(callback_data: StatsCb, grants: list[RoleGrant], grids: list[Grid], now: int,
                 settings: Settings) -> tuple[Period, Scope] | None:
     """The period and scope a button asks for, or None if it is not valid (any more) for this
-    user: forged, out of range, not over, or a scope that is gone or not theirs."""
+    user: forged, out of range, not started, or a scope that is gone or not theirs."""
     try:
         period = Period.parse(callback_data.period)
         scope = Scope(ScopeLevel(callback_data.level), callback_data.name)
     except ValueError:
         return None
-    if (callback_data.action not in ACTIONS or not period.is_over(now, settings.timezone)
+    if (callback_data.action not in ACTIONS or not started(period, now, settings)
             or not scope_exists(scope, grids) or not scope_allowed(scope, grants, grids)):
         return None
     return period, scope
@@ -188,27 +186,30 @@ async def stats_view(query: CallbackQuery, callback_data: StatsCb, db: Storage, 
     if callback_data.action == "show":
         await send_report(query.message, db, grants, settings, lang, period, scope, now)
         return
-    stats = await load_period_report(db, settings, period, scope)
-    names = {g.code: g.name for g in grids}
+    if callback_data.action == "legend":
+        await query.message.answer(legend_text())
+        return
+    title = scope_name(scope, {g.code: g.name for g in grids})
     filename = export_filename(period, scope)
     if callback_data.action == "chart":
-        labels = chart_labels(stats, scope_name(scope, names))
-        # matplotlib needs a second or so: off the event loop.
-        png = await asyncio.to_thread(render_week_chart, stats, labels, str(find_cjk_font(settings.font_path)))
-        await query.message.answer_photo(BufferedInputFile(png, filename=filename + ".png"))
+        report = await load_period_report(db, settings, period, scope, now)
+        png = await chart_png(db, settings, report, title)
+        await query.message.answer_photo(BufferedInputFile(png, filename=filename + ".png"),
+                                         caption=chart_caption(report, title))
         return
-    tickets = await db.week_tickets(period.window(settings.timezone), scope)
-    rows = list(ticket_rows(tickets, {g.code: g for g in grids}, await category_names(db, lang),
-                            settings.timezone, settings.ticket_prefix, export_labels()))
-    header = export_header(export_headers())
+    export = await load_export(db, settings, period, scope, lang, now)
+    buffer = io.BytesIO()
     if callback_data.action == "csv":
-        data, extension = csv_bytes(header, rows), ".csv"
+        count, extension = write_tickets_csv(buffer, export, settings), ".csv"
     else:
-        data, extension = await asyncio.to_thread(xlsx_bytes, header, rows), ".xlsx"
-    await query.message.answer_document(
-        BufferedInputFile(data, filename=filename + extension),
-        caption=_("{count} tickets received in {period}.").format(count=len(rows), period=str(period)),
-    )
+        # Writing a large workbook takes a while: off the event loop.
+        count = await asyncio.to_thread(write_export_xlsx, buffer, export, settings, title)
+        extension = ".xlsx"
+    caption = _("{count} tickets received in {period}.").format(count=count, period=str(period))
+    if not export.report.final:
+        caption += "\n" + _("⏳ So far: the period is not over and these figures will change.")
+    await query.message.answer_document(BufferedInputFile(buffer.getvalue(), filename=filename + extension),
+                                        caption=caption)
 
 
 def build_router() -> Router:

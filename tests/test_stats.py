@@ -1,29 +1,9 @@
-"""Officials' statistics against a hand-computed data set, plus the week arithmetic, the exports and
-the chart.
-
-The data set, in Asia/Shanghai (UTC+8), week 2026-W49 = Mon 30 Nov to Sun 6 Dec (across a month):
-grids A and B in town T1 (villages V1, V2), grid C in town T2. "d2 10:00" is Wednesday 10:00.
-
-    ticket grid cat   created   reply  resolved        tier        status     confirmed rating due
-    A1     A    water d0 10:00  +1h    +5h             grid        closed     yes       5      +24h
-    A2     A    water d1 09:00  +2h    +30h (late)     village     closed     yes       2      +24h
-    A3     A    roads d2 08:00  +0.5h  +10h            grid        closed     yes       4      +24h
-    A4     A    water d6 20:00  -      -               -           new        -         -      +24h
-    A5     A    power d3 12:00  +3h    +20h            town        resolved   -         -      +24h
-    B1     B    water d0 00:00  +1h    +48h (late)     department  closed     yes       5      +24h
-    B2     B    roads d4 15:00  +1h    +3h             grid        closed     yes       4      +24h
-    B3     B    water d5 10:00  -      -               -           new        -         -      +12h
-    B4     B    roads d2 10:00  +1h    +8h, reopened   grid        reopened   -         -      +24h
-    B5     B    power d6 18:00  +1h    +10h (next wk)  grid        resolved   -         -      +24h
-    C1     C    power d3 10:00  - (resolved counts)  +2h  grid     resolved   -         -      +24h
-    C2     C    water d6 10:00  +1h    +2h             grid        closed     next week 1      +24h
-"""
+"""Officials' statistics: periods, and every figure from real ticket histories (the week 2026-W49
+scenario below, computed by hand). The exports and the chart are tested in tests/test_exports.py
+and tests/test_stats_chart.py."""
 
 from __future__ import annotations
 
-import io
-import struct
-import warnings
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime, timezone
@@ -32,8 +12,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from domain.charts import ChartLabels, render_week_chart
-from domain.exports import EXPORT_FIELDS, csv_bytes, export_header, ticket_rows, xlsx_bytes
 from bot.__main__ import main
 from bot.i18n import create_i18n
 from bot.stats_report import legend_text, period_report, rate_name
@@ -60,7 +38,7 @@ from domain.stats import (
     score,
     tickets_at_end,
 )
-from storage.base import NewTicket, TicketChange
+from storage.base import TicketChange
 from storage.sqlite import SqliteStorage
 from handlers.callbacks import ResidentTicketCb, StaffTicketCb
 from tests.conftest import WORKER_DL01, FakeClock, joined
@@ -102,64 +80,6 @@ async def storage(tmp_path: Path):
     await store.upsert_grids(GRIDS)
     yield store
     await store.close()
-
-
-async def add_ticket(
-    storage: SqliteStorage,
-    grid: str,
-    category: str,
-    created: int,
-    reply: float | None = None,
-    resolved: float | None = None,
-    confirmed: float | None = None,
-    due: float | None = 24,
-    **columns,
-) -> int:
-    """File a ticket, then set the columns the scenario needs directly: reply, resolved, confirmed
-    and due are hours after `created`."""
-    ticket, _ = await storage.create_ticket(
-        NewTicket(Kind.COMPLAINT, category, grid, resident_id=1, description="路灯不亮，晚上很黑"),
-        now=created,
-    )
-    for name, hours in (("first_reply_at", reply), ("resolved_at", resolved),
-                        ("confirmed_at", confirmed), ("resolve_due_at", due)):
-        if hours is not None:
-            columns[name] = created + int(hours * HOUR)
-    if columns:
-        assignments = ", ".join(f"{name} = ?" for name in columns)
-        async with storage._lock:
-            await storage._db.execute(
-                f"UPDATE tickets SET {assignments} WHERE id = ?", (*columns.values(), ticket.id)
-            )
-    return ticket.id
-
-
-async def add_week49(storage: SqliteStorage) -> None:
-    closed = {"status": "closed"}
-    await add_ticket(storage, "A", "water", at(W49, 0, 10), 1, 5, 6, rating=5,
-                     resolved_tier="grid", **closed)
-    await add_ticket(storage, "A", "water", at(W49, 1, 9), 2, 30, 31, rating=2,
-                     resolved_tier="village", **closed)
-    await add_ticket(storage, "A", "roads", at(W49, 2, 8), 0.5, 10, 11, rating=4,
-                     resolved_tier="grid", **closed)
-    await add_ticket(storage, "A", "water", at(W49, 6, 20))
-    await add_ticket(storage, "A", "power", at(W49, 3, 12), 3, 20, status="resolved",
-                     resolved_tier="town")
-    await add_ticket(storage, "B", "water", at(W49, 0, 0), 1, 48, 49, rating=5,
-                     resolved_tier="department", **closed)
-    await add_ticket(storage, "B", "roads", at(W49, 4, 15), 1, 3, 4, rating=4,
-                     resolved_tier="grid", **closed)
-    await add_ticket(storage, "B", "water", at(W49, 5, 10), due=12)
-    await add_ticket(storage, "B", "roads", at(W49, 2, 10), 1, 8, status="reopened",
-                     resolved_tier="grid")
-    await add_ticket(storage, "B", "power", at(W49, 6, 18), 1, 10, status="resolved",
-                     resolved_tier="grid")
-    await add_ticket(storage, "C", "power", at(W49, 3, 10), None, 2, status="resolved",
-                     resolved_tier="grid")
-    await add_ticket(storage, "C", "water", at(W49, 6, 10), 1, 2, 15, rating=1,
-                     resolved_tier="grid", **closed)
-    # The first moment of the next week belongs to it.
-    await add_ticket(storage, "A", "water", at(W49.next(), 0, 0))
 
 
 # -- weeks -----------------------------------------------------------------------------------------
@@ -600,87 +520,6 @@ async def test_empty_period_divides_by_nothing(storage):
     assert all(t.rate(d).value is None for d in RATES)
     assert t.time_to_response == (0, None, None) and t.time_to_close == (0, None, None)
     assert report.top_categories == () and report.grids == ()
-
-
-# -- exports -------------------------------------------------------------------------------------
-HEADERS = {name: f"列{i}" for i, name in enumerate(EXPORT_FIELDS)} | {"description": "问题描述"}
-
-
-async def export_rows(storage) -> list[list]:
-    await add_week49(storage)
-    await add_ticket(storage, "A", "roads", at(W49, 1), description="=HYPERLINK(\"x\")")
-    tickets = await storage.week_tickets(W49.window(SHANGHAI), Scope(ScopeLevel.GRID, "A"))
-    categories = {c.code: c.name_zh for c in await storage.list_categories()}
-    return list(ticket_rows(tickets, {g.code: g for g in GRIDS}, categories, SHANGHAI, "XG",
-                            {"closed": "已办结"}))
-
-
-async def test_week_tickets_for_export(storage):
-    rows = await export_rows(storage)
-    assert len(rows) == 6  # A1-A5 and the formula one; not next week's
-    first = dict(zip(EXPORT_FIELDS, rows[0]))
-    assert first["number"] == "XG-000001"
-    assert first["created_at"] == datetime(2026, 11, 30, 10, 0)
-    assert (first["category"], first["grid"], first["town"]) == ("供水", "一网格", "T1")
-    assert (first["status"], first["resolved_tier"], first["rating"]) == ("已办结", "grid", 5)
-
-
-async def test_csv_has_a_bom_and_round_trips_chinese(storage):
-    data = csv_bytes(export_header(HEADERS), await export_rows(storage))
-    assert data.startswith(b"\xef\xbb\xbf")
-    lines = data.decode("utf-8-sig").splitlines()
-    assert lines[0].split(",")[-1] == "问题描述"
-    assert lines[1].endswith("路灯不亮，晚上很黑")
-    assert "2026-11-30 10:00" in lines[1]
-    # A resident's text is never a formula in Excel.
-    assert lines[2].endswith("\"'=HYPERLINK(\"\"x\"\")\"")
-
-
-def test_export_header_names_missing_columns():
-    with pytest.raises(KeyError, match="description"):
-        export_header({name: name for name in EXPORT_FIELDS[:-1]})
-
-
-async def test_xlsx_opens_with_chinese_and_times(storage):
-    openpyxl = pytest.importorskip("openpyxl")
-    data = xlsx_bytes(export_header(HEADERS), await export_rows(storage), "工单")
-    book = openpyxl.load_workbook(io.BytesIO(data))
-    sheet = book["工单"]
-    rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][-1] == "问题描述"
-    assert rows[1][1] == datetime(2026, 11, 30, 10, 0)
-    assert rows[1][-1] == "路灯不亮，晚上很黑"
-    assert rows[3][EXPORT_FIELDS.index("confirmed_at")] == datetime(2026, 12, 2, 16, 0)
-    assert rows[2][-1] == "=HYPERLINK(\"x\")"  # stored as text, not as a formula
-    assert sheet.cell(row=3, column=len(EXPORT_FIELDS)).data_type == "s"
-
-
-# -- chart -----------------------------------------------------------------------------------------
-def png_size(data: bytes) -> tuple[int, int]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
-    return struct.unpack(">II", data[16:24])
-
-
-async def test_chart_is_a_png_with_chinese_text(storage):
-    fonts = pytest.importorskip("qr.fonts")
-    try:
-        font = fonts.find_cjk_font()
-    except fonts.FontNotFoundError:
-        pytest.skip("no CJK font installed")
-    await week49(storage)
-    stats = await load_report(storage, Period.of_week(W49), SHANGHAI, min_rated=1, min_tickets=1)
-    labels = ChartLabels(
-        title="2026-W49 全镇", per_day="每日工单", per_grid="各网格对比", tickets="件数",
-        received="受理", resolved="办结", completion_rate="办结率", reply_rate="回复率",
-        satisfaction_rate="满意率", weekdays=("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
-    )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        data = render_week_chart(stats, labels, font)
-    assert not [w for w in caught if "missing from" in str(w.message)]  # no tofu boxes
-    width, height = png_size(data)
-    assert 800 <= width <= 1280 and 800 <= height <= 2000
-    assert 20_000 < len(data) < 2_000_000
 
 
 # -- deadline misses, recorded when they happen ---------------------------------------------------

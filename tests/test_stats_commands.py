@@ -44,9 +44,11 @@ async def test_official_reads_last_full_week_and_narrows_it(harness):
     assert LAST_WEEK in report.text and "西岗镇" in report.text
     assert "受理：2 件" in report.text and "办结率：50.0%" in report.text
     assert "满意率：暂无评价" in report.text  # nothing rated: no division by zero
-    data = {b[1] for b in last_buttons(calls, OFFICIAL)}
-    assert StatsCb(period="2025-W45", level="town", name="西岗镇", action="show").pack() in data
-    assert StatsCb(period="2025-W47", level="town", name="西岗镇", action="show").pack() not in data  # not over
+    labels = dict(last_buttons(calls, OFFICIAL))
+    data = set(labels.values())
+    assert labels["◀ 2025-W45"] == StatsCb(period="2025-W45", level="town", name="西岗镇", action="show").pack()
+    assert not [text for text in labels if "▶" in text]  # 2025-W47 is not over: only "so far", marked
+    assert labels["⏳ 2025-W47 截至目前"] == StatsCb(period="2025-W47", level="town", name="西岗镇", action="show").pack()
     village = StatsCb(period=LAST_WEEK, level="village", name="东里村", action="show")
     assert village.pack() in data
 
@@ -61,7 +63,7 @@ async def test_official_reads_last_full_week_and_narrows_it(harness):
 
     calls = await h.tap(official, StatsCb(period=LAST_WEEK, level="town", name="西岗镇", action="xlsx"))
     [document] = [c for c in calls if isinstance(c, SendDocument)]
-    sheet = openpyxl.load_workbook(io.BytesIO(document.document.data)).active
+    sheet = openpyxl.load_workbook(io.BytesIO(document.document.data))["工单明细"]
     assert sheet.max_row == 3 and sheet.cell(1, 1).value == "工单编号"
 
     calls = await h.tap(official, StatsCb(period=LAST_WEEK, level="town", name="西岗镇", action="chart"))
@@ -179,8 +181,9 @@ async def test_periods_out_of_range_get_an_answer_not_a_traceback(harness):
         ("/stats 2026-11-15..2026-11-01", "ends before it starts"),
         ("/stats 2024-01-01..2025-12-31", "at most 366 days"),
         ("/stats last week", "like 2026-W47"),
-        ("/stats 2025-W47", "not over yet"),
-        ("/stats 2025-11", "not over yet"),
+        ("/stats 2025-W48", "has not started yet"),
+        ("/stats 2026-01", "has not started yet"),
+        ("/stats 2025-11-20..2025-11-30", "So far, as of 2025-11-22"),  # under way: so far, marked
     ):
         calls = await h.send(official, text)
         [message] = to_chat(calls, OFFICIAL)
@@ -233,3 +236,47 @@ async def test_months_quarters_and_ranges_with_their_buttons(harness):
     uploadable(document)
     assert document.document.filename == "stats_2025-11-10_2025-11-16_西岗镇.csv"
     assert document.document.data.decode("utf-8-sig").count("\nXG-") == 2
+
+
+async def test_the_current_period_so_far_is_marked_not_final(harness):
+    h = harness
+    await tickets_last_week(h)
+    official = h.user(OFFICIAL, "en")
+    await file_ticket(h, h.user(1003))  # this week, at START (Saturday 22 November)
+    h.clock.advance(60)
+    so_far = StatsCb(period="2025-W47", level="town", name="西岗镇", action="show")
+    calls = await h.tap(official, so_far)
+    [report] = [c for c in to_chat(calls, OFFICIAL) if isinstance(c, SendMessage)]
+    assert "2025-W47" in report.text and "So far, as of 2025-11-22" in report.text and "not over" in report.text
+    labels = dict(last_buttons(calls, OFFICIAL))
+    assert "◀ 2025-W46" in labels and not [text for text in labels if "so far" in text]
+    calls = await h.tap(official, StatsCb(period="2025-W47", level="town", name="西岗镇", action="xlsx"))
+    [document] = [c for c in calls if isinstance(c, SendDocument)]
+    assert "1 tickets received in 2025-W47" in document.caption and "not over" in document.caption
+    summary = openpyxl.load_workbook(io.BytesIO(document.document.data))["Summary"]
+    assert "so far, as of 2025-11-22" in summary["B4"].value
+    # a month so far
+    calls = await h.send(official, "/stats 2025-11")
+    assert "So far, as of 2025-11-22" in to_chat(calls, OFFICIAL)[-1].text
+
+
+async def test_the_legend_says_what_each_figure_counts(harness):
+    h = harness
+    calls = await h.send(h.user(OFFICIAL), "/stats")
+    legend = dict(last_buttons(calls, OFFICIAL))["ℹ️"]
+    assert legend == StatsCb(period=LAST_WEEK, level="town", name="西岗镇", action="legend").pack()
+    calls = await h.tap(h.user(OFFICIAL), legend)
+    [text] = [c.text for c in to_chat(calls, OFFICIAL) if isinstance(c, SendMessage)]
+    assert "响应率" in text and "满意率" in text and "一次办结率" in text
+
+
+async def test_the_chart_has_a_caption_in_the_viewers_language(harness):
+    h = harness
+    await tickets_last_week(h)
+    for language, words in (("zh", "近 12 周"), ("en", "the last 12 weeks")):
+        calls = await h.tap(h.user(OFFICIAL, language),
+                            StatsCb(period="2025-11-10..2025-11-16", level="town", name="西岗镇", action="chart"))
+        [photo] = [c for c in calls if isinstance(c, SendPhoto)]
+        uploadable(photo)
+        assert "2025-11-10..2025-11-16" in photo.caption and words in photo.caption
+        assert Image.open(io.BytesIO(photo.photo.data)).size == (1200, 1500)
