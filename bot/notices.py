@@ -6,7 +6,7 @@ from collections.abc import Callable
 from html import escape
 
 from aiogram.methods import DeleteMyCommands, SendLocation, SendMessage, SetMyCommands, TelegramMethod
-from aiogram.types import BotCommandScopeChat
+from aiogram.types import BotCommandScopeChat, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
@@ -27,7 +27,7 @@ from bot.texts import (
     tier_name,
 )
 from domain import service
-from domain.models import Notice, Role, RoleGrant, Status, Tier
+from domain.models import EventType, Notice, Role, RoleGrant, Status, Ticket, Tier
 from domain.stats import Period, PeriodKind, Scope, ScopeLevel
 from domain.tickets import format_number
 from handlers import keyboards
@@ -133,6 +133,8 @@ class NoticeRenderer:
                     ).format(number=number, tier=tier_name(Tier(notice.data["to"]))),
                     reply_markup=keyboards.open_card(ticket),
                 )
+            if notice.type == service.NOTICE_DONE:
+                return self._done(notice, ticket, number)
             if notice.type == service.NOTICE_RATED:
                 text = _("The resident rated ticket {number}: {stars} of 5").format(
                     number=number, stars=notice.data["stars"]
@@ -141,6 +143,46 @@ class NoticeRenderer:
                     text += "\n" + escape(notice.data["comment"])
                 return SendMessage(chat_id=chat_id, text=text)
         raise ValueError(f"unknown notice type {notice.type!r}")
+
+    @staticmethod
+    def _done(notice: Notice, ticket: Ticket, number: str) -> TelegramMethod:
+        """What the person who acted is told, with the buttons of their next step."""
+        event, data, markup = EventType(notice.data["event"]), notice.data, None
+        if event is EventType.CREATED:
+            tier = Tier(data["tier"])
+            where = (
+                _("It went to your grid worker.") if tier is Tier.GRID
+                # nobody in the grid could be reached on the bot yet: the tier above has it
+                else _("It went to the {tier}.").format(tier=tier_name(tier))
+            )
+            text = (_("Thank you! Your ticket number is <b>{number}</b>.").format(number=number) + " " + where
+                    + " " + _("You will get every update here. /my shows your tickets."))
+        elif event is EventType.FOLLOWED:
+            text = _("You now follow ticket {number} and will get its updates. It concerns {count} residents.").format(
+                number=number, count=ticket.concerned_residents
+            )
+        elif event is EventType.RESIDENT_MESSAGE:
+            text = _("Your answer was sent to the staff.")
+        elif event is EventType.CONFIRMED:
+            text = _("Glad it is solved! How satisfied are you with how it was handled?")
+            markup = keyboards.stars(ticket.id)
+        elif event is EventType.REOPENED:
+            text = _("Ticket {number} is reopened; the staff will look at it again.").format(number=number)
+        elif event is EventType.RATED:
+            text = (_("Thank you! Your comment was passed on.") if data.get("with_note")
+                    else _("Thank you for rating! You may add a comment, or send /skip."))
+        elif event is EventType.REPLIED:
+            text = _("Your reply was sent to the resident.")
+        elif event is EventType.RESOLVED:
+            text = _("Ticket {number} is marked resolved. The resident is asked to confirm.").format(number=number)
+            markup = ReplyKeyboardRemove()  # the "Done" keyboard of the resolution form
+        elif event is EventType.HANDED_OVER:
+            text = _("Ticket {number} was handed over.").format(number=number)
+        elif event is EventType.ESCALATED:
+            text = _("Ticket {number} went up to the {tier}.").format(number=number, tier=tier_name(Tier(data["to"])))
+        else:
+            raise ValueError(f"no confirmation for {event}")
+        return SendMessage(chat_id=notice.chat_id, text=text, reply_markup=markup)
 
     async def _staff_notice(self, notice: Notice) -> TelegramMethod:
         """Who cannot be reached (to the town command centre and admins); a removed role and the

@@ -79,6 +79,15 @@ NOTICE_AFTER_PHOTOS = "after_photos"  # staff's photos of the finished work
 NOTICE_RESOLVED = "resolved"  # asks the resident "solved?"
 NOTICE_RATED = "rated"
 NOTICE_REMINDER = "reminder"  # to the holders: a deadline is near or passed
+# To the person who acted: what they did is stored (the ticket number, "marked resolved", "thank
+# you for rating"). Written with the change, so it is told once even if the bot dies right after:
+# Telegram does not deliver a press again that aiogram has confirmed. data {"event": type, ...}.
+NOTICE_DONE = "done"
+# The actions confirmed that way; their handlers reply nothing else on success.
+CONFIRMED_EVENTS = frozenset({
+    EventType.CREATED, EventType.FOLLOWED, EventType.RESIDENT_MESSAGE, EventType.CONFIRMED, EventType.REOPENED,
+    EventType.RATED, EventType.REPLIED, EventType.RESOLVED, EventType.HANDED_OVER, EventType.ESCALATED,
+})
 # To the town command centre and admins: staff who have not opened the bot or blocked it, with
 # how many tickets wait for them (data {"people": [{"name", "role", "scope", "blocked", "waiting"}]}).
 NOTICE_UNREACHABLE_STAFF = "unreachable_staff"
@@ -213,10 +222,18 @@ class TicketService:
                 reply_due_at=change.reply_due_at or shifted(ticket.reply_due_at, ticket.paused_at, event.at),
                 resolve_due_at=change.resolve_due_at or shifted(ticket.resolve_due_at, ticket.paused_at, event.at),
             )
-        stored = await self.storage.change_ticket(ticket.id, ticket.status, change, event, notices)
+        stored = await self.storage.change_ticket(ticket.id, ticket.status, change, event, [*notices, *self._done(event)])
         if stored is None:
             raise Conflict(ticket.id)
         return stored
+
+    @staticmethod
+    def _done(event: TicketEvent) -> list[Notice]:
+        """The confirmation (NOTICE_DONE) for the person who acted, if the action has one."""
+        if event.actor_id is None or event.type not in CONFIRMED_EVENTS:
+            return []
+        data = {"event": event.type.value, **event.data, "with_note": event.note is not None}
+        return [Notice(event.actor_id, NOTICE_DONE, event.ticket_id, data)]
 
     def _next(self, ticket: Ticket, action: Action) -> Status:
         try:
@@ -295,8 +312,9 @@ class TicketService:
             source_key=source_key,
         )
         draft_ticket = replace(draft_ticket, tier=placement.tier)
+        filed = TicketEvent(0, now, EventType.CREATED, resident_id, None, {"tier": placement.tier.value})
         ticket, created = await self.storage.create_ticket(
-            new, now, self.card_notices(draft_ticket, placement.holders)
+            new, now, self.card_notices(draft_ticket, placement.holders) + self._done(filed)
         )
         if created:
             await self._warn_passed_over(ticket, placement, now)
@@ -307,7 +325,7 @@ class TicketService:
         if ticket.status in (Status.RESOLVED, Status.CLOSED):
             raise Conflict(ticket_id)
         event = TicketEvent(ticket.id, self.clock(), EventType.FOLLOWED, resident_id)
-        if not await self.storage.add_follower(ticket.id, resident_id, event):
+        if not await self.storage.add_follower(ticket.id, resident_id, event, self._done(event)):
             raise Conflict(ticket_id)
         return await self.get(ticket_id)
 
@@ -321,7 +339,7 @@ class TicketService:
         notices = [Notice(r, NOTICE_RESIDENT_MESSAGE, ticket.id, {"text": text}) for r in recipients]
         event = TicketEvent(ticket.id, now, EventType.RESIDENT_MESSAGE, resident_id, text)
         if status == ticket.status:
-            await self.storage.record_event(event, notices)
+            await self.storage.record_event(event, notices + self._done(event))
             return ticket
         return await self._change(ticket, TicketChange(status=status), event, notices)
 

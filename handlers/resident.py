@@ -13,8 +13,8 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 from bot.cards import resident_view
-from bot.texts import category_name, clip, format_duration, grid_line, kind_name, status_name, tier_name, ticket_error_text
-from domain.models import Kind, Photo, Status, Ticket, Tier
+from bot.texts import category_name, clip, format_duration, grid_line, kind_name, status_name, ticket_error_text
+from domain.models import Kind, Photo, Status, Ticket
 from domain.service import Draft, TicketError, TicketService
 from domain.text import clean_text, telegram_length
 from domain.tickets import MAX_DESCRIPTION, MAX_PHOTOS, PUBLIC_KINDS, format_number, mask_personal
@@ -149,12 +149,7 @@ async def me_too(
         await query.answer(ticket_error_text(error), show_alert=True)
         return
     await state.clear()
-    await query.answer()
-    await query.message.answer(
-        _("You now follow ticket {number} and will get its updates. It concerns {count} residents.").format(
-            number=format_number(settings.ticket_prefix, ticket.id), count=ticket.concerned_residents
-        )
-    )
+    await query.answer()  # what they now follow comes from the outbox (NOTICE_DONE), as for every change
 
 
 async def not_a_duplicate(query: CallbackQuery, state: FSMContext) -> None:
@@ -282,23 +277,17 @@ async def submit(
         share_contact=data.get("share", False),
     )
     try:
-        ticket, _created = await tickets.file(query.from_user.id, draft, source_key="form:" + data["form_id"])
+        ticket, created = await tickets.file(query.from_user.id, draft, source_key="form:" + data["form_id"])
     except TicketError as error:
         await query.answer(ticket_error_text(error), show_alert=True)
         return
-    # Written to disk above; only now is the resident told.
     await state.clear()
-    await query.answer()
-    await edit_buttons(query, None)
-    number = format_number(settings.ticket_prefix, ticket.id)
-    if ticket.tier is Tier.GRID:
-        where = _("It went to your grid worker.")
-    else:  # nobody in the grid can be reached on the bot yet: the tier above has it
-        where = _("It went to the {tier}.").format(tier=tier_name(ticket.tier))
-    await query.message.answer(
-        _("Thank you! Your ticket number is <b>{number}</b>.").format(number=number) + " " + where + " "
-        + _("You will get every update here. /my shows your tickets.")
-    )
+    if created:
+        await query.answer()
+    else:  # submitted again after a crash: told the number when it was filed, from the outbox
+        await query.answer(_("This report was filed as {number}.").format(
+            number=format_number(settings.ticket_prefix, ticket.id)), show_alert=True)
+    await edit_buttons(query, None)  # the number comes from the outbox, written with the ticket
 
 
 async def use_the_buttons(message: Message) -> None:
@@ -346,7 +335,6 @@ async def send_answer(message: Message, state: FSMContext, tickets: TicketServic
         await message.answer(ticket_error_text(error))
         return
     await state.clear()
-    await message.answer(_("Your answer was sent to the staff."))
 
 
 async def confirm_solved(query: CallbackQuery, callback_data: ResidentTicketCb, db: Storage, tickets: TicketService) -> None:
@@ -358,11 +346,7 @@ async def confirm_solved(query: CallbackQuery, callback_data: ResidentTicketCb, 
         await query.answer(ticket_error_text(error), show_alert=True)
         return
     await query.answer()
-    await edit_buttons(query, None)
-    await query.message.answer(
-        _("Glad it is solved! How satisfied are you with how it was handled?"),
-        reply_markup=keyboards.stars(ticket.id),
-    )
+    await edit_buttons(query, None)  # the stars come from the outbox, with the change
 
 
 async def start_reopen(query: CallbackQuery, callback_data: ResidentTicketCb, state: FSMContext, db: Storage) -> None:
@@ -389,12 +373,6 @@ async def reopen_with_reason(message: Message, state: FSMContext, tickets: Ticke
         ticket = await tickets.reopen(ticket_id, message.from_user.id, text)
     except TicketError as error:
         await message.answer(ticket_error_text(error))
-        return
-    await message.answer(
-        _("Ticket {number} is reopened; the staff will look at it again.").format(
-            number=format_number(settings.ticket_prefix, ticket.id)
-        )
-    )
 
 
 async def rate(query: CallbackQuery, callback_data: RateCb, state: FSMContext, db: Storage, tickets: TicketService) -> None:
@@ -410,9 +388,6 @@ async def rate(query: CallbackQuery, callback_data: RateCb, state: FSMContext, d
     await discard_form(query.message, state)  # a form left half-way is dropped openly, not silently
     await state.set_state(RatingComment.text)
     await state.update_data(ticket_id=callback_data.ticket_id, stars=callback_data.stars)
-    await query.message.answer(
-        _("Thank you for rating! You may add a comment, or send /skip.")
-    )
 
 
 async def skip_comment(message: Message, state: FSMContext) -> None:
@@ -430,8 +405,6 @@ async def rating_comment(message: Message, state: FSMContext, tickets: TicketSer
         await tickets.rate(data["ticket_id"], message.from_user.id, data["stars"], text)
     except TicketError as error:
         await message.answer(ticket_error_text(error))
-        return
-    await message.answer(_("Thank you! Your comment was passed on."))
 
 
 async def text_expected(message: Message) -> None:

@@ -15,7 +15,7 @@ from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
-from bot.texts import category_name, deadline_summary, status_name, ticket_error_text, tier_name
+from bot.texts import category_name, deadline_summary, status_name, ticket_error_text
 from domain.models import Photo, RoleGrant, Status, Ticket, Tier
 from domain.service import Conflict, NotAllowed, TicketError, TicketService
 from domain.tickets import MAX_PHOTOS, format_number, staff_may_handle
@@ -112,7 +112,6 @@ async def send_reply(message: Message, state: FSMContext, tickets: TicketService
     except TicketError as error:
         await message.answer(ticket_error_text(error))
         return
-    await message.answer(_("Your reply was sent to the resident."))
     await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, data["ticket_id"],
                        grants, lang, clock())
 
@@ -162,12 +161,6 @@ async def resolve_done(message: Message, state: FSMContext, tickets: TicketServi
     except TicketError as error:
         await message.answer(ticket_error_text(error), reply_markup=ReplyKeyboardRemove())
         return
-    await message.answer(
-        _("Ticket {number} is marked resolved. The resident is asked to confirm.").format(
-            number=format_number(settings.ticket_prefix, ticket.id)
-        ),
-        reply_markup=ReplyKeyboardRemove(),
-    )
     await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, ticket.id, grants,
                        lang, clock())
 
@@ -206,9 +199,6 @@ async def hand_over(query: CallbackQuery, callback_data: HandOverCb, tickets: Ti
         return
     await query.answer()
     await edit_buttons(query, None)
-    await query.message.answer(
-        _("Ticket {number} was handed over.").format(number=format_number(settings.ticket_prefix, ticket.id))
-    )
 
 
 async def start_escalate(query: CallbackQuery, callback_data: StaffTicketCb, state: FSMContext, db: Storage,
@@ -251,12 +241,6 @@ async def escalated_reply(message: Message, tickets: TicketService, ticket_id: i
         ticket = await tickets.escalate(ticket_id, actor_id, grants, reason, department)
     except TicketError as error:
         await message.answer(ticket_error_text(error))
-        return
-    await message.answer(
-        _("Ticket {number} went up to the {tier}.").format(
-            number=format_number(settings.ticket_prefix, ticket.id), tier=tier_name(ticket.tier)
-        )
-    )
 
 
 async def route_to_department(query: CallbackQuery, callback_data: DepartmentCb, state: FSMContext, db: Storage,

@@ -1,8 +1,8 @@
 """A Bot API server on 127.0.0.1 for a real bot process (TELEGRAM_API_URL points at it).
 
 It serves getUpdates from updates the test queues, answers every other method like Telegram would,
-records all calls, can refuse chosen calls (429, 5xx), can hold chosen requests unanswered (to kill the bot in the middle of a send),
-and can deliver an update again, as Telegram does when the bot died before confirming it.
+records all calls, can refuse chosen calls (429, 5xx), and can hold chosen requests unanswered (to
+kill the bot in the middle of a send).
 """
 
 from __future__ import annotations
@@ -72,12 +72,6 @@ class FakeBotApi:
             self.updates.append(update)
             self._changed.notify_all()
         return update
-
-    async def redeliver(self, update: dict[str, Any]) -> None:
-        """Telegram never got the confirmation: the update (and any after it) comes again."""
-        async with self._changed:
-            self.confirmed = update["update_id"]
-            self._changed.notify_all()
 
     async def wait_for(self, test: Callable[[Call], bool], since: int = 0, timeout: float = 60) -> Call:
         """The first call from index `since` on that passes `test` (a bound, not a measurement)."""

@@ -416,6 +416,7 @@ async def test_submit_again_after_a_crash_files_nothing_new(harness):
     calls = await h.tap(user, FormCb(action="confirm"))  # a new tap, a new callback id
     tickets = await h.db.resident_tickets(RESIDENT)
     assert len(tickets) == 1 and "XG-{:06d}".format(tickets[0].id) in joined(calls, RESIDENT)
+    assert not [c for c in calls if "Your ticket number" in str(getattr(c, "text", ""))]  # told once, before
 
 
 async def test_a_stale_button_answer_does_not_hide_the_ticket_number(harness):
