@@ -24,10 +24,10 @@ from bot.texts import (
     kind_name,
     passed_on_text,
     status_name,
-    telegram_length,
     tier_name,
 )
 from domain.models import EventType, Grid, Status, Ticket, TicketEvent, Tier
+from domain.text import telegram_length
 from domain.tickets import format_number, mask_personal
 from storage.base import Storage
 

@@ -18,6 +18,7 @@ def commands_for(grants: Sequence[RoleGrant]) -> list[BotCommand]:
     commands = [
         BotCommand(command="start", description=_("Find your grid and report a problem")),
         BotCommand(command="my", description=_("My tickets")),
+        BotCommand(command="t", description=_("Open a ticket by its number, e.g. /t XG-000123")),
     ]
     if is_staff(grants):
         commands.append(BotCommand(command="queue", description=_("Open tickets I handle")))

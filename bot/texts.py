@@ -133,11 +133,6 @@ MESSAGE_LIMIT = 4096
 HISTORY_NOTE_LIMIT = 200
 
 
-def telegram_length(text: str) -> int:
-    """Length as Telegram counts it: UTF-16 code units (an emoji or a rare CJK character is two)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
 def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -29,6 +29,16 @@ def shifted(due: int | None, paused_at: int, now: int) -> int | None:
     return None if due is None else due + max(0, now - paused_at)
 
 
+def is_overdue(ticket: Ticket, now: int) -> bool:
+    """A running clock past the reply deadline (no reply yet) or the resolve deadline; the same
+    rule as storage's queue order."""
+    if ticket.status is Status.WAITING_RESIDENT:
+        return False
+    resolve_late = ticket.resolve_due_at is not None and ticket.resolve_due_at <= now
+    reply_late = ticket.first_reply_at is None and ticket.reply_due_at is not None and ticket.reply_due_at <= now
+    return resolve_late or reply_late
+
+
 def reminder_at(ticket: Ticket) -> int | None:
     """When the holder should be reminded of the resolve deadline."""
     if ticket.resolve_due_at is None:

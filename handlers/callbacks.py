@@ -19,6 +19,8 @@ SmallNumber = Annotated[int, Field(ge=0, le=99)]
 Word = Annotated[str, Field(pattern=r"^[a-z_]{1,16}$")]
 # Grid, category, shop and site codes (domain.tickets.GRID_CODE_PATTERN).
 Code = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,60}$")]
+# A page of a long list.
+PageNumber = Annotated[int, Field(ge=0, le=10**6)]
 # A statistics period: 2026-W47, 2026-11, 2026-Q4, 2026-11-01..2026-11-15.
 PeriodText = Annotated[str, Field(pattern=r"^[0-9A-Z.-]{4,22}$")]
 # A town's or village's name: one line of printable characters, or empty for every town.
@@ -79,6 +81,18 @@ class StaffTicketCb(CheckedCallbackData, prefix="st"):
 
     action: Word
     ticket_id: RowId
+
+
+class HomeCb(CheckedCallbackData, prefix="home"):
+    """From a staff member's home (/start): "resident" opens the resident's menu."""
+
+    action: Word
+
+
+class QueuePageCb(CheckedCallbackData, prefix="qp"):
+    """A page of /queue (0 is the first)."""
+
+    page: PageNumber
 
 
 class DepartmentCb(CheckedCallbackData, prefix="dep"):

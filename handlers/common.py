@@ -133,6 +133,7 @@ def help_text(grants: list[RoleGrant]) -> str:
         _(
             "Scan the QR code of your grid to report a problem, or send /start to find your grid.\n"
             "/my – your tickets and their progress\n"
+            "/t XG-000123 – open a ticket by its number\n"
             "/lang – language\n"
             "/cancel – stop the current form"
         )
@@ -141,7 +142,7 @@ def help_text(grants: list[RoleGrant]) -> str:
         parts.append(
             _(
                 "Staff:\n"
-                "/queue – your open tickets, oldest first, with their deadlines\n"
+                "/queue – your open tickets, overdue first, then oldest, with their deadlines\n"
                 "New tickets of your area come to you as cards with buttons."
             )
         )

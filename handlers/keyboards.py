@@ -26,7 +26,9 @@ from handlers.callbacks import (
     HandOverCb,
     KindCb,
     LanguageCb,
+    HomeCb,
     MeTooCb,
+    QueuePageCb,
     RateCb,
     ResidentTicketCb,
     StaffTicketCb,
@@ -178,7 +180,18 @@ def resident_tickets(tickets: Sequence[Ticket], prefix: str) -> InlineKeyboardMa
     )
 
 
-def staff_queue(tickets: Sequence[Ticket], prefix: str) -> InlineKeyboardMarkup:
-    return markup(
+def staff_queue(tickets: Sequence[Ticket], prefix: str, page: int, pages: int) -> InlineKeyboardMarkup:
+    """A button per ticket, then ◀ ▶ to the pages before and after this one."""
+    rows = markup(
         [button(format_number(prefix, t.id), StaffTicketCb(action="view", ticket_id=t.id)) for t in tickets], 3
-    )
+    ).inline_keyboard
+    paging = []
+    if page > 0:
+        paging.append(button("◀", QueuePageCb(page=page - 1)))
+    if page + 1 < pages:
+        paging.append(button("▶", QueuePageCb(page=page + 1)))
+    return InlineKeyboardMarkup(inline_keyboard=[*rows, paging] if paging else rows)
+
+
+def staff_home() -> InlineKeyboardMarkup:
+    return markup([button(_("🏠 Report a problem as a resident"), HomeCb(action="resident"))])

@@ -11,17 +11,19 @@ from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
-from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 from bot.texts import category_name, deadline_summary, status_name, ticket_error_text
+from domain.deadlines import is_overdue
 from domain.models import Photo, RoleGrant, Status, Ticket, Tier
 from domain.service import Conflict, NotAllowed, TicketError, TicketService
 from domain.tickets import MAX_PHOTOS, format_number, staff_may_handle
 from handlers import keyboards
 from handlers.common import discard_form, edit_buttons, take_note, take_photo
-from handlers.callbacks import DepartmentCb, HandOverCb, StaffTicketCb
+from handlers.callbacks import DepartmentCb, HandOverCb, QueuePageCb, StaffTicketCb
 from handlers.filters import DoneButton, Has, IsStaff
 from handlers.states import Escalate, Resolve, StaffReply
 from handlers.tickets import refresh_card
@@ -30,24 +32,56 @@ from storage.base import Storage
 
 
 
-async def queue(message: Message, db: Storage, grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
-    tickets = await db.staff_queue(grants)
-    if not tickets:
-        await message.answer(_("Your queue is empty. Well done!"))
-        return
-    now = clock()
+# Tickets on one page of /queue.
+QUEUE_PAGE_SIZE = 10
+
+
+async def queue_page(db: Storage, grants: list[RoleGrant], settings: Settings, now: int, lang: str,
+                     page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    """One page of the open tickets this person handles: overdue first, then oldest, with the totals."""
+    found = await db.staff_queue_page(grants, now, page * QUEUE_PAGE_SIZE, QUEUE_PAGE_SIZE)
+    if found.total == 0:
+        return _("Your queue is empty. Well done!"), None
+    pages = -(-found.total // QUEUE_PAGE_SIZE)
+    if not found.tickets:  # the queue shrank since this page was offered: show its last page
+        return await queue_page(db, grants, settings, now, lang, pages - 1)
     categories = {c.code: c for c in await db.list_categories()}
-    lines = [_("Open tickets, oldest first ({count}):").format(count=len(tickets))]
-    for ticket in tickets:
+    lines = [
+        _("Open tickets: {total}, overdue: {overdue}. Overdue first, then oldest. Page {page} of {pages}:").format(
+            total=found.total, overdue=found.overdue, page=page + 1, pages=pages
+        )
+    ]
+    for ticket in found.tickets:
         lines.append(
-            "{number} · {category} · {status} · {deadlines}".format(
+            "{mark}{number} · {category} · {status} · {deadlines}".format(
+                mark="⏰ " if is_overdue(ticket, now) else "",
                 number=format_number(settings.ticket_prefix, ticket.id),
                 category=escape(category_name(categories.get(ticket.category_code), ticket.category_code, lang)),
                 status=status_name(ticket.status),
                 deadlines=deadline_summary(ticket, now),
             )
         )
-    await message.answer("\n".join(lines), reply_markup=keyboards.staff_queue(tickets, settings.ticket_prefix))
+    return "\n".join(lines), keyboards.staff_queue(found.tickets, settings.ticket_prefix, page, pages)
+
+
+async def queue(message: Message, db: Storage, grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
+    text, markup = await queue_page(db, grants, settings, clock(), lang, 0)
+    await message.answer(text, reply_markup=markup)
+
+
+async def turn_queue_page(query: CallbackQuery, callback_data: QueuePageCb, db: Storage, grants: list[RoleGrant],
+                          settings: Settings, clock, lang: str) -> None:
+    text, markup = await queue_page(db, grants, settings, clock(), lang, callback_data.page)
+    await query.answer()
+    if isinstance(query.message, Message):
+        try:
+            await query.message.edit_text(text, reply_markup=markup)
+            return
+        except TelegramBadRequest as error:
+            if "not modified" in error.message:  # the same page again
+                return
+    # A list older than 48 hours (or one Telegram will not edit): the page comes anew.
+    await query.bot.send_message(query.from_user.id, text, reply_markup=markup)
 
 
 async def handled_ticket(query: CallbackQuery, db: Storage, grants: list[RoleGrant], ticket_id: int):
@@ -262,6 +296,7 @@ def build_router() -> Router:
     router.message.filter(IsStaff())
     router.callback_query.filter(IsStaff())
     router.message.register(queue, Command("queue"))
+    router.callback_query.register(turn_queue_page, QueuePageCb.filter())
     router.callback_query.register(take, StaffTicketCb.filter(F.action == "take"))
     router.callback_query.register(start_reply, StaffTicketCb.filter(F.action.in_({"reply", "ask"})))
     router.callback_query.register(start_escalate, StaffTicketCb.filter(F.action == "escalate"))

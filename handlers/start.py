@@ -5,21 +5,23 @@ from __future__ import annotations
 import uuid
 from html import escape
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.filters import CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
 
+from bot.commands import commands_for
 from bot.config import Settings
 from bot.steps import IN_ANY_STEP
-from bot.texts import grid_line
+from bot.texts import grid_line, role_name
 from domain.geo import nearest_grids
 from domain.models import Grid, Role, RoleGrant
+from domain.tickets import is_staff
 from handlers import keyboards, shops, sites
 from handlers.common import discard_form, take_location
 from handlers.filters import Has
-from handlers.callbacks import GridPickCb
+from handlers.callbacks import GridPickCb, HomeCb
 from handlers.states import FindGrid, TicketForm
 from qr import CodeKind, parse_start_payload
 from storage.base import Storage
@@ -84,12 +86,40 @@ async def start_with_code(
     await open_grid(message, state, db, grid)
 
 
-async def start_plain(message: Message, state: FSMContext) -> None:
+async def start_plain(message: Message, state: FSMContext, db: Storage, grants: list[RoleGrant],
+                      clock) -> None:
     await discard_form(message, state)
+    if grants:
+        await staff_home(message, db, grants, clock())
+        return
+    await resident_menu(message, state)
+
+
+async def resident_menu(message: Message, state: FSMContext) -> None:
     await message.answer(
         _("Welcome! Here you can report problems to your grid worker and follow how they are solved.")
     )
     await ask_for_grid(message, state)
+
+
+async def staff_home(message: Message, db: Storage, grants: list[RoleGrant], now: int) -> None:
+    """Who they are here (roles and scopes), what waits for them, and their commands."""
+    lines = [_("Hello, {name}! Your roles:").format(name=escape(message.from_user.full_name))]
+    lines += ["• " + role_name(g.role, g.scope) for g in grants]
+    if is_staff(grants):
+        waiting = await db.staff_queue_page(grants, now, 0, 0)
+        lines += ["", _("Open tickets for you: {total}, of them overdue: {overdue}. /queue lists them.").format(
+            total=waiting.total, overdue=waiting.overdue
+        )]
+    lines += ["", _("Your commands:")]
+    lines += ["/{} – {}".format(c.command, escape(c.description)) for c in commands_for(grants)]
+    await message.answer("\n".join(lines), reply_markup=keyboards.staff_home())
+
+
+async def open_resident_menu(query: CallbackQuery, state: FSMContext) -> None:
+    await query.answer()
+    await discard_form(query.message, state)
+    await resident_menu(query.message, state)
 
 
 async def find_by_location(message: Message, db: Storage) -> None:
@@ -145,4 +175,5 @@ def build_router() -> Router:
     router.message.register(find_by_name, StateFilter(FindGrid.searching), Has("text"))
     router.message.register(find_bad_input, StateFilter(FindGrid.searching))
     router.callback_query.register(pick_grid, GridPickCb.filter())
+    router.callback_query.register(open_resident_menu, HomeCb.filter(F.action == "resident"))
     return router

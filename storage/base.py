@@ -52,6 +52,13 @@ class NewTicket:
 
 
 @dataclass(frozen=True)
+class QueuePage:
+    tickets: list[Ticket]
+    total: int
+    overdue: int
+
+
+@dataclass(frozen=True)
 class OutboxItem:
     id: int
     notice: Notice
@@ -251,6 +258,13 @@ class Storage(ABC):
     @abstractmethod
     async def staff_queue(self, grants: Sequence[RoleGrant], limit: int = 50) -> list[Ticket]:
         """Open tickets that these roles handle at the tickets' current tiers, oldest first."""
+
+    @abstractmethod
+    async def staff_queue_page(
+        self, grants: Sequence[RoleGrant], now: int, offset: int = 0, limit: int = 10
+    ) -> QueuePage:
+        """One page of the open tickets these roles handle: overdue first (`domain.deadlines.is_overdue`
+        at `now`), then oldest; with how many there are in all and how many are overdue."""
 
     # -- outbox -----------------------------------------------------------------------------------
     @abstractmethod

@@ -33,7 +33,7 @@ from domain.models import (
 from domain.deadlines import REMINDER_SHARE
 from domain.digest import DEFAULT_DIGEST_CHOICE, DigestChoice
 from domain.tickets import OPEN_STATUSES, PUBLIC_KINDS
-from storage.base import NewTicket, OutboxItem, Storage, TicketChange
+from storage.base import NewTicket, OutboxItem, QueuePage, Storage, TicketChange
 from storage.codes_sqlite import SqliteCodesMixin
 from storage.fsm_sqlite import SqliteFsmMixin
 from storage.stats_sqlite import SqliteStatsMixin
@@ -642,14 +642,14 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
         )
         return [_ticket(r) for r in rows]
 
-    async def staff_queue(self, grants: Sequence[RoleGrant], limit: int = 50) -> list[Ticket]:
+    @staticmethod
+    def _handled_by(grants: Sequence[RoleGrant]) -> tuple[str, list] | None:
+        """The condition on `t` (joined with its grid `g`) for open tickets these roles handle now."""
         clauses: list[str] = []
         params: list = []
         for grant in grants:
             if grant.role is Role.ADMIN:
-                clauses = ["1"]
-                params = []
-                break
+                return f"t.status IN {_OPEN_SQL}", list(_OPEN)
             if grant.role is Role.GRID_WORKER:
                 clauses.append("(t.tier = 'grid' AND t.grid_code = ?)")
             elif grant.role is Role.VILLAGE:
@@ -662,14 +662,40 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
                 continue
             params.append(grant.scope)
         if not clauses:
+            return None
+        return f"t.status IN {_OPEN_SQL} AND ({' OR '.join(clauses)})", [*_OPEN, *params]
+
+    async def staff_queue(self, grants: Sequence[RoleGrant], limit: int = 50) -> list[Ticket]:
+        handled = self._handled_by(grants)
+        if handled is None:
             return []
+        where, params = handled
         rows = await self._all(
             f"SELECT {TICKET_COLUMNS} FROM tickets t JOIN grids g ON g.code = t.grid_code"
-            f" WHERE t.status IN {_OPEN_SQL} AND ({' OR '.join(clauses)})"
-            " ORDER BY t.created_at, t.id LIMIT ?",
-            (*_OPEN, *params, limit),
+            f" WHERE {where} ORDER BY t.created_at, t.id LIMIT ?",
+            (*params, limit),
         )
         return [_ticket(r) for r in rows]
+
+    async def staff_queue_page(
+        self, grants: Sequence[RoleGrant], now: int, offset: int = 0, limit: int = 10
+    ) -> QueuePage:
+        handled = self._handled_by(grants)
+        if handled is None:
+            return QueuePage([], 0, 0)
+        where, params = handled
+        # The same rule as domain.deadlines.is_overdue: a running clock past either deadline.
+        overdue = (
+            "(t.status != 'waiting_resident' AND ((t.resolve_due_at IS NOT NULL AND t.resolve_due_at <= ?)"
+            " OR (t.first_reply_at IS NULL AND t.reply_due_at IS NOT NULL AND t.reply_due_at <= ?)))"
+        )
+        base = f" FROM tickets t JOIN grids g ON g.code = t.grid_code WHERE {where}"
+        counts = await self._one(f"SELECT COUNT(*), COALESCE(SUM({overdue}), 0){base}", (now, now, *params))
+        rows = await self._all(
+            f"SELECT {TICKET_COLUMNS}{base} ORDER BY {overdue} DESC, t.created_at, t.id LIMIT ? OFFSET ?",
+            (*params, now, now, limit, offset),
+        )
+        return QueuePage([_ticket(r) for r in rows], counts[0], counts[1])
 
     async def tickets_due(self, now: int, limit: int = 500) -> list[Ticket]:
         """Open tickets whose clock runs and whose reminder or deadline has come, oldest due first."""

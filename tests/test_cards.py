@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from aiogram.methods import EditMessageText, SendLocation, SendMessage, SendPhoto
 
-from bot.texts import MESSAGE_LIMIT, telegram_length
+from bot.texts import MESSAGE_LIMIT
+from domain.text import telegram_length
 from handlers.callbacks import HandOverCb, ResidentTicketCb, StaffTicketCb
 from tests.conftest import (
     TOWN_STAFF,

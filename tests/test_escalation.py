@@ -111,7 +111,7 @@ async def test_waiting_for_the_resident_pauses_the_clock(harness):
     h.clock.advance(30 * HOUR)
     assert await run_deadlines(h) == (0, 0)
     calls = await h.send(worker, "/queue")
-    assert "deadlines paused" in joined(calls, WORKER_DL01) and "overdue" not in joined(calls, WORKER_DL01)
+    assert "deadlines paused" in joined(calls, WORKER_DL01) and "overdue by" not in joined(calls, WORKER_DL01)
     await h.tap(resident, ResidentTicketCb(action="answer", ticket_id=ticket.id))
     await h.send(resident, "Building 3")
     resumed = await h.db.get_ticket(ticket.id)
