@@ -17,6 +17,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 from aiogram import Bot
 from aiogram.exceptions import (
@@ -30,6 +31,9 @@ from aiogram.exceptions import (
 from aiogram.methods import SendMediaGroup, TelegramMethod
 
 from bot.notices import NoticeRenderer
+from domain import service
+from domain.models import Notice
+from domain.text import telegram_length
 from storage.base import OutboxItem, Storage
 
 log = logging.getLogger(__name__)
@@ -42,6 +46,11 @@ MAX_BACKOFF_SECONDS = 3600
 GIVE_UP_AFTER_SECONDS = 24 * 3600
 # How long a stopping bot lets the notice being sent finish, so that it is recorded as sent.
 STOP_GRACE_SECONDS = 10.0
+# A resident or follower gets at most one status message per ticket in this time: changes in quick
+# succession wait and go out as one.
+STATUS_INTERVAL_SECONDS = 60
+# Combined answers stay well within one message (4,096 UTF-16 units, with the heading and markup).
+COMBINED_TEXT_LIMIT = 3500
 
 
 def backoff_seconds(attempts: int) -> int:
@@ -50,6 +59,20 @@ def backoff_seconds(attempts: int) -> int:
     retries do not all come at once, up to an hour. Whole seconds, as the outbox stores times."""
     pause = min(MAX_BACKOFF_SECONDS, 2 ** max(0, attempts - 1)) * random.uniform(0.5, 1.5)
     return min(MAX_BACKOFF_SECONDS, math.ceil(pause))
+
+
+def combine(first: Notice, later: list[Notice]) -> Notice:
+    """One notice for several of the same kind: the latest status with every move, or the answers
+    one after another."""
+    if not later:
+        return first
+    if first.type == service.NOTICE_RESIDENT_MESSAGE:
+        text = "\n\n".join(n.data["text"] for n in (first, *later))
+        return replace(first, data={**first.data, "text": text})
+    data = dict(first.data)
+    for notice in later:
+        data.update(notice.data)
+    return replace(first, data=data)
 
 
 def message_count(method: TelegramMethod) -> int:
@@ -134,7 +157,7 @@ class OutboxSender:
 
     async def _deliver_one(self, bot: Bot, item: OutboxItem) -> bool:
         if item.id in self._unrecorded:
-            await self.storage.mark_sent(item.id, self.clock())
+            await self.storage.mark_sent([item.id], self.clock())
             self._unrecorded.discard(item.id)
             return False
         try:
@@ -154,7 +177,11 @@ class OutboxSender:
             # They blocked the bot; a message from them marks them reachable again.
             await self.storage.drop(item.id, "unreachable")
             return False
-        method = await self.renderer.render(item.notice)
+        if await self._waits_for_the_minute(item):
+            return False
+        combined = await self._combined(item)
+        notice = combine(item.notice, [c.notice for c in combined])
+        method = await self.renderer.render(notice)
         if method is None:
             await self.storage.drop(item.id, "nothing to send")
             return False
@@ -181,11 +208,36 @@ class OutboxSender:
             return False
         # 5xx, network errors (a timeout is one) and the rest: `_deliver_one` schedules a retry.
         try:
-            await self.storage.mark_sent(item.id, self.clock())
+            await self.storage.mark_sent([item.id, *(c.id for c in combined)], self.clock())
         except Exception:
             self._unrecorded.add(item.id)
             raise
         return True
+
+    async def _waits_for_the_minute(self, item: OutboxItem) -> bool:
+        """A status message to a resident waits until a minute after the last one on the ticket."""
+        if item.notice.type != service.NOTICE_STATUS or item.notice.ticket_id is None:
+            return False
+        last = await self.storage.last_sent_at(item.notice.chat_id, item.notice.ticket_id, item.notice.type)
+        if last is None or self.clock() >= last + STATUS_INTERVAL_SECONDS:
+            return False
+        await self.storage.retry_later(item.id, item.attempts, last + STATUS_INTERVAL_SECONDS)
+        return True
+
+    async def _combined(self, item: OutboxItem) -> list[OutboxItem]:
+        """What goes out with `item` as one message: the other status changes of its ticket for the
+        same person, or a resident's further answers on it (as many as fit)."""
+        if item.notice.type == service.NOTICE_STATUS:
+            return await self.storage.pending_alike(item)
+        if item.notice.type != service.NOTICE_RESIDENT_MESSAGE:
+            return []
+        taken, length = [], telegram_length(item.notice.data["text"])
+        for other in await self.storage.pending_alike(item):
+            length += telegram_length(other.notice.data["text"]) + 2
+            if length > COMBINED_TEXT_LIMIT:
+                break
+            taken.append(other)
+        return taken
 
     async def _unreachable(self, chat_id: int, reason: str) -> None:
         # What was queued for them is dropped: a staff member gets every open card again when they

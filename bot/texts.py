@@ -19,6 +19,7 @@ from domain.service import (
     NotFound,
     RateLimited,
     TicketError,
+    TooManyAnswers,
 )
 
 
@@ -155,6 +156,11 @@ def ticket_error_text(error: TicketError) -> str:
         return _("You cannot act on this ticket: it is not in your area or not at your tier.")
     if isinstance(error, Conflict):
         return _("This ticket has changed in the meantime, so this action no longer applies.")
+    if isinstance(error, TooManyAnswers):
+        return _(
+            "You can send at most {count} answers on a ticket within an hour. Please wait for the staff, "
+            "or try again later."
+        ).format(count=error.per_hour)
     if isinstance(error, RateLimited):
         return _(
             "You have filed {count} tickets within the past hour, the most allowed. Your report is kept: "

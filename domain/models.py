@@ -182,10 +182,13 @@ class Notice:
     """A message owed to one person, stored in the outbox in the same transaction as its cause.
 
     `type` names what happened (see `bot.notices` for how each is rendered); `data` carries what
-    the text needs as of that moment, so a late delivery still tells what happened then.
+    the text needs as of that moment, so a late delivery still tells what happened then. An
+    `urgent` notice (a card, a reminder, a confirmation to whoever acted) goes ahead of the chatter
+    queued for the same chat.
     """
 
     chat_id: int
     type: str
     ticket_id: int | None = None
     data: dict = field(default_factory=dict)
+    urgent: bool = False

@@ -60,6 +60,14 @@ class InvalidInput(TicketError):
     pass
 
 
+class TooManyAnswers(TicketError):
+    """The resident wrote as many answers on this ticket in the past hour as allowed."""
+
+    def __init__(self, per_hour: int):
+        super().__init__(per_hour)
+        self.per_hour = per_hour
+
+
 class RateLimited(TicketError):
     """The resident filed as many tickets in the past hour as allowed."""
 
@@ -83,6 +91,8 @@ NOTICE_REMINDER = "reminder"  # to the holders: a deadline is near or passed
 # you for rating"). Written with the change, so it is told once even if the bot dies right after:
 # Telegram does not deliver a press again that aiogram has confirmed. data {"event": type, ...}.
 NOTICE_DONE = "done"
+# A resident's answers per ticket and hour: enough to say anything, too few to flood a worker's chat.
+ANSWERS_PER_HOUR = 10
 # The actions confirmed that way; their handlers reply nothing else on success.
 CONFIRMED_EVENTS = frozenset({
     EventType.CREATED, EventType.FOLLOWED, EventType.RESIDENT_MESSAGE, EventType.CONFIRMED, EventType.REOPENED,
@@ -186,10 +196,10 @@ class TicketService:
         data = {"reason": reason, "passed_on": passed_on} if passed_on else {"reason": reason}
         for chat_id in recipients:
             if ticket.photos:
-                notices.append(Notice(chat_id, NOTICE_TICKET_PHOTOS, ticket.id))
+                notices.append(Notice(chat_id, NOTICE_TICKET_PHOTOS, ticket.id, urgent=True))
             if ticket.lat is not None and ticket.lon is not None:
-                notices.append(Notice(chat_id, NOTICE_TICKET_LOCATION, ticket.id))
-            notices.append(Notice(chat_id, NOTICE_NEW_TICKET, ticket.id, data))
+                notices.append(Notice(chat_id, NOTICE_TICKET_LOCATION, ticket.id, urgent=True))
+            notices.append(Notice(chat_id, NOTICE_NEW_TICKET, ticket.id, data, urgent=True))
         return notices
 
     async def _staff_ticket(self, ticket_id: int, grants: Sequence[RoleGrant]) -> tuple[Ticket, Grid]:
@@ -233,7 +243,7 @@ class TicketService:
         if event.actor_id is None or event.type not in CONFIRMED_EVENTS:
             return []
         data = {"event": event.type.value, **event.data, "with_note": event.note is not None}
-        return [Notice(event.actor_id, NOTICE_DONE, event.ticket_id, data)]
+        return [Notice(event.actor_id, NOTICE_DONE, event.ticket_id, data, urgent=True)]
 
     def _next(self, ticket: Ticket, action: Action) -> Status:
         try:
@@ -335,6 +345,10 @@ class TicketService:
         text = self._check_text(text, MAX_NOTE)
         status = self._next(ticket, Action.RESIDENT_ANSWER)
         now = self.clock()
+        answers = [e for e in await self.storage.events(ticket.id)
+                   if e.type is EventType.RESIDENT_MESSAGE and e.at > now - 3600]
+        if len(answers) >= ANSWERS_PER_HOUR:
+            raise TooManyAnswers(ANSWERS_PER_HOUR)
         recipients = [ticket.assignee_id] if ticket.assignee_id else await self.holders(ticket)
         notices = [Notice(r, NOTICE_RESIDENT_MESSAGE, ticket.id, {"text": text}) for r in recipients]
         event = TicketEvent(ticket.id, now, EventType.RESIDENT_MESSAGE, resident_id, text)
@@ -536,7 +550,8 @@ class TicketService:
         notices += self._status_notices(await self.residents_of(ticket), ticket, status, tier=placement.tier.value)
         if actor_id is None:  # nobody moved it: those who held it learn it is no longer theirs
             previous = [ticket.assignee_id] if ticket.assignee_id else await self.holders(ticket)
-            notices += [Notice(p, NOTICE_ESCALATED_AWAY, ticket.id, {"to": placement.tier.value}) for p in previous]
+            notices += [Notice(p, NOTICE_ESCALATED_AWAY, ticket.id, {"to": placement.tier.value}, urgent=True)
+                        for p in previous]
         stored = await self._change(
             ticket,
             TicketChange(
@@ -591,7 +606,7 @@ class TicketService:
             ticket,
             TicketChange(status=ticket.status, reminded_at=now),
             TicketEvent(ticket.id, now, EventType.REMINDED, None, None, data),
-            [Notice(r, NOTICE_REMINDER, ticket.id, data) for r in recipients],
+            [Notice(r, NOTICE_REMINDER, ticket.id, data, urgent=True) for r in recipients],
         )
 
     # -- reachable holders ------------------------------------------------------------------------

@@ -277,13 +277,21 @@ class Storage(ABC):
 
     @abstractmethod
     async def due_outbox(self, now: int, limit: int = 100) -> list[OutboxItem]:
-        """The oldest unsent item of each chat, if its time has come, in the order written."""
+        """The first unsent item of each chat (urgent ones first, then in the order written), if its
+        time has come."""
+
+    @abstractmethod
+    async def pending_alike(self, item: OutboxItem) -> list[OutboxItem]:
+        """The other unsent items for the same chat, ticket and type, in order (sent with it as one)."""
+
+    @abstractmethod
+    async def last_sent_at(self, chat_id: int, ticket_id: int, notice_type: str) -> int | None: ...
 
     @abstractmethod
     async def next_outbox_time(self) -> int | None: ...
 
     @abstractmethod
-    async def mark_sent(self, item_id: int, now: int) -> None: ...
+    async def mark_sent(self, item_ids: Sequence[int], now: int) -> None: ...
 
     @abstractmethod
     async def retry_later(self, item_id: int, attempts: int, next_attempt_at: int) -> None: ...

@@ -7,6 +7,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
@@ -438,9 +439,9 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
     @staticmethod
     def _insert_notices(db: sqlite3.Connection, notices: Sequence[Notice], now: int) -> None:
         db.executemany(
-            "INSERT INTO outbox(chat_id, type, ticket_id, data, created_at, next_attempt_at)"
-            " VALUES (?,?,?,?,?,?)",
-            [(n.chat_id, n.type, n.ticket_id, json.dumps(n.data, ensure_ascii=False), now, now)
+            "INSERT INTO outbox(chat_id, type, ticket_id, data, created_at, next_attempt_at, priority)"
+            " VALUES (?,?,?,?,?,?,?)",
+            [(n.chat_id, n.type, n.ticket_id, json.dumps(n.data, ensure_ascii=False), now, now, 0 if n.urgent else 1)
              for n in notices],
         )
 
@@ -476,7 +477,7 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
             ticket_id = cur.lastrowid
             self._insert_photos(db, ticket_id, "report", ticket.photos)
             self._insert_event(db, TicketEvent(ticket_id, now, EventType.CREATED, ticket.resident_id), ticket.tier)
-            self._insert_notices(db, [Notice(n.chat_id, n.type, ticket_id, n.data) for n in notices], now)
+            self._insert_notices(db, [replace(n, ticket_id=ticket_id) for n in notices], now)
             return ticket_id, True
 
         ticket_id, created = await self._in_one_trip(write)
@@ -735,29 +736,50 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
 
         return await self._in_one_trip(write)
 
-    # Only the first unsent item of each chat is eligible, so a chat's messages keep order even
-    # while one of them waits for a retry.
+    # Only the first unsent item of each chat is eligible (urgent ones first, then in order), so a
+    # chat's messages keep order even while one of them waits for a retry.
     _CHAT_HEADS = (
-        "SELECT MIN(id) FROM outbox WHERE sent_at IS NULL AND dropped_reason IS NULL GROUP BY chat_id"
+        "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY chat_id ORDER BY priority, id) AS place"
+        " FROM outbox WHERE sent_at IS NULL AND dropped_reason IS NULL) WHERE place = 1"
     )
+    _ITEM_COLUMNS = "id, chat_id, type, ticket_id, data, attempts, created_at, priority"
+
+    @staticmethod
+    def _outbox_item(r: Sequence) -> OutboxItem:
+        return OutboxItem(r[0], Notice(r[1], r[2], r[3], json.loads(r[4]), urgent=r[7] == 0), r[5], r[6])
 
     async def due_outbox(self, now: int, limit: int = 100) -> list[OutboxItem]:
         rows = await self._all(
-            "SELECT id, chat_id, type, ticket_id, data, attempts, created_at FROM outbox"
+            f"SELECT {self._ITEM_COLUMNS} FROM outbox"
             f" WHERE id IN ({self._CHAT_HEADS}) AND next_attempt_at <= ? ORDER BY id LIMIT ?",
             (now, limit),
         )
-        return [
-            OutboxItem(r[0], Notice(r[1], r[2], r[3], json.loads(r[4])), r[5], r[6]) for r in rows
-        ]
+        return [self._outbox_item(r) for r in rows]
+
+    async def pending_alike(self, item: OutboxItem) -> list[OutboxItem]:
+        rows = await self._all(
+            f"SELECT {self._ITEM_COLUMNS} FROM outbox WHERE chat_id = ? AND ticket_id IS ? AND type = ?"
+            " AND sent_at IS NULL AND dropped_reason IS NULL AND id != ? ORDER BY id",
+            (item.notice.chat_id, item.notice.ticket_id, item.notice.type, item.id),
+        )
+        return [self._outbox_item(r) for r in rows]
+
+    async def last_sent_at(self, chat_id: int, ticket_id: int, notice_type: str) -> int | None:
+        row = await self._one(
+            "SELECT MAX(sent_at) FROM outbox WHERE chat_id = ? AND ticket_id = ? AND type = ?",
+            (chat_id, ticket_id, notice_type),
+        )
+        return row[0]
 
     async def next_outbox_time(self) -> int | None:
         # Of the chats' first items only: one waiting behind a retry is not due before it.
         row = await self._one(f"SELECT MIN(next_attempt_at) FROM outbox WHERE id IN ({self._CHAT_HEADS})")
         return row[0]
 
-    async def mark_sent(self, item_id: int, now: int) -> None:
-        await self._in_one_trip(lambda db: db.execute("UPDATE outbox SET sent_at = ? WHERE id = ?", (now, item_id)))
+    async def mark_sent(self, item_ids: Sequence[int], now: int) -> None:
+        await self._in_one_trip(
+            lambda db: db.executemany("UPDATE outbox SET sent_at = ? WHERE id = ?", [(now, i) for i in item_ids])
+        )
 
     async def retry_later(self, item_id: int, attempts: int, next_attempt_at: int) -> None:
         await self._in_one_trip(

@@ -5,7 +5,10 @@ from __future__ import annotations
 from aiogram.methods import SendMessage
 
 from bot.outbox import GIVE_UP_AFTER_SECONDS, backoff_seconds
-from tests.conftest import WORKER_DL01, to_chat
+from domain.models import EventType, Kind, Notice
+from domain.service import ANSWERS_PER_HOUR, Draft, NOTICE_NEW_TICKET, NOTICE_RATED
+from handlers.callbacks import CategoryCb, KindCb, MeTooCb, ResidentTicketCb, StaffTicketCb
+from tests.conftest import VILLAGE_DL, WORKER_DL01, joined, to_chat
 from tests.test_ticket_loop import file_ticket
 
 RESIDENT = 1001
@@ -47,3 +50,73 @@ async def test_a_day_of_failures_still_gives_up(harness):
     assert not await h.db.due_outbox(h.clock.now + 10**6)
     dropped = await h.db._all("SELECT dropped_reason FROM outbox WHERE chat_id = ?", (WORKER_DL01,))
     assert dropped == [("gave up",)]
+
+
+# -- one resident cannot hold up a worker's chat; a minute between status messages ---------------
+async def test_a_new_card_goes_ahead_of_a_residents_answers_which_come_as_one(harness):
+    h = harness
+    tickets = h.dp["tickets"]
+    await file_ticket(h, h.user(RESIDENT))
+    [ticket] = await h.db.resident_tickets(RESIDENT)
+    for i in range(ANSWERS_PER_HOUR):  # queued while the worker's chat is busy
+        await tickets.resident_message(ticket.id, RESIDENT, f"补充说明{i}")
+    await tickets.file(RESIDENT + 1, Draft(Kind.REPORT, "roads", "DL01", "新的工单"))
+    before = len(h.session.calls)
+    await h.dp["outbox"].deliver_due(h.bot)
+    worker = [c for c in to_chat(h.session.calls[before:], WORKER_DL01) if isinstance(c, SendMessage)]
+    assert "新的工单" in worker[0].text  # the new card first
+    [answers] = worker[1:]  # then all the answers, in one message, in order
+    assert [answers.text.index(f"补充说明{i}") for i in range(ANSWERS_PER_HOUR)] == sorted(
+        answers.text.index(f"补充说明{i}") for i in range(ANSWERS_PER_HOUR))
+
+
+async def test_a_resident_may_send_a_limited_number_of_answers_per_ticket(harness):
+    h = harness
+    resident = h.user(RESIDENT, "en")
+    await file_ticket(h, resident, lang="en")
+    [ticket] = await h.db.resident_tickets(RESIDENT)
+    for i in range(ANSWERS_PER_HOUR + 1):
+        await h.tap(resident, ResidentTicketCb(action="answer", ticket_id=ticket.id))
+        calls = await h.send(resident, f"answer {i}")
+    assert "at most" in joined(calls, RESIDENT)
+    events = [e for e in await h.db.events(ticket.id) if e.type is EventType.RESIDENT_MESSAGE]
+    assert len(events) == ANSWERS_PER_HOUR
+    h.clock.advance(3600)  # an hour later they may write again
+    await h.tap(resident, ResidentTicketCb(action="answer", ticket_id=ticket.id))
+    calls = await h.send(resident, "one more")
+    assert "Your answer was sent" in joined(calls, RESIDENT)
+
+
+async def test_status_changes_within_a_minute_reach_residents_as_one_message(harness):
+    h = harness
+    resident, follower = h.user(RESIDENT, "en"), h.user(RESIDENT + 1, "en")
+    await file_ticket(h, resident, lang="en", kind="report")
+    [ticket] = await h.db.resident_tickets(RESIDENT)
+    await h.send(follower, "/start g_DL01")
+    await h.tap(follower, KindCb(kind="report"))
+    await h.tap(follower, CategoryCb(code="water"))
+    await h.tap(follower, MeTooCb(ticket_id=ticket.id))
+    calls = await h.tap(h.user(WORKER_DL01, "en"), StaffTicketCb(action="take", ticket_id=ticket.id))
+    assert "In progress" in joined(calls, RESIDENT) and "In progress" in joined(calls, RESIDENT + 1)
+    h.clock.advance(10)
+    await h.tap(h.user(WORKER_DL01, "en"), StaffTicketCb(action="escalate", ticket_id=ticket.id))
+    calls = await h.send(h.user(WORKER_DL01, "en"), "Needs the village")
+    h.clock.advance(10)
+    calls += await h.tap(h.user(VILLAGE_DL, "en"), StaffTicketCb(action="take", ticket_id=ticket.id))
+    assert not to_chat(calls, RESIDENT) and not to_chat(calls, RESIDENT + 1)  # not within the minute
+    h.clock.advance(40)
+    before = len(h.session.calls)
+    await h.dp["outbox"].deliver_due(h.bot)
+    for person in (RESIDENT, RESIDENT + 1):
+        [combined] = to_chat(h.session.calls[before:], person)
+        assert "In progress" in combined.text and "village" in combined.text
+
+
+async def test_cards_and_confirmations_go_ahead_of_chatter_in_the_outbox(harness):
+    h = harness
+    await file_ticket(h, h.user(RESIDENT))
+    [ticket] = await h.db.resident_tickets(RESIDENT)
+    await h.db.enqueue([Notice(WORKER_DL01, NOTICE_RATED, ticket.id, {"stars": 5, "comment": ""}),
+                        Notice(WORKER_DL01, NOTICE_NEW_TICKET, ticket.id, {}, urgent=True)], h.clock.now)
+    [head] = await h.db.due_outbox(h.clock.now)
+    assert head.notice.type == NOTICE_NEW_TICKET
