@@ -1,16 +1,24 @@
-"""Time the officials' weekly statistics on a million tickets.
+"""Time the officials' statistics on a million tickets and their histories.
 
-    /work/venv/bin/python -m bench.stats_bench [--tickets 1000000] [--grids 500] [--keep FILE]
+    .venv/bin/python -m bench.stats_bench [--tickets 1000000] [--grids 500] [--keep FILE]
 
-Builds a year of tickets over the grids in a temporary SQLite file (bulk inserts, indexes built
-after), then times the full weekly statistics of one week (that week and the week before, as
-`/stats` shows them) and, beside it, one plain COUNT(*) over the week. Prints figures only.
+Builds a year of tickets over the grids in a temporary SQLite file, each with the events the bot
+writes for it (filed, replied, deadline misses, escalations, closed, reopened, confirmed, rated;
+bulk inserts, indexes built after), then times the weekly and the monthly report (the period and
+the one before, as `/stats` shows them) and, beside each, COUNT(*) over the same rows in the same
+run: the period's tickets and their events. Each report is timed twice: summed from the events
+(what the first reader of a closed period waits for) and read back from the sums stored then (every
+later reader). Prints figures only.
+
+A 10,000,000-ticket year takes about ten times as long to build and some 15 GB of disk: pass
+`--tickets 10000000 --keep FILE` to build it once and measure it again later.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import sqlite3
 import statistics
@@ -21,15 +29,18 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from domain.categories import DEFAULT_CATEGORIES
+from domain.deadlines import TIER_ORDER
 from domain.models import Grid, Tier
-from domain.stats import Period, Scope, ScopeLevel, Week, load_report
+from domain.stats import Period, PeriodWindow, Scope, ScopeLevel, Week, load_report
 from storage.sqlite import SqliteStorage
 
 TIMEZONE = ZoneInfo("Asia/Shanghai")
 FIRST_WEEK = Week(2025, 1)
 WEEKS = 52
 HOUR = 3600
-BATCH = 100_000
+REPLY_HOURS = 2
+RESOLVE_HOURS = 24
+BATCH = 50_000
 GRIDS_PER_VILLAGE = 10
 VILLAGES_PER_TOWN = 5
 # Where tickets close, after the Xigang figure of 89% in the village or below.
@@ -46,36 +57,63 @@ def make_grids(count: int) -> list[Grid]:
     return grids
 
 
-def make_tickets(count: int, grids: list[Grid], start: int, end: int) -> Iterator[tuple]:
-    """Rows for the tickets table in creation order, with plausible lifecycles."""
+def miss(tier: Tier, deadline: str, due: int) -> str:
+    return json.dumps({"tier": tier.value, "deadline": deadline, "due_at": due})
+
+
+def make_history(rng: random.Random, ticket_id: int, created: int) -> tuple[tuple, list[tuple]]:
+    """A ticket's row (status, tier, times) and its events (ticket, at, type, status, tier, data),
+    with plausible lifecycles: most answered within hours, some late, some escalated."""
+    events = [(ticket_id, created, "created", "new", "grid", "{}")]
+    status, tier, reply, resolved, confirmed, rating = "new", Tier.GRID, None, None, None, None
+    if rng.random() < 0.95:
+        reply = created + int(rng.expovariate(1 / (1.5 * HOUR)))
+        if reply >= created + REPLY_HOURS * HOUR:
+            events.append((ticket_id, reply, "deadline_missed", status, tier.value,
+                           miss(tier, "reply", created + REPLY_HOURS * HOUR)))
+        status = "in_progress"
+        events.append((ticket_id, reply, "replied", status, tier.value, "{}"))
+    if rng.random() < 0.85:
+        resolved = max(reply or created, created + int(rng.expovariate(1 / (17.3 * HOUR))))
+        closing_tier = rng.choices(list(TIER_WEIGHTS), list(TIER_WEIGHTS.values()))[0]
+        for step in range(TIER_ORDER.index(closing_tier)):
+            due = created + (step + 1) * RESOLVE_HOURS * HOUR
+            events.append((ticket_id, due, "deadline_missed", status, tier.value, miss(tier, "resolve", due)))
+            tier = TIER_ORDER[step + 1]
+            status = "new"
+            events.append((ticket_id, due, "escalated", status, tier.value,
+                           json.dumps({"from": TIER_ORDER[step].value, "to": tier.value, "automatic": True})))
+            resolved = max(resolved, due + 1)
+        status = "resolved"
+        events.append((ticket_id, resolved, "resolved", status, tier.value, "{}"))
+        outcome = rng.random()
+        if outcome < 0.70:
+            confirmed = resolved + rng.randrange(24 * HOUR)
+            status = "closed"
+            events.append((ticket_id, confirmed, "confirmed", status, tier.value, "{}"))
+            if rng.random() < 0.8:
+                rating = rng.choices(list(RATING_WEIGHTS), list(RATING_WEIGHTS.values()))[0]
+                events.append((ticket_id, confirmed, "rated", status, tier.value, json.dumps({"stars": rating})))
+        elif outcome >= 0.97:
+            status = "reopened"
+            events.append((ticket_id, resolved + HOUR, "reopened", status, tier.value, "{}"))
+    row = (status, tier.value, reply, resolved, tier.value if resolved else None, confirmed, rating)
+    return row, events
+
+
+def make_tickets(count: int, grids: list[Grid], start: int, end: int) -> Iterator[tuple[tuple, list[tuple]]]:
+    """(ticket row, its events) in creation order."""
     rng = random.Random(47)
     grid_codes = [g.code for g in grids]
     categories = [c.code for c in DEFAULT_CATEGORIES]
-    tiers = [t.value for t in TIER_WEIGHTS]
-    ratings = list(RATING_WEIGHTS)
-    created_times = sorted(rng.randrange(start, end) for _ in range(count))
-    for ticket_id, created in enumerate(created_times, start=1):
-        reply = resolved = tier = confirmed = rating = None
-        status = "new"
-        if rng.random() < 0.95:
-            reply = created + int(rng.expovariate(1 / (1.5 * HOUR)))
-            status = "in_progress"
-        if rng.random() < 0.85:
-            resolved = created + int(rng.expovariate(1 / (17.3 * HOUR)))
-            tier = rng.choices(tiers, list(TIER_WEIGHTS.values()))[0]
-            outcome = rng.random()
-            if outcome < 0.70:
-                status = "closed"
-                confirmed = resolved + rng.randrange(24 * HOUR)
-                if rng.random() < 0.8:
-                    rating = rng.choices(ratings, list(RATING_WEIGHTS.values()))[0]
-            else:
-                status = "resolved" if outcome < 0.97 else "reopened"
-        yield (
-            ticket_id, "complaint", rng.choice(categories), rng.choice(grid_codes),
-            1000 + ticket_id, "bench", status, tier or "grid", created, reply, resolved, tier, confirmed, rating,
-            created + 2 * HOUR, created + 24 * HOUR,
+    for ticket_id, created in enumerate(sorted(rng.randrange(start, end) for _ in range(count)), start=1):
+        (status, tier, reply, resolved, resolved_tier, confirmed, rating), events = make_history(rng, ticket_id, created)
+        ticket = (
+            ticket_id, "complaint", rng.choice(categories), rng.choice(grid_codes), 1000 + ticket_id, "bench",
+            status, tier, created, reply, resolved, resolved_tier, confirmed, rating,
+            created + REPLY_HOURS * HOUR, created + RESOLVE_HOURS * HOUR,
         )
+        yield ticket, events
 
 
 async def prepare(path: Path, grids: list[Grid]) -> None:
@@ -84,33 +122,39 @@ async def prepare(path: Path, grids: list[Grid]) -> None:
     await storage.close()
 
 
-def bulk_insert(path: Path, rows: Iterator[tuple]) -> None:
+def bulk_insert(path: Path, tickets: Iterator[tuple[tuple, list[tuple]]]) -> int:
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("PRAGMA synchronous=OFF")
     # Building the indexes once at the end is faster than updating them row by row.
     indexes = db.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tickets'"
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('tickets', 'ticket_events')"
         " AND sql IS NOT NULL"
     ).fetchall()
     for name, _ in indexes:
         db.execute(f"DROP INDEX {name}")
-    insert = (
+    insert_ticket = (
         "INSERT INTO tickets(id, kind, category_code, grid_code, resident_id, description, status,"
         " tier, created_at, first_reply_at, resolved_at, resolved_tier, confirmed_at, rating,"
         " reply_due_at, resolve_due_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     )
-    while batch := [row for _, row in zip(range(BATCH), rows)]:
+    insert_event = "INSERT INTO ticket_events(ticket_id, at, type, status, tier, data) VALUES (?,?,?,?,?,?)"
+    events_written = 0
+    while batch := [item for _, item in zip(range(BATCH), tickets)]:
         db.execute("BEGIN")
-        db.executemany(insert, batch)
+        db.executemany(insert_ticket, [ticket for ticket, _ in batch])
+        # The log is written in time order, as the bot writes it: ids order the events.
+        events = sorted((e for _, history in batch for e in history), key=lambda e: e[1])
+        db.executemany(insert_event, events)
         db.execute("COMMIT")
+        events_written += len(events)
     for _, sql in indexes:
         db.execute(sql)
+    db.execute("ANALYZE")
     db.close()
+    return events_written
 
 
-async def timed(
-    action: Callable[[], Awaitable[object]], runs: int
-) -> tuple[list[float], list[float]]:
+async def timed(action: Callable[[], Awaitable[object]], runs: int) -> tuple[list[float], list[float]]:
     """Milliseconds of wall time and of this process's CPU time, for `runs` runs after a first
     one that warms the cache. CPU time shows the cost when others share the machine."""
     await action()
@@ -125,38 +169,51 @@ async def timed(
 
 def describe(label: str, wall: list[float], cpu: list[float]) -> str:
     return (
-        f"{label:<30} median {statistics.median(wall):6.1f} ms, best {min(wall):6.1f} ms"
-        f"   (CPU median {statistics.median(cpu):6.1f} ms)"
+        f"{label:<44} median {statistics.median(wall):7.1f} ms, best {min(wall):7.1f} ms"
+        f"   (CPU median {statistics.median(cpu):7.1f} ms)"
     )
 
 
-async def measure(path: Path, week: Week, runs: int) -> None:
+_COUNT_ROWS = (
+    "SELECT COUNT(*), (SELECT COUNT(*) FROM ticket_events e WHERE e.ticket_id BETWEEN MIN(t.id) AND MAX(t.id)"
+    " AND e.at < ?2) FROM tickets t WHERE t.created_at >= ?1 AND t.created_at < ?2"
+)
+
+
+async def measure_period(storage: SqliteStorage, period: Period, runs: int) -> None:
+    window: PeriodWindow = period.window(TIMEZONE)
+    parameters = (window.start, window.end)
+    tickets, events = (await storage._all(_COUNT_ROWS, parameters))[0]
+    print(f"\n{period}: {tickets} tickets received, {events} events of theirs before its end")
+
+    async def count_rows() -> None:
+        await storage._all(_COUNT_ROWS, parameters)
+
+    print(describe("COUNT(*) over those tickets and events", *await timed(count_rows, runs)))
+    now = int(time.time())  # the bench's year is over: its periods' sums are stored once
+    for label, scope in (("all", Scope()), ("one town", Scope(ScopeLevel.TOWN, "镇1")),
+                         ("one grid", Scope(ScopeLevel.GRID, "G0023"))):
+        print(describe(f"report, {label}, from the events", *await timed(
+            lambda scope=scope: load_report(storage, period, TIMEZONE, scope), runs)))
+        print(describe(f"report, {label}, stored once closed", *await timed(
+            lambda scope=scope: load_report(storage, period, TIMEZONE, scope, now), runs)))
+    t = (await load_report(storage, period, TIMEZONE)).totals
+    print(
+        f"figures: received {t.received}, response {t.response_rate.value or 0:.1%},"
+        f" completion {t.completion_rate.value or 0:.1%}, closed {t.closed},"
+        f" on time {t.on_time_rate.value or 0:.1%}, satisfaction {t.satisfaction_rate.value or 0:.1%}"
+        f" of {t.rated}, p90 close {(t.time_to_close.p90_seconds or 0) / HOUR:.1f} h"
+    )
+
+
+async def measure(path: Path, runs: int) -> None:
     storage = await SqliteStorage.open(path)
-    window = week.window(TIMEZONE)
-    (count,) = (await storage._all(
-        "SELECT COUNT(*) FROM tickets WHERE created_at >= ? AND created_at < ?",
-        (window.start, window.end),
-    ))[0]
-    print(f"week {week}: {count} tickets received")
-
-    async def count_week() -> None:
-        await storage._all(
-            "SELECT COUNT(*) FROM tickets WHERE created_at >= ? AND created_at < ?",
-            (window.start, window.end),
-        )
-
-    print(describe("COUNT(*) over the week", *await timed(count_week, runs)))
-    for label, scope in (("weekly statistics, all", Scope()),
-                         ("weekly statistics, one town", Scope(ScopeLevel.TOWN, "镇3")),
-                         ("weekly statistics, one grid", Scope(ScopeLevel.GRID, "G0123"))):
-        print(describe(label, *await timed(
-            lambda scope=scope: load_report(storage, Period.of_week(week), TIMEZONE, scope), runs)))
-    t = (await load_report(storage, Period.of_week(week), TIMEZONE)).totals
-    print(f"figures: received {t.received}, closed {t.closed}, completion {t.completion_rate.value or 0:.1%}")
+    await measure_period(storage, Period.of_week(Week(2025, 26)), runs)
+    await measure_period(storage, Period.parse("2025-06"), runs)
     export_began = time.perf_counter()
-    tickets = await storage.week_tickets(window, Scope())
-    export_ms = (time.perf_counter() - export_began) * 1000
-    print(f"export rows: {len(tickets)} tickets in {export_ms:.0f} ms")
+    states = await storage.period_tickets(Period.of_week(Week(2025, 26)).window(TIMEZONE), Scope())
+    print(f"\nexport rows, each as it stood at the week's end: {len(states)} in"
+          f" {(time.perf_counter() - export_began) * 1000:.0f} ms")
     await storage.close()
 
 
@@ -166,16 +223,16 @@ async def build(tickets: int, grid_count: int, path: Path) -> None:
     end = start + WEEKS * 7 * 24 * HOUR
     began = time.perf_counter()
     await prepare(path, grids)
-    bulk_insert(path, make_tickets(tickets, grids, start, end))
+    events = bulk_insert(path, make_tickets(tickets, grids, start, end))
     size_mb = path.stat().st_size / 2**20
-    print(f"generated {tickets} tickets over {grid_count} grids, {WEEKS} weeks, in"
+    print(f"generated {tickets} tickets and {events} events over {grid_count} grids, {WEEKS} weeks, in"
           f" {time.perf_counter() - began:.0f} s ({size_mb:.0f} MB)")
 
 
 async def run(tickets: int, grid_count: int, path: Path, runs: int) -> None:
     if not path.exists():
         await build(tickets, grid_count, path)
-    await measure(path, Week(2025, 26), runs)
+    await measure(path, runs)
 
 
 def main() -> None:

@@ -278,9 +278,9 @@ _PERIOD_ERRORS = {
 }
 
 
-def stats_period(args: argparse.Namespace, now: int, tz: ZoneInfo) -> tuple[Period, int | None]:
-    """The period `gridbot stats` asks for and the moment to measure it at: None for a period that
-    is over, `now` for one still running (shown as not final). Raises PeriodError."""
+def stats_period(args: argparse.Namespace, now: int, tz: ZoneInfo) -> Period:
+    """The period `gridbot stats` asks for; one still running is measured so far (not final).
+    Raises PeriodError."""
     from domain.stats import Period, PeriodError, PeriodKind
 
     kinds = {"week": PeriodKind.WEEK, "month": PeriodKind.MONTH, "quarter": PeriodKind.QUARTER}
@@ -301,7 +301,7 @@ def stats_period(args: argparse.Namespace, now: int, tz: ZoneInfo) -> tuple[Peri
                 raise PeriodError("format", text)
     if period.window(tz).start > now:
         raise PeriodError("date", str(period))  # nothing has happened in it yet
-    return period, None if period.is_over(now, tz) else now
+    return period
 
 
 async def run_stats(settings: Settings, args: argparse.Namespace) -> int:
@@ -313,7 +313,9 @@ async def run_stats(settings: Settings, args: argparse.Namespace) -> int:
     from domain.stats import MAX_RANGE_DAYS, MAX_YEAR, MIN_YEAR, PeriodError, Scope, ScopeLevel
 
     try:
-        period, as_of = stats_period(args, wall_clock(), settings.timezone)
+        # As the bot does: a period still running is cut at `now`, the sums of one over are stored.
+        now = wall_clock()
+        period = stats_period(args, now, settings.timezone)
     except PeriodError as error:
         reason = _PERIOD_ERRORS[error.reason].format(first=MIN_YEAR, last=MAX_YEAR, days=MAX_RANGE_DAYS)
         print(f"cannot read the period {error.text!r}: {reason}", file=sys.stderr)
@@ -327,13 +329,13 @@ async def run_stats(settings: Settings, args: argparse.Namespace) -> int:
     try:
         names = await category_names(storage, settings.default_language)
         with i18n.context(), i18n.use_locale(settings.default_language):
-            report = await load_period_report(storage, settings, period, scope, as_of)
+            report = await load_period_report(storage, settings, period, scope, now)
             shops = await lowest_rated_shops(storage, report.window, scope)
             print(period_report(report, names, settings.timezone, shops=shops))
             if args.scorecards:
                 print("\n" + scorecards(report))
             if args.csv or args.xlsx:
-                export = await load_export(storage, settings, period, scope, settings.default_language, as_of)
+                export = await load_export(storage, settings, period, scope, settings.default_language, now)
                 if args.csv:
                     count = write_tickets_csv(args.csv, export, settings)
                 if args.xlsx:

@@ -221,7 +221,7 @@ class NoticeRenderer:
         grants = await self.storage.roles_of(notice.chat_id)
         grids = await self.storage.list_grids()
         with self.i18n.context(), self.i18n.use_locale(language):
-            report = await report_text(self.storage, self.settings, period, scope, language, escape)
+            report = await report_text(self.storage, self.settings, period, scope, language, escape, self.clock())
             title = _("Weekly digest") if period.kind is PeriodKind.WEEK else _("Monthly digest")
             markup = report_keyboard(period, scope, self.clock(), self.settings, grants, grids)
         return SendMessage(chat_id=notice.chat_id, text=title + "\n" + report, reply_markup=markup)

@@ -308,13 +308,14 @@ class Storage(ABC):
 
     # -- statistics (SQL: storage/stats_sqlite.py; figures: domain/stats.py) --------------------
     @abstractmethod
-    async def period_rows(self, window: PeriodWindow, scope: Scope) -> PeriodRows:
+    async def period_rows(self, window: PeriodWindow, scope: Scope, closed: bool = False) -> PeriodRows:
         """Sums over the tickets of `scope` received or closed in `window`, each as its events
-        before `window.end` say it stood then."""
+        before `window.end` say it stood then. With `closed` (the caller knows the period is
+        over), stored the first time and read back after: they cannot change any more."""
 
     @abstractmethod
-    async def period_totals(self, window: PeriodWindow, scope: Scope) -> Tally:
-        """The sum of `period_rows`' tallies alone: enough for the period before, to compare."""
+    async def period_totals(self, window: PeriodWindow, scope: Scope, closed: bool = False) -> Tally:
+        """The sum of `period_rows`' tallies alone (for the period before, a trend)."""
 
     @abstractmethod
     async def period_tickets(self, window: PeriodWindow, scope: Scope) -> list[TicketAtEnd]:

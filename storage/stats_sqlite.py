@@ -11,9 +11,10 @@ and the percentiles are read from it. `domain.stats` turns the sums into figures
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import astuple, replace
 from typing import Any, TypeVar
 
 import aiosqlite
@@ -143,7 +144,6 @@ _BY_DEPARTMENT = (
     f"SELECT department, {_TALLY} FROM temp.period_facts WHERE tier = {_DEPARTMENT}"
     " GROUP BY department"
 )
-_TOTAL = f"SELECT {_TALLY} FROM temp.period_facts"
 _CATEGORIES = (
     f"SELECT category_code, COUNT(*) FROM temp.period_facts WHERE {_R} GROUP BY category_code"
 )
@@ -193,6 +193,7 @@ class SqliteStatsMixin:
         `SqliteStorage._in_one_trip`): the answers agree even while tickets are being written."""
 
         def transaction(db: sqlite3.Connection) -> T:
+            db.execute("PRAGMA temp_store=MEMORY")  # the facts table never touches the disk
             db.execute("BEGIN")
             try:
                 return work(db)
@@ -214,54 +215,63 @@ class SqliteStatsMixin:
             db.execute(_FACTS.format(which=_CLOSED_TICKETS.format(grids=grids)), parameters)
         return parameters
 
-    async def period_totals(self, window: PeriodWindow, scope: Scope) -> Tally:
-        def work(db: sqlite3.Connection) -> Tally:
-            parameters = self._fill_facts(db, window, scope)
-            return _tally(db.execute(_TOTAL, parameters).fetchone())
+    async def period_rows(self, window: PeriodWindow, scope: Scope, closed: bool = False) -> PeriodRows:
+        key = (window.start, window.end, scope.level.value, scope.name)
+        if closed:
+            async with self._lock:
+                stored = await self._db.execute_fetchall(
+                    "SELECT rows FROM closed_period_rows WHERE start = ? AND end = ? AND scope_level = ?"
+                    " AND scope_name = ?", key)
+            if stored:
+                return _rows_from_json(stored[0][0])
+        rows = await self._read(lambda db: self._sum_facts(db, window, scope))
+        if closed:
+            await self._in_one_trip(lambda db: db.execute(
+                "INSERT OR IGNORE INTO closed_period_rows(start, end, scope_level, scope_name, rows)"
+                " VALUES (?,?,?,?,?)", (*key, _rows_to_json(rows))))
+        return rows
 
-        return await self._read(work)
+    async def period_totals(self, window: PeriodWindow, scope: Scope, closed: bool = False) -> Tally:
+        return total(row.tally for row in (await self.period_rows(window, scope, closed)).by_grid)
 
-    async def period_rows(self, window: PeriodWindow, scope: Scope) -> PeriodRows:
+    @classmethod
+    def _sum_facts(cls, db: sqlite3.Connection, window: PeriodWindow, scope: Scope) -> PeriodRows:
         days = len(window.bounds) - 1
+        parameters = cls._fill_facts(db, window, scope)
+        by_grid = tuple(UnitTally(row[0], _tally(row[1:]))
+                        for row in db.execute(_BY_GRID, parameters))
+        sums = total(row.tally for row in by_grid)
+        by_day = [[0, 0] for _ in range(days)]
+        received_by_day = (
+            f"SELECT {_day_of('created_at', days)} AS day, COUNT(*) FROM temp.period_facts"
+            f" WHERE {_R} GROUP BY day"
+        )
+        closed_by_day = (
+            f"SELECT {_day_of('closed_at', days)} AS day, COUNT(*) FROM temp.period_facts"
+            f" WHERE {_C} GROUP BY day"
+        )
+        for column, sql in enumerate((received_by_day, closed_by_day)):
+            for day, count in db.execute(sql, parameters):
+                by_day[day][column] = count
 
-        def work(db: sqlite3.Connection) -> PeriodRows:
-            parameters = self._fill_facts(db, window, scope)
-            by_grid = tuple(UnitTally(row[0], _tally(row[1:]))
-                            for row in db.execute(_BY_GRID, parameters))
-            sums = total(row.tally for row in by_grid)
-            by_day = [[0, 0] for _ in range(days)]
-            received_by_day = (
-                f"SELECT {_day_of('created_at', days)} AS day, COUNT(*) FROM temp.period_facts"
-                f" WHERE {_R} GROUP BY day"
-            )
-            closed_by_day = (
-                f"SELECT {_day_of('closed_at', days)} AS day, COUNT(*) FROM temp.period_facts"
-                f" WHERE {_C} GROUP BY day"
-            )
-            for column, sql in enumerate((received_by_day, closed_by_day)):
-                for day, count in db.execute(sql, parameters):
-                    by_day[day][column] = count
+        def p90(sql: str, count: int) -> int | None:
+            return db.execute(sql, parameters | {"offset": _p90_offset(count)}).fetchone()[0] if count else None
 
-            def p90(sql: str, count: int) -> int | None:
-                return db.execute(sql, parameters | {"offset": _p90_offset(count)}).fetchone()[0] if count else None
-
-            grids = db.execute(
-                "SELECT code, name, village, town, lat, lon FROM grids"
-                f" WHERE code IN ({_GRID_CODES[scope.level]}) ORDER BY code",
-                parameters,
-            ).fetchall()
-            return PeriodRows(
-                by_grid=by_grid,
-                by_department=tuple(UnitTally(row[0] or "", _tally(row[1:]))
-                                    for row in db.execute(_BY_DEPARTMENT, parameters)),
-                by_day=tuple(DayTally(*counts) for counts in by_day),
-                categories=tuple(CategoryCount(code, n) for code, n in db.execute(_CATEGORIES, parameters)),
-                response_p90_seconds=p90(_RESPONSE_P90, sums.responded),
-                close_p90_seconds=p90(_CLOSE_P90, sums.closed),
-                grids=tuple(Grid(*row) for row in grids),
-            )
-
-        return await self._read(work)
+        grids = db.execute(
+            "SELECT code, name, village, town, lat, lon FROM grids"
+            f" WHERE code IN ({_GRID_CODES[scope.level]}) ORDER BY code",
+            parameters,
+        ).fetchall()
+        return PeriodRows(
+            by_grid=by_grid,
+            by_department=tuple(UnitTally(row[0] or "", _tally(row[1:]))
+                                for row in db.execute(_BY_DEPARTMENT, parameters)),
+            by_day=tuple(DayTally(*counts) for counts in by_day),
+            categories=tuple(CategoryCount(code, n) for code, n in db.execute(_CATEGORIES, parameters)),
+            response_p90_seconds=p90(_RESPONSE_P90, sums.responded),
+            close_p90_seconds=p90(_CLOSE_P90, sums.closed),
+            grids=tuple(Grid(*row) for row in grids),
+        )
 
     async def period_tickets(self, window: PeriodWindow, scope: Scope) -> list[TicketAtEnd]:
         # Imported here: storage.sqlite imports this module to build SqliteStorage.
@@ -283,6 +293,31 @@ class SqliteStatsMixin:
     # The weekly names, kept for the callers until they move to periods.
     async def week_tickets(self, window: PeriodWindow, scope: Scope) -> list[Ticket]:
         return [state.ticket for state in await self.period_tickets(window, scope)]
+
+
+def _rows_to_json(rows: PeriodRows) -> str:
+    return json.dumps({
+        "by_grid": [[u.key, list(u.tally)] for u in rows.by_grid],
+        "by_department": [[u.key, list(u.tally)] for u in rows.by_department],
+        "by_day": [list(d) for d in rows.by_day],
+        "categories": [[c.category_code, c.received] for c in rows.categories],
+        "response_p90_seconds": rows.response_p90_seconds,
+        "close_p90_seconds": rows.close_p90_seconds,
+        "grids": [list(astuple(g)) for g in rows.grids],
+    }, ensure_ascii=False)
+
+
+def _rows_from_json(text: str) -> PeriodRows:
+    data = json.loads(text)
+    return PeriodRows(
+        by_grid=tuple(UnitTally(key, Tally(*tally)) for key, tally in data["by_grid"]),
+        by_department=tuple(UnitTally(key, Tally(*tally)) for key, tally in data["by_department"]),
+        by_day=tuple(DayTally(*day) for day in data["by_day"]),
+        categories=tuple(CategoryCount(code, n) for code, n in data["categories"]),
+        response_p90_seconds=data["response_p90_seconds"],
+        close_p90_seconds=data["close_p90_seconds"],
+        grids=tuple(Grid(*grid) for grid in data["grids"]),
+    )
 
 
 def _at_end(ticket: Ticket, facts: Sequence[Any], grid: Grid | None) -> TicketAtEnd:

@@ -426,12 +426,13 @@ async def test_a_year_end_crossing(storage):
     assert str(Period.parse("2026-W53").next()) == "2027-W01"
 
 
-async def reports(storage) -> list[str]:
+async def reports(storage, now: int | None = None) -> list[str]:
+    """Reports of a week, a month and a range; with `now`, the sums of those over are stored."""
     texts = []
     with i18n_context("zh"):
         for text in ("2026-W49", "2026-12", "2026-11-25..2026-12-06"):
             for scope in (Scope(), Scope(ScopeLevel.VILLAGE, "V2")):
-                report = await load_report(storage, Period.parse(text), SHANGHAI, scope, min_rated=1, min_tickets=1)
+                report = await load_report(storage, Period.parse(text), SHANGHAI, scope, now, 1, 1)
                 texts.append(period_report(report, {"water": "供水"}, SHANGHAI))
     # The state at the end; the current state (`ticket`) rides along and may change.
     texts += [repr(replace(state, ticket=state.ticket.id))
@@ -441,13 +442,22 @@ async def reports(storage) -> list[str]:
 
 async def test_a_closed_period_is_byte_identical_whenever_it_is_produced(storage):
     town = await week49(storage)
-    town.at(d(0, 3, W49.next()))
+    now = town.at(d(0, 3, W49.next())).clock.now
     before = await reports(storage)
+    # The month of December goes on after W49, so only W49 and the range end with it: their
+    # sums are stored now, as the bot does, and read back later.
+    stored = await reports(storage, now)
+    assert stored[:2] == before[:2] and stored[4:] == before[4:] and "本期尚未结束" in stored[2]
     await after_the_period(town)
-    # The month of December goes on after W49, so only W49 and the range end with it.
-    after = await reports(storage)
-    assert after[:2] == before[:2] and after[4:] == before[4:]
+    for after in (await reports(storage), await reports(storage, town.clock.now)):
+        assert after[:2] == before[:2] and after[4:] == before[4:]
     assert "红榜" in before[2]  # monthly: the red/black list
+    # Stored: W49, the range and the periods before them; December is not over at `now`.
+    async with storage._lock:
+        stored = await storage._db.execute_fetchall("SELECT start, end FROM closed_period_rows")
+    december = Period.parse("2026-12").window(SHANGHAI)
+    assert (december.start, december.end) not in {tuple(row) for row in stored}
+    assert (W49.window(SHANGHAI).start, W49.window(SHANGHAI).end) in {tuple(row) for row in stored}
 
 
 async def test_each_ticket_as_it_stood_at_the_period_end(storage):
