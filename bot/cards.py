@@ -25,9 +25,9 @@ from bot.texts import (
     passed_on_text,
     status_name,
     tier_name,
+    visible_length,
 )
 from domain.models import EventType, Grid, Status, Ticket, TicketEvent, Tier
-from domain.text import telegram_length
 from domain.tickets import format_number, mask_personal
 from storage.base import Storage
 
@@ -136,9 +136,11 @@ def event_text(event: TicketEvent, names: HistoryNames, for_staff: bool) -> str:
     return _("{event} ({who})").format(event=text, who=names.actor(event.actor_id)) if shows_actor else text
 
 
-def history_lines(events: list[TicketEvent], names: HistoryNames, tz, for_staff: bool, show_notes: bool = True) -> list[str]:
+def history_lines(events: list[TicketEvent], names: HistoryNames, tz, for_staff: bool, show_notes: bool = True,
+                  note_limit: int | None = HISTORY_NOTE_LIMIT) -> list[str]:
     """One line per event, oldest first. For residents, internal events are left out and only the
-    words staff and the filer wrote to each other are shown (`show_notes` False: none at all)."""
+    words staff and the filer wrote to each other are shown (`show_notes` False: none at all).
+    Notes are cut to `note_limit` (None: whole)."""
     lines = []
     for event in events:
         if not for_staff and event.type in INTERNAL_EVENTS:
@@ -146,7 +148,7 @@ def history_lines(events: list[TicketEvent], names: HistoryNames, tz, for_staff:
         note = event.note if for_staff or (show_notes and event.type in PUBLIC_NOTES) else None
         text = event_text(event, names, for_staff)
         if note:
-            text = _("{event}: {note}").format(event=text, note=escape(clip(note, HISTORY_NOTE_LIMIT)))
+            text = _("{event}: {note}").format(event=text, note=escape(clip(note, note_limit) if note_limit else note))
         lines.append(format_time(event.at, tz) + " · " + text)
     return lines
 
@@ -154,19 +156,32 @@ def history_lines(events: list[TicketEvent], names: HistoryNames, tz, for_staff:
 def with_history(head: str, lines: list[str]) -> str:
     """The head and as much of the history as fits one message, newest kept, oldest left out."""
     text = head + "\n\n" + _("History:")
-    budget = MESSAGE_LIMIT - telegram_length(text) - 40
+    budget = MESSAGE_LIMIT - visible_length(text) - 40
     kept: list[str] = []
     for line in reversed(lines):
-        if telegram_length(line) + 1 > budget:
+        if visible_length(line) + 1 > budget:
             break
         kept.append(line)
-        budget -= telegram_length(line) + 1
+        budget -= visible_length(line) + 1
     if len(kept) < len(lines):
         kept.append(_("… {count} earlier entries").format(count=len(lines) - len(kept)))
     return fit_message(text + "\n" + "\n".join(reversed(kept)))
 
 
-async def staff_card(db: Storage, settings: Settings, ticket: Ticket, language: str, now: int) -> str:
+@dataclass(frozen=True)
+class StaffCard:
+    """The card as it fits one message, and the whole of it (every note in full), which the card's
+    "📄 Full text" button sends in parts when the card had to leave something out."""
+
+    text: str
+    whole: str
+
+    @property
+    def shortened(self) -> bool:
+        return self.text != self.whole
+
+
+async def staff_card_whole(db: Storage, settings: Settings, ticket: Ticket, language: str, now: int) -> StaffCard:
     """The card staff see: kind, category, grid, status and holder, age, deadlines, photos,
     location, the resident's name if they shared it, the text, and the whole history."""
     grid = await db.get_grid(ticket.grid_code)
@@ -208,7 +223,12 @@ async def staff_card(db: Storage, settings: Settings, ticket: Ticket, language: 
                 name += " " + escape(contact.phone)
             lines.append(_("Resident: {name}").format(name=name.strip()))
     lines += ["", escape(ticket.description)]
-    return with_history("\n".join(lines), history_lines(events, names, settings.timezone, for_staff=True))
+    head = "\n".join(lines)
+    whole = history_lines(events, names, settings.timezone, for_staff=True, note_limit=None)
+    return StaffCard(
+        with_history(head, history_lines(events, names, settings.timezone, for_staff=True)),
+        head + "\n\n" + _("History:") + "\n" + "\n".join(whole),
+    )
 
 
 async def resident_view(db: Storage, settings: Settings, ticket: Ticket, viewer_id: int, language: str) -> str:

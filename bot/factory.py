@@ -27,6 +27,7 @@ from bot.middlewares import (
     LocaleMiddleware,
     PrivateChatsOnlyMiddleware,
     StaleCallbackAnswerMiddleware,
+    TelegramLimitsMiddleware,
     UpdateLogMiddleware,
     UserContextMiddleware,
 )
@@ -66,6 +67,7 @@ def create_bot(settings: Settings) -> Bot:
 def configure_session(bot: Bot) -> None:
     """What every bot's requests go through (tests apply it to their fake session too)."""
     bot.session.middleware(StaleCallbackAnswerMiddleware())
+    bot.session.middleware(TelegramLimitsMiddleware())
 
 
 def create_dispatcher(

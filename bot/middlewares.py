@@ -20,8 +20,10 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.commands import register_chat_commands
 from bot.config import Settings
+from bot.texts import CALLBACK_ANSWER_LIMIT, CAPTION_LIMIT, MESSAGE_LIMIT, fit_html
 from bot.i18n import pick_language
 from bot.outbox import OutboxSender
+from domain.text import clip
 from domain.models import Role, RoleGrant
 from domain.service import TicketService
 from storage.base import Storage
@@ -121,6 +123,40 @@ class LocaleMiddleware(I18nMiddleware):
 
     async def get_locale(self, event: TelegramObject, data: dict[str, Any]) -> str:
         return data.get("lang") or self.i18n.default_locale
+
+
+class TelegramLimitsMiddleware(BaseRequestMiddleware):
+    """No request is refused for its length: a text, caption or callback answer over Telegram's
+    limit (counted as Telegram counts) is shortened here, whatever composed it. Composers that
+    can offer the whole text (a ticket's card) fit it themselves first; this is the last line."""
+
+    async def __call__(self, make_request: NextRequestMiddlewareType, bot: Bot, method: TelegramMethod) -> Any:
+        changes: dict[str, Any] = {}
+        html_mode = getattr(method, "parse_mode", None) is not None
+        for field, limit in (("text", MESSAGE_LIMIT), ("caption", CAPTION_LIMIT)):
+            if isinstance(method, AnswerCallbackQuery):
+                break
+            value = getattr(method, field, None)
+            if isinstance(value, str):
+                fitted = fit_html(value, limit) if html_mode else clip(value, limit)
+                if fitted != value:
+                    changes[field] = fitted
+        if isinstance(method, AnswerCallbackQuery) and method.text:
+            fitted = clip(method.text, CALLBACK_ANSWER_LIMIT)
+            if fitted != method.text:
+                changes["text"] = fitted
+        media = getattr(method, "media", None)
+        if isinstance(media, list) and any(isinstance(getattr(m, "caption", None), str) for m in media):
+            fitted_media = [
+                m.model_copy(update={"caption": fit_html(m.caption, CAPTION_LIMIT)}) if isinstance(getattr(m, "caption", None), str) else m
+                for m in media
+            ]
+            if fitted_media != media:
+                changes["media"] = fitted_media
+        if changes:
+            log.warning("%s shortened to Telegram's limits: %s", type(method).__name__, ", ".join(changes))
+            method = method.model_copy(update=changes)
+        return await make_request(bot, method)
 
 
 class StaleCallbackAnswerMiddleware(BaseRequestMiddleware):

@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.digest import NOTICE_DIGEST
 from bot.i18n import pick_language
 from bot.stats_report import report_text
-from bot.cards import photos_method, staff_card
+from bot.cards import photos_method, staff_card_whole
 from bot.texts import (
     deadline_text,
     fit_message,
@@ -68,10 +68,12 @@ class NoticeRenderer:
             if notice.type == service.NOTICE_TICKET_LOCATION:
                 return SendLocation(chat_id=chat_id, latitude=ticket.lat, longitude=ticket.lon)
             if notice.type == service.NOTICE_NEW_TICKET:
-                text = await staff_card(self.storage, self.settings, ticket, language, self.clock())
+                card = await staff_card_whole(self.storage, self.settings, ticket, language, self.clock())
+                text = card.text
                 if notice.data.get("passed_on"):
                     text = passed_on_text(notice.data["passed_on"], ticket.tier) + "\n\n" + text
-                return SendMessage(chat_id=chat_id, text=fit_message(text), reply_markup=keyboards.staff_ticket(ticket))
+                return SendMessage(chat_id=chat_id, text=fit_message(text),
+                                   reply_markup=keyboards.staff_ticket(ticket, shortened=card.shortened))
             if notice.type == service.NOTICE_STATUS:
                 status = Status(notice.data["status"])
                 text = _("Your ticket {number} is now: {status}").format(

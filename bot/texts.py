@@ -3,6 +3,8 @@ The ticket card and its history are in `bot.cards`."""
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import datetime, timezone
 from html import escape
 from zoneinfo import ZoneInfo
@@ -21,6 +23,7 @@ from domain.service import (
     TicketError,
     TooManyAnswers,
 )
+from domain.text import clip, telegram_length, units
 
 
 def kind_name(kind: Kind) -> str:
@@ -128,25 +131,75 @@ def grid_line(grid: Grid | None, code: str) -> str:
     )
 
 
-# Telegram's limit for one message's text.
+# Telegram's limits, in UTF-16 units of the text as shown (after HTML is parsed).
 MESSAGE_LIMIT = 4096
+CAPTION_LIMIT = 1024
+CALLBACK_ANSWER_LIMIT = 200
 # A note in a history line is cut to this, so a long history still fits in one message.
 HISTORY_NOTE_LIMIT = 200
+# An HTML tag or entity of the texts the bot composes (escaped text, <b>, <i>, <a href>, <code>).
+HTML_TOKEN = re.compile(r"<[^<>]*>|&#?\w+;")
 
 
-def clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def visible_length(html_text: str) -> int:
+    """What Telegram counts of an HTML text: the characters shown, in UTF-16 units."""
+    return telegram_length(html.unescape(re.sub(r"<[^<>]*>", "", html_text)))
+
+
+def fit_html(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    """The HTML text cut to `limit` shown units, with "…": at a line break when one is near, never
+    inside a tag or an entity, and with the tags still open closed."""
+    if visible_length(text) <= limit:
+        return text
+    budget = limit - 1  # the "…"
+    open_tags: list[str] = []
+    position = 0
+    cut = 0
+    line_break: tuple[int, list[str]] | None = None
+    while position < len(text):
+        token = HTML_TOKEN.match(text, position)
+        if token and token.group().startswith("<"):
+            name = re.match(r"</?\s*(\w+)", token.group())
+            if name and token.group().startswith("</"):
+                if open_tags and open_tags[-1] == name.group(1):
+                    open_tags.pop()
+            elif name and not token.group().endswith("/>"):
+                open_tags.append(name.group(1))
+            position = token.end()
+            cut = position
+            continue
+        size = 1 if token else units(text[position])
+        if size > budget:
+            break
+        budget -= size
+        if text[position] == "\n" and budget < 400:
+            line_break = (position, list(open_tags))
+        position = token.end() if token else position + 1
+        cut = position
+    if line_break is not None:
+        cut, open_tags = line_break
+    return text[:cut] + "…" + "".join(f"</{tag}>" for tag in reversed(open_tags))
 
 
 def fit_message(text: str) -> str:
-    """Keeps a composed message under Telegram's limit (cut at a line break when one is near)."""
-    if len(text) <= MESSAGE_LIMIT:
-        return text
-    cut = text.rfind("\n", MESSAGE_LIMIT - 400, MESSAGE_LIMIT - 1)
-    text = text[: cut if cut > 0 else MESSAGE_LIMIT - 1]
-    if text.rfind("&") > text.rfind(";"):  # never end inside an HTML entity such as &amp;
-        text = text[: text.rfind("&")]
-    return text + "…"
+    """Keeps a composed message within Telegram's limit for one message."""
+    return fit_html(text, MESSAGE_LIMIT)
+
+
+def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
+    """An HTML text in messages of at most `limit` shown units, cut at line breaks (a line longer
+    than a message, which the bot's texts do not have, is shortened)."""
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        candidate = current + "\n" + line if current else line
+        if current and visible_length(candidate) > limit:
+            parts.append(current)
+            candidate = line
+        current = candidate if visible_length(candidate) <= limit else fit_html(candidate, limit)
+    if current:
+        parts.append(current)
+    return parts
 
 
 def ticket_error_text(error: TicketError) -> str:

@@ -41,3 +41,21 @@ def clean_text(text: str | None) -> str:
 def telegram_length(text: str) -> int:
     """Length as Telegram counts it for its limits: UTF-16 code units (an emoji such as 😡 is two)."""
     return len(text.encode("utf-16-le")) // 2
+
+
+def units(char: str) -> int:
+    return 2 if ord(char) > 0xFFFF else 1
+
+
+def clip(text: str, limit: int, tail: str = "…") -> str:
+    """At most `limit` UTF-16 units, ending with `tail` when cut (never inside an emoji's pair)."""
+    if telegram_length(text) <= limit:
+        return text
+    budget = limit - telegram_length(tail)
+    kept = []
+    for char in text:
+        budget -= units(char)
+        if budget < 0:
+            break
+        kept.append(char)
+    return "".join(kept) + tail

@@ -103,9 +103,10 @@ def confirm(share_contact: bool) -> InlineKeyboardMarkup:
     )
 
 
-def staff_ticket(ticket: Ticket, handles: bool = True) -> InlineKeyboardMarkup:
+def staff_ticket(ticket: Ticket, handles: bool = True, shortened: bool = False) -> InlineKeyboardMarkup:
     """Buttons on a staff card, only for what the ticket's status allows now; someone who may
-    only read the card (another tier of the area) can still add an internal note."""
+    only read the card (another tier of the area) can still add an internal note. A card that
+    had to leave something out offers its whole text."""
     buttons = []
     open_ = ticket.status not in (Status.RESOLVED, Status.CLOSED, Status.MERGED)
     if handles and ticket.status in (Status.NEW, Status.REOPENED):
@@ -121,6 +122,8 @@ def staff_ticket(ticket: Ticket, handles: bool = True) -> InlineKeyboardMarkup:
         if next_tier(ticket.tier) is not None:
             buttons.append(button(_("⬆️ Escalate"), StaffTicketCb(action="escalate", ticket_id=ticket.id)))
     buttons.append(button(_("📝 Internal note"), StaffTicketCb(action="note", ticket_id=ticket.id)))
+    if shortened:
+        buttons.append(button(_("📄 Full text"), StaffTicketCb(action="full", ticket_id=ticket.id)))
     return markup(buttons, 2)
 
 

@@ -12,9 +12,9 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.cards import photos_method, staff_card
+from bot.cards import StaffCard, photos_method, staff_card_whole
 from bot.config import Settings
-from bot.texts import ticket_error_text
+from bot.texts import split_message, ticket_error_text
 from domain.models import RoleGrant, Ticket
 from domain.service import NotAllowed, TicketError, TicketService
 from domain.tickets import format_number, staff_may_handle, staff_may_view
@@ -30,9 +30,10 @@ from storage.base import Storage
 TICKET_NUMBER = re.compile(r"(?:([A-Za-z]+)-)?0*(\d{1,12})")
 
 
-async def staff_keyboard(db: Storage, ticket: Ticket, grants: list[RoleGrant]):
+async def staff_keyboard(db: Storage, ticket: Ticket, grants: list[RoleGrant], card: StaffCard):
     grid = await db.get_grid(ticket.grid_code)
-    return keyboards.staff_ticket(ticket, handles=grid is not None and staff_may_handle(grants, ticket, grid))
+    return keyboards.staff_ticket(ticket, handles=grid is not None and staff_may_handle(grants, ticket, grid),
+                                  shortened=card.shortened)
 
 
 async def send_staff_card(bot: Bot, chat_id: int, db: Storage, settings: Settings, ticket: Ticket,
@@ -42,9 +43,8 @@ async def send_staff_card(bot: Bot, chat_id: int, db: Storage, settings: Setting
         await bot(photos_method(chat_id, [p.file_id for p in ticket.photos]))
     if ticket.lat is not None and ticket.lon is not None:
         await bot.send_location(chat_id, latitude=ticket.lat, longitude=ticket.lon)
-    await bot.send_message(
-        chat_id, await staff_card(db, settings, ticket, lang, now), reply_markup=await staff_keyboard(db, ticket, grants)
-    )
+    card = await staff_card_whole(db, settings, ticket, lang, now)
+    await bot.send_message(chat_id, card.text, reply_markup=await staff_keyboard(db, ticket, grants, card))
 
 
 async def refresh_card(bot: Bot, chat_id: int, message_id: int | None, db: Storage, settings: Settings,
@@ -53,7 +53,8 @@ async def refresh_card(bot: Bot, chat_id: int, message_id: int | None, db: Stora
     ticket = await db.get_ticket(ticket_id)
     if message_id is None or ticket is None:
         return
-    text, markup = await staff_card(db, settings, ticket, lang, now), await staff_keyboard(db, ticket, grants)
+    card = await staff_card_whole(db, settings, ticket, lang, now)
+    text, markup = card.text, await staff_keyboard(db, ticket, grants, card)
     try:
         await bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup)
     except TelegramBadRequest as error:
@@ -98,11 +99,18 @@ async def open_ticket(message: Message, command: CommandObject, db: Storage, gra
 
 async def view(query: CallbackQuery, callback_data: StaffTicketCb, db: Storage, grants: list[RoleGrant],
                settings: Settings, clock, lang: str) -> None:
+    """📋 sends the card as it is pushed; 📄 the whole card, every note in full, in as many
+    messages as it takes."""
     ticket = await viewable(db, callback_data.ticket_id, grants)
     if ticket is None:
         await query.answer(ticket_error_text(NotAllowed(callback_data.ticket_id)), show_alert=True)
         return
     await query.answer()
+    if callback_data.action == "full":
+        card = await staff_card_whole(db, settings, ticket, lang, clock())
+        for part in split_message(card.whole):
+            await query.bot.send_message(query.from_user.id, part)
+        return
     await send_staff_card(query.bot, query.message.chat.id, db, settings, ticket, grants, lang, clock())
 
 
@@ -149,7 +157,7 @@ async def note_expects_text(message: Message) -> None:
 def build_router() -> Router:
     router = Router(name="tickets")
     router.message.register(open_ticket, Command("t"))
-    router.callback_query.register(view, StaffTicketCb.filter(F.action == "view"))
+    router.callback_query.register(view, StaffTicketCb.filter(F.action.in_({"view", "full"})))
     router.callback_query.register(start_note, StaffTicketCb.filter(F.action == "note"))
     router.message.register(save_note, StateFilter(InternalNote.text), Has("text"))
     router.message.register(note_expects_text, StateFilter(InternalNote.text))

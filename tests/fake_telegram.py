@@ -1,10 +1,13 @@
 """A fake Bot API: records every method the bot calls and answers like Telegram would.
 
-Errors can be queued for a chat to test retries (429, 5xx, 403, dropped connections)."""
+Errors can be queued for a chat to test retries (429, 5xx, 403, dropped connections). Like Telegram,
+it refuses texts, captions, callback answers and button data over Telegram's limits."""
 
 from __future__ import annotations
 
+import html
 import itertools
+import re
 from collections import defaultdict, deque
 from collections.abc import AsyncGenerator
 from datetime import datetime, timezone
@@ -16,6 +19,7 @@ from aiogram.client.session.base import BaseSession
 from aiogram.enums import ParseMode
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods import (
+    AnswerCallbackQuery,
     EditMessageReplyMarkup,
     EditMessageText,
     GetMe,
@@ -27,7 +31,7 @@ from aiogram.methods import (
     TelegramMethod,
 )
 from aiogram.methods.base import Response
-from aiogram.types import Chat, Location, Message, PhotoSize, User
+from aiogram.types import Chat, InlineKeyboardMarkup, Location, Message, PhotoSize, User
 
 BOT_USER = User(id=42, is_bot=True, first_name="GridBot", username="grid_test_bot")
 
@@ -36,6 +40,7 @@ class FakeSession(BaseSession):
     def __init__(self) -> None:
         super().__init__()
         self.calls: list[TelegramMethod] = []
+        self.refused: list[TelegramMethod] = []  # refused for Telegram's limits
         self._message_ids = itertools.count(1000)
         # chat id (or None for any chat) -> queued failures: (status code, description, retry_after)
         self.failures: dict[int | None, deque[tuple[int, str, int | None]]] = defaultdict(deque)
@@ -81,8 +86,33 @@ class FakeSession(BaseSession):
             return True
         return True
 
+    def refusal(self, method: TelegramMethod) -> str | None:
+        """Telegram's limits, counted as Telegram counts: UTF-16 units of the text after parsing
+        HTML (an entity such as &amp; is one character), button data in bytes."""
+        text, limit, error = None, 0, ""
+        if isinstance(method, (SendMessage, EditMessageText)):
+            text, limit, error = method.text, 4096, "Bad Request: message is too long"
+        elif isinstance(getattr(method, "caption", None), str):
+            text, limit, error = method.caption, 1024, "Bad Request: message caption is too long"
+        elif isinstance(method, AnswerCallbackQuery) and method.text:
+            text, limit, error = method.text, 200, "Bad Request: MESSAGE_TOO_LONG"
+        if text is not None and len(html.unescape(re.sub(r"<[^>]*>", "", text)).encode("utf-16-le")) // 2 > limit:
+            return error
+        markup = getattr(method, "reply_markup", None)
+        if isinstance(markup, InlineKeyboardMarkup):
+            for row in markup.inline_keyboard:
+                if any(b.callback_data and len(b.callback_data.encode()) > 64 for b in row):
+                    return "Bad Request: BUTTON_DATA_INVALID"
+        return None
+
     async def make_request(self, bot: Bot, method: TelegramMethod, timeout: int | None = None) -> Any:
         chat_id = getattr(method, "chat_id", None)
+        refusal = self.refusal(method)
+        if refusal:
+            self.calls.append(method)
+            self.refused.append(method)
+            self.check_response(bot=bot, method=method, status_code=400,
+                                content=Response[Any](ok=False, error_code=400, description=refusal).model_dump_json())
         for key in (chat_id, None):
             if self.failures.get(key):
                 status, description, retry_after = self.failures[key].popleft()

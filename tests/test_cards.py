@@ -170,9 +170,9 @@ async def test_long_history_still_fits_one_message(harness):
     worker = h.user(WORKER_DL01)
     for i in range(40):
         await h.tap(worker, StaffTicketCb(action="note", ticket_id=ticket.id))
-        await h.send(worker, "𠀀" * 150 + str(i))  # a character outside the BMP counts twice
+        await h.send(worker, f"#{i} " + "𠀀" * 150)  # a character outside the BMP counts twice
     calls = await h.tap(worker, StaffTicketCb(action="view", ticket_id=ticket.id))
     card = to_chat(calls, WORKER_DL01)[-1].text
     assert telegram_length(card) <= MESSAGE_LIMIT
-    assert "39" in card  # the newest entries are kept
+    assert "#39 " in card  # the newest entries are kept (each note cut to 200 UTF-16 units)
     assert "更早的" in card

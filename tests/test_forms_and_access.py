@@ -6,6 +6,7 @@ from aiogram.fsm.storage.base import StorageKey
 from aiogram.methods import AnswerCallbackQuery, SendMessage, SetMyCommands
 from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
 
+from bot.texts import visible_length
 from domain.models import Status, Tier
 from domain.tickets import MAX_DESCRIPTION, MAX_PHOTOS
 from handlers.callbacks import (
@@ -387,11 +388,11 @@ async def test_long_histories_still_fit_in_one_message(harness):
     await h.tap(worker, StaffTicketCb(action="escalate", ticket_id=ticket.id))
     calls = await h.send(worker, "x" * 1400)
     card = [c for c in to_chat(calls, 601) if isinstance(c, SendMessage)][-1]
-    assert len(card.text) <= 4096
+    assert visible_length(card.text) <= 4096  # as Telegram counts: after HTML, in UTF-16 units
     assert card.text.count("&") == card.text.count("&amp;") + card.text.count("&lt;") + card.text.count("&gt;")
     calls = await h.tap(resident, ResidentTicketCb(action="view", ticket_id=ticket.id))
     view = [c for c in to_chat(calls, RESIDENT) if isinstance(c, SendMessage)][-1]
-    assert len(view.text) <= 4096
+    assert visible_length(view.text) <= 4096
 
 
 async def test_done_works_after_switching_language_mid_form(harness):

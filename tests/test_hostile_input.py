@@ -4,24 +4,27 @@ text, lengths as Telegram counts them, out-of-range locations, group chats and f
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
+import re
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from aiogram.filters.callback_data import CallbackData
-from aiogram.methods import AnswerCallbackQuery
+from aiogram.methods import AnswerCallbackQuery, SendMessage
 from aiogram.types import CallbackQuery, Chat, Location, Message, MessageEntity, Update, User
 
 from bot.factory import create_bot, create_dispatcher
 from domain.models import EventType, Kind, Status
 from domain.service import Draft, InvalidInput
 from domain.shops import Shop
-from domain.text import clean_text
+from domain.text import clean_text, telegram_length
+from domain.tickets import MAX_NOTE
 from handlers.callbacks import CategoryCb, FormCb, KindCb, ShopRateCb, ShopScoreCb, StaffTicketCb
 from storage.sqlite import SqliteStorage
-from tests.conftest import GRIDS, STAFF, WORKER_DL01, joined, make_settings
+from tests.conftest import GRIDS, STAFF, VILLAGE_DL, WORKER_DL01, buttons, joined, make_settings, to_chat
 from tests.fake_bot_api import FakeBotApi, message
 from tests.test_ticket_loop import file_ticket
 
@@ -253,3 +256,57 @@ async def test_the_bot_ignores_groups_and_channels(harness):
     assert await h.db.get_user(RESIDENT) is None  # not even a profile
     calls = await h.send(h.user(RESIDENT, "en"), "/start")  # the private chat works
     assert calls
+
+
+# -- lengths as Telegram counts them --------------------------------------------------------------
+async def test_1995_angry_faces_are_too_long_for_a_description(harness):
+    """Under 3,000 characters, but 3,990 UTF-16 units: the resident is told, nothing is filed."""
+    h = harness
+    resident = h.user(RESIDENT, "en")
+    await h.send(resident, "/start g_DL01")
+    await h.tap(resident, KindCb(kind="complaint"))
+    await h.tap(resident, CategoryCb(code="water"))
+    calls = await h.send(resident, "😡" * 1995)
+    assert "this would be 3990" in joined(calls, RESIDENT)
+
+
+async def test_long_cards_and_reasons_reach_staff_whole(harness):
+    """A description at the limit that HTML makes long (& < >) and emoji that count two; an
+    escalation reason at the limit: every card is delivered, and the text can be read whole."""
+    h = harness
+    description = ("😡 水管 & <漏水> " * 300)[:2700].strip()
+    assert telegram_length(description) <= 3000
+    calls = await file_ticket(h, h.user(RESIDENT, "en"), text=description, lang="en")
+    [ticket] = await h.db.resident_tickets(RESIDENT)
+    assert ticket.description == description
+    cards = [c for c in to_chat(calls, WORKER_DL01) if isinstance(c, SendMessage)]
+    assert cards and not h.session.refused
+    visible = html.unescape(re.sub(r"<[^>]*>", "", cards[-1].text))
+    assert description in visible  # the whole description on the card
+
+    worker = h.user(WORKER_DL01, "en")
+    reason = "🚰" * (MAX_NOTE // 2)  # 1,500 UTF-16 units
+    await h.tap(worker, StaffTicketCb(action="escalate", ticket_id=ticket.id))
+    calls = await h.send(worker, reason)
+    assert not h.session.refused
+    [card] = [c for c in to_chat(calls, VILLAGE_DL) if isinstance(c, SendMessage)]
+    assert "🚰" * 50 in card.text
+    full = [button for button in buttons(card) if button[1] == StaffTicketCb(action="full", ticket_id=ticket.id).pack()]
+    assert full, buttons(card)  # shortened: a button reads it whole
+    calls = await h.tap(h.user(VILLAGE_DL, "en"), full[0][1])
+    parts = "".join(html.unescape(c.text) for c in to_chat(calls, VILLAGE_DL) if isinstance(c, SendMessage))
+    assert reason in parts and description in parts and not h.session.refused
+
+
+async def test_every_request_keeps_to_telegrams_limits(harness):
+    """The last line of defence: whatever a handler composes, no request is refused for its length."""
+    h = harness
+    bot = h.bot
+    await bot.send_message(RESIDENT, "😡" * 3000)
+    await bot.answer_callback_query("q1", text="😡" * 150)
+    await bot.send_photo(RESIDENT, "file", caption="<b>" + "😡" * 600 + "</b>")
+    assert not h.session.refused
+    sent = h.session.calls[-3:]
+    assert telegram_length(sent[0].text) <= 4096 and sent[0].text.endswith("…")
+    assert telegram_length(sent[1].text) <= 200
+    assert sent[2].caption.endswith("…</b>")
