@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -213,7 +214,7 @@ async def opened_the_bot(db: SqliteStorage, staff: list[StaffMember]) -> None:
 
 
 @pytest.fixture
-async def harness(tmp_path: Path):
+async def harness(tmp_path: Path, caplog):
     db = await SqliteStorage.open(tmp_path / "test.sqlite3")
     await db.upsert_grids(GRIDS)
     await db.upsert_staff(STAFF)
@@ -224,3 +225,7 @@ async def harness(tmp_path: Path):
     bot = make_bot()
     yield Harness(dp, bot, db, clock, settings)
     await db.close()
+    # The bot logs a handler's error instead of raising it (bot.middlewares.UpdateLogMiddleware):
+    # in a test, such an error is a failure.
+    failed = [r.getMessage() for r in caplog.get_records("call") if r.name == "gridbot.updates" and r.levelno >= logging.ERROR]
+    assert not failed, failed
