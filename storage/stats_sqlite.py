@@ -187,10 +187,13 @@ class SqliteStatsMixin:
 
     _db: aiosqlite.Connection
     _lock: asyncio.Lock
+    _stats_path: str | None = None  # the database file, "" when in memory; found on first use
 
     async def _read(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run `work` in one read transaction, in one trip to the database thread (see
-        `SqliteStorage._in_one_trip`): the answers agree even while tickets are being written."""
+        """Run `work` in one read transaction: the answers agree even while tickets are being
+        written. Summing a period from its events can take seconds on a big year, so it runs on a
+        connection of its own in a worker thread (WAL lets it read beside the writer), and the bot
+        goes on filing and answering meanwhile; an in-memory database has only the one connection."""
 
         def transaction(db: sqlite3.Connection) -> T:
             db.execute("PRAGMA temp_store=MEMORY")  # the facts table never touches the disk
@@ -200,6 +203,20 @@ class SqliteStatsMixin:
             finally:
                 db.execute("COMMIT")
 
+        def on_its_own_connection(path: str) -> T:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            try:
+                db.execute("PRAGMA busy_timeout=5000")
+                return transaction(db)
+            finally:
+                db.close()
+
+        if self._stats_path is None:
+            async with self._lock:
+                rows = await self._db.execute_fetchall("PRAGMA database_list")
+            self._stats_path = next((row[2] for row in rows if row[1] == "main"), "")
+        if self._stats_path:
+            return await asyncio.to_thread(on_its_own_connection, self._stats_path)
         async with self._lock:
             return await self._db._execute(transaction, self._db._conn)
 

@@ -4,6 +4,7 @@ and tests/test_stats_chart.py."""
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime, timezone
@@ -675,3 +676,14 @@ def test_cli_refuses_bad_periods_clearly(demo_town, capsys, flags, says):
     assert main(["stats", *flags]) == 2
     captured = capsys.readouterr()
     assert says in captured.err and "Traceback" not in captured.err
+
+
+async def test_summing_a_period_leaves_the_bot_free_to_write(storage):
+    """A big period takes seconds to sum from its events: it reads on a connection of its own, so
+    the storage's one connection (filing, answering) is not held meanwhile."""
+    town = await week49(storage)
+    window = Period.of_week(W49).window(SHANGHAI)
+    await storage.period_rows(window, Scope())  # finds the database file
+    async with storage._lock:  # the bot's connection is busy the whole time
+        rows = await asyncio.wait_for(storage.period_rows(window, Scope()), timeout=30)
+    assert sum(row.tally.received for row in rows.by_grid) == 9 and town.ids
