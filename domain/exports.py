@@ -174,12 +174,6 @@ def write_csv(
         text.detach()
 
 
-def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> bytes:
-    buffer = io.BytesIO()
-    write_csv(buffer, header, rows)
-    return buffer.getvalue()
-
-
 class Percent(float):
     """A share from 0 to 1, written as a percentage ("66.1%" in CSV, a percent cell in Excel)."""
 
@@ -242,32 +236,8 @@ def write_workbook(out: str | Path | BinaryIO, sheets: Sequence[Sheet]) -> None:
     workbook.close()
 
 
-def workbook_bytes(sheets: Sequence[Sheet]) -> bytes:
-    buffer = io.BytesIO()
-    write_workbook(buffer, sheets)
-    return buffer.getvalue()
-
-
 def ticket_column_widths() -> list[float]:
     return [
-        _TIME_COLUMN_WIDTH if name.endswith("_at") else _COLUMN_WIDTHS.get(name, _DEFAULT_COLUMN_WIDTH)
+        _TIME_COLUMN_WIDTH if name.endswith(("_at", "_at_now")) else _COLUMN_WIDTHS.get(name, _DEFAULT_COLUMN_WIDTH)
         for name in EXPORT_FIELDS
     ]
-
-
-def write_xlsx(
-    out: str | Path | BinaryIO,
-    header: Sequence[str],
-    rows: Iterable[Sequence[Cell]],
-    sheet_name: str | None = None,
-) -> None:
-    """The tickets alone, on one sheet."""
-    write_workbook(out, [Sheet(sheet_name or "Sheet1", header, rows, ticket_column_widths())])
-
-
-def xlsx_bytes(
-    header: Sequence[str], rows: Iterable[Sequence[Cell]], sheet_name: str | None = None
-) -> bytes:
-    buffer = io.BytesIO()
-    write_xlsx(buffer, header, rows, sheet_name)
-    return buffer.getvalue()

@@ -11,7 +11,7 @@ import pytest
 from bot.stats_export import export_headers, load_export, write_export_xlsx, write_tickets_csv
 from bot.stats_report import base_name, rate_meaning, rate_name
 from bot.texts import status_name, tier_name
-from domain.exports import EXPORT_FIELDS, Percent, Sheet, csv_bytes, workbook_bytes
+from domain.exports import EXPORT_FIELDS, Percent, Sheet, write_csv, write_workbook
 from domain.models import Status, Tier
 from domain.stats import RATES, Period, Scope, ranked
 from tests.conftest import make_settings
@@ -22,13 +22,14 @@ storage = test_stats.storage  # the fixture: a database with the scenario's grid
 
 
 def test_every_sheet_is_ready_to_filter_and_print():
-    data = workbook_bytes([
+    buffer = io.BytesIO()
+    write_workbook(buffer, [
         Sheet("汇总", ["指标", "数值", "定义"], [["办结率", Percent(0.661), "已办结 / 受理"], ["受理量", 56, None]],
               wrap=frozenset({2})),
         Sheet("工单", ["编号", "受理时间"], [["XG-000001", datetime(2026, 11, 30, 10, 0)]] * 3),
         Sheet("空表", ["单位"], []),
     ])
-    book = openpyxl.load_workbook(io.BytesIO(data))
+    book = openpyxl.load_workbook(buffer)
     assert book.sheetnames == ["汇总", "工单", "空表"]
     summary, tickets, empty = (book[name] for name in book.sheetnames)
     for sheet, ref in ((summary, "A1:C3"), (tickets, "A1:B4"), (empty, "A1")):
@@ -45,8 +46,21 @@ def test_every_sheet_is_ready_to_filter_and_print():
     assert tickets["B2"].value == datetime(2026, 11, 30, 10, 0)
 
 
+def test_a_residents_formula_stays_text():
+    formula = "=HYPERLINK(\"http://x\")"
+    buffer = io.BytesIO()
+    write_csv(buffer, ["问题描述"], [[formula], ["-1"]])
+    assert buffer.getvalue().decode("utf-8-sig").splitlines()[1:] == ["\"'=HYPERLINK(\"\"http://x\"\")\"", "'-1"]
+    buffer = io.BytesIO()
+    write_workbook(buffer, [Sheet("工单", ["问题描述"], [[formula]])])
+    cell = openpyxl.load_workbook(buffer)["工单"]["A2"]
+    assert (cell.value, cell.data_type) == (formula, "s")
+
+
 def test_csv_writes_shares_as_percentages():
-    text = csv_bytes(["指标", "数值"], [["办结率", Percent(0.6612)], ["受理量", 56]]).decode("utf-8-sig")
+    buffer = io.BytesIO()
+    write_csv(buffer, ["指标", "数值"], [["办结率", Percent(0.6612)], ["受理量", 56]])
+    text = buffer.getvalue().decode("utf-8-sig")
     assert text.splitlines() == ["指标,数值", "办结率,66.1%", "受理量,56"]
 
 
