@@ -54,7 +54,10 @@ class LanguageCb(CheckedCallbackData, prefix="lang"):
     code: Word
 
 
-class GridPickCb(CheckedCallbackData, prefix="grid"):
+class GridPickCb(CheckedCallbackData, prefix="gp"):
+    """A grid found by name or location. The prefix is short so that a 60-character code fits
+    Telegram's 64 bytes."""
+
     code: Code
 
 

@@ -17,14 +17,16 @@ from aiogram.methods import AnswerCallbackQuery, SendMessage
 from aiogram.types import CallbackQuery, Chat, Location, Message, MessageEntity, Update, User
 
 from bot.factory import create_bot, create_dispatcher
-from domain.models import EventType, Kind, Status
+from domain.models import EventType, Grid, Kind, Status
 from domain.service import Draft, InvalidInput
 from domain.shops import Shop
 from domain.text import clean_text, telegram_length
 from domain.tickets import MAX_NOTE
 from handlers.callbacks import CategoryCb, FormCb, KindCb, ShopRateCb, ShopScoreCb, StaffTicketCb
 from storage.sqlite import SqliteStorage
-from tests.conftest import GRIDS, STAFF, VILLAGE_DL, WORKER_DL01, buttons, joined, make_settings, to_chat
+from tests.conftest import (
+    GRIDS, STAFF, VILLAGE_DL, WORKER_DL01, buttons, joined, last_buttons, make_settings, to_chat,
+)
 from tests.fake_bot_api import FakeBotApi, message
 from tests.test_ticket_loop import file_ticket
 
@@ -124,7 +126,7 @@ FORGED_DATA = [
     "st:view:" + BIG, "st:take:" + BIG, "rt:view:" + "1" + "0" * 20, "rt:view:-1", "rt:view:0", "rt:view:+1",
     "rt:view:01", "rt:view: 1", "metoo:" + BIG, "rate:" + BIG + ":5", "rate:1:" + BIG, "dep:" + BIG + ":0",
     "dep:1:" + BIG, "dep:1:-1", "ho:" + BIG + ":DL01", "ho:1:DL01\nX", "ir:" + BIG, "ms:" + BIG + ":1",
-    "ms:0:" + BIG, "lang:zh\n", "kind:complaint\r\nX", "cat:water\n", "grid:" + "A" * 61, "mr:DL01\n",
+    "ms:0:" + BIG, "lang:zh\n", "kind:complaint\r\nX", "cat:water\n", "gp:" + "A" * 61, "mr:DL01\n",
     "mo:a b", "si:\u202e", "stats:2026-W47:town:西岗镇\nX-Injected: 1:csv", "stats:2026-W47:town:" + "镇" * 10 + ":show\n",
     "form:confirm\n", "dg:weekly\n", "st:view", "st:view:1:2", "qr:" + "Z" * 70,
 ]
@@ -310,3 +312,16 @@ async def test_every_request_keeps_to_telegrams_limits(harness):
     assert telegram_length(sent[0].text) <= 4096 and sent[0].text.endswith("…")
     assert telegram_length(sent[1].text) <= 200
     assert sent[2].caption.endswith("…</b>")
+
+
+async def test_a_grid_with_the_longest_code_can_be_chosen(harness):
+    """Grid codes may have 60 characters; every button that carries one stays within 64 bytes."""
+    h = harness
+    code = "L" * 60
+    await h.db.upsert_grids([Grid(code, "长码网格", "东里村", "西岗镇", 34.8, 117.17)])
+    resident = h.user(RESIDENT, "en")
+    await h.send(resident, "/start")
+    calls = await h.send(resident, "长码")
+    [(_label, data)] = last_buttons(calls, RESIDENT)
+    calls = await h.tap(resident, data)
+    assert "长码网格" in joined(calls, RESIDENT)
