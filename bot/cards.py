@@ -48,6 +48,20 @@ def photos_method(chat_id: int, file_ids: list[str]) -> TelegramMethod:
     return SendMediaGroup(chat_id=chat_id, media=[InputMediaPhoto(media=f) for f in file_ids])
 
 
+def holder_place(tier: Tier, grid: Grid | None, department: str | None) -> str:
+    """Who handles a ticket at a tier, as a resident reads it: a grid, a village committee, the
+    town's command centre, or a department, by name."""
+    if grid is None:
+        return tier_name(tier)
+    if tier is Tier.GRID:
+        return escape(grid.name)
+    if tier is Tier.VILLAGE:
+        return _("the {village} village committee").format(village=escape(grid.village))
+    if tier is Tier.TOWN:
+        return _("the {town} command centre").format(town=escape(grid.town))
+    return escape(department) if department else tier_name(tier)
+
+
 @dataclass(frozen=True)
 class HistoryNames:
     """What a history needs to name people and places: grids by code, staff by id."""

@@ -15,12 +15,11 @@ from bot.config import Settings
 from bot.digest import NOTICE_DIGEST
 from bot.i18n import pick_language
 from bot.stats_report import report_text
-from bot.cards import photos_method, staff_card_whole
+from bot.cards import holder_place, photos_method, staff_card_whole
 from bot.texts import (
     deadline_text,
     fit_message,
     format_time,
-    grid_line,
     passed_on_text,
     role_name,
     status_name,
@@ -79,12 +78,12 @@ class NoticeRenderer:
                 text = _("Your ticket {number} is now: {status}").format(
                     number=number, status=status_name(status)
                 )
-                if notice.data.get("tier"):
-                    text += "\n" + _("It went up to the {tier}.").format(tier=tier_name(Tier(notice.data["tier"])))
-                if notice.data.get("grid"):
-                    grid = await self.storage.get_grid(notice.data["grid"])
-                    text += "\n" + _("It was handed over to grid {grid}.").format(
-                        grid=grid_line(grid, notice.data["grid"])
+                if notice.data.get("tier") or notice.data.get("grid"):
+                    # Where it went, by name; why (the reason) is internal.
+                    grid = await self.storage.get_grid(notice.data.get("grid") or ticket.grid_code)
+                    tier = Tier(notice.data.get("tier") or Tier.GRID)
+                    text += "\n" + _("It is now handled by {place}.").format(
+                        place=holder_place(tier, grid, notice.data.get("department") or ticket.department)
                     )
                 return SendMessage(chat_id=chat_id, text=text)
             if notice.type == service.NOTICE_REPLY:

@@ -176,3 +176,28 @@ async def test_long_history_still_fits_one_message(harness):
     assert telegram_length(card) <= MESSAGE_LIMIT
     assert "#39 " in card  # the newest entries are kept (each note cut to 200 UTF-16 units)
     assert "更早的" in card
+
+
+async def test_resident_reads_a_plain_line_where_it_went_never_the_reason(harness):
+    h = harness
+    ticket = await filed(h)
+    worker = h.user(WORKER_DL01)
+    await h.tap(worker, StaffTicketCb(action="escalate", ticket_id=ticket.id))
+    calls = await h.send(worker, "内部原因：网格员人手不足")
+    told = joined(calls, RESIDENT)
+    assert "已转至东里村委会办理" in told and "人手不足" not in told
+    await h.tap(h.user(VILLAGE_DL), StaffTicketCb(action="escalate", ticket_id=ticket.id))
+    await h.send(h.user(VILLAGE_DL), "需要镇里协调")
+    h.clock.advance(120)  # a resident gets at most one message a minute per ticket
+    await h.dp["outbox"].deliver_due(h.bot)
+    assert "已转至西岗镇综合指挥中心办理" in joined(h.session.calls, RESIDENT)
+
+
+async def test_hand_over_line_in_english(harness):
+    h = harness
+    await file_ticket(h, h.user(RESIDENT, "en"), lang="en")
+    ticket = (await h.db.resident_tickets(RESIDENT))[0]
+    worker = h.user(WORKER_DL01)
+    await h.tap(worker, StaffTicketCb(action="handover", ticket_id=ticket.id))
+    calls = await h.tap(worker, HandOverCb(ticket_id=ticket.id, grid_code="DL02"))
+    assert "It is now handled by 东里二网格." in joined(calls, RESIDENT)

@@ -64,7 +64,7 @@ async def test_overdue_ticket_climbs_one_tier_at_a_time_and_everyone_is_told(har
     calls = h.session.calls[before:]
     village_card = [c for c in to_chat(calls, VILLAGE_DL) if isinstance(c, SendMessage)][-1]
     assert "办理记录" in village_card.text and "已提交" in village_card.text  # village staff: Chinese
-    assert "went up to the village" in joined(calls, RESIDENT)
+    assert "It is now handled by the 东里村 village committee" in joined(calls, RESIDENT)
     moved = await h.db.get_ticket(ticket.id)
     assert moved.tier is Tier.VILLAGE and moved.status is Status.NEW
     assert moved.resolve_due_at == h.clock.now + 24 * HOUR  # the new tier gets a fresh deadline
