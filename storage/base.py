@@ -322,10 +322,6 @@ class Storage(ABC):
         """Tickets received in `window` and `scope`, oldest first, each with its state at
         `window.end` and its current state (without photos), for export."""
 
-    @abstractmethod
-    async def week_tickets(self, window: PeriodWindow, scope: Scope) -> list[Ticket]:
-        """The current state of `period_tickets`' tickets."""
-
     # -- conversation state, handled updates, blocked users, filing limit, backup (fsm_sqlite.py) -
     EMPTY_FORM_DATA = "{}"  # a form's data when it has none
 

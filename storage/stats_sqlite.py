@@ -307,10 +307,6 @@ class SqliteStatsMixin:
 
         return await self._read(work)
 
-    # The weekly names, kept for the callers until they move to periods.
-    async def week_tickets(self, window: PeriodWindow, scope: Scope) -> list[Ticket]:
-        return [state.ticket for state in await self.period_tickets(window, scope)]
-
 
 def _rows_to_json(rows: PeriodRows) -> str:
     return json.dumps({

@@ -687,3 +687,15 @@ async def test_summing_a_period_leaves_the_bot_free_to_write(storage):
     async with storage._lock:  # the bot's connection is busy the whole time
         rows = await asyncio.wait_for(storage.period_rows(window, Scope()), timeout=30)
     assert sum(row.tally.received for row in rows.by_grid) == 9 and town.ids
+
+
+async def test_a_trend_of_weeks_over_is_stored_once(storage):
+    from domain.charts import TREND_WEEKS, load_trend
+
+    await week49(storage)
+    first = await load_trend(storage, W49, SHANGHAI, Scope(), closed=True)
+    async with storage._lock:
+        [(stored,)] = await storage._db.execute_fetchall("SELECT COUNT(*) FROM closed_period_rows")
+    assert stored == TREND_WEEKS
+    assert await load_trend(storage, W49, SHANGHAI, Scope(), closed=True) == first
+    assert first[-1].figures.received == 9
