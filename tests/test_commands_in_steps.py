@@ -3,9 +3,10 @@ a command the bot knows runs and the step is left with one word; an unknown one 
 
 from __future__ import annotations
 
-from domain.models import EventType, Status
-from handlers.callbacks import RateCb, ResidentTicketCb, StaffTicketCb
+from domain.models import EventType, Role, StaffMember, Status
+from handlers.callbacks import RateCb, ResidentTicketCb, SiteInspectCb, StaffTicketCb
 from tests.conftest import TOWN_STAFF, WORKER_DL01, joined, to_chat
+from tests.test_codes import INSPECTOR, SHOP, SITE, rate
 from tests.test_ticket_loop import RESIDENT, file_ticket
 
 
@@ -147,3 +148,22 @@ async def test_town_staff_start_in_step_still_opens_a_code(harness):
     calls = await h.send(town, "/start g_DL02")
     assert "东里二网格" in joined(calls, TOWN_STAFF)
     assert not to_chat(calls, RESIDENT)
+
+
+async def test_shop_comment_and_inspection_note_steps(harness):
+    h = harness
+    await h.db.upsert_shops([SHOP])
+    await h.db.upsert_sites([SITE])
+    await h.db.upsert_staff([StaffMember(INSPECTOR, "张监管", Role.INSPECTOR, "西岗镇")])
+    resident = h.user(RESIDENT, "en")
+    await rate(h, resident)
+    calls = await h.send(resident, "/my")  # in the comment step
+    assert "Left the previous step" in joined(calls, RESIDENT)
+    assert [r[0] for r in await h.db._all("SELECT comment FROM shop_ratings")] == [None]
+
+    inspector = h.user(INSPECTOR, "en")
+    await h.send(inspector, f"/start s_{SITE.code}")
+    await h.tap(inspector, SiteInspectCb(code=SITE.code))
+    calls = await h.send(inspector, "/siteqr")
+    assert "Left the previous step" in joined(calls, INSPECTOR)
+    assert await h.db.site_inspections(SITE.code) == []
