@@ -117,7 +117,7 @@ async def measure(flows: int) -> None:
         await opened_the_bot(db, STAFF)  # so that cards reach the workers
         clock = FakeClock()
         settings = make_settings(Path(folder))
-        real = Harness(create_dispatcher(settings, db, clock=clock, outbox_intervals=(0.0, 0.0)),
+        real = Harness(create_dispatcher(settings, db, clock=clock, send_intervals=(0.0, 0.0)),
                        make_bot(), db, clock, settings)
         bare = Harness(bare_dispatcher(), make_bot(), db, clock, settings)
         # The bare bot's steps mean nothing to the real dispatcher's callbacks and vice versa, so

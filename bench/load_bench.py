@@ -40,7 +40,7 @@ async def measure(residents: int) -> None:
         await opened_the_bot(db, STAFF)  # so that cards reach the workers
         clock = FakeClock()
         settings = make_settings(Path(folder), tickets_per_hour=0)
-        h = Harness(create_dispatcher(settings, db, clock=clock, outbox_intervals=(0.0, 0.0)),
+        h = Harness(create_dispatcher(settings, db, clock=clock, send_intervals=(0.0, 0.0)),
                     make_bot(), db, clock, settings)
         took: list[float] = []
 

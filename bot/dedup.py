@@ -16,6 +16,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.dispatcher.event.bases import UNHANDLED
+from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import TelegramObject, Update
 
@@ -68,6 +69,11 @@ class HandledUpdatesMiddleware(BaseMiddleware):
             with self.forms.collecting() if self.forms else nullcontext(UpdateForms()) as forms:
                 try:
                     result = await handler(event, data)
+                except TelegramAPIError:
+                    # A reply could not be sent (bot/pacing.py retried it): the form stays where the
+                    # person last got a prompt, and their next press is answered from there.
+                    await self._finish(event.update_id, UpdateForms())
+                    raise
                 except Exception:
                     # The handler failed, but what it did (a ticket filed, a message sent) stays
                     # done, and so does its form; Telegram will not send the update again either.

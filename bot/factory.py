@@ -33,6 +33,7 @@ from bot.middlewares import (
 )
 from bot.notices import NoticeRenderer
 from bot.outbox import OutboxSender
+from bot.pacing import Limiter, PacedReplies, PaceRepliesMiddleware
 from bot.session import UpdateDecodingSession
 from bot.steps import StepCommandMiddleware
 from domain.models import Role, RoleGrant
@@ -68,6 +69,7 @@ def configure_session(bot: Bot) -> None:
     """What every bot's requests go through (tests apply it to their fake session too)."""
     bot.session.middleware(StaleCallbackAnswerMiddleware())
     bot.session.middleware(TelegramLimitsMiddleware())
+    bot.session.middleware(PacedReplies())
 
 
 def create_dispatcher(
@@ -75,17 +77,16 @@ def create_dispatcher(
     storage: Storage,
     clock: Callable[[], int] = wall_clock,
     fsm_storage: BaseStorage | None = None,
-    outbox_intervals: tuple[float, float] | None = None,
+    send_intervals: tuple[float, float] | None = None,
 ) -> Dispatcher:
     """Everything handlers need reaches them as dispatcher data: `db`, `settings`, `tickets`,
-    `outbox`, `clock`, `i18n`; per update the middlewares add `user`, `grants` and `lang`."""
+    `outbox`, `limiter`, `clock`, `i18n`; per update the middlewares add `user`, `grants` and
+    `lang`. `send_intervals` (overall, per chat) replace Telegram's limits, e.g. (0, 0) in tests."""
     i18n = create_i18n(settings.default_language)
     renderer = NoticeRenderer(storage, settings, i18n, clock)
-    outbox = (
-        OutboxSender(storage, renderer, clock, *outbox_intervals)
-        if outbox_intervals
-        else OutboxSender(storage, renderer, clock)
-    )
+    # One limiter for the outbox and the handlers' replies: Telegram's limits are the bot's.
+    limiter = Limiter(*send_intervals) if send_intervals else Limiter()
+    outbox = OutboxSender(storage, renderer, clock, limiter)
     tickets = TicketService(storage, clock, settings.tickets_per_hour, settings.admin_ids)
     outbox.on_unreachable = tickets.staff_unreachable
     dp = Dispatcher(
@@ -98,10 +99,12 @@ def create_dispatcher(
         settings=settings,
         tickets=tickets,
         outbox=outbox,
+        limiter=limiter,
         clock=clock,
         i18n=i18n,
     )
     dp.update.outer_middleware(UpdateLogMiddleware())
+    dp.update.outer_middleware(PaceRepliesMiddleware())
     dp.update.outer_middleware(PrivateChatsOnlyMiddleware())
     dp["handled_updates"] = dp.update.outer_middleware(HandledUpdatesMiddleware(storage, dp.storage, clock))
     dp.update.outer_middleware(UserContextMiddleware(storage, settings, outbox, tickets))

@@ -15,7 +15,6 @@ import asyncio
 import logging
 import math
 import random
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -28,9 +27,9 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.methods import SendMediaGroup, TelegramMethod
 
 from bot.notices import NoticeRenderer
+from bot.pacing import Limiter, message_count
 from domain import service
 from domain.models import Notice
 from domain.text import telegram_length
@@ -38,9 +37,6 @@ from storage.base import OutboxItem, Storage
 
 log = logging.getLogger(__name__)
 
-# Telegram allows about 30 messages a second overall and one a second per chat.
-GLOBAL_INTERVAL = 1 / 30
-PER_CHAT_INTERVAL = 1.0
 MAX_BACKOFF_SECONDS = 3600
 # A notice still failing after a day is dropped and logged rather than retried for ever.
 GIVE_UP_AFTER_SECONDS = 24 * 3600
@@ -75,32 +71,13 @@ def combine(first: Notice, later: list[Notice]) -> Notice:
     return replace(first, data=data)
 
 
-def message_count(method: TelegramMethod) -> int:
-    """An album is one call but several messages, and Telegram's limits count messages."""
-    return len(method.media) if isinstance(method, SendMediaGroup) else 1
-
-
 class OutboxSender:
-    def __init__(
-        self,
-        storage: Storage,
-        renderer: NoticeRenderer,
-        clock: Callable[[], int],
-        global_interval: float = GLOBAL_INTERVAL,
-        per_chat_interval: float = PER_CHAT_INTERVAL,
-        monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ):
+    def __init__(self, storage: Storage, renderer: NoticeRenderer, clock: Callable[[], int], limiter: Limiter):
         self.storage = storage
         self.renderer = renderer
         self.clock = clock
-        self.global_interval = global_interval
-        self.per_chat_interval = per_chat_interval
-        # Pacing runs on its own clock (tests pass fake ones); `clock` dates what is stored.
-        self._monotonic = monotonic
-        self._sleep = sleep
-        self._chat_free_at: dict[int, float] = {}
-        self._next_send_at = 0.0
+        # Pacing runs on the limiter's clock; `clock` dates what is stored.
+        self.limiter = limiter
         # Sent, but recording that failed: recorded before anything else, never sent again.
         self._unrecorded: set[int] = set()
         self._wake = asyncio.Event()
@@ -126,34 +103,17 @@ class OutboxSender:
             items = await self.storage.due_outbox(self.clock())
             if not items:
                 return sent
-            ready = [item for item in items if self._chat_wait(item.notice.chat_id) <= 0]
+            ready = [item for item in items if self.limiter.chat_wait(item.notice.chat_id) <= 0]
             if not ready:
                 # Every chat with something due had a message just now: wait for the first to be free.
-                await self._sleep(min(self._chat_wait(item.notice.chat_id) for item in items))
+                await self.limiter.sleep(min(self.limiter.chat_wait(item.notice.chat_id) for item in items))
                 continue
             for item in ready:
                 if self._stopping:
                     break
                 if await self._deliver_one(bot, item):
                     sent += 1
-            self._forget_free_chats()
         return sent
-
-    def _chat_wait(self, chat_id: int) -> float:
-        return self._chat_free_at.get(chat_id, 0.0) - self._monotonic()
-
-    def _forget_free_chats(self) -> None:
-        if len(self._chat_free_at) > 1000:  # keeps the table small without scanning it every time
-            now = self._monotonic()
-            self._chat_free_at = {c: t for c, t in self._chat_free_at.items() if t > now}
-
-    async def _pace(self, chat_id: int, messages: int) -> None:
-        wait = self._next_send_at - self._monotonic()
-        if wait > 0:
-            await self._sleep(wait)
-        now = self._monotonic()
-        self._next_send_at = now + self.global_interval * messages
-        self._chat_free_at[chat_id] = now + self.per_chat_interval * messages
 
     async def _deliver_one(self, bot: Bot, item: OutboxItem) -> bool:
         if item.id in self._unrecorded:
@@ -185,12 +145,12 @@ class OutboxSender:
         if method is None:
             await self.storage.drop(item.id, "nothing to send")
             return False
-        await self._pace(chat_id, message_count(method))
+        await self.limiter.take(chat_id, message_count(method))
         try:
             await bot(method)
         except TelegramRetryAfter as error:
             retry_after = max(1, error.retry_after)
-            self._next_send_at = max(self._next_send_at, self._monotonic() + retry_after)
+            self.limiter.hold_all(retry_after)
             await self.storage.retry_later(item.id, item.attempts + 1, self.clock() + retry_after)
             return False
         except TelegramForbiddenError:

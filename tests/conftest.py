@@ -221,7 +221,7 @@ async def harness(tmp_path: Path, caplog):
     await opened_the_bot(db, STAFF)  # tests of staff who have not add their own
     clock = FakeClock()
     settings = make_settings(tmp_path)
-    dp = create_dispatcher(settings, db, clock=clock, outbox_intervals=(0.0, 0.0))
+    dp = create_dispatcher(settings, db, clock=clock, send_intervals=(0.0, 0.0))
     bot = make_bot()
     yield Harness(dp, bot, db, clock, settings)
     await db.close()

@@ -1,7 +1,8 @@
 """A fake Bot API: records every method the bot calls and answers like Telegram would.
 
-Errors can be queued for a chat to test retries (429, 5xx, 403, dropped connections). Like Telegram,
-it refuses texts, captions, callback answers and button data over Telegram's limits."""
+Errors can be queued for a chat to test retries (429, 5xx, 403, dropped connections), and
+Telegram's limits on sending can be enforced on a clock the test controls. Like Telegram, it refuses
+texts, captions, callback answers and button data over Telegram's limits."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import html
 import itertools
 import re
 from collections import defaultdict, deque
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -44,6 +45,29 @@ class FakeSession(BaseSession):
         self._message_ids = itertools.count(1000)
         # chat id (or None for any chat) -> queued failures: (status code, description, retry_after)
         self.failures: dict[int | None, deque[tuple[int, str, int | None]]] = defaultdict(deque)
+        self._limits: Callable[[], float] | None = None
+        self._sent_at: deque[float] = deque()  # messages of the last second
+        self._chat_sent_at: dict[int, float] = {}
+        self.refused_429 = 0
+
+    def enforce_limits(self, monotonic: Callable[[], float]) -> None:
+        """Refuse with 429, as Telegram does, more than 30 messages a second overall or more than
+        one a second in one chat (times from `monotonic`)."""
+        self._limits = monotonic
+
+    def _over_limit(self, method: TelegramMethod) -> bool:
+        chat_id = getattr(method, "chat_id", None)
+        if self._limits is None or chat_id is None or not type(method).__name__.startswith(("Send", "Edit")):
+            return False
+        now = self._limits()
+        while self._sent_at and self._sent_at[0] <= now - 1 + 1e-9:
+            self._sent_at.popleft()
+        messages = len(method.media) if isinstance(method, SendMediaGroup) else 1
+        if len(self._sent_at) + messages > 30 or now < self._chat_sent_at.get(chat_id, float("-inf")) + 1 - 1e-9:
+            return True
+        self._sent_at.extend([now] * messages)
+        self._chat_sent_at[chat_id] = now + messages - 1
+        return False
 
     def fail_next(self, chat_id: int | None, status: int, description: str = "", retry_after: int | None = None) -> None:
         """The next call to `chat_id` fails with this HTTP status; status 0 drops the connection."""
@@ -105,6 +129,16 @@ class FakeSession(BaseSession):
                     return "Bad Request: BUTTON_DATA_INVALID"
         return None
 
+    def _refuse(self, bot: Bot, method: TelegramMethod, status: int, description: str, retry_after: int | None) -> None:
+        self.calls.append(method)
+        if status == 0:
+            raise TelegramNetworkError(method=method, message="connection dropped")
+        response = Response[Any](
+            ok=False, error_code=status, description=description,
+            parameters={"retry_after": retry_after} if retry_after else None,
+        )
+        self.check_response(bot=bot, method=method, status_code=status, content=response.model_dump_json())
+
     async def make_request(self, bot: Bot, method: TelegramMethod, timeout: int | None = None) -> Any:
         chat_id = getattr(method, "chat_id", None)
         refusal = self.refusal(method)
@@ -115,15 +149,10 @@ class FakeSession(BaseSession):
                                 content=Response[Any](ok=False, error_code=400, description=refusal).model_dump_json())
         for key in (chat_id, None):
             if self.failures.get(key):
-                status, description, retry_after = self.failures[key].popleft()
-                self.calls.append(method)
-                if status == 0:
-                    raise TelegramNetworkError(method=method, message="connection dropped")
-                response = Response[Any](
-                    ok=False, error_code=status, description=description,
-                    parameters={"retry_after": retry_after} if retry_after else None,
-                )
-                self.check_response(bot=bot, method=method, status_code=status, content=response.model_dump_json())
+                self._refuse(bot, method, *self.failures[key].popleft())
+        if self._over_limit(method):
+            self.refused_429 += 1
+            self._refuse(bot, method, 429, "Too Many Requests: retry after 1", 1)
         self.calls.append(method)
         return self._result(method)
 

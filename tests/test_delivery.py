@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import pytest
 from aiogram.methods import SendMessage
 
 from bot.outbox import GIVE_UP_AFTER_SECONDS, backoff_seconds
-from domain.models import EventType, Kind, Notice
+from bot.pacing import REPLY_ATTEMPTS, Limiter
+from domain.models import EventType, Kind, Notice, TicketEvent
 from domain.service import ANSWERS_PER_HOUR, Draft, NOTICE_NEW_TICKET, NOTICE_RATED
 from handlers.callbacks import CategoryCb, KindCb, MeTooCb, ResidentTicketCb, StaffTicketCb
 from tests.conftest import VILLAGE_DL, WORKER_DL01, joined, to_chat
+from tests.test_reliability import FakeTime
 from tests.test_ticket_loop import file_ticket
 
 RESIDENT = 1001
@@ -122,3 +127,75 @@ async def test_cards_and_confirmations_go_ahead_of_chatter_in_the_outbox(harness
                         Notice(WORKER_DL01, NOTICE_NEW_TICKET, ticket.id, {}, urgent=True)], h.clock.now)
     [head] = await h.db.due_outbox(h.clock.now)
     assert head.notice.type == NOTICE_NEW_TICKET
+
+
+# -- Telegram's limits for direct replies too ----------------------------------------------------
+@pytest.fixture
+def limited(harness) -> FakeTime:
+    """Telegram's real limits, enforced by the fake API, on a fake clock the bot's limiter shares."""
+    fake = FakeTime()
+    harness.dp["limiter"] = harness.dp["outbox"].limiter = Limiter(monotonic=fake.monotonic, sleep=fake.sleep)
+    harness.session.enforce_limits(fake.monotonic)
+    return fake
+
+
+async def test_200_residents_filing_at_once_within_telegrams_limits(harness, limited):
+    h = harness
+    h.dp["tickets"].tickets_per_hour = 0
+    residents = [h.user(10_000 + i, "en") for i in range(200)]
+    results = await asyncio.gather(*(file_ticket(h, r, grid=("DL01", "DL02", "NZ01")[i % 3], text=f"Lamp {i} broken",
+                                                 lang="en") for i, r in enumerate(residents)))
+    assert h.session.refused_429 == 0
+    for resident, calls in zip(residents, results):
+        [ticket] = await h.db.resident_tickets(resident.id)
+        told = [c for c in h.session.calls if getattr(c, "chat_id", None) == resident.id
+                and "Your ticket number is <b>XG-{:06d}</b>".format(ticket.id) in str(getattr(c, "text", ""))]
+        assert len(told) == 1
+    assert "no longer active" not in joined(h.session.calls)
+    assert len({t.id for r in residents for t in await h.db.resident_tickets(r.id)}) == 200
+
+
+async def test_a_reply_refused_with_429_waits_and_is_sent_again(harness, limited):
+    h = harness
+    resident = h.user(RESIDENT, "en")
+    await h.send(resident, "/start g_DL01")
+    h.session.fail_next(RESIDENT, 429, "Too Many Requests: retry after 3", retry_after=3)
+    started = limited.now
+    calls = await h.tap(resident, KindCb(kind="complaint"))
+    assert "which area" in joined(calls, RESIDENT) and limited.now - started >= 3
+    calls = await h.tap(resident, CategoryCb(code="roads"))
+    assert "Describe the problem" in joined(calls, RESIDENT)
+
+
+async def test_a_form_does_not_move_past_a_prompt_that_was_not_delivered(harness):
+    h = harness
+    resident = h.user(RESIDENT, "en")
+    await h.send(resident, "/start g_DL01")
+    for _ in range(REPLY_ATTEMPTS):
+        h.session.fail_next(RESIDENT, 429, "Too Many Requests: retry after 1", retry_after=1)
+    calls = await h.tap(resident, KindCb(kind="complaint"))
+    assert joined(calls, RESIDENT).count("which area") == REPLY_ATTEMPTS  # each refused: the handler gave up
+    calls = await h.tap(resident, KindCb(kind="complaint"))  # pressed again: answered, not "no longer active"
+    assert "which area" in joined(calls, RESIDENT)
+
+
+async def test_1000_followers_notified_at_30_a_second_blocked_ones_dropped_after_one_403(harness, limited):
+    h = harness
+    await file_ticket(h, h.user(RESIDENT), kind="report")
+    [ticket] = await h.db.resident_tickets(RESIDENT)
+    followers = [20_000 + i for i in range(1000)]
+    blocked = set(followers[::100])
+    for follower in followers:
+        await h.db.add_follower(ticket.id, follower, TicketEvent(ticket.id, h.clock.now, EventType.FOLLOWED, follower))
+        if follower in blocked:
+            h.session.fail_next(follower, 403, "Forbidden: bot was blocked by the user")
+    before, started = len(h.session.calls), limited.now
+    await h.tap(h.user(WORKER_DL01), StaffTicketCb(action="take", ticket_id=ticket.id))
+    calls = h.session.calls[before:]
+    took = limited.now - started
+    assert h.session.refused_429 == 0
+    for follower in followers:
+        assert len(to_chat(calls, follower)) == 1  # none twice; a blocked one tried once
+    assert {f for f in followers if (user := await h.db.get_user(f)) is not None and user.unreachable} == blocked
+    assert 1000 / 30 - 1 <= took <= 1000 / 30 * 1.2  # about 30 a second
+    assert not await h.db.due_outbox(h.clock.now + 10**6)

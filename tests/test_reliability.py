@@ -21,7 +21,7 @@ from aiogram.types import Update
 
 from bot.__main__ import main as gridbot_main
 from bot.factory import create_dispatcher
-from bot.outbox import OutboxSender
+from bot.pacing import Limiter
 from domain.models import Kind, Notice, Photo, Status
 from domain.service import NOTICE_NEW_TICKET, NOTICE_STATUS, Draft, RateLimited
 from handlers.callbacks import (
@@ -64,7 +64,7 @@ async def restart(h: Harness) -> None:
     in memory) is made anew. Update ids go on where they were, as Telegram's do."""
     await h.db.close()
     h.db = await SqliteStorage.open(h.settings.database_path)
-    h.dp = create_dispatcher(h.settings, h.db, clock=h.clock, outbox_intervals=(0.0, 0.0))
+    h.dp = create_dispatcher(h.settings, h.db, clock=h.clock, send_intervals=(0.0, 0.0))
 
 
 async def start_form(h: Harness, user, text: str = "楼下水管漏水三天了") -> None:
@@ -190,8 +190,8 @@ def paced(harness) -> tuple[FakeTime, list[tuple[float, TelegramMethod]]]:
     """Telegram's real limits on a fake clock; returns the clock and every call with its time."""
     h = harness
     fake = FakeTime()
-    h.dp["outbox"] = OutboxSender(h.db, h.dp["outbox"].renderer, h.clock,
-                                  monotonic=fake.monotonic, sleep=fake.sleep)
+    # The outbox and the handlers' replies share it, as in `gridbot run`.
+    h.dp["limiter"] = h.dp["outbox"].limiter = Limiter(monotonic=fake.monotonic, sleep=fake.sleep)
     sent: list[tuple[float, TelegramMethod]] = []
     make_request = h.session.make_request
 
