@@ -11,6 +11,7 @@ moves past a prompt the person did not get.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -21,6 +22,8 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import SendMediaGroup, TelegramMethod
 from aiogram.types import TelegramObject
+
+log = logging.getLogger(__name__)
 
 GLOBAL_INTERVAL = 1 / 30
 PER_CHAT_INTERVAL = 1.0
@@ -105,4 +108,5 @@ class PacedReplies(BaseRequestMiddleware):
                 limiter.hold_all(max(1, error.retry_after))
                 if attempt == REPLY_ATTEMPTS:
                     raise
+                log.warning("a reply: Telegram asked to wait %s s (429); sending it again", error.retry_after)
                 attempt += 1
