@@ -645,6 +645,7 @@ async def test_kill_9_in_a_form_and_in_sends_then_sigterm(tmp_path):
         assert ticket_b.description == "Street lamp broken at the school gate"
         assert "XG-{:06d}".format(ticket_a.id) in told_a.text and "XG-{:06d}".format(ticket_b.id) in told_b.text
         assert not await db.due_outbox(2**40)  # every card is recorded as sent
+        assert (await db._all("PRAGMA integrity_check", ())) == [("ok",)]
     finally:
         await db.close()
     # Only the card in flight at the kill went out twice; A was told the number once.
