@@ -34,6 +34,21 @@ from handlers.stats import report_keyboard
 from storage.base import Storage
 
 
+def card_context(data: dict) -> str:
+    """Why a card came again to the town command centre (the card's notice data says)."""
+    if data.get("returned_by"):
+        return _("↩️ Returned by {department}: route it again.").format(department=escape(data["returned_by"]))
+    if data.get("supervision"):
+        return _("⏰ {department} did not resolve it in time: it is back under your supervision. "
+                 "Route it again or urge the department.").format(department=escape(data["supervision"]))
+    if data.get("unrouted"):
+        return _("⏰ Overdue, and {department} cannot take it (nobody there, or it returned the ticket): "
+                 "it stays with you. Route it to another department or resolve it.").format(
+            department=escape(data["unrouted"])
+        )
+    return ""
+
+
 class NoticeRenderer:
     def __init__(self, storage: Storage, settings: Settings, i18n: I18n, clock: Callable[[], int]):
         self.storage = storage
@@ -71,6 +86,9 @@ class NoticeRenderer:
                 text = card.text
                 if notice.data.get("passed_on"):
                     text = passed_on_text(notice.data["passed_on"], ticket.tier) + "\n\n" + text
+                why = card_context(notice.data)
+                if why:
+                    text = why + "\n\n" + text
                 return SendMessage(chat_id=chat_id, text=fit_message(text),
                                    reply_markup=keyboards.staff_ticket(ticket, shortened=card.shortened))
             if notice.type == service.NOTICE_STATUS:
@@ -136,6 +154,22 @@ class NoticeRenderer:
                 )
             if notice.type == service.NOTICE_DONE:
                 return self._done(notice, ticket, number)
+            if notice.type == service.NOTICE_URGED:
+                text = _("⏰ You are urged to deal with ticket {number} now.").format(number=number)
+                if ticket.resolve_due_at:
+                    text += "\n" + _("Resolve deadline: {due}").format(
+                        due=deadline_text(ticket.resolve_due_at, self.clock())
+                    )
+                return SendMessage(chat_id=chat_id, text=text, reply_markup=keyboards.open_card(ticket))
+            if notice.type == service.NOTICE_MERGED:
+                into = format_number(self.settings.ticket_prefix, notice.data["into"])
+                return SendMessage(
+                    chat_id=chat_id,
+                    text=_(
+                        "Your ticket {number} is about the same problem as ticket {into}, so the two were merged. "
+                        "You now follow {into} and will be told of its progress."
+                    ).format(number=number, into=into),
+                )
             if notice.type == service.NOTICE_RATED:
                 text = _("The resident rated ticket {number}: {stars} of 5").format(
                     number=number, stars=notice.data["stars"]

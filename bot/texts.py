@@ -22,6 +22,7 @@ from domain.service import (
     RateLimited,
     TicketError,
     TooManyAnswers,
+    Unstaffed,
 )
 from domain.text import clip, telegram_length, units
 
@@ -214,6 +215,8 @@ def ticket_error_text(error: TicketError) -> str:
             "You can send at most {count} answers on a ticket within an hour. Please wait for the staff, "
             "or try again later."
         ).format(count=error.per_hour)
+    if isinstance(error, Unstaffed):
+        return _("Nobody at {name} can receive tickets now.").format(name=escape(error.name))
     if isinstance(error, RateLimited):
         return _(
             "You have filed {count} tickets within the past hour, the most allowed. Your report is kept: "

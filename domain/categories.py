@@ -6,6 +6,9 @@ from domain.models import Category
 
 DEFAULT_REPLY_HOURS = 2.0
 DEFAULT_RESOLVE_HOURS = 24.0
+# The town command centre itself: a category that names it stays with the town and is never
+# routed to the department tier.
+COMMAND_CENTRE = "综合指挥中心"
 
 # (code, 中文, English, responsible department, reply hours, resolve hours)
 _DEFAULTS = [
@@ -31,7 +34,7 @@ _DEFAULTS = [
     ("disputes", "矛盾纠纷", "Neighbour disputes", "司法局", 4, 48),
     ("public_transport", "公共交通", "Buses and public transport", "交通运输局", 4, 72),
     ("telecom", "通信网络", "Phone and internet", "工信局", 4, 72),
-    ("other", "其他", "Other", "综合指挥中心", 4, 72),
+    ("other", "其他", "Other", COMMAND_CENTRE, 4, 72),
 ]
 
 DEFAULT_CATEGORIES: tuple[Category, ...] = tuple(

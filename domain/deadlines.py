@@ -85,8 +85,8 @@ def missed_deadlines(ticket: Ticket, now: int) -> list[tuple[Deadline, int]]:
 def due_action(ticket: Ticket, now: int) -> Due | None:
     """What the deadline watcher owes this ticket now, if anything.
 
-    Past the resolve deadline, a ticket moves up one tier (departments, the top, are reminded
-    instead, once). Before that, the holder is reminded once per tier: when a quarter of the
+    Past the resolve deadline, a ticket moves up one tier (a department's goes back under the town
+    command centre's supervision; see `TicketService`). Before that, the holder is reminded once per tier: when a quarter of the
     window is left, or when the reply deadline passed without a reply.
     """
     if ticket.status not in RUNNING or ticket.resolve_due_at is None:
@@ -94,7 +94,7 @@ def due_action(ticket: Ticket, now: int) -> Due | None:
     reply_overdue = (
         ticket.first_reply_at is None and ticket.reply_due_at is not None and ticket.reply_due_at <= now
     )
-    if ticket.resolve_due_at <= now and next_tier(ticket.tier) is not None:
+    if ticket.resolve_due_at <= now:
         return Due(DueAction.ESCALATE, reply_overdue)
     if ticket.reminded_at is not None:
         return None

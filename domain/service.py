@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from domain.categories import COMMAND_CENTRE
 from domain.models import (
     EventType,
     Grid,
@@ -27,11 +28,13 @@ from domain.tickets import (
     MAX_DESCRIPTION,
     MAX_NOTE,
     MAX_PHOTOS,
+    OPEN_STATUSES,
     REOPEN_WINDOW_SECONDS,
     FALLBACK_TIER,
     TIER_OF_ROLE,
     Action,
     TransitionError,
+    may_supervise,
     next_status,
     staff_may_handle,
     staff_may_view,
@@ -66,6 +69,23 @@ class TooManyAnswers(TicketError):
     def __init__(self, per_hour: int):
         super().__init__(per_hour)
         self.per_hour = per_hour
+
+
+class Unstaffed(TicketError):
+    """Nobody at this department (or tier) can receive tickets now: routing there would leave the
+    ticket with no one."""
+
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+class UrgedRecently(TicketError):
+    """The ticket's holders were urged less than URGE_INTERVAL_SECONDS ago (at `at`)."""
+
+    def __init__(self, at: int):
+        super().__init__(at)
+        self.at = at
 
 
 class RateLimited(TicketError):
@@ -108,6 +128,11 @@ PASSED_ON_REMOVED = "removed"  # a holder was removed from staff
 PASSED_ON_UNREACHABLE = "unreachable"  # a holder blocked the bot or cannot be reached
 PASSED_ON_OPENED = "opened"  # staff of the tier it belongs at opened the bot: it came back
 NOTICE_ESCALATED_AWAY = "escalated_away"  # to the holders a ticket left by itself at its deadline
+NOTICE_URGED = "urged"  # to the holders: the town command centre or an official urges them (催办)
+NOTICE_MERGED = "merged"  # to the residents of a ticket merged into another
+
+# One urge per ticket within this time is enough: the holders already have the message.
+URGE_INTERVAL_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -184,14 +209,36 @@ class TicketService:
     async def _admin_ids(self) -> list[int]:
         return sorted(self.admin_ids | {m.telegram_id for m in await self.storage.staff_with_role(Role.ADMIN)})
 
+    async def handlers_of(self, ticket: Ticket) -> list[int]:
+        """Who works on the ticket now: whoever took it, or else every holder of its tier."""
+        return [ticket.assignee_id] if ticket.assignee_id else await self.holders(ticket)
+
     async def residents_of(self, ticket: Ticket) -> list[int]:
         """The filer and everyone who follows the ticket."""
         return [ticket.resident_id, *await self.storage.followers(ticket.id)]
 
+    async def department_staffed(self, department: str | None) -> bool:
+        """Whether someone of the department can receive tickets now (has opened the bot and not
+        blocked it). The command centre is the town itself."""
+        if not department or department == COMMAND_CENTRE:
+            return False
+        staff = await self.storage.staff_with_role(Role.DEPARTMENT, department)
+        return bool(await self.storage.reachable([m.telegram_id for m in staff]))
+
+    async def routable_departments(self) -> tuple[list[str], list[str]]:
+        """(departments the town may route to, departments without staff), sorted."""
+        staffed: list[str] = []
+        unstaffed: list[str] = []
+        for name in await self.storage.list_departments():
+            if name != COMMAND_CENTRE:
+                (staffed if await self.department_staffed(name) else unstaffed).append(name)
+        return staffed, unstaffed
+
     @staticmethod
-    def card_notices(ticket: Ticket, recipients: Sequence[int], reason: str = "", passed_on: str = "") -> list[Notice]:
+    def card_notices(ticket: Ticket, recipients: Sequence[int], reason: str = "", passed_on: str = "",
+                     **context: str) -> list[Notice]:
         """The card with its photos and location; `passed_on` says why it came without a move by
-        staff (PASSED_ON_*)."""
+        staff (PASSED_ON_*), `context` why it came back to the town (see bot.notices)."""
         notices: list[Notice] = []
         data = {"reason": reason, "passed_on": passed_on} if passed_on else {"reason": reason}
         for chat_id in recipients:
@@ -199,7 +246,7 @@ class TicketService:
                 notices.append(Notice(chat_id, NOTICE_TICKET_PHOTOS, ticket.id, urgent=True))
             if ticket.lat is not None and ticket.lon is not None:
                 notices.append(Notice(chat_id, NOTICE_TICKET_LOCATION, ticket.id, urgent=True))
-            notices.append(Notice(chat_id, NOTICE_NEW_TICKET, ticket.id, data, urgent=True))
+            notices.append(Notice(chat_id, NOTICE_NEW_TICKET, ticket.id, {**data, **context}, urgent=True))
         return notices
 
     async def _staff_ticket(self, ticket_id: int, grants: Sequence[RoleGrant]) -> tuple[Ticket, Grid]:
@@ -349,7 +396,7 @@ class TicketService:
                    if e.type is EventType.RESIDENT_MESSAGE and e.at > now - 3600]
         if len(answers) >= ANSWERS_PER_HOUR:
             raise TooManyAnswers(ANSWERS_PER_HOUR)
-        recipients = [ticket.assignee_id] if ticket.assignee_id else await self.holders(ticket)
+        recipients = await self.handlers_of(ticket)
         notices = [Notice(r, NOTICE_RESIDENT_MESSAGE, ticket.id, {"text": text}) for r in recipients]
         event = TicketEvent(ticket.id, now, EventType.RESIDENT_MESSAGE, resident_id, text)
         if status == ticket.status:
@@ -408,7 +455,7 @@ class TicketService:
             comment = self._check_text(comment, MAX_NOTE)
         status = self._next(ticket, Action.RATE)
         now = self.clock()
-        staff = [ticket.assignee_id] if ticket.assignee_id else await self.holders(ticket)
+        staff = await self.handlers_of(ticket)
         return await self._change(
             ticket,
             TicketChange(status=status, rating=stars, rating_comment=comment),
@@ -491,10 +538,8 @@ class TicketService:
         await self.storage.record_event(TicketEvent(ticket.id, self.clock(), EventType.NOTE, actor_id, text))
         return ticket
 
-    async def hand_over(
-        self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant], grid_code: str, reason: str = ""
-    ) -> Ticket:
-        """Move a grid-tier ticket to another grid, e.g. when the resident scanned the wrong code."""
+    async def hand_over_target(self, ticket_id: int, grants: Sequence[RoleGrant], grid_code: str) -> tuple[Ticket, Grid]:
+        """The ticket and the grid this person may hand it to, or the error why not."""
         ticket, grid = await self._staff_ticket(ticket_id, grants)
         if ticket.tier is not Tier.GRID or grid_code == ticket.grid_code:
             raise Conflict(ticket_id)
@@ -503,6 +548,14 @@ class TicketService:
             raise NotFound(grid_code)
         if target.town != grid.town:
             raise NotAllowed(ticket_id)  # hand-over stays within the town; beyond it is escalation
+        return ticket, target
+
+    async def hand_over(
+        self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant], grid_code: str, reason: str = ""
+    ) -> Ticket:
+        """Move a grid-tier ticket to another grid, e.g. when the resident scanned the wrong code."""
+        ticket, target = await self.hand_over_target(ticket_id, grants, grid_code)
+        reason = self._check_text(reason, MAX_NOTE) if reason else ""
         status = self._next(ticket, Action.HAND_OVER)
         now = self.clock()
         placement = await self.place(replace(ticket, grid_code=target.code), Tier.GRID)
@@ -540,34 +593,141 @@ class TicketService:
         tier = next_tier(ticket.tier)
         if tier is None:
             raise Conflict(ticket_id)
-        status = self._next(ticket, Action.ESCALATE)
-        now = self.clock()
-        reply_due, resolve_due = await self._deadlines_from(ticket, now)
         target_department = (department or ticket.department) if tier is Tier.DEPARTMENT else ticket.department
-        placement = await self.place(replace(ticket, department=target_department), tier)
-        moved = replace(ticket, status=status, tier=placement.tier, department=target_department)
-        notices = self.card_notices(moved, placement.holders, reason)
+        if tier is Tier.DEPARTMENT and not await self.department_staffed(target_department):
+            raise Unstaffed(target_department or "")  # the ticket stays with the town
+        event = TicketEvent(
+            ticket.id, self.clock(), EventType.ESCALATED, actor_id, reason or None,
+            {"from": ticket.tier.value, "to": tier.value, "automatic": actor_id is None},
+        )
+        return await self._move(ticket, Action.ESCALATE, tier, target_department, event, reason)
+
+    async def return_to_town(self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant], reason: str) -> Ticket:
+        """A department sends back a ticket that is not its business (退回): the town command centre
+        gets the card with the reason and routes it again."""
+        ticket, _ = await self._staff_ticket(ticket_id, grants)
+        reason = self._check_text(reason, MAX_NOTE)
+        if ticket.tier is not Tier.DEPARTMENT:
+            raise Conflict(ticket_id)
+        event = TicketEvent(
+            ticket.id, self.clock(), EventType.RETURNED, actor_id, reason,
+            {"from": ticket.department, "to": Tier.TOWN.value},
+        )
+        return await self._move(
+            ticket, Action.RETURN, Tier.TOWN, ticket.department, event, reason, returned_by=ticket.department or ""
+        )
+
+    async def _move(self, ticket: Ticket, action: Action, tier: Tier, department: str | None,
+                    event: TicketEvent, reason: str, **context: str) -> Ticket:
+        """Give the ticket to `tier` with fresh deadlines: its holders get the card, the residents a
+        status line (never the reason: it is internal)."""
+        status = self._next(ticket, action)
+        reply_due, resolve_due = await self._deadlines_from(ticket, event.at)
+        placement = await self.place(replace(ticket, department=department), tier)
+        moved = replace(ticket, status=status, tier=placement.tier, department=department)
+        notices = self.card_notices(moved, placement.holders, reason, **context)
         notices += self._status_notices(await self.residents_of(ticket), ticket, status, tier=placement.tier.value)
-        if actor_id is None:  # nobody moved it: those who held it learn it is no longer theirs
-            previous = [ticket.assignee_id] if ticket.assignee_id else await self.holders(ticket)
+        if event.actor_id is None:  # nobody moved it: those who held it learn it is no longer theirs
+            previous = await self.handlers_of(ticket)
             notices += [Notice(p, NOTICE_ESCALATED_AWAY, ticket.id, {"to": placement.tier.value}, urgent=True)
                         for p in previous]
         stored = await self._change(
             ticket,
             TicketChange(
-                status=status, tier=placement.tier, waiting_tier=placement.waiting_tier,
-                department=target_department, clear_assignee=True,
-                tier_since=now, reply_due_at=reply_due, resolve_due_at=resolve_due,
+                status=status, tier=placement.tier, waiting_tier=placement.waiting_tier, department=department,
+                clear_assignee=True, tier_since=event.at, reply_due_at=reply_due, resolve_due_at=resolve_due,
                 new_deadline_window=True,
             ),
-            TicketEvent(
-                ticket.id, now, EventType.ESCALATED, actor_id, reason or None,
-                {"from": ticket.tier.value, "to": placement.tier.value, "automatic": actor_id is None},
-            ),
+            replace(event, data={**event.data, "to": placement.tier.value}),
             notices,
         )
-        await self._warn_passed_over(stored, placement, now)
+        await self._warn_passed_over(stored, placement, event.at)
         return stored
+
+    async def _overdue(self, ticket: Ticket) -> None:
+        """Past its resolve deadline a ticket goes up one tier. A department's goes back under the
+        town's supervision (督办); the town keeps one whose department cannot take it or returned it."""
+        now = self.clock()
+        if ticket.tier is Tier.DEPARTMENT:
+            event = TicketEvent(
+                ticket.id, now, EventType.ESCALATED, None, None,
+                {"from": Tier.DEPARTMENT.value, "to": Tier.TOWN.value, "automatic": True, "supervision": True},
+            )
+            await self._move(ticket, Action.ESCALATE, Tier.TOWN, ticket.department, event, "",
+                             supervision=ticket.department or "")
+            return
+        if ticket.tier is Tier.TOWN:
+            returned = any(
+                e.type is EventType.RETURNED and e.data.get("from") == ticket.department
+                for e in await self.storage.events(ticket.id)
+            )
+            if returned or not await self.department_staffed(ticket.department):
+                await self._keep_at_town(ticket, now)
+                return
+        await self.escalate(ticket.id, None)
+
+    async def _keep_at_town(self, ticket: Ticket, now: int) -> None:
+        """The town stays the holder with a fresh deadline and gets the card again, to route it."""
+        reply_due, resolve_due = await self._deadlines_from(ticket, now)
+        await self._change(
+            ticket,
+            TicketChange(
+                status=ticket.status, tier_since=now, reply_due_at=reply_due, resolve_due_at=resolve_due,
+                new_deadline_window=True,
+            ),
+            TicketEvent(ticket.id, now, EventType.REMINDED, None, None,
+                        {"resolve_due_at": resolve_due, "unrouted": ticket.department}),
+            self.card_notices(ticket, await self.holders(ticket), unrouted=ticket.department or ""),
+        )
+
+    async def urge(self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant]) -> list[int]:
+        """The town command centre or an official urges the holders (催办), at most once an hour per
+        ticket. Returns who was urged."""
+        ticket = await self.get(ticket_id)
+        grid = await self.storage.get_grid(ticket.grid_code)
+        if grid is None or not may_supervise(grants, grid):
+            raise NotAllowed(ticket_id)
+        if ticket.status not in OPEN_STATUSES:
+            raise Conflict(ticket_id)
+        now = self.clock()
+        urged = [e.at for e in await self.storage.events(ticket.id) if e.type is EventType.URGED]
+        if urged and now - urged[-1] < URGE_INTERVAL_SECONDS:
+            raise UrgedRecently(urged[-1])
+        recipients = await self.handlers_of(ticket)
+        if not recipients:
+            raise Unstaffed(tier_holder(ticket, grid)[1])
+        await self.storage.record_event(
+            TicketEvent(ticket.id, now, EventType.URGED, actor_id, None, {"holders": recipients}),
+            [Notice(r, NOTICE_URGED, ticket.id, urgent=True) for r in recipients],
+        )
+        return recipients
+
+    async def merge(self, ticket_id: int, into_id: int, actor_id: int, grants: Sequence[RoleGrant]) -> Ticket:
+        """Close a duplicate as merged into another open ticket of the same grid: its filer and
+        followers follow the kept one and are told. Returns the kept ticket."""
+        if ticket_id == into_id:
+            raise InvalidInput("same ticket")
+        ticket, _ = await self._staff_ticket(ticket_id, grants)
+        kept, _ = await self._staff_ticket(into_id, grants)
+        if kept.grid_code != ticket.grid_code:
+            raise NotAllowed(into_id)
+        if kept.status not in OPEN_STATUSES:
+            raise Conflict(into_id)
+        self._next(ticket, Action.MERGE)
+        now = self.clock()
+        residents = await self.residents_of(ticket)
+        already = set(await self.residents_of(kept))
+        follows = [
+            TicketEvent(kept.id, now, EventType.FOLLOWED, r, None, {"merged_from": ticket.id})
+            for r in residents
+            if r not in already
+        ]
+        await self._record_misses(ticket, now)  # as `_change` does before any action
+        merged = TicketEvent(ticket.id, now, EventType.MERGED, actor_id, None, {"into": kept.id})
+        notices = [Notice(r, NOTICE_MERGED, ticket.id, {"into": kept.id}) for r in residents]
+        if not await self.storage.merge_ticket(ticket.id, ticket.status, kept.id, merged, follows, notices):
+            raise Conflict(ticket_id)
+        return await self.get(kept.id)
 
     async def run_deadlines(self) -> tuple[int, int]:
         """Escalate what is overdue and remind holders of what is near: each exactly once, because
@@ -581,7 +741,7 @@ class TicketService:
                 continue
             try:
                 if due.action is DueAction.ESCALATE:
-                    await self.escalate(ticket.id, None)
+                    await self._overdue(ticket)
                     escalated += 1
                 else:
                     await self._remind(ticket, now, due.reply_overdue)
@@ -600,7 +760,7 @@ class TicketService:
             )
 
     async def _remind(self, ticket: Ticket, now: int, reply_overdue: bool) -> None:
-        recipients = [ticket.assignee_id] if ticket.assignee_id else await self.holders(ticket)
+        recipients = await self.handlers_of(ticket)
         data = {"resolve_due_at": ticket.resolve_due_at, "reply_overdue": reply_overdue}
         await self._change(
             ticket,

@@ -46,6 +46,8 @@ class Action(StrEnum):
     RESOLVE = "resolve"
     HAND_OVER = "hand_over"
     ESCALATE = "escalate"
+    RETURN = "return"  # a department sends it back to the town command centre (退回)
+    MERGE = "merge"  # closed as a duplicate of another open ticket
     CONFIRM = "confirm"
     REOPEN = "reopen"
     RATE = "rate"
@@ -69,6 +71,8 @@ _TRANSITIONS: dict[Action, dict[Status, Status]] = {
     Action.RESOLVE: {s: Status.RESOLVED for s in OPEN_STATUSES},
     Action.HAND_OVER: {s: Status.NEW for s in OPEN_STATUSES},
     Action.ESCALATE: {s: Status.NEW for s in OPEN_STATUSES},
+    Action.RETURN: {s: Status.NEW for s in OPEN_STATUSES},
+    Action.MERGE: {s: Status.MERGED for s in OPEN_STATUSES},
     Action.CONFIRM: {Status.RESOLVED: Status.CLOSED},
     Action.REOPEN: {Status.RESOLVED: Status.REOPENED},
     Action.RATE: {Status.CLOSED: Status.CLOSED},
@@ -133,6 +137,20 @@ def staff_may_view(grants: Iterable[RoleGrant], ticket: Ticket, grid: Grid | Non
         ):
             return True
     return False
+
+
+def supervised_towns(grants: Iterable[RoleGrant]) -> frozenset[str] | None:
+    """The towns whose tickets this person oversees at every tier (督办): the town command centre
+    its town, officials their town; None for every town (admins, officials without a scope)."""
+    grants = list(grants)
+    if any(g.role is Role.ADMIN or (g.role is Role.OFFICIAL and not g.scope) for g in grants):
+        return None
+    return frozenset(g.scope for g in grants if g.role in (Role.TOWN, Role.OFFICIAL))
+
+
+def may_supervise(grants: Iterable[RoleGrant], grid: Grid) -> bool:
+    towns = supervised_towns(grants)
+    return towns is None or grid.town in towns
 
 
 def is_staff(grants: Iterable[RoleGrant]) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import codes, common, digest, fallback, resident, shops, sites, staff, start, stats, tickets
+from handlers import codes, common, digest, fallback, resident, shops, sites, staff, start, stats, supervision, tickets
 
 
 def get_routers() -> list[Router]:
@@ -14,6 +14,7 @@ def get_routers() -> list[Router]:
         start.build_router(),  # /start and deep links: a new /start resets a form on purpose
         tickets.build_router(),  # /t, the staff card and internal notes: access checked per ticket
         staff.build_router(),  # staff only (router-level filter)
+        supervision.build_router(),  # returns and merges (staff), /overdue and urging (town, officials)
         codes.build_router(),  # /qr for staff, /posters for admins
         stats.build_router(),  # /stats for officials and admins
         digest.build_router(),  # /digest: officials choose their digests

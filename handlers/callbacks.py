@@ -15,6 +15,8 @@ from pydantic import Field
 RowId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 # A position in a short list, a step of a form, a number of stars.
 SmallNumber = Annotated[int, Field(ge=0, le=99)]
+# A page of a long list.
+PageNumber = Annotated[int, Field(ge=0, le=99_999)]
 # An action, a kind, a language, a scope level, a digest choice.
 Word = Annotated[str, Field(pattern=r"^[a-z_]{1,16}$")]
 # Grid, category, shop and site codes (domain.tickets.GRID_CODE_PATTERN).
@@ -80,7 +82,8 @@ class MeTooCb(CheckedCallbackData, prefix="metoo"):
 
 
 class StaffTicketCb(CheckedCallbackData, prefix="st"):
-    """A staff action on a ticket: take, reply, ask, resolve, handover, escalate, view, note."""
+    """A staff action on a ticket: take, reply, ask, resolve, handover, escalate, view, note,
+    return, merge, or cancel (a picker or a reason step about this ticket)."""
 
     action: Word
     ticket_id: RowId
@@ -99,7 +102,8 @@ class QueuePageCb(CheckedCallbackData, prefix="qp"):
 
 
 class DepartmentCb(CheckedCallbackData, prefix="dep"):
-    """Town staff route a ticket to a department: its index in the sorted department list."""
+    """Town staff route a ticket to a department: its index in the list the picker offered (kept
+    in the form)."""
 
     ticket_id: RowId
     index: SmallNumber
@@ -108,6 +112,25 @@ class DepartmentCb(CheckedCallbackData, prefix="dep"):
 class HandOverCb(CheckedCallbackData, prefix="ho"):
     ticket_id: RowId
     grid_code: Code
+
+
+class MergeCb(CheckedCallbackData, prefix="mg"):
+    """Staff merge `ticket_id` into `into_id`, another open ticket of the same grid."""
+
+    ticket_id: RowId
+    into_id: RowId
+
+
+class OverduePageCb(CheckedCallbackData, prefix="odp"):
+    """/overdue: another page of the list."""
+
+    page: PageNumber
+
+
+class UrgeCb(CheckedCallbackData, prefix="urge"):
+    """/overdue: urge the holders of one ticket (催办)."""
+
+    ticket_id: RowId
 
 
 class ResidentTicketCb(CheckedCallbackData, prefix="rt"):

@@ -29,9 +29,12 @@ from handlers.callbacks import (
     HomeCb,
     MeTooCb,
     QueuePageCb,
+    MergeCb,
+    OverduePageCb,
     RateCb,
     ResidentTicketCb,
     StaffTicketCb,
+    UrgeCb,
 )
 
 
@@ -121,10 +124,17 @@ def staff_ticket(ticket: Ticket, handles: bool = True, shortened: bool = False) 
             buttons.append(button(_("↪️ Hand over"), StaffTicketCb(action="handover", ticket_id=ticket.id)))
         if next_tier(ticket.tier) is not None:
             buttons.append(button(_("⬆️ Escalate"), StaffTicketCb(action="escalate", ticket_id=ticket.id)))
+        if ticket.tier is Tier.DEPARTMENT:
+            buttons.append(button(_("↩️ Return to the town"), StaffTicketCb(action="return", ticket_id=ticket.id)))
+        buttons.append(button(_("🔗 Merge into…"), StaffTicketCb(action="merge", ticket_id=ticket.id)))
     buttons.append(button(_("📝 Internal note"), StaffTicketCb(action="note", ticket_id=ticket.id)))
     if shortened:
         buttons.append(button(_("📄 Full text"), StaffTicketCb(action="full", ticket_id=ticket.id)))
     return markup(buttons, 2)
+
+
+def cancel_button(ticket_id: int) -> InlineKeyboardButton:
+    return button(_("✖️ Cancel"), StaffTicketCb(action="cancel", ticket_id=ticket_id))
 
 
 def open_card(ticket: Ticket) -> InlineKeyboardMarkup:
@@ -134,7 +144,41 @@ def open_card(ticket: Ticket) -> InlineKeyboardMarkup:
 
 
 def departments(ticket_id: int, names: Sequence[str]) -> InlineKeyboardMarkup:
-    return markup([button(name, DepartmentCb(ticket_id=ticket_id, index=i)) for i, name in enumerate(names)], 2)
+    picks = [button(name, DepartmentCb(ticket_id=ticket_id, index=i)) for i, name in enumerate(names)]
+    return markup([*picks, cancel_button(ticket_id)], 2)
+
+
+def merge_targets(ticket_id: int, tickets: Sequence[Ticket], prefix: str, language: str,
+                  categories: dict[str, Category]) -> InlineKeyboardMarkup:
+    picks = [
+        button(
+            "{} · {} · {}".format(
+                format_number(prefix, t.id),
+                categories[t.category_code].name(language) if t.category_code in categories else t.category_code,
+                t.description[:24],
+            ),
+            MergeCb(ticket_id=ticket_id, into_id=t.id),
+        )
+        for t in tickets
+    ]
+    return markup([*picks, cancel_button(ticket_id)])
+
+
+def overdue_page(tickets: Sequence[Ticket], prefix: str, page: int, pages: int) -> InlineKeyboardMarkup:
+    """Per ticket: open its card, or urge its holders; then ◀ ▶ between pages."""
+    rows = [
+        [button("📋 " + format_number(prefix, t.id), StaffTicketCb(action="view", ticket_id=t.id)),
+         button(_("⏰ Urge"), UrgeCb(ticket_id=t.id))]
+        for t in tickets
+    ]
+    paging = []
+    if page > 0:
+        paging.append(button("◀", OverduePageCb(page=page - 1)))
+    if page + 1 < pages:
+        paging.append(button("▶", OverduePageCb(page=page + 1)))
+    if paging:
+        rows.append(paging)
+    return InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 def hand_over_targets(ticket_id: int, grids: Sequence[Grid]) -> InlineKeyboardMarkup:
@@ -146,7 +190,7 @@ def hand_over_targets(ticket_id: int, grids: Sequence[Grid]) -> InlineKeyboardMa
             )
         except ValueError:  # a button carries at most 64 bytes: a very long grid code cannot be offered
             continue
-    return markup(buttons)
+    return markup([*buttons, cancel_button(ticket_id)])
 
 
 def resolve_photos_done() -> ReplyKeyboardMarkup:

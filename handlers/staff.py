@@ -19,13 +19,13 @@ from bot.config import Settings
 from bot.texts import category_name, deadline_summary, status_name, ticket_error_text
 from domain.deadlines import is_overdue
 from domain.models import Photo, RoleGrant, Status, Ticket, Tier
-from domain.service import Conflict, NotAllowed, TicketError, TicketService
+from domain.service import Conflict, NotAllowed, TicketError, TicketService, Unstaffed
 from domain.tickets import MAX_PHOTOS, format_number, staff_may_handle
 from handlers import keyboards
 from handlers.common import discard_form, edit_buttons, take_note, take_photo
 from handlers.callbacks import DepartmentCb, HandOverCb, QueuePageCb, StaffTicketCb
 from handlers.filters import DoneButton, Has, IsStaff
-from handlers.states import Escalate, Resolve, StaffReply
+from handlers.states import Escalate, HandOver, Resolve, StaffReply
 from handlers.tickets import refresh_card
 from storage.base import Storage
 
@@ -224,15 +224,45 @@ async def choose_handover(query: CallbackQuery, callback_data: StaffTicketCb, db
     )
 
 
-async def hand_over(query: CallbackQuery, callback_data: HandOverCb, tickets: TicketService,
-                    grants: list[RoleGrant], settings: Settings) -> None:
-    try:
-        ticket = await tickets.hand_over(callback_data.ticket_id, query.from_user.id, grants, callback_data.grid_code)
+async def choose_handover_target(query: CallbackQuery, callback_data: HandOverCb, state: FSMContext, db: Storage,
+                                 tickets: TicketService, grants: list[RoleGrant], settings: Settings) -> None:
+    try:  # a forged or stale button is refused now, not after the reason is written
+        await tickets.hand_over_target(callback_data.ticket_id, grants, callback_data.grid_code)
     except TicketError as error:
         await query.answer(ticket_error_text(error), show_alert=True)
         return
+    ticket = await begin_step(query, callback_data.ticket_id, state, db, grants, HandOver.reason,
+                              grid_code=callback_data.grid_code)
+    if ticket is None:
+        return
+    await edit_buttons(query, None)
+    await query.message.answer(
+        _("Why does ticket {number} belong to another grid? Write the reason (or /cancel):").format(
+            number=format_number(settings.ticket_prefix, ticket.id)
+        )
+    )
+
+
+async def hand_over(message: Message, state: FSMContext, tickets: TicketService, grants: list[RoleGrant]) -> None:
+    reason = await take_note(message)
+    if reason is None:
+        return
+    data = await state.get_data()
+    await state.clear()
+    try:  # the confirmation comes through the outbox with the change (NOTICE_DONE)
+        await tickets.hand_over(data["ticket_id"], message.from_user.id, grants, data["grid_code"], reason)
+    except TicketError as error:
+        await message.answer(ticket_error_text(error))
+
+
+async def cancel_step(query: CallbackQuery, callback_data: StaffTicketCb, state: FSMContext) -> None:
+    """✖️ under a picker: drops the form about this ticket, if it is still open, and the buttons."""
+    if (await state.get_data()).get("ticket_id") == callback_data.ticket_id:
+        await state.clear()
     await query.answer()
     await edit_buttons(query, None)
+    if query.message is not None:
+        await query.message.answer(_("Cancelled. Nothing was changed."))
 
 
 async def start_escalate(query: CallbackQuery, callback_data: StaffTicketCb, state: FSMContext, db: Storage,
@@ -256,39 +286,52 @@ async def escalate_reason(message: Message, state: FSMContext, db: Storage, tick
     ticket_id = data["ticket_id"]
     ticket = await db.get_ticket(ticket_id)
     if ticket is not None and ticket.tier is Tier.TOWN:
-        # The town command centre routes the ticket to one of the departments.
-        await state.update_data(reason=reason)
-        await message.answer(
-            _("Which department should handle it?"),
-            reply_markup=keyboards.departments(ticket_id, await db.list_departments()),
-        )
+        # The town command centre routes the ticket to a department that can receive it; the form
+        # keeps the names offered, so a button means what it said when it was pressed.
+        staffed, unstaffed = await tickets.routable_departments()
+        await state.update_data(reason=reason, departments=staffed)
+        text = _("Which department should handle it?") if staffed else _("No department can receive tickets now.")
+        if unstaffed:
+            text += "\n" + _("Without staff who can receive tickets (not offered): {names}").format(
+                names=escape("、".join(unstaffed))
+            )
+        await message.answer(text, reply_markup=keyboards.departments(ticket_id, staffed))
         return
     await state.clear()
-    await escalated_reply(message, tickets, ticket_id, message.from_user.id, grants, reason, None, settings)
+    try:  # the confirmation comes through the outbox with the change (NOTICE_DONE)
+        await tickets.escalate(ticket_id, message.from_user.id, grants, reason)
+    except TicketError as error:
+        await message.answer(ticket_error_text(error))
+        return
     await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, ticket_id, grants,
                        lang, clock())
 
 
-async def escalated_reply(message: Message, tickets: TicketService, ticket_id: int, actor_id: int,
-                          grants: list[RoleGrant], reason: str, department: str | None, settings: Settings) -> None:
-    try:
-        ticket = await tickets.escalate(ticket_id, actor_id, grants, reason, department)
-    except TicketError as error:
-        await message.answer(ticket_error_text(error))
-
-
 async def route_to_department(query: CallbackQuery, callback_data: DepartmentCb, state: FSMContext, db: Storage,
-                              tickets: TicketService, grants: list[RoleGrant], settings: Settings) -> None:
+                              tickets: TicketService, grants: list[RoleGrant], settings: Settings, clock,
+                              lang: str) -> None:
     data = await state.get_data()
-    names = await db.list_departments()
+    names = data.get("departments", [])
     if data.get("ticket_id") != callback_data.ticket_id or not 0 <= callback_data.index < len(names):
         await query.answer(_("This button is not valid (any more) or not meant for you."), show_alert=True)
+        return
+    try:
+        ticket = await tickets.escalate(callback_data.ticket_id, query.from_user.id, grants, data["reason"],
+                                        names[callback_data.index])
+    except Unstaffed as error:  # the department's staff left since the picker was shown
+        await query.answer(
+            ticket_error_text(error) + " " + _("The ticket stays with the town command centre."), show_alert=True
+        )
+        return
+    except TicketError as error:
+        await state.clear()
+        await query.answer(ticket_error_text(error), show_alert=True)
         return
     await state.clear()
     await query.answer()
     await edit_buttons(query, None)
-    await escalated_reply(query.message, tickets, callback_data.ticket_id, query.from_user.id, grants,
-                          data["reason"], names[callback_data.index], settings)
+    await refresh_card(query.bot, query.message.chat.id, data.get("card_message_id"), db, settings, ticket.id, grants,
+                       lang, clock())
 
 
 def build_router() -> Router:
@@ -312,5 +355,8 @@ def build_router() -> Router:
     router.message.register(staff_bad_input, StateFilter(StaffReply.text))
     router.message.register(staff_bad_input, StateFilter(Escalate.reason))
     router.callback_query.register(choose_handover, StaffTicketCb.filter(F.action == "handover"))
-    router.callback_query.register(hand_over, HandOverCb.filter())
+    router.callback_query.register(choose_handover_target, HandOverCb.filter())
+    router.message.register(hand_over, StateFilter(HandOver.reason), Has("text"))
+    router.message.register(staff_bad_input, StateFilter(HandOver.reason))
+    router.callback_query.register(cancel_step, StaffTicketCb.filter(F.action == "cancel"))
     return router

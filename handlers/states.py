@@ -37,7 +37,15 @@ class Resolve(StatesGroup):
 
 
 class Escalate(StatesGroup):
-    reason = State()
+    reason = State()  # then, at the town, the department picker
+
+
+class HandOver(StatesGroup):
+    reason = State()  # the target grid is chosen first
+
+
+class ReturnTicket(StatesGroup):
+    reason = State()  # a department returns a ticket to the town command centre (退回)
 
 
 class ShopRate(StatesGroup):

@@ -231,6 +231,20 @@ class Storage(ABC):
         """False when the resident already follows or filed the ticket."""
 
     @abstractmethod
+    async def merge_ticket(
+        self,
+        ticket_id: int,
+        expected: Status,
+        into_id: int,
+        event: TicketEvent,
+        follows: Sequence[TicketEvent],
+        notices: Sequence[Notice] = (),
+    ) -> bool:
+        """Close `ticket_id` as merged (if still in status `expected`) into `into_id` (if still
+        open): each of `follows` (FOLLOWED events of `into_id`) adds its actor as a follower.
+        False, with nothing written, if either ticket moved on."""
+
+    @abstractmethod
     async def followers(self, ticket_id: int) -> list[int]: ...
 
     @abstractmethod
@@ -240,6 +254,13 @@ class Storage(ABC):
     async def open_tickets(self, grid_code: str, category_code: str, limit: int = 5) -> list[Ticket]:
         """Open public tickets (reports, suggestions) of one grid and category, newest first: what
         other residents are offered to follow ("me too"). Complaints are never listed."""
+
+    @abstractmethod
+    async def grid_open_tickets(self, grid_code: str, limit: int = 20) -> list[Ticket]:
+        """Every open ticket of one grid, of any kind and category, newest first: what a duplicate
+        may be merged into."""
+
+    @abstractmethod
 
     @abstractmethod
     async def resident_tickets(self, resident_id: int, limit: int = 20) -> list[Ticket]:
@@ -254,6 +275,13 @@ class Storage(ABC):
     async def tickets_waiting_for(self, role: Role, scope: str) -> list[Ticket]:
         """Open tickets held above the tier of `role` and `scope` because nobody there (or, for a
         village, in its grid either) could be reached, oldest first."""
+
+    @abstractmethod
+    async def overdue_tickets(
+        self, now: int, towns: frozenset[str] | None, offset: int = 0, limit: int = 10
+    ) -> tuple[int, list[Ticket]]:
+        """Running tickets past their resolve deadline in `towns` (None: every town), the latest
+        first: (how many in all, one page)."""
 
     @abstractmethod
     async def staff_queue(self, grants: Sequence[RoleGrant], limit: int = 50) -> list[Ticket]:

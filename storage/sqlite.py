@@ -595,6 +595,39 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
 
         return await self._in_one_trip(write)
 
+    async def merge_ticket(
+        self,
+        ticket_id: int,
+        expected: Status,
+        into_id: int,
+        event: TicketEvent,
+        follows: Sequence[TicketEvent],
+        notices: Sequence[Notice] = (),
+    ) -> bool:
+        def write(db: sqlite3.Connection) -> bool:
+            row = db.execute(f"SELECT 1 FROM tickets WHERE id = ? AND status IN {_OPEN_SQL}", (into_id, *_OPEN)).fetchone()
+            if row is None:
+                return False
+            cur = db.execute(
+                "UPDATE tickets SET status = ? WHERE id = ? AND status = ?",
+                (Status.MERGED.value, ticket_id, expected.value),
+            )
+            if cur.rowcount != 1:
+                return False
+            (tier,) = db.execute("SELECT tier FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+            self._insert_event(db, event, tier)
+            for follow in follows:
+                db.execute(
+                    "INSERT INTO ticket_followers(ticket_id, resident_id, created_at) VALUES (?,?,?)"
+                    " ON CONFLICT DO NOTHING",
+                    (into_id, follow.actor_id, follow.at),
+                )
+                self._insert_event(db, follow, None)
+            self._insert_notices(db, notices, event.at)
+            return True
+
+        return await self._in_one_trip(write)
+
     async def followers(self, ticket_id: int) -> list[int]:
         rows = await self._all(
             "SELECT resident_id FROM ticket_followers WHERE ticket_id = ? ORDER BY created_at",
@@ -615,6 +648,14 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
             f"SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.grid_code = ? AND t.category_code = ?"
             f" AND t.status IN {_OPEN_SQL} AND t.kind IN {_PUBLIC_SQL} ORDER BY t.id DESC LIMIT ?",
             (grid_code, category_code, *_OPEN, *_PUBLIC, limit),
+        )
+        return [_ticket(r) for r in rows]
+
+    async def grid_open_tickets(self, grid_code: str, limit: int = 20) -> list[Ticket]:
+        rows = await self._all(
+            f"SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.grid_code = ? AND t.status IN {_OPEN_SQL}"
+            " ORDER BY t.id DESC LIMIT ?",
+            (grid_code, *_OPEN, limit),
         )
         return [_ticket(r) for r in rows]
 
@@ -698,14 +739,30 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
         )
         return QueuePage([_ticket(r) for r in rows], counts[0], counts[1])
 
+    async def overdue_tickets(
+        self, now: int, towns: frozenset[str] | None, offset: int = 0, limit: int = 10
+    ) -> tuple[int, list[Ticket]]:
+        where = "t.status IN ('new', 'in_progress', 'reopened') AND t.resolve_due_at <= ?"
+        params: list = [now]
+        if towns is not None:
+            where += " AND g.town IN (" + ",".join("?" * len(towns)) + ")"
+            params += sorted(towns)
+        source = f"FROM tickets t JOIN grids g ON g.code = t.grid_code WHERE {where}"
+        async with self._lock:
+            (total,) = (await self._db.execute_fetchall(f"SELECT COUNT(*) {source}", params))[0]
+            rows = await self._db.execute_fetchall(
+                f"SELECT {TICKET_COLUMNS} {source} ORDER BY t.resolve_due_at, t.id LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            )
+        return total, [_ticket(r) for r in rows]
+
     async def tickets_due(self, now: int, limit: int = 500) -> list[Ticket]:
         """Open tickets whose clock runs and whose reminder or deadline has come, oldest due first."""
         rows = await self._all(
             f"SELECT {TICKET_COLUMNS} FROM tickets t"
             " WHERE t.status IN ('new', 'in_progress', 'reopened') AND t.resolve_due_at IS NOT NULL"
-            # Overdue with a tier above to go to; departments, the top, are only reminded (below),
-            # so their overdue tickets cannot fill the batch and hold up everyone else's.
-            " AND ((t.resolve_due_at <= ?1 AND t.tier != 'department')"
+            # Overdue (each moves on, so none fills the batch twice), or due a reminder.
+            " AND (t.resolve_due_at <= ?1"
             "   OR (t.reminded_at IS NULL"
             "       AND (t.resolve_due_at - CAST((t.resolve_due_at - t.tier_since) * ?3 AS INTEGER) <= ?1"
             "            OR (t.first_reply_at IS NULL AND t.reply_due_at <= ?1)))"

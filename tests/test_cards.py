@@ -61,9 +61,10 @@ async def test_card_history_says_who_moved_it_from_where_to_where(harness):
     ticket = await filed(h, photos=2, location=(34.81, 117.17))
     worker = h.user(WORKER_DL01)
     await h.tap(worker, StaffTicketCb(action="handover", ticket_id=ticket.id))
-    calls = await h.tap(worker, HandOverCb(ticket_id=ticket.id, grid_code="DL02"))
+    await h.tap(worker, HandOverCb(ticket_id=ticket.id, grid_code="DL02"))
+    calls = await h.send(worker, "3号楼属于二网格")  # the hand-over asks for a reason
     card = to_chat(calls, WORKER_DL02)[-1].text
-    assert "转交：东里一网格 → 东里二网格（王网格）" in card
+    assert "转交：东里一网格 → 东里二网格（王网格）：3号楼属于二网格" in card
     assert "照片：2" in card and "时限：" in card
 
     other = h.user(WORKER_DL02)
@@ -199,5 +200,7 @@ async def test_hand_over_line_in_english(harness):
     ticket = (await h.db.resident_tickets(RESIDENT))[0]
     worker = h.user(WORKER_DL01)
     await h.tap(worker, StaffTicketCb(action="handover", ticket_id=ticket.id))
-    calls = await h.tap(worker, HandOverCb(ticket_id=ticket.id, grid_code="DL02"))
+    await h.tap(worker, HandOverCb(ticket_id=ticket.id, grid_code="DL02"))
+    calls = await h.send(worker, "3号楼属于二网格")  # the hand-over asks for a reason
     assert "It is now handled by 东里二网格." in joined(calls, RESIDENT)
+    assert "3号楼" not in joined(calls, RESIDENT)  # the reason is internal

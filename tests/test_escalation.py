@@ -35,8 +35,9 @@ def test_due_action_rules():
     assert due_action(ticket_at(status=Status.WAITING_RESIDENT), 30 * HOUR) is None  # clock paused
     assert due_action(ticket_at(status=Status.RESOLVED), 30 * HOUR) is None
     top = ticket_at(tier=Tier.DEPARTMENT, first_reply_at=HOUR)
-    assert due_action(top, 30 * HOUR).action is DueAction.REMIND  # nothing above departments
-    assert due_action(ticket_at(tier=Tier.DEPARTMENT, reminded_at=25 * HOUR), 30 * HOUR) is None
+    assert due_action(top, 20 * HOUR).action is DueAction.REMIND
+    # past the deadline a department's ticket goes back under the town's supervision
+    assert due_action(ticket_at(tier=Tier.DEPARTMENT, reminded_at=18 * HOUR), 30 * HOUR).action is DueAction.ESCALATE
     assert shifted(10, 100, 160) == 70 and shifted(None, 1, 2) is None
 
 
@@ -78,10 +79,15 @@ async def test_overdue_ticket_climbs_one_tier_at_a_time_and_everyone_is_told(har
     assert top.tier is Tier.DEPARTMENT and top.department == "水务局"
     assert [c for c in to_chat(h.session.calls, WATER_DEPT) if isinstance(c, SendMessage)]
     h.clock.advance(48 * HOUR)
-    assert await run_deadlines(h) == (0, 1)  # the top tier is reminded, not escalated
+    before = len(h.session.calls)
+    assert await run_deadlines(h) == (1, 0)  # the department missed it: back under the town's supervision
     assert await run_deadlines(h) == (0, 0)
+    back = await h.db.get_ticket(ticket.id)
+    assert back.tier is Tier.TOWN and back.status is Status.NEW
+    town_card = [c for c in to_chat(h.session.calls[before:], TOWN_STAFF) if isinstance(c, SendMessage)][-1]
+    assert "水务局" in town_card.text and "督办" in town_card.text
     escalations = [e for e in await h.db.events(ticket.id) if e.type is EventType.ESCALATED]
-    assert [e.data["to"] for e in escalations] == ["village", "town", "department"]
+    assert [e.data["to"] for e in escalations] == ["village", "town", "department", "town"]
     assert all(e.data["automatic"] for e in escalations)
 
 
@@ -201,10 +207,13 @@ async def test_hand_over_stays_in_the_town_and_reaches_someone(harness):
     assert "not in your area" in " ".join(c.text for c in calls if getattr(c, "show_alert", False))
     assert (await h.db.get_ticket(ticket.id)).grid_code == "DL01"
 
-    calls = await h.tap(worker, HandOverCb(ticket_id=ticket.id, grid_code="DL09"))  # a grid with no worker
+    await h.tap(worker, HandOverCb(ticket_id=ticket.id, grid_code="DL09"))  # a grid with no worker
+    calls = await h.send(worker, "The leak is in DL09")
     moved = await h.db.get_ticket(ticket.id)
     assert moved.grid_code == "DL09" and moved.tier is Tier.VILLAGE
     assert [c for c in to_chat(calls, VILLAGE_DL) if isinstance(c, SendMessage)]  # the village gets the card
+    event = [e for e in await h.db.events(ticket.id) if e.type is EventType.HANDED_OVER][-1]
+    assert event.note == "The leak is in DL09" and event.data == {"from": "DL01", "to": "DL09"}
 
 
 async def test_escalating_a_paused_ticket_restarts_its_clock(harness):
@@ -229,7 +238,7 @@ async def test_escalating_a_paused_ticket_restarts_its_clock(harness):
     assert resumed.resolve_due_at == escalated.resolve_due_at + 60  # paused one minute, not six hours
 
 
-async def test_many_overdue_department_tickets_do_not_hold_up_the_rest(harness):
+async def test_overdue_department_tickets_go_back_to_the_town_and_do_not_hold_up_the_rest(harness):
     h = harness
     service = h.dp["tickets"]
     for resident in range(3):
@@ -239,6 +248,7 @@ async def test_many_overdue_department_tickets_do_not_hold_up_the_rest(harness):
         for _ in range(3):
             await service.escalate(ticket.id, None)
     h.clock.advance(30 * 24 * HOUR)
-    await service.run_deadlines()  # the two at the top are reminded; the third moves up
+    assert await service.run_deadlines() == (3, 0)  # the two at the top go back to the town; the third up
     assert (await h.db.get_ticket(top[2].id)).tier is Tier.VILLAGE
-    assert await h.db.tickets_due(h.clock.now) == []  # reminded department tickets no longer match
+    assert [(await h.db.get_ticket(t.id)).tier for t in top[:2]] == [Tier.TOWN, Tier.TOWN]
+    assert await h.db.tickets_due(h.clock.now) == []  # each moved with a fresh deadline

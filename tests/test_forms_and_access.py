@@ -276,7 +276,9 @@ async def test_hand_over_to_another_grid(harness):
     assert HandOverCb(ticket_id=ticket.id, grid_code="DL02").pack() in targets
     assert HandOverCb(ticket_id=ticket.id, grid_code="DL01").pack() not in targets
     calls = await h.tap(worker, HandOverCb(ticket_id=ticket.id, grid_code="DL02"))
-    assert "东里二网格" in joined(calls, RESIDENT)
+    assert "Write the reason" in joined(calls, WORKER_DL01)
+    calls = await h.send(worker, "Building 7 belongs to DL02")
+    assert "东里二网格" in joined(calls, RESIDENT) and "Building 7" not in joined(calls, RESIDENT)
     assert any("Hand" not in t for t in texts(calls, WORKER_DL02)) and to_chat(calls, WORKER_DL02)
     moved = await h.db.get_ticket(ticket.id)
     assert moved.grid_code == "DL02" and moved.status is Status.NEW and moved.tier is Tier.GRID

@@ -1,0 +1,194 @@
+"""Routing with returns, supervision and duplicates: a department returns a ticket to the town
+command centre (退回); the town command centre and officials list overdue tickets and urge their
+holders (/overdue, 催办); staff merge a duplicate into another open ticket of the same grid.
+
+Each handler checks its role here and, in the domain code, that this person may act on that
+ticket now: buttons may be forged or pressed days later."""
+
+from __future__ import annotations
+
+from html import escape
+
+from aiogram import F, Router
+from aiogram.filters import Command, StateFilter
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, Message
+from aiogram.utils.i18n import gettext as _
+
+from bot.config import Settings
+from bot.texts import deadline_text, format_time, grid_line, tier_name, ticket_error_text
+from domain.models import Role, RoleGrant, Tier
+from domain.service import TicketError, TicketService, UrgedRecently
+from domain.tickets import format_number, staff_may_handle, supervised_towns
+from handlers import keyboards
+from handlers.callbacks import MergeCb, OverduePageCb, StaffTicketCb, UrgeCb
+from handlers.filters import Has, HasRole, IsStaff
+from handlers.common import edit_buttons, take_note
+from handlers.staff import begin_step, handled_ticket, staff_bad_input
+from handlers.states import ReturnTicket
+from handlers.tickets import refresh_card
+from storage.base import Storage
+
+OVERDUE_PAGE = 10
+MERGE_CHOICES = 20
+SUPERVISORS = (Role.TOWN, Role.OFFICIAL, Role.ADMIN)
+
+
+# -- returns (退回) -----------------------------------------------------------------------------------
+async def start_return(query: CallbackQuery, callback_data: StaffTicketCb, state: FSMContext, db: Storage,
+                       grants: list[RoleGrant], settings: Settings) -> None:
+    ticket = await handled_ticket(query, db, grants, callback_data.ticket_id)
+    if ticket is None:
+        return
+    if ticket.tier is not Tier.DEPARTMENT:
+        await query.answer(_("Only a department can return a ticket to the town command centre."), show_alert=True)
+        return
+    await begin_step(query, ticket.id, state, db, grants, ReturnTicket.reason)
+    await query.message.answer(
+        _("Why is ticket {number} not your department's business? The town command centre reads the reason "
+          "and routes it again (or /cancel):").format(number=format_number(settings.ticket_prefix, ticket.id)),
+        reply_markup=keyboards.markup([keyboards.cancel_button(ticket.id)]),
+    )
+
+
+async def return_reason(message: Message, state: FSMContext, db: Storage, tickets: TicketService,
+                        grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
+    reason = await take_note(message)
+    if reason is None:
+        return
+    data = await state.get_data()
+    ticket_id = data["ticket_id"]
+    await state.clear()
+    try:
+        ticket = await tickets.return_to_town(ticket_id, message.from_user.id, grants, reason)
+    except TicketError as error:
+        await message.answer(ticket_error_text(error))
+        return
+    await message.answer(
+        _("Ticket {number} went back to the town command centre with your reason.").format(
+            number=format_number(settings.ticket_prefix, ticket.id)
+        )
+    )
+    await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, ticket.id, grants,
+                       lang, clock())
+
+
+# -- merging duplicates ---------------------------------------------------------------------------
+async def choose_merge_target(query: CallbackQuery, callback_data: StaffTicketCb, db: Storage,
+                              grants: list[RoleGrant], settings: Settings, lang: str) -> None:
+    ticket = await handled_ticket(query, db, grants, callback_data.ticket_id)
+    if ticket is None:
+        return
+    grid = await db.get_grid(ticket.grid_code)
+    candidates = [
+        t for t in await db.grid_open_tickets(ticket.grid_code, limit=MERGE_CHOICES * 3)
+        if t.id != ticket.id and staff_may_handle(grants, t, grid)
+    ][:MERGE_CHOICES]
+    if not candidates:
+        await query.answer(_("There is no other open ticket of this grid that you handle."), show_alert=True)
+        return
+    await query.answer()
+    categories = {c.code: c for c in await db.list_categories()}
+    await query.message.answer(
+        _("Ticket {number} is a duplicate of which open ticket of {grid}? Its residents will follow that one, "
+          "and it closes as merged.").format(
+            number=format_number(settings.ticket_prefix, ticket.id), grid=grid_line(grid, ticket.grid_code)
+        ),
+        reply_markup=keyboards.merge_targets(ticket.id, candidates, settings.ticket_prefix, lang, categories),
+    )
+
+
+async def merge(query: CallbackQuery, callback_data: MergeCb, tickets: TicketService, grants: list[RoleGrant],
+                settings: Settings) -> None:
+    try:
+        kept = await tickets.merge(callback_data.ticket_id, callback_data.into_id, query.from_user.id, grants)
+    except TicketError as error:
+        await query.answer(ticket_error_text(error), show_alert=True)
+        return
+    await query.answer()
+    await edit_buttons(query, None)
+    await query.message.answer(
+        _("Ticket {number} was merged into {into}; its residents now follow {into} and were told.").format(
+            number=format_number(settings.ticket_prefix, callback_data.ticket_id),
+            into=format_number(settings.ticket_prefix, kept.id),
+        )
+    )
+
+
+# -- supervision (督办) -----------------------------------------------------------------------------
+async def overdue_page(db: Storage, tickets: TicketService, grants: list[RoleGrant], settings: Settings,
+                       now: int, page: int):
+    """The text and buttons of one page of /overdue."""
+    total, items = await db.overdue_tickets(now, supervised_towns(grants), page * OVERDUE_PAGE, OVERDUE_PAGE)
+    if not total:
+        return _("No ticket in your area is overdue."), None
+    pages = (total + OVERDUE_PAGE - 1) // OVERDUE_PAGE
+    page = min(page, pages - 1)
+    names = {m.telegram_id: m.name for m in await db.list_staff()}
+    lines = [_("Overdue tickets in your area: {total} (page {page} of {pages}), the latest first:").format(
+        total=total, page=page + 1, pages=pages
+    )]
+    for ticket in items:
+        holders = await tickets.handlers_of(ticket)
+        grid = await db.get_grid(ticket.grid_code)
+        lines.append(
+            "{number} · {grid} · {tier} · {holders} · {late}".format(
+                number=format_number(settings.ticket_prefix, ticket.id),
+                grid=escape(grid.name if grid else ticket.grid_code),
+                tier=tier_name(ticket.tier) + (
+                    ": " + escape(ticket.department or "") if ticket.tier is Tier.DEPARTMENT else ""
+                ),
+                holders=escape("、".join(names.get(h, str(h)) for h in holders)) or _("nobody"),
+                late=deadline_text(ticket.resolve_due_at, now),
+            )
+        )
+    lines.append(_("📋 opens a ticket's card; ⏰ urges its holders, at most once an hour per ticket."))
+    return "\n".join(lines), keyboards.overdue_page(items, settings.ticket_prefix, page, pages)
+
+
+async def overdue(message: Message, db: Storage, tickets: TicketService, grants: list[RoleGrant],
+                  settings: Settings, clock) -> None:
+    text, markup = await overdue_page(db, tickets, grants, settings, clock(), 0)
+    await message.answer(text, reply_markup=markup)
+
+
+async def overdue_turn_page(query: CallbackQuery, callback_data: OverduePageCb, db: Storage, tickets: TicketService,
+                            grants: list[RoleGrant], settings: Settings, clock) -> None:
+    text, markup = await overdue_page(db, tickets, grants, settings, clock(), callback_data.page)
+    await query.answer()
+    await query.message.edit_text(text, reply_markup=markup)
+
+
+async def urge(query: CallbackQuery, callback_data: UrgeCb, tickets: TicketService, grants: list[RoleGrant],
+               settings: Settings) -> None:
+    number = format_number(settings.ticket_prefix, callback_data.ticket_id)
+    try:
+        urged = await tickets.urge(callback_data.ticket_id, query.from_user.id, grants)
+    except UrgedRecently as error:
+        await query.answer(
+            _("{number} was already urged at {time}; one urge per ticket an hour is enough.").format(
+                number=number, time=format_time(error.at, settings.timezone)
+            ),
+            show_alert=True,
+        )
+        return
+    except TicketError as error:
+        await query.answer(ticket_error_text(error), show_alert=True)
+        return
+    await query.answer(
+        _("Urged: {count} holder(s) of {number} got a message.").format(count=len(urged), number=number),
+        show_alert=True,
+    )
+
+
+def build_router() -> Router:
+    router = Router(name="supervision")
+    router.callback_query.register(start_return, IsStaff(), StaffTicketCb.filter(F.action == "return"))
+    router.message.register(return_reason, IsStaff(), StateFilter(ReturnTicket.reason), Has("text"))
+    router.message.register(staff_bad_input, IsStaff(), StateFilter(ReturnTicket.reason))
+    router.callback_query.register(choose_merge_target, IsStaff(), StaffTicketCb.filter(F.action == "merge"))
+    router.callback_query.register(merge, IsStaff(), MergeCb.filter())
+    router.message.register(overdue, HasRole(*SUPERVISORS), Command("overdue"))
+    router.callback_query.register(overdue_turn_page, HasRole(*SUPERVISORS), OverduePageCb.filter())
+    router.callback_query.register(urge, HasRole(*SUPERVISORS), UrgeCb.filter())
+    return router
