@@ -139,3 +139,91 @@ async def test_a_ticket_of_the_command_centre_stays_with_the_town_when_overdue(h
     kept = await h.db.get_ticket(ticket.id)
     assert kept.tier is Tier.TOWN and kept.resolve_due_at > h.clock.now
     assert await h.db.tickets_due(h.clock.now) == []  # a fresh deadline: not picked again each minute
+
+
+async def test_overdue_lists_every_overdue_ticket_of_the_area_paged_and_urges_once_an_hour(harness):
+    from handlers.callbacks import OverduePageCb, UrgeCb
+    from tests.conftest import WORKER_DL01
+
+    h = harness
+    for resident in range(12):
+        await file_ticket(h, h.user(3000 + resident))
+    h.clock.advance(25 * HOUR)  # past the 24-hour resolve deadline, before the watcher ran
+    official = h.user(701, "en")  # 镇长: official of 西岗镇
+    calls = await h.send(official, "/overdue")
+    page = to_chat(calls, 701)[-1]
+    assert "Overdue tickets in your area: 12 (page 1 of 2)" in page.text
+    assert "王网格" in page.text and "grid" in page.text and "overdue by 1 h" in page.text
+    rows = buttons(page)
+    first = (await h.db.resident_tickets(3000))[0].id  # the first filed is the latest
+    assert ("📋 XG-{:06d}".format(first), StaffTicketCb(action="view", ticket_id=first).pack()) in rows
+    assert OverduePageCb(page=1).pack() in {data for _text, data in rows}
+    calls = await h.tap(official, OverduePageCb(page=1))
+    assert "page 2 of 2" in " ".join(getattr(c, "text", "") or "" for c in calls)
+
+    calls = await h.tap(official, StaffTicketCb(action="view", ticket_id=first))  # the line opens the card
+    assert "XG-{:06d}".format(first) in joined(calls, 701)
+
+    calls = await h.tap(official, UrgeCb(ticket_id=first))
+    assert "1 holder" in " ".join(c.text for c in calls if getattr(c, "show_alert", False))
+    urged = [c for c in to_chat(calls, WORKER_DL01) if isinstance(c, SendMessage)]
+    assert urged and "催办" in urged[-1].text and "XG-{:06d}".format(first) in urged[-1].text
+    calls = await h.tap(official, UrgeCb(ticket_id=first))  # again within the hour
+    assert "already urged" in " ".join(c.text for c in calls if getattr(c, "show_alert", False))
+    assert not [c for c in to_chat(calls, WORKER_DL01) if isinstance(c, SendMessage)]
+    h.clock.advance(HOUR)
+    await h.tap(official, UrgeCb(ticket_id=first))
+    events = [e for e in await h.db.events(first) if e.type is EventType.URGED]
+    assert len(events) == 2 and events[0].actor_id == 701 and events[0].data["holders"] == [WORKER_DL01]
+
+    # Staff of another role, and an official of another town, cannot urge; workers have no /overdue.
+    from domain.models import Role, StaffMember
+
+    await h.db.upsert_staff([StaffMember(702, "别镇官员", Role.OFFICIAL, "别的镇")])
+    calls = await h.tap(h.user(702, "en"), UrgeCb(ticket_id=first))
+    assert any(getattr(c, "show_alert", False) for c in calls)
+    calls = await h.send(h.user(702, "en"), "/overdue")
+    assert "No ticket in your area is overdue." in joined(calls, 702)
+    calls = await h.send(h.user(WORKER_DL01, "en"), "/overdue")
+    assert "Overdue tickets" not in joined(calls, WORKER_DL01)
+
+
+async def test_merging_a_duplicate_moves_its_residents_to_the_kept_ticket(harness):
+    from handlers.callbacks import MergeCb
+    from tests.conftest import WORKER_DL01, WORKER_NZ01
+
+    h = harness
+    await file_ticket(h, h.user(RESIDENT, "en"), lang="en")
+    kept = (await h.db.resident_tickets(RESIDENT))[0]
+    await file_ticket(h, h.user(1002), category="roads", text="东门路灯不亮")
+    duplicate = (await h.db.resident_tickets(1002))[0]
+    await file_ticket(h, h.user(1003), grid="NZ01")
+    elsewhere = (await h.db.resident_tickets(1003))[0]
+    worker = h.user(WORKER_DL01)
+
+    calls = await h.tap(worker, StaffTicketCb(action="merge", ticket_id=duplicate.id))
+    offered = {data for _text, data in buttons(to_chat(calls, WORKER_DL01)[-1])}
+    assert MergeCb(ticket_id=duplicate.id, into_id=kept.id).pack() in offered
+    assert MergeCb(ticket_id=duplicate.id, into_id=elsewhere.id).pack() not in offered  # another grid
+
+    calls = await h.tap(worker, MergeCb(ticket_id=duplicate.id, into_id=elsewhere.id))  # forged
+    assert any(getattr(c, "show_alert", False) for c in calls)
+    calls = await h.tap(h.user(WORKER_NZ01), MergeCb(ticket_id=duplicate.id, into_id=kept.id))  # not theirs
+    assert any(getattr(c, "show_alert", False) for c in calls)
+    assert (await h.db.get_ticket(duplicate.id)).status is Status.NEW
+
+    calls = await h.tap(worker, MergeCb(ticket_id=duplicate.id, into_id=kept.id))
+    assert "XG-{:06d}".format(kept.id) in joined(calls, WORKER_DL01)
+    told = joined(calls, 1002)
+    assert "合并" in told and "XG-{:06d}".format(kept.id) in told
+    merged = await h.db.get_ticket(duplicate.id)
+    assert merged.status is Status.MERGED
+    assert [e.data for e in await h.db.events(duplicate.id) if e.type is EventType.MERGED] == [{"into": kept.id}]
+    assert 1002 in await h.db.followers(kept.id)
+    assert (await h.db.get_ticket(kept.id)).concerned_residents == 2
+    # the former filer now hears of the kept ticket
+    calls = await h.tap(h.user(WORKER_DL01), StaffTicketCb(action="take", ticket_id=kept.id))
+    assert to_chat(calls, 1002)
+    # a second merge of the same ticket is refused
+    calls = await h.tap(worker, MergeCb(ticket_id=duplicate.id, into_id=kept.id))
+    assert any(getattr(c, "show_alert", False) for c in calls)
