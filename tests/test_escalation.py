@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aiogram.methods import SendMessage
+from aiogram.methods import EditMessageText, SendMessage
 
 from domain.deadlines import DueAction, due_action, next_tier, shifted
 from domain.models import EventType, Status, Ticket, Tier, Kind
@@ -157,6 +157,9 @@ async def test_manual_escalation_and_town_routes_to_a_department(harness):
     assert "水务局" in names
     calls = await h.tap(town, DepartmentCb(ticket_id=ticket.id, index=names.index("水务局")))
     assert to_chat(calls, WATER_DEPT)
+    # The town's card now shows where it went, and has no buttons but the note.
+    [card] = [c for c in to_chat(calls, TOWN_STAFF) if isinstance(c, EditMessageText)]
+    assert "Department: 水务局" in card.text and "Escalated: town command centre → department" in card.text
     routed = await h.db.get_ticket(ticket.id)
     assert routed.tier is Tier.DEPARTMENT and routed.department == "水务局"
 
