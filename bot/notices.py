@@ -185,13 +185,16 @@ class NoticeRenderer:
         event, data, markup = EventType(notice.data["event"]), notice.data, None
         if event is EventType.CREATED:
             tier = Tier(data["tier"])
-            where = (
-                _("It went to your grid worker.") if tier is Tier.GRID
-                # nobody in the grid could be reached on the bot yet: the tier above has it
-                else _("It went to the {tier}.").format(tier=tier_name(tier))
-            )
-            text = (_("Thank you! Your ticket number is <b>{number}</b>.").format(number=number) + " " + where
-                    + " " + _("You will get every update here. /my shows your tickets."))
+            if tier is Tier.GRID:
+                text = _(
+                    "Thank you! Your ticket number is <b>{number}</b>. It went to your grid worker; "
+                    "you will get every update here. /my shows your tickets."
+                ).format(number=number)
+            else:  # nobody in the grid could be reached on the bot yet: the tier above has it
+                text = _(
+                    "Thank you! Your ticket number is <b>{number}</b>. It went to the {tier}; "
+                    "you will get every update here. /my shows your tickets."
+                ).format(number=number, tier=tier_name(tier))
         elif event is EventType.FOLLOWED:
             text = _("You now follow ticket {number} and will get its updates. It concerns {count} residents.").format(
                 number=number, count=ticket.concerned_residents

@@ -41,7 +41,7 @@ async def test_a_worker_who_has_not_opened_the_bot_gets_every_card_when_they_do(
     resident = h.user(RESIDENT, "en")
     calls = await file_ticket(h, resident, grid="DL03", text="第一件：路灯不亮", photos=2, lang="en")
     first = (await h.db.resident_tickets(RESIDENT))[0]
-    assert "It went to the village." in joined(calls, RESIDENT)
+    assert "It went to the village;" in joined(calls, RESIDENT)
     # The village has it at once, with its photos; the ticket waits there for the grid.
     assert any("第一件" in text for text in cards(calls, VILLAGE_DL))
     assert first.tier is Tier.VILLAGE and first.waiting_tier is Tier.GRID
@@ -66,7 +66,7 @@ async def test_a_worker_who_has_not_opened_the_bot_gets_every_card_when_they_do(
     first = await h.db.get_ticket(first.id)
     assert first.tier is Tier.GRID and first.waiting_tier is None
     assert (await h.db.events(first.id))[-1].type is EventType.REASSIGNED
-    calls = await h.tap(h.user(NEW_WORKER, "en"), StaffTicketCb(action="take", ticket_id=first.id))
+    await h.tap(h.user(NEW_WORKER, "en"), StaffTicketCb(action="take", ticket_id=first.id))
     assert (await h.db.get_ticket(first.id)).status is Status.IN_PROGRESS
 
 

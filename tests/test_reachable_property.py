@@ -13,9 +13,8 @@ import asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.models import Grid, Role, RoleGrant, StaffMember, Tier
+from domain.models import Grid, Kind, Role, RoleGrant, StaffMember, Tier
 from domain.service import Draft, TicketError, TicketService
-from domain.models import Kind
 from domain.tickets import OPEN_STATUSES, tier_holder
 from storage.sqlite import SqliteStorage
 from tests.conftest import START, FakeClock
