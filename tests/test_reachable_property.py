@@ -1,5 +1,5 @@
 """The invariant of issue 9 as a property: over random sequences of filing, taking, escalating,
-routing to departments, handing over, resolving and reopening, deadlines passing, importing,
+routing to departments and returning, handing over, resolving and reopening, deadlines passing, importing,
 replacing and removing staff, and staff blocking and opening the bot, no open ticket is ever
 without a reachable holder at its tier, or else held by the town command centre above it.
 
@@ -42,8 +42,8 @@ IMPORTABLE = [(Role.GRID_WORKER, "DL01"), (Role.GRID_WORKER, "DL02"), (Role.GRID
               (Role.VILLAGE, "东里村"), (Role.VILLAGE, "南庄村"), (Role.TOWN, "西岗镇"),
               (Role.DEPARTMENT, "水务局")]
 CATEGORIES = ["water", "sanitation", "roads"]
-ACTIONS = ["file", "take", "escalate", "hand_over", "resolve", "reopen", "deadline", "open", "block",
-           "remove", "import", "replace"]
+ACTIONS = ["file", "take", "escalate", "hand_over", "return", "resolve", "reopen", "deadline", "open",
+           "block", "remove", "import", "replace"]
 
 steps = st.lists(
     st.tuples(st.sampled_from(ACTIONS), st.integers(0, 50), st.integers(0, 50)), min_size=1, max_size=30
@@ -87,7 +87,7 @@ async def run(opened: list[bool], sequence: list[tuple[str, int, int]]) -> None:
                     draft = Draft(Kind.COMPLAINT, CATEGORIES[b % len(CATEGORIES)], GRIDS[a % len(GRIDS)].code, "问题")
                     ticket, _ = await service.file(next(residents), draft)
                     tickets.append(ticket.id)
-                elif action in ("take", "escalate", "hand_over", "resolve") and ticket_id is not None:
+                elif action in ("take", "escalate", "hand_over", "return", "resolve") and ticket_id is not None:
                     ticket = await db.get_ticket(ticket_id)
                     holders = await service.holders(ticket)
                     if not holders:
@@ -101,6 +101,8 @@ async def run(opened: list[bool], sequence: list[tuple[str, int, int]]) -> None:
                         await service.escalate(ticket_id, actor, grants, "原因", departments[b % len(departments)])
                     elif action == "hand_over":
                         await service.hand_over(ticket_id, actor, grants, GRIDS[b % len(GRIDS)].code, "原因")
+                    elif action == "return":  # a department sends it back to the town (退回)
+                        await service.return_to_town(ticket_id, actor, grants, "不属于本部门")
                     else:
                         await service.resolve(ticket_id, actor, grants, "已处理")
                 elif action == "reopen" and ticket_id is not None:
