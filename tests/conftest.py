@@ -131,12 +131,13 @@ class Harness:
         """A button press on a `message` that is "recent", "old" (more than 48 hours: Telegram sends
         an InaccessibleMessage) or "inline" (no message, only an inline_message_id)."""
         packed = data.pack() if isinstance(data, CallbackData) else data
-        origin: dict[str, Any] = {
-            "recent": {"message": self._message(BOT, user.id, text="(button message)")},
-            "old": {"message": InaccessibleMessage(chat=Chat(id=user.id, type="private"),
-                                                   message_id=next(self._message_ids))},
-            "inline": {"inline_message_id": "inline-1"},
-        }[message]
+        origin: dict[str, Any] = {"inline_message_id": "inline-1"}
+        if message == "recent":
+            origin = {"message": self._message(BOT, user.id, text="(button message)")}
+        elif message == "old":
+            old = InaccessibleMessage(chat=Chat(id=user.id, type="private"), message_id=next(self._message_ids))
+            self.session.old_messages.add(old.message_id)  # Telegram refuses to edit it
+            origin = {"message": old}
         query = CallbackQuery(id=query_id or f"q{next(self._ids)}", from_user=user, chat_instance="ci",
                               data=packed, **origin)
         return await self.feed(Update(update_id=next(self._ids), callback_query=query))

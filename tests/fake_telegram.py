@@ -49,6 +49,8 @@ class FakeSession(BaseSession):
         self._sent_at: deque[float] = deque()  # messages of the last second
         self._chat_sent_at: dict[int, float] = {}
         self.refused_429 = 0
+        # Messages older than 48 hours: Telegram no longer lets the bot edit them.
+        self.old_messages: set[int] = set()
 
     def enforce_limits(self, monotonic: Callable[[], float]) -> None:
         """Refuse with 429, as Telegram does, more than 30 messages a second overall or more than
@@ -114,6 +116,8 @@ class FakeSession(BaseSession):
         """Telegram's limits, counted as Telegram counts: UTF-16 units of the text after parsing
         HTML (an entity such as &amp; is one character), button data in bytes."""
         text, limit, error = None, 0, ""
+        if isinstance(method, (EditMessageText, EditMessageReplyMarkup)) and method.message_id in self.old_messages:
+            return "Bad Request: message can't be edited"
         if isinstance(method, (SendMessage, EditMessageText)):
             text, limit, error = method.text, 4096, "Bad Request: message is too long"
         elif isinstance(getattr(method, "caption", None), str):
