@@ -1,5 +1,10 @@
 """Delivers the persistent outbox: in order per chat, within Telegram's limits, retrying what fails.
 
+In a chat's queue urgent notices (cards, reminders, urges, the replies that confirm an action) go
+ahead of chatter. A resident's queued answers on a ticket go out as one message; a resident or
+follower gets at most one status message per ticket a minute, later changes combined into it. The
+pacing (bot/pacing.py) is shared with the handlers' direct replies.
+
 A notice is marked sent right after Telegram accepted it, so it goes out twice only if the bot dies
 between the two. Telegram's errors: 429 waits as long as it says (everything waits: the flood limit
 is the bot's), 5xx and network errors are retried after about 1, 2, 4 … s (with jitter) for up to
