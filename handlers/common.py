@@ -105,6 +105,19 @@ async def edit_buttons(query: CallbackQuery, markup: InlineKeyboardMarkup | None
         await query.message.answer(text, reply_markup=markup)
 
 
+async def show_page(query: CallbackQuery, text: str, markup: InlineKeyboardMarkup | None) -> None:
+    """Another page of a list (/queue, /overdue), in the message whose button asked for it."""
+    if isinstance(query.message, Message):
+        try:
+            await query.message.edit_text(text, reply_markup=markup)
+            return
+        except TelegramBadRequest as error:
+            if "not modified" in error.message:  # the same page again
+                return
+    # A list older than 48 hours (or one Telegram will not edit): the page comes anew.
+    await query.bot.send_message(query.from_user.id, text, reply_markup=markup)
+
+
 async def take_photo(message: Message, state: FSMContext, limit: int) -> list | None:
     """Adds the message's photo to the form's "photos", up to `limit`, and returns them; past the
     limit it says so, once per album (an album arrives as one update per photo), and returns None."""

@@ -11,7 +11,6 @@ from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import gettext as _
 
@@ -22,7 +21,7 @@ from domain.models import Photo, RoleGrant, Status, Ticket, Tier
 from domain.service import Conflict, NotAllowed, TicketError, TicketService, Unstaffed
 from domain.tickets import MAX_PHOTOS, format_number, staff_may_handle
 from handlers import keyboards
-from handlers.common import discard_form, edit_buttons, take_note, take_photo
+from handlers.common import discard_form, edit_buttons, show_page, take_note, take_photo
 from handlers.callbacks import DepartmentCb, HandOverCb, QueuePageCb, StaffTicketCb
 from handlers.filters import DoneButton, Has, IsStaff
 from handlers.states import Escalate, HandOver, Resolve, StaffReply
@@ -73,15 +72,7 @@ async def turn_queue_page(query: CallbackQuery, callback_data: QueuePageCb, db: 
                           settings: Settings, clock, lang: str) -> None:
     text, markup = await queue_page(db, grants, settings, clock(), lang, callback_data.page)
     await query.answer()
-    if isinstance(query.message, Message):
-        try:
-            await query.message.edit_text(text, reply_markup=markup)
-            return
-        except TelegramBadRequest as error:
-            if "not modified" in error.message:  # the same page again
-                return
-    # A list older than 48 hours (or one Telegram will not edit): the page comes anew.
-    await query.bot.send_message(query.from_user.id, text, reply_markup=markup)
+    await show_page(query, text, markup)
 
 
 async def handled_ticket(query: CallbackQuery, db: Storage, grants: list[RoleGrant], ticket_id: int):

@@ -23,7 +23,7 @@ from domain.tickets import format_number, staff_may_handle, supervised_towns
 from handlers import keyboards
 from handlers.callbacks import MergeCb, OverduePageCb, StaffTicketCb, UrgeCb
 from handlers.filters import Has, HasRole, IsStaff
-from handlers.common import edit_buttons, take_note
+from handlers.common import edit_buttons, show_page, take_note
 from handlers.staff import begin_step, handled_ticket, staff_bad_input
 from handlers.states import ReturnTicket
 from handlers.tickets import refresh_card
@@ -156,7 +156,7 @@ async def overdue_turn_page(query: CallbackQuery, callback_data: OverduePageCb, 
                             grants: list[RoleGrant], settings: Settings, clock) -> None:
     text, markup = await overdue_page(db, tickets, grants, settings, clock(), callback_data.page)
     await query.answer()
-    await query.message.edit_text(text, reply_markup=markup)
+    await show_page(query, text, markup)
 
 
 async def urge(query: CallbackQuery, callback_data: UrgeCb, tickets: TicketService, grants: list[RoleGrant],
