@@ -3,8 +3,8 @@
     .venv/bin/python -m bench.stats_bench [--tickets 1000000] [--grids 500] [--keep FILE]
 
 Builds a year of tickets over the grids in a temporary SQLite file, each with the events the bot
-writes for it (filed, replied, deadline misses, escalations, closed, reopened, confirmed, rated;
-bulk inserts, indexes built after), then times the weekly and the monthly report (the period and
+writes for it (filed, handed over to another grid, replied, deadline misses, escalations, closed,
+reopened, confirmed, rated; bulk inserts, indexes built after), then times the weekly and the monthly report (the period and
 the one before, as `/stats` shows them) and, beside each, COUNT(*) over the same rows in the same
 run: the period's tickets and their events. Each report is timed twice: summed from the events
 (what the first reader of a closed period waits for) and read back from the sums stored then (every
@@ -46,6 +46,7 @@ VILLAGES_PER_TOWN = 5
 # Where tickets close, after the Xigang figure of 89% in the village or below.
 TIER_WEIGHTS = {Tier.GRID: 60, Tier.VILLAGE: 29, Tier.TOWN: 8, Tier.DEPARTMENT: 3}
 RATING_WEIGHTS = {1: 3, 2: 3, 3: 9, 4: 25, 5: 60}
+HANDED_OVER_SHARE = 0.03  # filed at the wrong grid's code and handed over within the day
 
 
 def make_grids(count: int) -> list[Grid]:
@@ -61,13 +62,21 @@ def miss(tier: Tier, deadline: str, due: int) -> str:
     return json.dumps({"tier": tier.value, "deadline": deadline, "due_at": due})
 
 
-def make_history(rng: random.Random, ticket_id: int, created: int) -> tuple[tuple, list[tuple]]:
-    """A ticket's row (status, tier, times) and its events (ticket, at, type, status, tier, data),
-    with plausible lifecycles: most answered within hours, some late, some escalated."""
+def make_history(rng: random.Random, ticket_id: int, created: int, grid_codes: list[str],
+                 department: str) -> tuple[tuple, list[tuple]]:
+    """A ticket's row (grid, status, tier, times) and its events (ticket, at, type, status, tier,
+    data), with plausible lifecycles: most answered within hours, some late, some escalated."""
     events = [(ticket_id, created, "created", "new", "grid", "{}")]
-    status, tier, reply, resolved, confirmed, rating = "new", Tier.GRID, None, None, None, None
+    grid, status, tier = rng.choice(grid_codes), "new", Tier.GRID
+    reply, resolved, confirmed, rating = None, None, None, None
+    handed_over = created
+    if rng.random() < HANDED_OVER_SHARE:
+        handed_over = created + rng.randrange(24 * HOUR)
+        to = rng.choice(grid_codes)
+        events.append((ticket_id, handed_over, "handed_over", status, tier.value, json.dumps({"from": grid, "to": to})))
+        grid = to
     if rng.random() < 0.95:
-        reply = created + int(rng.expovariate(1 / (1.5 * HOUR)))
+        reply = max(handed_over, created + int(rng.expovariate(1 / (1.5 * HOUR))))
         if reply >= created + REPLY_HOURS * HOUR:
             events.append((ticket_id, reply, "deadline_missed", status, tier.value,
                            miss(tier, "reply", created + REPLY_HOURS * HOUR)))
@@ -81,8 +90,9 @@ def make_history(rng: random.Random, ticket_id: int, created: int) -> tuple[tupl
             events.append((ticket_id, due, "deadline_missed", status, tier.value, miss(tier, "resolve", due)))
             tier = TIER_ORDER[step + 1]
             status = "new"
+            sent_to = {"department": department} if tier is Tier.DEPARTMENT else {}
             events.append((ticket_id, due, "escalated", status, tier.value,
-                           json.dumps({"from": TIER_ORDER[step].value, "to": tier.value, "automatic": True})))
+                           json.dumps({"from": TIER_ORDER[step].value, "to": tier.value, "automatic": True} | sent_to)))
             resolved = max(resolved, due + 1)
         status = "resolved"
         events.append((ticket_id, resolved, "resolved", status, tier.value, "{}"))
@@ -97,7 +107,7 @@ def make_history(rng: random.Random, ticket_id: int, created: int) -> tuple[tupl
         elif outcome >= 0.97:
             status = "reopened"
             events.append((ticket_id, resolved + HOUR, "reopened", status, tier.value, "{}"))
-    row = (status, tier.value, reply, resolved, tier.value if resolved else None, confirmed, rating)
+    row = (grid, status, tier.value, reply, resolved, tier.value if resolved else None, confirmed, rating)
     return row, events
 
 
@@ -105,13 +115,14 @@ def make_tickets(count: int, grids: list[Grid], start: int, end: int) -> Iterato
     """(ticket row, its events) in creation order."""
     rng = random.Random(47)
     grid_codes = [g.code for g in grids]
-    categories = [c.code for c in DEFAULT_CATEGORIES]
     for ticket_id, created in enumerate(sorted(rng.randrange(start, end) for _ in range(count)), start=1):
-        (status, tier, reply, resolved, resolved_tier, confirmed, rating), events = make_history(rng, ticket_id, created)
+        category = rng.choice(DEFAULT_CATEGORIES)
+        (grid, status, tier, reply, resolved, resolved_tier, confirmed, rating), events = make_history(
+            rng, ticket_id, created, grid_codes, category.department)
         ticket = (
-            ticket_id, "complaint", rng.choice(categories), rng.choice(grid_codes), 1000 + ticket_id, "bench",
+            ticket_id, "complaint", category.code, grid, 1000 + ticket_id, "bench",
             status, tier, created, reply, resolved, resolved_tier, confirmed, rating,
-            created + REPLY_HOURS * HOUR, created + RESOLVE_HOURS * HOUR,
+            created + REPLY_HOURS * HOUR, created + RESOLVE_HOURS * HOUR, category.department,
         )
         yield ticket, events
 
@@ -135,7 +146,7 @@ def bulk_insert(path: Path, tickets: Iterator[tuple[tuple, list[tuple]]]) -> int
     insert_ticket = (
         "INSERT INTO tickets(id, kind, category_code, grid_code, resident_id, description, status,"
         " tier, created_at, first_reply_at, resolved_at, resolved_tier, confirmed_at, rating,"
-        " reply_due_at, resolve_due_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        " reply_due_at, resolve_due_at, department) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
     )
     insert_event = "INSERT INTO ticket_events(ticket_id, at, type, status, tier, data) VALUES (?,?,?,?,?,?)"
     events_written = 0
@@ -192,6 +203,7 @@ async def measure_period(storage: SqliteStorage, period: Period, runs: int) -> N
     print(describe("COUNT(*) over those tickets and events", *await timed(count_rows, runs)))
     now = int(time.time())  # the bench's year is over: its periods' sums are stored once
     for label, scope in (("all", Scope()), ("one town", Scope(ScopeLevel.TOWN, "镇1")),
+                         ("one village", Scope(ScopeLevel.VILLAGE, "村7")),
                          ("one grid", Scope(ScopeLevel.GRID, "G0023"))):
         print(describe(f"report, {label}, from the events", *await timed(
             lambda scope=scope: load_report(storage, period, TIMEZONE, scope), runs)))

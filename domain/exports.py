@@ -109,7 +109,8 @@ def ticket_rows(
 
     for at_end in tickets:
         ticket = at_end.ticket
-        grid = grids.get(ticket.grid_code)
+        grid = grids.get(at_end.grid_code)
+        grid_now = grids.get(ticket.grid_code)
         yield [
             format_number(number_prefix, ticket.id),
             local(ticket.created_at),
@@ -117,7 +118,7 @@ def ticket_rows(
             category_names.get(ticket.category_code, ticket.category_code),
             grid.town if grid else None,
             grid.village if grid else None,
-            grid.name if grid else ticket.grid_code,
+            grid.name if grid else at_end.grid_code,
             label(at_end.status),
             label(at_end.tier),
             holder(at_end.tier, at_end.holder_scope),
@@ -132,7 +133,7 @@ def ticket_rows(
             at_end.stars,
             label(ticket.status),
             label(ticket.tier),
-            holder(ticket.tier, tier_holder(ticket, grid)[1]),
+            holder(ticket.tier, tier_holder(ticket, grid_now)[1]),
             local(ticket.resolved_at),
             ticket.rating,
             ticket.rating_comment,

@@ -598,7 +598,9 @@ class TicketService:
             raise Unstaffed(target_department or "")  # the ticket stays with the town
         event = TicketEvent(
             ticket.id, self.clock(), EventType.ESCALATED, actor_id, reason or None,
-            {"from": ticket.tier.value, "to": tier.value, "automatic": actor_id is None},
+            {"from": ticket.tier.value, "to": tier.value, "automatic": actor_id is None}
+            # The department it is sent to: statistics count it there as of any later date.
+            | ({"department": target_department} if tier is Tier.DEPARTMENT else {}),
         )
         return await self._move(ticket, Action.ESCALATE, tier, target_department, event, reason)
 

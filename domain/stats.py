@@ -768,6 +768,8 @@ class TicketAtEnd:
     ticket: Ticket
     status: Status
     tier: Tier
+    grid_code: str  # its grid then (a later hand-over moves only `ticket`)
+    department: str | None  # the department it was last sent to by then, else its department now
     holder_scope: str  # the grid's code, village, town or department that held it
     first_response_at: int | None
     closed_at: int | None  # staff's closing, if closed at the end

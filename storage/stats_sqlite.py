@@ -2,7 +2,8 @@
 
 Every figure comes from the append-only event log as of the period's end: a ticket's events
 before then say whether it was answered in time, closed, reopened, returned, urged, rated and
-where it stood, so a closed period's figures never change. One pass over the events of the
+where it stood (tier, grid and department: a later hand-over or re-routing moves it in no closed
+period), so a closed period's figures never change. One pass over the events of the
 period's tickets (index ticket_events_facts, migration 0006, holds every column it reads) fills a
 temporary table with one row of facts per ticket; the sums per grid, department, day and category
 and the percentiles are read from it. `domain.stats` turns the sums into figures.
@@ -71,10 +72,17 @@ CREATE TEMP TABLE IF NOT EXISTS period_facts (
     first_time INTEGER, overdue INTEGER, reopened INTEGER, returned INTEGER, urges INTEGER,
     confirmed INTEGER, stars INTEGER
 )"""
-# One row per ticket, from its events before :end. Definitions: domain/stats.py.
+# The department a ticket was last sent to by :end (an escalation's data names it), as the
+# event's id in 20 digits followed by the name, so that the latest is one MAX.
+_SENT_TO_DIGITS = 20
+# One row per ticket of the scope's grids, from its events before :end, received in the period
+# or closed in it (a staff closing in it, as in _CLOSED_TICKETS). Its grid and department are
+# those it had at :end: the grid a later hand-over took it from (the log's hand-overs chain, each
+# from the grid the one before took it to), else its grid now; the department named by its last
+# escalation before :end, else its department now. Definitions: domain/stats.py.
 _FACTS = f"""
 INSERT OR IGNORE INTO temp.period_facts
-SELECT id, grid_code, category_code, department, created_at,
+SELECT id, grid_code, category_code, COALESCE(substr(sent_to, {_SENT_TO_DIGITS + 1}), department), created_at,
     created_at >= :start AND created_at < :end,
     last_status % {_STATUS_BASE}, last_tier % {_TIER_BASE}, response_at,
     response_id IS NOT NULL AND (reply_miss IS NULL OR reply_miss > response_id),
@@ -84,7 +92,13 @@ SELECT id, grid_code, category_code, department, created_at,
     detour IS NULL, resolve_miss IS NOT NULL, reopened, returned, urges, confirmed,
     rating % {_STATUS_BASE}
 FROM (
-    SELECT t.id, t.grid_code, t.category_code, t.department, t.created_at,
+    SELECT t.id, t.category_code, t.department, t.created_at,
+        COALESCE((SELECT json_extract(h.data, '$.from') FROM ticket_events h
+            WHERE h.ticket_id = t.id AND h.at >= :end AND h.type = 'handed_over'
+            ORDER BY h.id LIMIT 1), t.grid_code) AS grid_code,
+        MAX(CASE WHEN e.type = 'escalated' AND json_extract(e.data, '$.department') IS NOT NULL
+            THEN printf('%0{_SENT_TO_DIGITS}d', e.id) || json_extract(e.data, '$.department') END)
+            AS sent_to,
         MAX(e.id * {_STATUS_BASE} + {_code("e.status", _STATUSES)}) AS last_status,
         MAX(e.id * {_TIER_BASE} + {_code("e.tier", _TIERS)}) AS last_tier,
         MIN(CASE WHEN e.type IN ('replied', 'resolved') THEN e.id END) AS response_id,
@@ -106,13 +120,23 @@ FROM (
     FROM tickets t JOIN ticket_events e ON e.ticket_id = t.id AND e.at < :end
     WHERE {{which}}
     GROUP BY t.id
-)"""
+)
+WHERE grid_code IN ({{grids}})
+    AND (created_at >= :start AND created_at < :end OR {{closed_too}} AND closing_at >= :start)"""
 _RECEIVED_TICKETS = (
     "t.grid_code IN ({grids}) AND t.created_at >= :start AND t.created_at < :end"
 )
-_CLOSED_TICKETS = (
-    "t.id IN (SELECT ticket_id FROM ticket_events WHERE type = 'resolved'"
-    " AND at >= :start AND at < :end) AND t.grid_code IN ({grids})"
+_CLOSED_IN_PERIOD = "SELECT ticket_id FROM ticket_events WHERE type = 'resolved' AND at >= :start AND at < :end"
+_CLOSED_TICKETS = f"t.id IN ({_CLOSED_IN_PERIOD}) AND t.grid_code IN ({{grids}})"
+# Tickets of the period handed over from the scope's grids after :end, now in another grid: the
+# period's tickets first (CROSS JOIN keeps that order), then each one's events after :end from
+# the index ticket_events_facts, rather than every hand-over since :end. A hand-over stays within
+# the town, so only grid and village scopes need them.
+_PERIOD_TICKETS = "SELECT id FROM tickets WHERE created_at >= :start AND created_at < :end"
+_HANDED_OVER_TICKETS = (
+    "t.id IN (SELECT h.ticket_id FROM ({period}) p CROSS JOIN ticket_events h"
+    " ON h.ticket_id = p.id AND h.at >= :end AND h.type = 'handed_over'"
+    " WHERE json_extract(h.data, '$.from') IN ({{grids}}))"
 )
 
 # Received in the period (merged ones apart), and closed in the period (still closed at its end).
@@ -227,9 +251,13 @@ class SqliteStatsMixin:
         db.execute(_FACTS_TABLE)
         db.execute("DELETE FROM temp.period_facts")
         grids = _GRID_CODES[scope.level]
-        db.execute(_FACTS.format(which=_RECEIVED_TICKETS.format(grids=grids)), parameters)
-        if closed_too:
-            db.execute(_FACTS.format(which=_CLOSED_TICKETS.format(grids=grids)), parameters)
+        which = [_RECEIVED_TICKETS] + [_CLOSED_TICKETS] * closed_too
+        if scope.level in (ScopeLevel.GRID, ScopeLevel.VILLAGE):
+            period = _PERIOD_TICKETS + (f" UNION {_CLOSED_IN_PERIOD}" if closed_too else "")
+            which.append(_HANDED_OVER_TICKETS.format(period=period))
+        for tickets in which:
+            db.execute(_FACTS.format(which=tickets.format(grids=grids), grids=grids, closed_too=int(closed_too)),
+                       parameters)
         return parameters
 
     async def period_rows(self, window: PeriodWindow, scope: Scope, closed: bool = False) -> PeriodRows:
@@ -298,12 +326,12 @@ class SqliteStatsMixin:
             self._fill_facts(db, window, scope, closed_too=False)
             rows = db.execute(
                 f"SELECT {TICKET_COLUMNS}, f.status, f.tier, f.response_at, f.closed_at, f.closed_tier,"
-                " f.confirmed, f.stars, f.overdue, f.reopened, f.returned, f.urges, g.code, g.name,"
-                " g.village, g.town, g.lat, g.lon"
+                " f.confirmed, f.stars, f.overdue, f.reopened, f.returned, f.urges, f.grid_code, f.department,"
+                " g.code, g.name, g.village, g.town, g.lat, g.lon"
                 " FROM temp.period_facts f JOIN tickets t ON t.id = f.id"
-                " LEFT JOIN grids g ON g.code = t.grid_code ORDER BY t.created_at, t.id"
+                " LEFT JOIN grids g ON g.code = f.grid_code ORDER BY t.created_at, t.id"
             ).fetchall()
-            return [_at_end(_ticket(row), row[-17:-6], Grid(*row[-6:]) if row[-6] else None) for row in rows]
+            return [_at_end(_ticket(row), row[-19:-6], Grid(*row[-6:]) if row[-6] else None) for row in rows]
 
         return await self._read(work)
 
@@ -334,13 +362,17 @@ def _rows_from_json(text: str) -> PeriodRows:
 
 
 def _at_end(ticket: Ticket, facts: Sequence[Any], grid: Grid | None) -> TicketAtEnd:
-    status, tier, response_at, closed_at, closed_tier, confirmed, stars, overdue, reopened, returned, urges = facts
+    (status, tier, response_at, closed_at, closed_tier, confirmed, stars, overdue, reopened, returned, urges,
+     grid_code, department) = facts
     tier_at_end = _TIERS[tier] if tier is not None else ticket.tier
     return TicketAtEnd(
         ticket=ticket,
         status=_STATUSES[status] if status is not None else ticket.status,
         tier=tier_at_end,
-        holder_scope=tier_holder(replace(ticket, tier=tier_at_end), grid)[1],
+        grid_code=grid_code,
+        department=department,
+        holder_scope=tier_holder(
+            replace(ticket, tier=tier_at_end, grid_code=grid_code, department=department), grid)[1],
         first_response_at=response_at,
         closed_at=closed_at,
         closed_tier=_TIERS[closed_tier] if closed_tier is not None else None,

@@ -16,6 +16,7 @@ import pytest
 from bot.__main__ import main
 from bot.i18n import create_i18n
 from bot.stats_report import legend_text, period_report, rate_name
+from domain.exports import ticket_rows
 from domain.models import EventType, Grid, Kind, Role, RoleGrant, StaffMember, Status, TicketEvent, Tier
 from domain.service import Draft, TicketService
 from domain.stats import (
@@ -459,6 +460,45 @@ async def test_a_closed_period_is_byte_identical_whenever_it_is_produced(storage
     december = Period.parse("2026-12").window(SHANGHAI)
     assert (december.start, december.end) not in {tuple(row) for row in stored}
     assert (W49.window(SHANGHAI).start, W49.window(SHANGHAI).end) in {tuple(row) for row in stored}
+
+
+async def units_of_week49(storage) -> list[str]:
+    """W49's reports of each grid and village and their scorecards (grids, villages, towns,
+    departments), and the export rows of each grid's tickets, computed from the events (nothing
+    stored)."""
+    texts = []
+    with i18n_context("zh"):
+        for scope in (Scope(), *(Scope(ScopeLevel.GRID, g.code) for g in GRIDS),
+                      *(Scope(ScopeLevel.VILLAGE, g.village) for g in GRIDS)):
+            report = await load_report(storage, Period.of_week(W49), SHANGHAI, scope, None, 1, 1)
+            texts += [period_report(report, {"water": "供水"}, SHANGHAI), repr(report.units)]
+            states = await tickets_at_end(storage, Period.of_week(W49), SHANGHAI, scope)
+            texts += [repr(row[:19]) for row in ticket_rows(states, {g.code: g for g in GRIDS}, {}, SHANGHAI, "XG")]
+    return texts
+
+
+async def test_a_hand_over_or_another_department_after_the_period_leaves_its_units_as_they_were(storage):
+    town = await week49(storage)
+    before = await units_of_week49(storage)
+    w50 = W49.next()
+    # T4 was grid A's at the end of W49: handed over to grid B (village V2) afterwards.
+    await town.at(d(0, 7, w50)).service.hand_over(town.ids["T4"], 1, ADMIN, "B", "扫错码")
+    # T5 was closed by 水务局 in W49: back with the town afterwards (returned), then sent to 住建局.
+    t5 = await storage.get_ticket(town.ids["T5"])
+    await town.at(d(0, 8, w50)).storage.change_ticket(
+        t5.id, t5.status, TicketChange(status=Status.NEW, tier=Tier.TOWN),
+        TicketEvent(t5.id, town.clock.now, EventType.RETURNED, 41, "非本局职责", {"from": "水务局", "to": "town"}))
+    await storage.upsert_staff([StaffMember(42, "住建", Role.DEPARTMENT, "住建局")])
+    await storage.touch_user(42, "住建", None, "zh")
+    await town.at(d(0, 9, w50)).service.escalate(t5.id, 1, ADMIN, "转住建局", "住建局")
+    assert (await storage.get_ticket(town.ids["T4"])).grid_code == "B"
+    assert (await storage.get_ticket(t5.id)).department == "住建局"
+    assert await units_of_week49(storage) == before
+    grids = {u.key: u.figures.received for u in (await load_report(
+        storage, Period.of_week(W49), SHANGHAI, min_rated=1, min_tickets=1)).units[UnitLevel.GRID]}
+    assert (grids["A"], grids["B"]) == (4, 3)
+    states = {s.ticket.id: s for s in await tickets_at_end(storage, Period.of_week(W49), SHANGHAI)}
+    assert (states[town.ids["T4"]].grid_code, states[t5.id].department) == ("A", "水务局")
 
 
 async def test_each_ticket_as_it_stood_at_the_period_end(storage):
