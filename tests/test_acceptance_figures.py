@@ -47,7 +47,7 @@ async def run_the_deadline_watcher(database: Path, tmp_path: Path, rounds: list[
     try:
         clock = FakeClock(wall_clock())
         dp = create_dispatcher(make_settings(tmp_path, database_path=database), db, clock=clock,
-                               outbox_intervals=(0.0, 0.0))
+                               send_intervals=(0.0, 0.0))
         bot = make_bot()
         escalated = 0
         for hours in rounds:

@@ -64,7 +64,7 @@ async def town(tmp_path: Path, monkeypatch):
     db = await SqliteStorage.open(database)
     clock = FakeClock(int(time.time()) + 1)
     settings = make_settings(tmp_path, database_path=database)
-    dp = create_dispatcher(settings, db, clock=clock, outbox_intervals=(0.0, 0.0))
+    dp = create_dispatcher(settings, db, clock=clock, send_intervals=(0.0, 0.0))
     h = Harness(dp, make_bot(), db, clock, settings)
     # Telegram knows no chat with someone who never wrote to the bot.
     for staff_id in STAFF_IDS:
