@@ -122,51 +122,54 @@ async def ticket_at_the_town(h: Harness) -> int:
     return ticket.id
 
 
-async def test_the_town_cannot_route_to_a_department_with_nobody(town):
-    h = town
-    ticket_id = await ticket_at_the_town(h)
+async def route(h: Harness, ticket_id: int, reason: str) -> list[tuple[str, str]]:
+    """The town presses ⬆️ and writes a reason; returns the department buttons it is offered."""
     await h.tap(h.user(TOWN), StaffTicketCb(action="escalate", ticket_id=ticket_id))
-    calls = await h.send(h.user(TOWN), "请相关部门处理")
-    names = await h.db.list_departments()
-    assert "水务局" in names and len(names) > 1  # the categories name departments nobody staffs
-    nobody = next(i for i, name in enumerate(names) if name != "水务局")
-    # Pressed anyway (an old keyboard, a forged press): the ticket stays with the town.
-    calls = await h.tap(h.user(TOWN), DepartmentCb(ticket_id=ticket_id, index=nobody))
-    ticket = await h.db.get_ticket(ticket_id)
-    assert ticket.tier is Tier.TOWN and ticket.status is not Status.RESOLVED, (ticket, joined(calls))
-    assert joined(calls), "the press is answered"
+    calls = await h.send(h.user(TOWN), reason)
+    return [(text, data) for text, data in last_buttons(calls, TOWN) if data and data.startswith("dep:")]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 'routing with returns': the town's department picker "
-                   "(handlers.keyboards.departments from db.list_departments) offers every department any "
-                   "category names, 17 of them with nobody; it must offer only those with reachable staff "
-                   "and say which have none")
 async def test_the_department_picker_offers_only_departments_with_someone(town):
     h = town
     ticket_id = await ticket_at_the_town(h)
-    await h.tap(h.user(TOWN), StaffTicketCb(action="escalate", ticket_id=ticket_id))
-    calls = await h.send(h.user(TOWN), "请相关部门处理")
-    offered = [text for text, data in last_buttons(calls, TOWN) if data and data.startswith("dep:")]
-    assert offered == ["水务局"], offered
+    names = await h.db.list_departments()
+    assert "水务局" in names and len(names) > 1  # the categories name departments nobody staffs
+    offered = await route(h, ticket_id, "请相关部门处理")
+    assert [text for text, _ in offered] == ["水务局"], offered
 
 
-@pytest.mark.xfail(strict=True, reason="issue 9 'routing with returns': a department has no 退回 (return) "
-                   "action on main: StaffTicketCb(action='return') is not handled, no RETURNED event is "
-                   "written, the ticket stays with the department")
+async def test_the_town_cannot_route_to_a_department_whose_staff_left(town):
+    """The picker offered the water bureau; its only member is removed before the town presses."""
+    h = town
+    ticket_id = await ticket_at_the_town(h)
+    [(_, water)] = await route(h, ticket_id, "请水务局处理")
+    assert await gridbot(h, "staff", "remove", str(WATER)) == 0
+    await h.dp["outbox"].deliver_due(h.bot)
+    calls = await h.tap(h.user(TOWN), water)
+    ticket = await h.db.get_ticket(ticket_id)
+    assert ticket.tier is Tier.TOWN and ticket.status is not Status.RESOLVED, (ticket, joined(calls))
+    assert "工单仍由镇综合指挥中心办理。" in joined(calls), joined(calls)
+    # A forged index beyond the offered list is refused as well.
+    calls = await h.tap(h.user(TOWN), DepartmentCb(ticket_id=ticket_id, index=5))
+    assert (await h.db.get_ticket(ticket_id)).tier is Tier.TOWN
+
+
 async def test_a_department_returns_a_ticket_to_the_town_with_a_reason(town):
     h = town
     ticket_id = await ticket_at_the_town(h)
-    names = await h.db.list_departments()
-    await h.tap(h.user(TOWN), StaffTicketCb(action="escalate", ticket_id=ticket_id))
-    await h.send(h.user(TOWN), "请水务局处理")
-    await h.tap(h.user(TOWN), DepartmentCb(ticket_id=ticket_id, index=names.index("水务局")))
+    [(_, water)] = await route(h, ticket_id, "请水务局处理")
+    await h.tap(h.user(TOWN), water)
     assert (await h.db.get_ticket(ticket_id)).tier is Tier.DEPARTMENT
     await h.tap(h.user(WATER), StaffTicketCb(action="return", ticket_id=ticket_id))
     calls = await h.send(h.user(WATER), "不属于本部门职责，属于燃气公司")
     ticket = await h.db.get_ticket(ticket_id)
     assert ticket.tier is Tier.TOWN
     assert any(e.type is EventType.RETURNED for e in await h.db.events(ticket_id))
-    assert any("燃气公司" in t for t in cards(calls, TOWN))
+    assert any("燃气公司" in t for t in cards(calls, TOWN)), joined(calls)
+    # The resident reads a plain status line, not the department's reason.
+    assert "燃气公司" not in joined(h.session.calls, 1001)
+    # The town routes it again: the picker comes back.
+    assert await route(h, ticket_id, "再次分派")
 
 
 async def test_staff_removed_while_tickets_are_open(town):
