@@ -8,6 +8,7 @@ import asyncio
 import csv
 import io
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -70,12 +71,15 @@ def demo(tmp_path, monkeypatch) -> Path:
 
 
 def closed_periods() -> list[list[str]]:
-    """Last week and last month named explicitly, so both runs ask for the same periods."""
+    """Last week, last month and a range across them named explicitly, so both runs ask for the
+    same periods."""
     settings_tz = make_settings(Path(".")).timezone
     now = wall_clock()
     week = Period.last_full(PeriodKind.WEEK, now, settings_tz)
     month = Period.last_full(PeriodKind.MONTH, now, settings_tz)
-    return [["--week", str(week)], ["--month", str(month)]]
+    first = week.days[0] - timedelta(days=10)
+    return [["--week", str(week)], ["--month", str(month)],
+            ["--from", first.isoformat(), "--to", week.days[-1].isoformat()]]
 
 
 def test_issue_10_reproduction_stats_watcher_stats_is_byte_identical(demo, tmp_path, monkeypatch, capsys):
