@@ -179,8 +179,7 @@ class NoticeRenderer:
                 return SendMessage(chat_id=chat_id, text=text)
         raise ValueError(f"unknown notice type {notice.type!r}")
 
-    @staticmethod
-    def _done(notice: Notice, ticket: Ticket, number: str) -> TelegramMethod:
+    def _done(self, notice: Notice, ticket: Ticket, number: str) -> TelegramMethod:
         """What the person who acted is told, with the buttons of their next step."""
         event, data, markup = EventType(notice.data["event"]), notice.data, None
         if event is EventType.CREATED:
@@ -216,6 +215,14 @@ class NoticeRenderer:
             markup = ReplyKeyboardRemove()  # the "Done" keyboard of the resolution form
         elif event is EventType.HANDED_OVER:
             text = _("Ticket {number} was handed over.").format(number=number)
+        elif event is EventType.RETURNED:
+            text = _("Ticket {number} went back to the town command centre with your reason.").format(number=number)
+        elif event is EventType.MERGED:
+            text = _("Ticket {number} was merged into {into}; its residents now follow {into} and were told.").format(
+                number=number, into=format_number(self.settings.ticket_prefix, data["into"])
+            )
+        elif event is EventType.NOTE:
+            text = _("Note added to ticket {number}. Only staff see it.").format(number=number)
         elif event is EventType.ESCALATED:
             text = _("Ticket {number} went up to the {tier}.").format(number=number, tier=tier_name(Tier(data["to"])))
         else:

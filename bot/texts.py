@@ -24,7 +24,7 @@ from domain.service import (
     TooManyAnswers,
     Unstaffed,
 )
-from domain.text import clip, telegram_length, units
+from domain.text import telegram_length, units
 
 
 def kind_name(kind: Kind) -> str:

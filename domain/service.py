@@ -117,6 +117,7 @@ ANSWERS_PER_HOUR = 10
 CONFIRMED_EVENTS = frozenset({
     EventType.CREATED, EventType.FOLLOWED, EventType.RESIDENT_MESSAGE, EventType.CONFIRMED, EventType.REOPENED,
     EventType.RATED, EventType.REPLIED, EventType.RESOLVED, EventType.HANDED_OVER, EventType.ESCALATED,
+    EventType.RETURNED, EventType.MERGED, EventType.NOTE,
 })
 # To the town command centre and admins: staff who have not opened the bot or blocked it, with
 # how many tickets wait for them (data {"people": [{"name", "role", "scope", "blocked", "waiting"}]}).
@@ -535,7 +536,8 @@ class TicketService:
         if not staff_may_view(grants, ticket, await self.storage.get_grid(ticket.grid_code)):
             raise NotAllowed(ticket_id)
         text = self._check_text(text, MAX_NOTE)
-        await self.storage.record_event(TicketEvent(ticket.id, self.clock(), EventType.NOTE, actor_id, text))
+        event = TicketEvent(ticket.id, self.clock(), EventType.NOTE, actor_id, text)
+        await self.storage.record_event(event, self._done(event))
         return ticket
 
     async def hand_over_target(self, ticket_id: int, grants: Sequence[RoleGrant], grid_code: str) -> tuple[Ticket, Grid]:
@@ -726,7 +728,7 @@ class TicketService:
         ]
         await self._record_misses(ticket, now)  # as `_change` does before any action
         merged = TicketEvent(ticket.id, now, EventType.MERGED, actor_id, None, {"into": kept.id})
-        notices = [Notice(r, NOTICE_MERGED, ticket.id, {"into": kept.id}) for r in residents]
+        notices = [Notice(r, NOTICE_MERGED, ticket.id, {"into": kept.id}) for r in residents] + self._done(merged)
         if not await self.storage.merge_ticket(ticket.id, ticket.status, kept.id, merged, follows, notices):
             raise Conflict(ticket_id)
         return await self.get(kept.id)

@@ -13,10 +13,10 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 from bot.cards import resident_view
-from bot.texts import category_name, clip, format_duration, grid_line, kind_name, status_name, ticket_error_text
+from bot.texts import category_name, format_duration, grid_line, kind_name, status_name, ticket_error_text
 from domain.models import Kind, Photo, Status, Ticket
 from domain.service import Draft, TicketError, TicketService
-from domain.text import clean_text, telegram_length
+from domain.text import clean_text, clip, telegram_length
 from domain.tickets import MAX_DESCRIPTION, MAX_PHOTOS, PUBLIC_KINDS, format_number, mask_personal
 from handlers import keyboards
 from handlers.common import discard_form, edit_buttons, no_visible_text, take_location, take_note, take_photo
@@ -341,7 +341,7 @@ async def confirm_solved(query: CallbackQuery, callback_data: ResidentTicketCb, 
     if await own_ticket(query, db, callback_data.ticket_id) is None:
         return
     try:
-        ticket = await tickets.confirm(callback_data.ticket_id, query.from_user.id)
+        await tickets.confirm(callback_data.ticket_id, query.from_user.id)
     except TicketError as error:
         await query.answer(ticket_error_text(error), show_alert=True)
         return
@@ -370,7 +370,7 @@ async def reopen_with_reason(message: Message, state: FSMContext, tickets: Ticke
     ticket_id = (await state.get_data())["ticket_id"]
     await state.clear()
     try:
-        ticket = await tickets.reopen(ticket_id, message.from_user.id, text)
+        await tickets.reopen(ticket_id, message.from_user.id, text)
     except TicketError as error:
         await message.answer(ticket_error_text(error))
 

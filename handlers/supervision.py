@@ -64,11 +64,7 @@ async def return_reason(message: Message, state: FSMContext, db: Storage, ticket
     except TicketError as error:
         await message.answer(ticket_error_text(error))
         return
-    await message.answer(
-        _("Ticket {number} went back to the town command centre with your reason.").format(
-            number=format_number(settings.ticket_prefix, ticket.id)
-        )
-    )
+    # The confirmation goes out through the outbox, written with the change.
     await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, ticket.id, grants,
                        lang, clock())
 
@@ -98,21 +94,15 @@ async def choose_merge_target(query: CallbackQuery, callback_data: StaffTicketCb
     )
 
 
-async def merge(query: CallbackQuery, callback_data: MergeCb, tickets: TicketService, grants: list[RoleGrant],
-                settings: Settings) -> None:
+async def merge(query: CallbackQuery, callback_data: MergeCb, tickets: TicketService,
+                grants: list[RoleGrant]) -> None:
     try:
-        kept = await tickets.merge(callback_data.ticket_id, callback_data.into_id, query.from_user.id, grants)
+        await tickets.merge(callback_data.ticket_id, callback_data.into_id, query.from_user.id, grants)
     except TicketError as error:
         await query.answer(ticket_error_text(error), show_alert=True)
         return
     await query.answer()
-    await edit_buttons(query, None)
-    await query.message.answer(
-        _("Ticket {number} was merged into {into}; its residents now follow {into} and were told.").format(
-            number=format_number(settings.ticket_prefix, callback_data.ticket_id),
-            into=format_number(settings.ticket_prefix, kept.id),
-        )
-    )
+    await edit_buttons(query, None)  # the confirmation goes out through the outbox, written with the merge
 
 
 # -- supervision (督办) -----------------------------------------------------------------------------

@@ -143,9 +143,7 @@ async def save_note(message: Message, state: FSMContext, db: Storage, tickets: T
     except TicketError as error:
         await message.answer(ticket_error_text(error))
         return
-    await message.answer(_("Note added to ticket {number}. Only staff see it.").format(
-        number=format_number(settings.ticket_prefix, ticket.id)
-    ))
+    # The confirmation goes out through the outbox, written with the note.
     await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, ticket.id, grants,
                        lang, clock())
 

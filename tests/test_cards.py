@@ -7,6 +7,7 @@ from aiogram.methods import EditMessageText, SendLocation, SendMessage, SendPhot
 from bot.texts import MESSAGE_LIMIT
 from domain.text import telegram_length
 from handlers.callbacks import HandOverCb, ResidentTicketCb, StaffTicketCb
+from tests.test_supervision import confirmations
 from tests.conftest import (
     TOWN_STAFF,
     VILLAGE_DL,
@@ -137,6 +138,7 @@ async def test_internal_note_only_staff_see(harness):
     calls = await h.send(worker, "Neighbour says the landlord is away")
     assert not to_chat(calls, RESIDENT)
     assert "Only staff see it" in joined(calls, WORKER_DL01)
+    assert await confirmations(h, WORKER_DL01) == ["note"]  # written to the outbox with the note
     [edit] = edits(calls, WORKER_DL01)
     assert "📝 Internal note (王网格): Neighbour says the landlord is away" in edit.text
 

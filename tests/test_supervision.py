@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from aiogram.methods import SendMessage
 
 from domain.models import EventType, Status, Tier
@@ -109,6 +111,7 @@ async def test_a_department_returns_a_ticket_that_is_not_its_business(harness):
     await h.tap(dept, StaffTicketCb(action="return", ticket_id=ticket.id))
     calls = await h.send(dept, "It is the private well of the estate, not the public supply")
     assert "went back to the town command centre" in joined(calls, WATER_DEPT)
+    assert (await confirmations(h, WATER_DEPT))[-1] == "returned"  # written with the return
     back = await h.db.get_ticket(ticket.id)
     assert back.tier is Tier.TOWN and back.status is Status.NEW and back.assignee_id is None
     town_card = [c for c in to_chat(calls, TOWN_STAFF) if isinstance(c, SendMessage)][-1]
@@ -214,6 +217,8 @@ async def test_merging_a_duplicate_moves_its_residents_to_the_kept_ticket(harnes
 
     calls = await h.tap(worker, MergeCb(ticket_id=duplicate.id, into_id=kept.id))
     assert "XG-{:06d}".format(kept.id) in joined(calls, WORKER_DL01)
+    # the confirmation was written to the outbox with the merge, so a crash cannot lose it
+    assert await confirmations(h, WORKER_DL01) == ["merged"]
     told = joined(calls, 1002)
     assert "合并" in told and "XG-{:06d}".format(kept.id) in told
     merged = await h.db.get_ticket(duplicate.id)
@@ -227,3 +232,9 @@ async def test_merging_a_duplicate_moves_its_residents_to_the_kept_ticket(harnes
     # a second merge of the same ticket is refused
     calls = await h.tap(worker, MergeCb(ticket_id=duplicate.id, into_id=kept.id))
     assert any(getattr(c, "show_alert", False) for c in calls)
+
+
+async def confirmations(h, chat_id: int) -> list[str]:
+    """The events whose confirmation (NOTICE_DONE) was written to the outbox for `chat_id`."""
+    rows = await h.db._all("SELECT data FROM outbox WHERE chat_id = ? AND type = 'done' ORDER BY id", (chat_id,))
+    return [json.loads(data)["event"] for (data,) in rows]
