@@ -15,7 +15,6 @@ from bot.texts import (
     HISTORY_NOTE_LIMIT,
     MESSAGE_LIMIT,
     category_name,
-    clip,
     deadline_summary,
     fit_message,
     format_duration,
@@ -28,6 +27,7 @@ from bot.texts import (
     visible_length,
 )
 from domain.models import EventType, Grid, Status, Ticket, TicketEvent, Tier
+from domain.text import clip
 from domain.tickets import format_number, mask_personal
 from storage.base import Storage
 
