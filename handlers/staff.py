@@ -25,7 +25,7 @@ from handlers.common import discard_form, edit_buttons, show_page, take_note, ta
 from handlers.callbacks import DepartmentCb, HandOverCb, QueuePageCb, StaffTicketCb
 from handlers.filters import DoneButton, Has, IsStaff
 from handlers.states import Escalate, HandOver, Resolve, StaffReply
-from handlers.tickets import refresh_card
+from handlers.tickets import finish_card_step, refresh_card
 from storage.base import Storage
 
 
@@ -132,13 +132,8 @@ async def send_reply(message: Message, state: FSMContext, tickets: TicketService
         return
     data = await state.get_data()
     await state.clear()
-    try:
-        await tickets.reply(data["ticket_id"], message.from_user.id, grants, text, ask=data.get("ask", False))
-    except TicketError as error:
-        await message.answer(ticket_error_text(error))
-        return
-    await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, data["ticket_id"],
-                       grants, lang, clock())
+    reply = tickets.reply(data["ticket_id"], message.from_user.id, grants, text, ask=data.get("ask", False))
+    await finish_card_step(message, data, reply, db, settings, grants, lang, clock())
 
 
 async def start_resolve(query: CallbackQuery, callback_data: StaffTicketCb, state: FSMContext, db: Storage,
@@ -181,13 +176,10 @@ async def resolve_done(message: Message, state: FSMContext, tickets: TicketServi
     data = await state.get_data()
     await state.clear()
     photos = [Photo(file_id, unique_id) for file_id, unique_id in data["photos"]]
-    try:
-        ticket = await tickets.resolve(data["ticket_id"], message.from_user.id, grants, data["note"], photos)
-    except TicketError as error:
-        await message.answer(ticket_error_text(error), reply_markup=ReplyKeyboardRemove())
-        return
-    await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, ticket.id, grants,
-                       lang, clock())
+    resolve = tickets.resolve(data["ticket_id"], message.from_user.id, grants, data["note"], photos)
+    # A refusal also takes away the "Done" keyboard of the resolution form.
+    await finish_card_step(message, data, resolve, db, settings, grants, lang, clock(),
+                           error_markup=ReplyKeyboardRemove())
 
 
 async def staff_bad_input(message: Message) -> None:
@@ -289,13 +281,8 @@ async def escalate_reason(message: Message, state: FSMContext, db: Storage, tick
         await message.answer(text, reply_markup=keyboards.departments(ticket_id, staffed))
         return
     await state.clear()
-    try:  # the confirmation comes through the outbox with the change (NOTICE_DONE)
-        await tickets.escalate(ticket_id, message.from_user.id, grants, reason)
-    except TicketError as error:
-        await message.answer(ticket_error_text(error))
-        return
-    await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, ticket_id, grants,
-                       lang, clock())
+    await finish_card_step(message, data, tickets.escalate(ticket_id, message.from_user.id, grants, reason),
+                           db, settings, grants, lang, clock())
 
 
 async def route_to_department(query: CallbackQuery, callback_data: DepartmentCb, state: FSMContext, db: Storage,

@@ -26,7 +26,7 @@ from handlers.filters import Has, HasRole, IsStaff
 from handlers.common import edit_buttons, show_page, take_note
 from handlers.staff import begin_step, handled_ticket, staff_bad_input
 from handlers.states import ReturnTicket
-from handlers.tickets import refresh_card
+from handlers.tickets import finish_card_step
 from storage.base import Storage
 
 OVERDUE_PAGE = 10
@@ -57,16 +57,9 @@ async def return_reason(message: Message, state: FSMContext, db: Storage, ticket
     if reason is None:
         return
     data = await state.get_data()
-    ticket_id = data["ticket_id"]
     await state.clear()
-    try:
-        ticket = await tickets.return_to_town(ticket_id, message.from_user.id, grants, reason)
-    except TicketError as error:
-        await message.answer(ticket_error_text(error))
-        return
-    # The confirmation goes out through the outbox, written with the change.
-    await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, ticket.id, grants,
-                       lang, clock())
+    returned = tickets.return_to_town(data["ticket_id"], message.from_user.id, grants, reason)
+    await finish_card_step(message, data, returned, db, settings, grants, lang, clock())
 
 
 # -- merging duplicates ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ open any ticket in one's scope, internal notes (📝), and refreshing a card aft
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable
 
 from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
@@ -62,6 +63,20 @@ async def refresh_card(bot: Bot, chat_id: int, message_id: int | None, db: Stora
         # gone) comes anew, as with `handlers.common.edit_buttons`; an unchanged one stays.
         if "not modified" not in error.message:
             await bot.send_message(chat_id, text, reply_markup=markup)
+
+
+async def finish_card_step(message: Message, data: dict, action: Awaitable[object], db: Storage, settings: Settings,
+                           grants: list[RoleGrant], lang: str, now: int, error_markup=None) -> None:
+    """Ends a staff step begun on a ticket's card (`data` holds ticket_id and card_message_id): does
+    the action, whose confirmation the outbox sends with the change, answers a refusal, and shows the
+    card as it is now."""
+    try:
+        await action
+    except TicketError as error:
+        await message.answer(ticket_error_text(error), reply_markup=error_markup)
+        return
+    await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, data["ticket_id"],
+                       grants, lang, now)
 
 
 async def viewable(db: Storage, ticket_id: int, grants: list[RoleGrant]) -> Ticket | None:
@@ -138,14 +153,8 @@ async def save_note(message: Message, state: FSMContext, db: Storage, tickets: T
         return
     data = await state.get_data()
     await state.clear()
-    try:
-        ticket = await tickets.add_note(data["ticket_id"], message.from_user.id, grants, text)
-    except TicketError as error:
-        await message.answer(ticket_error_text(error))
-        return
-    # The confirmation goes out through the outbox, written with the note.
-    await refresh_card(message.bot, message.chat.id, data.get("card_message_id"), db, settings, ticket.id, grants,
-                       lang, clock())
+    await finish_card_step(message, data, tickets.add_note(data["ticket_id"], message.from_user.id, grants, text),
+                           db, settings, grants, lang, clock())
 
 
 async def note_expects_text(message: Message) -> None:
