@@ -140,6 +140,8 @@ async def run_import(settings: Settings, what: str, path: Path, replace: bool = 
         result = imports.parse_grids(text, stored_grids)
     elif what == "staff":
         result = imports.parse_staff(text, known)
+    elif what == "calendar":
+        result = imports.parse_calendar(text)
     else:
         result = imports.parse_categories(text)
     if result.errors:
@@ -160,11 +162,12 @@ async def run_import(settings: Settings, what: str, path: Path, replace: bool = 
             await service.staff_added([m for m in result.rows if (m.telegram_id, m.role, m.scope) not in stored])
         else:
             upsert = {"grids": storage.upsert_grids, "categories": storage.upsert_categories,
-                      "shops": storage.upsert_shops, "sites": storage.upsert_sites}[what]
+                      "shops": storage.upsert_shops, "sites": storage.upsert_sites,
+                      "calendar": storage.upsert_calendar_days}[what]
             await upsert(result.rows)
     finally:
         await storage.close()
-    print(f"imported {len(result.rows)} {what} from {path}")
+    print(f"imported {len(result.rows)} {'calendar days' if what == 'calendar' else what} from {path}")
     if replace:
         print_removed(removed)
     return 0
@@ -176,7 +179,7 @@ def staff_service(settings: Settings, storage):
     from bot.factory import wall_clock
     from domain.service import TicketService
 
-    return TicketService(storage, wall_clock, settings.tickets_per_hour, settings.admin_ids)
+    return TicketService(storage, wall_clock, settings.tickets_per_hour, settings.admin_ids, settings.timezone)
 
 
 def print_removed(removed) -> None:
@@ -352,8 +355,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="start the bot (long polling)")
     commands.add_parser("demo", help="fill an empty database with a demo town")
-    importer = commands.add_parser("import", help="import grids, staff, categories, shops or sites from CSV")
-    importer.add_argument("what", choices=["grids", "staff", "categories", "shops", "sites"])
+    importer = commands.add_parser(
+        "import", help="import grids, staff, categories, shops, sites or the calendar of holidays from CSV"
+    )
+    importer.add_argument("what", choices=["grids", "staff", "categories", "shops", "sites", "calendar"])
     importer.add_argument("file", type=Path)
     importer.add_argument("--replace", action="store_true",
                           help="staff only: the file is the complete staff list; everyone else loses their roles")

@@ -87,7 +87,7 @@ def create_dispatcher(
     # One limiter for the outbox and the handlers' replies: Telegram's limits are the bot's.
     limiter = Limiter(*send_intervals) if send_intervals else Limiter()
     outbox = OutboxSender(storage, renderer, clock, limiter)
-    tickets = TicketService(storage, clock, settings.tickets_per_hour, settings.admin_ids)
+    tickets = TicketService(storage, clock, settings.tickets_per_hour, settings.admin_ids, settings.timezone)
     outbox.on_unreachable = tickets.staff_unreachable
     dp = Dispatcher(
         # Forms live in the database, so a resident can go on after a restart.

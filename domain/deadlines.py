@@ -1,12 +1,17 @@
 """Deadlines and tiers: "small matters stay in the grid, big ones in the village, hard ones in the
-town, and nothing waits overnight". Pure functions of times in Unix seconds."""
+town, and nothing waits overnight". Pure functions of times in Unix seconds.
+
+A tier's deadlines are computed once, by `deadlines` (and moved on by `shifted` after a pause), and
+stored on the ticket: the deadline watcher (`due_action`) and the statistics' deadline misses
+(`missed_deadlines`) both read those stored times, so they cannot disagree."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
-from domain.models import Category, Status, Ticket, Tier
+from domain.models import Category, DeadlineUnit, Status, Ticket, Tier
+from domain.workdays import WorkCalendar
 
 TIER_ORDER = (Tier.GRID, Tier.VILLAGE, Tier.TOWN, Tier.DEPARTMENT)
 # The holder is reminded when this share of the resolve window is left.
@@ -19,14 +24,24 @@ def next_tier(tier: Tier) -> Tier | None:
     return TIER_ORDER[index + 1] if index + 1 < len(TIER_ORDER) else None
 
 
-def deadlines(category: Category, start: int) -> tuple[int, int]:
-    """(reply due, resolve due) for a tier that takes the ticket at `start`."""
-    return start + round(category.reply_hours * 3600), start + round(category.resolve_hours * 3600)
+def deadlines(category: Category, start: int, calendar: WorkCalendar) -> tuple[int, int]:
+    """(reply due, resolve due) for a tier that takes the ticket at `start`, in the category's unit."""
+    if category.deadline_unit is DeadlineUnit.WORKDAYS:
+        return (calendar.add_working_days(start, round(category.reply_within)),
+                calendar.add_working_days(start, round(category.resolve_within)))
+    return start + round(category.reply_within * 3600), start + round(category.resolve_within * 3600)
 
 
-def shifted(due: int | None, paused_at: int, now: int) -> int | None:
-    """A deadline moved on by the time the clock was paused (waiting for the resident)."""
-    return None if due is None else due + max(0, now - paused_at)
+def shifted(
+    due: int | None, paused_at: int, now: int, category: Category | None, calendar: WorkCalendar
+) -> int | None:
+    """A deadline moved on by the time the clock was paused (waiting for the resident): in working
+    days, by the working time that passed meanwhile."""
+    if due is None:
+        return None
+    if category is not None and category.deadline_unit is DeadlineUnit.WORKDAYS:
+        return calendar.add_working_time(due, calendar.working_time(paused_at, now))
+    return due + max(0, now - paused_at)
 
 
 def is_overdue(ticket: Ticket, now: int) -> bool:

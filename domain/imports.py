@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Generic, TypeVar
 
-from domain.models import Category, Grid, Role, StaffMember
+from domain.models import Category, DeadlineUnit, Grid, Role, StaffMember
 from domain.shops import Shop, Site, SiteKind
 from domain.tickets import GRID_CODE_PATTERN
+from domain.workdays import CalendarDay
 
 T = TypeVar("T")
 
@@ -85,13 +88,46 @@ def _category(row: dict) -> Category:
     code = _required(row, "code")
     if not GRID_CODE_PATTERN.fullmatch(code):
         raise RowError(f"code {code!r} may use only Latin letters, digits, '_' and '-'")
-    reply = _number(_required(row, "reply_hours"), "reply_hours", 0.1, 24 * 365)
-    resolve = _number(_required(row, "resolve_hours"), "resolve_hours", 0.1, 24 * 365)
+    unit_name = (row.get("unit") or DeadlineUnit.HOURS.value).strip()
+    if unit_name not in {u.value for u in DeadlineUnit}:
+        raise RowError(f"unit {unit_name!r} is not one of {', '.join(u.value for u in DeadlineUnit)}")
+    unit = DeadlineUnit(unit_name)
+    if unit is DeadlineUnit.WORKDAYS:  # whole days: half a working day has no agreed meaning
+        reply, resolve = (_whole_number(_required(row, name), name, 1, 365) for name in ("reply", "resolve"))
+    else:
+        reply, resolve = (_number(_required(row, name), name, 0.1, 24 * 365) for name in ("reply", "resolve"))
     if resolve < reply:
-        raise RowError("resolve_hours must not be shorter than reply_hours")
+        raise RowError("resolve must not be shorter than reply")
     return Category(
-        code, _required(row, "name_zh"), _required(row, "name_en"), _required(row, "department"), reply, resolve
+        code, _required(row, "name_zh"), _required(row, "name_en"), _required(row, "department"), reply, resolve,
+        unit,
     )
+
+
+def _whole_number(value: str, name: str, low: int, high: int) -> int:
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise RowError(f"{name} must be a whole number of working days from {low} to {high}, got {value!r}")
+    return int(value)
+
+
+# 2026-10-01, or 2026/10/1 as Excel writes dates in China.
+_DATE = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})")
+_DAY_TYPES = {"holiday": False, "休": False, "节假日": False, "workday": True, "班": True, "工作日": True}
+
+
+def _calendar_day(row: dict) -> CalendarDay:
+    raw_date = _required(row, "date")
+    match = _DATE.fullmatch(raw_date)
+    try:
+        day = date(*(int(part) for part in match.groups())) if match else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise RowError(f"date must be a day such as 2026-10-01, got {raw_date!r}")
+    day_type = _required(row, "type")
+    if day_type not in _DAY_TYPES:
+        raise RowError(f"type {day_type!r} is not one of {', '.join(_DAY_TYPES)}")
+    return CalendarDay(day, _DAY_TYPES[day_type])
 
 
 def _known_grid(row: dict, grid_codes: Collection[str]) -> str:
@@ -121,18 +157,27 @@ def _site(row: dict, grid_codes: Collection[str]) -> Site:
 
 GRID_HEADER = ("code", "name", "village", "town", "lat", "lon")
 STAFF_HEADER = ("telegram_id", "name", "role", "scope")
-CATEGORY_HEADER = ("code", "name_zh", "name_en", "department", "reply_hours", "resolve_hours")
+CATEGORY_HEADER = ("code", "name_zh", "name_en", "department", "reply", "resolve", "unit")
+# The header before deadlines could be in working days: hours, no unit column.
+CATEGORY_HOURS_HEADER = ("code", "name_zh", "name_en", "department", "reply_hours", "resolve_hours")
+CALENDAR_HEADER = ("date", "type")
+CALENDAR_ZH_HEADER = ("日期", "类型")
 SHOP_HEADER = ("code", "name", "grid", "owner_telegram_id")
 SITE_HEADER = ("code", "name", "grid", "kind")
 
 
 def _parse(
-    text: str, header: tuple[str, ...], parse_row: Callable[[dict], T], key: Callable[[T], object]
+    text: str, header: tuple[str, ...], parse_row: Callable[[dict], T], key: Callable[[T], object],
+    also: tuple[str, ...] = (),
 ) -> ImportResult[T]:
+    """`also`: another header accepted, read as the first columns of `header` (those it lacks are empty)."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))  # Excel writes a BOM
     found = tuple((name or "").strip() for name in (reader.fieldnames or ()))
-    if found != header:
-        return ImportResult([], [f"line 1: the header must be {','.join(header)}, got {','.join(found)}"])
+    if found and found == also:
+        reader.fieldnames = list(header[:len(also)])
+    elif found != header:
+        accepted = " or ".join(",".join(h) for h in (header, also) if h)
+        return ImportResult([], [f"line 1: the header must be {accepted}, got {','.join(found)}"])
     rows: list[T] = []
     errors: list[str] = []
     seen: dict[object, int] = {}
@@ -220,7 +265,12 @@ def parse_staff(text: str, known: KnownScopes) -> ImportResult[StaffMember]:
 
 
 def parse_categories(text: str) -> ImportResult[Category]:
-    return _parse(text, CATEGORY_HEADER, _category, lambda c: c.code)
+    return _parse(text, CATEGORY_HEADER, _category, lambda c: c.code, also=CATEGORY_HOURS_HEADER)
+
+
+def parse_calendar(text: str) -> ImportResult[CalendarDay]:
+    """Holidays and adjusted working days (调休), with an English or a Chinese header."""
+    return _parse(text, CALENDAR_HEADER, _calendar_day, lambda d: d.day, also=CALENDAR_ZH_HEADER)
 
 
 def parse_shops(text: str, grid_codes: Collection[str]) -> ImportResult[Shop]:

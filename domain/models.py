@@ -75,14 +75,22 @@ class Grid:
     lon: float | None = None
 
 
+class DeadlineUnit(StrEnum):
+    """What a category's deadlines count: hours of calendar time, or working days (domain/workdays.py)."""
+
+    HOURS = "hours"
+    WORKDAYS = "workdays"
+
+
 @dataclass(frozen=True)
 class Category:
     code: str
     name_zh: str
     name_en: str
     department: str
-    reply_hours: float
-    resolve_hours: float
+    reply_within: float  # in deadline_unit
+    resolve_within: float
+    deadline_unit: DeadlineUnit = DeadlineUnit.HOURS
 
     def name(self, language: str) -> str:
         return self.name_zh if language == "zh" else self.name_en

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from zoneinfo import ZoneInfo
 
 from domain.categories import COMMAND_CENTRE
 from domain.models import (
@@ -40,6 +41,7 @@ from domain.tickets import (
     staff_may_view,
     tier_holder,
 )
+from domain.workdays import WorkCalendar
 from storage.base import NewTicket, Storage, TicketChange
 
 
@@ -167,9 +169,11 @@ class TicketService:
         clock: Callable[[], int],
         tickets_per_hour: int = 10,
         admin_ids: frozenset[int] = frozenset(),
+        timezone: ZoneInfo = ZoneInfo("Asia/Shanghai"),
     ):
         self.storage = storage
         self.clock = clock
+        self.timezone = timezone  # the days of working-day deadlines are days in this zone
         self.tickets_per_hour = tickets_per_hour  # per resident; 0 means no limit
         self.admin_ids = admin_ids  # ADMIN_IDS from the settings; admins imported as staff count too
 
@@ -274,11 +278,13 @@ class TicketService:
         await self._record_misses(ticket, event.at)
         if ticket.paused_at is not None and change.status is not Status.WAITING_RESIDENT:
             # Leaving "waiting for the resident" in any way restarts the clock where it stopped.
+            rules = (await self.storage.get_category(ticket.category_code), await self.work_calendar())
             change = replace(
                 change,
                 resume_clock=True,
-                reply_due_at=change.reply_due_at or shifted(ticket.reply_due_at, ticket.paused_at, event.at),
-                resolve_due_at=change.resolve_due_at or shifted(ticket.resolve_due_at, ticket.paused_at, event.at),
+                reply_due_at=change.reply_due_at or shifted(ticket.reply_due_at, ticket.paused_at, event.at, *rules),
+                resolve_due_at=(change.resolve_due_at
+                                or shifted(ticket.resolve_due_at, ticket.paused_at, event.at, *rules)),
             )
         stored = await self.storage.change_ticket(ticket.id, ticket.status, change, event, [*notices, *self._done(event)])
         if stored is None:
@@ -304,9 +310,12 @@ class TicketService:
         """"Your ticket is now …", with where it moved (`grid=` or `tier=`) when it did."""
         return [Notice(r, NOTICE_STATUS, ticket.id, {"status": status.value, **moved_to}) for r in residents]
 
+    async def work_calendar(self) -> WorkCalendar:
+        return WorkCalendar(self.timezone, await self.storage.calendar_days())
+
     async def _deadlines_from(self, ticket: Ticket, start: int) -> tuple[int | None, int | None]:
         category = await self.storage.get_category(ticket.category_code)
-        return deadlines(category, start) if category else (None, None)
+        return deadlines(category, start, await self.work_calendar()) if category else (None, None)
 
     @staticmethod
     def _check_text(text: str, limit: int) -> str:
@@ -343,7 +352,7 @@ class TicketService:
             raise NotFound(draft.grid_code if grid is None else draft.category_code)
         now = self.clock()
         await self._check_filing_limit(resident_id, source_key, now)
-        reply_due, resolve_due = deadlines(category, now)
+        reply_due, resolve_due = deadlines(category, now, await self.work_calendar())
         # The card needs the stored ticket's id; notices get it from storage in the same transaction.
         draft_ticket = Ticket(
             id=0, kind=draft.kind, category_code=category.code, grid_code=grid.code,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from domain.models import (
@@ -28,6 +29,7 @@ from domain.models import (
 )
 from domain.digest import DigestChoice
 from domain.shops import Inspection, NewInspection, Shop, ShopRating, ShopScore, Site
+from domain.workdays import CalendarDay
 from domain.stats import PeriodRows, PeriodWindow, Scope, Tally, TicketAtEnd
 
 
@@ -155,6 +157,14 @@ class Storage(ABC):
     @abstractmethod
     async def list_departments(self) -> list[str]:
         """Departments named by categories or staff, sorted."""
+
+    @abstractmethod
+    async def upsert_calendar_days(self, days: Sequence[CalendarDay]) -> None:
+        """Store holidays and adjusted working days (调休), replacing what a day was before."""
+
+    @abstractmethod
+    async def calendar_days(self) -> dict[date, bool]:
+        """Every imported day: True for a working day, False for a holiday."""
 
     # -- users ------------------------------------------------------------------------------------
     @abstractmethod

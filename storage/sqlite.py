@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import TypeVar
@@ -17,6 +18,7 @@ import aiosqlite
 from domain.categories import DEFAULT_CATEGORIES
 from domain.models import (
     Category,
+    DeadlineUnit,
     EventType,
     Grid,
     Kind,
@@ -34,6 +36,7 @@ from domain.models import (
 from domain.deadlines import REMINDER_SHARE
 from domain.digest import DEFAULT_DIGEST_CHOICE, DigestChoice
 from domain.tickets import OPEN_STATUSES, PUBLIC_KINDS
+from domain.workdays import CalendarDay
 from storage.base import NewTicket, OutboxItem, QueuePage, Storage, TicketChange
 from storage.codes_sqlite import SqliteCodesMixin
 from storage.fsm_sqlite import SqliteFsmMixin
@@ -114,8 +117,11 @@ def _grid(row: Sequence) -> Grid:
     return Grid(*row)
 
 
+CATEGORY_COLUMNS = "code, name_zh, name_en, department, reply_within, resolve_within, deadline_unit"
+
+
 def _category(row: Sequence) -> Category:
-    return Category(*row)
+    return Category(*row[:6], DeadlineUnit(row[6]))
 
 
 class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage):
@@ -321,31 +327,25 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
             async with db.execute("SELECT COALESCE(MAX(position), 0) FROM categories") as cur:
                 (last,) = await cur.fetchone()
             await db.executemany(
-                "INSERT INTO categories(code, name_zh, name_en, department, reply_hours,"
-                " resolve_hours, position) VALUES (?,?,?,?,?,?,?)"
+                "INSERT INTO categories(code, name_zh, name_en, department, reply_within,"
+                " resolve_within, deadline_unit, position) VALUES (?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(code) DO UPDATE SET name_zh=excluded.name_zh,"
                 " name_en=excluded.name_en, department=excluded.department,"
-                " reply_hours=excluded.reply_hours, resolve_hours=excluded.resolve_hours",
+                " reply_within=excluded.reply_within, resolve_within=excluded.resolve_within,"
+                " deadline_unit=excluded.deadline_unit",
                 [
-                    (c.code, c.name_zh, c.name_en, c.department, c.reply_hours, c.resolve_hours,
-                     last + i + 1)
+                    (c.code, c.name_zh, c.name_en, c.department, c.reply_within, c.resolve_within,
+                     c.deadline_unit.value, last + i + 1)
                     for i, c in enumerate(categories)
                 ],
             )
 
     async def list_categories(self) -> list[Category]:
-        rows = await self._all(
-            "SELECT code, name_zh, name_en, department, reply_hours, resolve_hours"
-            " FROM categories ORDER BY position, code"
-        )
+        rows = await self._all(f"SELECT {CATEGORY_COLUMNS} FROM categories ORDER BY position, code")
         return [_category(r) for r in rows]
 
     async def get_category(self, code: str) -> Category | None:
-        row = await self._one(
-            "SELECT code, name_zh, name_en, department, reply_hours, resolve_hours"
-            " FROM categories WHERE code = ?",
-            (code,),
-        )
+        row = await self._one(f"SELECT {CATEGORY_COLUMNS} FROM categories WHERE code = ?", (code,))
         return _category(row) if row else None
 
     async def list_departments(self) -> list[str]:
@@ -354,6 +354,18 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
             " ORDER BY 1"
         )
         return [r[0] for r in rows]
+
+    async def upsert_calendar_days(self, days: Sequence[CalendarDay]) -> None:
+        async with self._tx() as db:
+            await db.executemany(
+                "INSERT INTO calendar_days(day, working) VALUES (?, ?)"
+                " ON CONFLICT(day) DO UPDATE SET working = excluded.working",
+                [(d.day.isoformat(), int(d.working)) for d in days],
+            )
+
+    async def calendar_days(self) -> dict[date, bool]:
+        rows = await self._all("SELECT day, working FROM calendar_days")
+        return {date.fromisoformat(day): bool(working) for day, working in rows}
 
     # -- users ------------------------------------------------------------------------------------
     async def touch_user(

@@ -150,7 +150,7 @@ def test_import_staff_and_categories(env, capsys):
     _grids, stored_staff, stored_categories = read_db(env / "db" / "gridbot.sqlite3")
     assert {(s.telegram_id, s.role) for s in stored_staff} == {(501, Role.GRID_WORKER), (501, Role.VILLAGE), (9, Role.ADMIN)}
     water = next(c for c in stored_categories if c.code == "water")
-    assert (water.name_zh, water.reply_hours, water.resolve_hours) == ("供水服务", 1.0, 12.0)
+    assert (water.name_zh, water.reply_within, water.resolve_within) == ("供水服务", 1.0, 12.0)
 
 
 def test_demo_fills_an_empty_database_once(env, capsys):

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from aiogram.methods import EditMessageText, SendMessage
 
 from domain.deadlines import DueAction, due_action, next_tier, shifted
 from domain.models import EventType, Status, Ticket, Tier, Kind
 from domain.service import TicketService
+from domain.workdays import WorkCalendar
 from handlers.callbacks import DepartmentCb, ResidentTicketCb, StaffTicketCb
 from tests.conftest import TOWN_STAFF, VILLAGE_DL, WATER_DEPT, WORKER_DL01, buttons, joined, to_chat
 from tests.test_ticket_loop import file_ticket
@@ -38,7 +41,8 @@ def test_due_action_rules():
     assert due_action(top, 20 * HOUR).action is DueAction.REMIND
     # past the deadline a department's ticket goes back under the town's supervision
     assert due_action(ticket_at(tier=Tier.DEPARTMENT, reminded_at=18 * HOUR), 30 * HOUR).action is DueAction.ESCALATE
-    assert shifted(10, 100, 160) == 70 and shifted(None, 1, 2) is None
+    hours = (None, WorkCalendar(ZoneInfo("UTC")))  # no category: calendar hours
+    assert shifted(10, 100, 160, *hours) == 70 and shifted(None, 1, 2, *hours) is None
 
 
 async def run_deadlines(h):
