@@ -167,7 +167,13 @@ async def run_import(settings: Settings, what: str, path: Path, replace: bool = 
             await upsert(result.rows)
     finally:
         await storage.close()
-    print(f"imported {len(result.rows)} {'calendar days' if what == 'calendar' else what} from {path}")
+    if what == "calendar":  # what the admin can check against the published holiday notice
+        holidays = sum(not d.working for d in result.rows)
+        first, last = min(d.day for d in result.rows), max(d.day for d in result.rows)
+        print(f"imported {len(result.rows)} calendar days from {path} ({first} to {last}: "
+              f"{holidays} holidays, {len(result.rows) - holidays} working days)")
+    else:
+        print(f"imported {len(result.rows)} {what} from {path}")
     if replace:
         print_removed(removed)
     return 0

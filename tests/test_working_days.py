@@ -136,7 +136,8 @@ def test_gridbot_imports_a_calendar_and_a_category_in_working_days(tmp_path, mon
     calendar = tmp_path / "2026.csv"
     calendar.write_text(NATIONAL_DAY_CSV, encoding="utf-8")
     assert main(["import", "calendar", str(calendar)]) == 0
-    assert "imported 9 calendar days" in capsys.readouterr().out
+    assert "imported 9 calendar days from" in (out := capsys.readouterr().out)
+    assert "(2026-09-20 to 2026-10-10: 7 holidays, 2 working days)" in out
     categories = tmp_path / "categories.csv"
     categories.write_text("code,name_zh,name_en,department,reply,resolve,unit\nwater,供水,Water,水务局,1,3,workdays\n",
                           encoding="utf-8")
