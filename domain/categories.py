@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from domain.models import Category
 
-DEFAULT_REPLY_HOURS = 2.0
-DEFAULT_RESOLVE_HOURS = 24.0
 # The town command centre itself: a category that names it stays with the town and is never
 # routed to the department tier.
 COMMAND_CENTRE = "综合指挥中心"
