@@ -13,10 +13,11 @@ from zoneinfo import ZoneInfo
 
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 
-from bot.codes import NoBotUsername
+from bot.codes import NoBotUsername, paper_size
 from bot.config import Settings, SettingsError, load_settings
 from domain.models import Role
-from qr import FontNotFoundError
+from qr import FontNotFoundError, MissingGlyphsError
+from qr.fonts import FONT_HINT
 from storage import open_storage
 
 if TYPE_CHECKING:
@@ -239,28 +240,36 @@ async def run_staff_remove(settings: Settings, telegram_id: int, role: str | Non
     return 0
 
 
+# What `gridbot qr -o FILE` writes for each file name ending (Pillow's format names).
+CARD_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
 async def run_qr(settings: Settings, grid_code: str, out: Path) -> int:
-    from bot.codes import grid_card_png
+    from bot.codes import card_image, grid_specs
     from bot.i18n import create_i18n
 
+    image_format = CARD_FORMATS.get(out.suffix.lower())
+    if image_format is None:
+        print(f"cannot write a card as {out.name!r}: name the file .png, .jpg or .jpeg", file=sys.stderr)
+        return 2
     storage = await open_storage(settings.database_path)
     try:
         grid = await storage.get_grid(grid_code)
         if grid is None:
             print(f"no grid with the code {grid_code!r}", file=sys.stderr)
             return 1
-        png = await grid_card_png(grid, settings, storage, create_i18n(settings.default_language))
+        [spec] = await grid_specs([grid], settings, storage, create_i18n(settings.default_language))
     finally:
         await storage.close()
-    out.write_bytes(png)
+    out.write_bytes(await card_image(spec, settings, image_format))
     print(f"QR code of {grid.code} written to {out}")
     return 0
 
 
 async def run_posters(settings: Settings, out: Path, size: str, town: str | None, village: str | None) -> int:
-    from bot.codes import filter_grids, grid_posters
+    from bot.codes import filter_grids, grid_specs, posters_pdf
     from bot.i18n import create_i18n
-    from qr import write_posters
+    from qr import describe_characters
 
     storage = await open_storage(settings.database_path)
     try:
@@ -268,11 +277,19 @@ async def run_posters(settings: Settings, out: Path, size: str, town: str | None
         if not grids:
             print("no grids match; import them first with `gridbot import grids FILE.csv`", file=sys.stderr)
             return 1
-        specs = await grid_posters(grids, settings, storage, create_i18n(settings.default_language))
+        specs = await grid_specs(grids, settings, storage, create_i18n(settings.default_language))
     finally:
         await storage.close()
-    pages = write_posters(out, specs, size, settings.font_path)
-    print(f"{pages} posters ({size}) written to {out}")
+    report = posters_pdf(out, specs, size, settings)
+    print(f"{report.written} posters ({size}) written to {out}")
+    for refused in report.refused:
+        print(
+            f"left out {refused.spec.title!r}: no font has {describe_characters(refused.error.characters)}",
+            file=sys.stderr,
+        )
+    if report.refused:
+        print(f"error: {len(report.refused)} posters left out; {FONT_HINT}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -356,6 +373,13 @@ async def run_stats(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def paper_size_argument(word: str) -> str:
+    size = paper_size(word)
+    if size is None:
+        raise argparse.ArgumentTypeError(f"{word!r} is not a paper size: use A4, A5, A6 or A6x4")
+    return size
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridbot", description="Grid service-request bot for Telegram")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -377,11 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("--scope", help="only the role in this scope (a grid code, village, town, …)")
     qr_command = commands.add_parser("qr", help="write one grid's QR code card as PNG")
     qr_command.add_argument("--grid", required=True, help="the grid's code")
-    qr_command.add_argument("-o", "--output", type=Path, required=True, help="PNG file to write")
+    qr_command.add_argument("-o", "--output", type=Path, required=True, help="file to write: .png, .jpg or .jpeg")
     posters = commands.add_parser("posters", help="write a printable PDF with a poster per grid")
     posters.add_argument("--town")
     posters.add_argument("--village")
-    posters.add_argument("--size", choices=["A4", "A6"], default="A4")
+    posters.add_argument("--size", type=paper_size_argument, default="A4",
+                         help="A4, A5, A6 or A6x4 (four A6 posters on an A4 sheet, with cut marks)")
     posters.add_argument("-o", "--output", type=Path, required=True, help="PDF file to write")
     stats = commands.add_parser(
         "stats", help="print a period's statistics (default: the last full week); export its tickets")
@@ -433,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    except (NoBotUsername, FontNotFoundError) as error:
+    except (NoBotUsername, FontNotFoundError, MissingGlyphsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

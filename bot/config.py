@@ -35,6 +35,8 @@ class Settings:
     ticket_prefix: str
     bot_username: str | None
     font_path: Path | None = None
+    fallback_fonts: tuple[Path, ...] = ()  # for characters the first font lacks (CJK Extension B)
+    hotline: str = ""  # printed on posters and cards when set
     stats_min_rated: int = 5
     stats_min_tickets: int = 5  # a unit with fewer received tickets in a period is not ranked
     digest_weekday: int = 0  # Monday
@@ -134,6 +136,13 @@ def load_settings(
     font = get("FONT_PATH")
     if font and not Path(font).is_file():
         raise SettingsError(f"FONT_PATH {font!r} is not a file")
+    fallback_fonts = tuple(Path(part.strip()) for part in get("FALLBACK_FONTS").split(os.pathsep) if part.strip())
+    for path in fallback_fonts:
+        if not path.is_file():
+            raise SettingsError(f"FALLBACK_FONTS: {str(path)!r} is not a file")
+    hotline = " ".join(get("HOTLINE").split())
+    if len(hotline) > 40:
+        raise SettingsError(f"HOTLINE must be at most 40 characters, got {len(hotline)}")
 
     return Settings(
         bot_token=get("BOT_TOKEN") or None,
@@ -145,6 +154,8 @@ def load_settings(
         ticket_prefix=prefix,
         bot_username=username,
         font_path=Path(font) if font else None,
+        fallback_fonts=fallback_fonts,
+        hotline=hotline,
         stats_min_rated=max(1, min_rated),
         stats_min_tickets=max(1, min_tickets),
         digest_weekday=WEEKDAYS.index(digest.group(1)),

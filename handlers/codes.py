@@ -1,9 +1,10 @@
 """QR codes for staff: /qr sends a grid's card (grids in the user's scope), /posters (admins) a
-printable PDF with a poster per grid."""
+printable PDF with a poster per grid. Every failure is answered in words."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable
 from html import escape
 from io import BytesIO
@@ -14,38 +15,63 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.codes import NoBotUsername, filter_grids, grid_card_png, grid_posters
+from bot.codes import PAPER_NAMES, NoBotUsername, card_image, filter_grids, grid_specs, paper_size, posters_pdf
 from bot.config import Settings
 from domain.models import Grid, Role, RoleGrant
 from domain.tickets import grids_in_scope
 from handlers.callbacks import QrGridCb
 from handlers.filters import HasRole, IsStaff
 from handlers.keyboards import button, markup
-from qr import PAGE_SIZES, FontNotFoundError, write_posters
+from qr import FontNotFoundError, MissingGlyphsError, PosterSpec, describe_characters
 from storage.base import Storage
 
+log = logging.getLogger(__name__)
 # More grids than this are listed by a search word: /qr <part of a name>.
 MAX_GRID_BUTTONS = 30
+# Posters left out of a PDF named in the answer; the rest are counted.
+MAX_NAMED_REFUSALS = 10
 
 
-async def answer_with_card(message: Message, render: Awaitable[bytes], code: str, name: str) -> None:
-    """Sends a code's PNG card, or says what is missing to make one."""
-    try:
-        png = await render
-    except NoBotUsername:
+def unprintable(error: MissingGlyphsError) -> str:
+    return _(
+        "{name} cannot be printed: no font has {characters}. Set FALLBACK_FONTS to a font that has "
+        "them (or install the Debian package fonts-hanazono), or change the name."
+    ).format(name=escape(error.text), characters=escape(describe_characters(error.characters)))
+
+
+async def printing_failed(message: Message, error: Exception) -> None:
+    """Says in words why a card or posters could not be made."""
+    if isinstance(error, NoBotUsername):
         await message.answer(_("The bot's username is not known yet; set BOT_USERNAME."))
-        return
-    except FontNotFoundError:
+    elif isinstance(error, FontNotFoundError):
         await message.answer(_("No Chinese font was found for the code; set FONT_PATH."))
+    elif isinstance(error, MissingGlyphsError):
+        await message.answer(unprintable(error))
+    else:
+        log.error("printing failed", exc_info=error)
+        await message.answer(_("Something went wrong while drawing the code; the error was logged."))
+
+
+async def answer_with_card(message: Message, specs: Awaitable[list[PosterSpec]], settings: Settings, code: str,
+                           name: str) -> None:
+    """Sends a code's card (`specs` makes the one spec) as a photo to look at, and the same PNG
+    as a file to print (Telegram compresses photos); or says why it cannot be made."""
+    try:
+        [spec] = await specs
+        png = await card_image(spec, settings)
+    except Exception as error:  # noqa: BLE001 - every failure is told, in words
+        await printing_failed(message, error)
         return
-    await message.answer_photo(
+    caption = _("QR code of {name}").format(name=escape(name))
+    await message.answer_photo(BufferedInputFile(png, filename="qr_{}.png".format(code)), caption=caption)
+    await message.answer_document(
         BufferedInputFile(png, filename="qr_{}.png".format(code)),
-        caption=_("QR code of {name}").format(name=escape(name)),
+        caption=_("The same card as a file, for printing."),
     )
 
 
 async def send_card(message: Message, grid: Grid, db: Storage, settings: Settings, i18n: I18n) -> None:
-    await answer_with_card(message, grid_card_png(grid, settings, db, i18n), grid.code, grid.name)
+    await answer_with_card(message, grid_specs([grid], settings, db, i18n), settings, grid.code, grid.name)
 
 
 async def qr_command(message: Message, command: CommandObject, db: Storage, grants: list[RoleGrant],
@@ -82,37 +108,61 @@ async def qr_for_grid(query: CallbackQuery, callback_data: QrGridCb, db: Storage
     await send_card(query.message, grid, db, settings, i18n)
 
 
+def parse_posters_args(args: str | None) -> tuple[str, str | None] | str:
+    """`/posters [size] [town or village]` → (size, place), or the word that looks like a paper
+    size we do not print on ("A3"): a place is never named like a paper size."""
+    words = (args or "").split()
+    size = "A4"
+    if words and (paper_size(words[0]) or _looks_like_paper(words[0])):
+        size = paper_size(words[0]) or ""
+        if not size:
+            return words[0]
+        words.pop(0)
+    return size, " ".join(words) or None
+
+
+def _looks_like_paper(word: str) -> bool:
+    return len(word) <= 5 and word[:1] in "AaBb" and word[1:2].isdigit()
+
+
 async def posters_command(message: Message, command: CommandObject, db: Storage, settings: Settings,
                           i18n: I18n) -> None:
-    """/posters [A4|A6] [town or village]"""
-    words = (command.args or "").split()
-    size = "A4"
-    if words and words[0].upper() in PAGE_SIZES:
-        size = words.pop(0).upper()
-    place = " ".join(words) or None
+    """/posters [A4|A5|A6|A6x4] [town or village]"""
+    parsed = parse_posters_args(command.args)
+    if isinstance(parsed, str):
+        await message.answer(
+            _("{size} is not a paper size for posters: use {sizes} (A6x4: four A6 posters on an A4 sheet, "
+              "with cut marks).").format(size=escape(parsed), sizes=", ".join(PAPER_NAMES))
+        )
+        return
+    size, place = parsed
     grids = await db.list_grids()
     if place:
         grids = filter_grids(grids, town=place) or filter_grids(grids, village=place)
     if not grids:
         await message.answer(_("No grids to print."))
         return
-    try:
-        specs = await grid_posters(grids, settings, db, i18n)
-    except NoBotUsername:
-        await message.answer(_("The bot's username is not known yet; set BOT_USERNAME."))
-        return
     await message.answer(_("Making {count} posters ({size})…").format(count=len(grids), size=size))
     pdf = BytesIO()
     try:
+        specs = await grid_specs(grids, settings, db, i18n)
         # Drawing a thousand pages takes seconds: off the event loop, so the bot keeps answering.
-        await asyncio.to_thread(write_posters, pdf, specs, size, settings.font_path)
-    except FontNotFoundError:
-        await message.answer(_("No Chinese font was found for the code; set FONT_PATH."))
+        report = await asyncio.to_thread(posters_pdf, pdf, specs, size, settings)
+    except Exception as error:  # noqa: BLE001 - every failure is told, in words
+        await printing_failed(message, error)
         return
     await message.answer_document(
         BufferedInputFile(pdf.getvalue(), filename="posters_{}.pdf".format(size)),
-        caption=_("{count} posters, one page per grid.").format(count=len(grids)),
+        caption=_("{count} posters ({size}).").format(count=report.written, size=size),
     )
+    if report.refused:
+        named = [unprintable(r.error) for r in report.refused[:MAX_NAMED_REFUSALS]]
+        more = len(report.refused) - len(named)
+        if more:
+            named.append(_("… and {count} more.").format(count=more))
+        await message.answer(
+            _("{count} posters were left out:").format(count=len(report.refused)) + "\n" + "\n".join(named)
+        )
 
 
 def build_router() -> Router:

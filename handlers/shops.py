@@ -4,8 +4,6 @@ and service 1 to 5 with an optional comment; owners see their shops' ratings wit
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Sequence
 from html import escape
 
 from aiogram import Router
@@ -14,13 +12,11 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import lazy_gettext as __
-from aiogram.utils.i18n.lazy_proxy import LazyProxy
 
-from bot.codes import bot_username
+from bot.codes import shop_specs
 from bot.config import Settings
 from bot.texts import grid_line
-from domain.models import Grid, Role, RoleGrant
+from domain.models import Role, RoleGrant
 from domain.shops import (
     ASPECTS,
     OWNER_WINDOW_DAYS,
@@ -41,7 +37,6 @@ from handlers.callbacks import ShopRateCb, ShopRatingsCb, ShopScoreCb
 from handlers.keyboards import button, markup
 from handlers.resident import skip_comment, stale_form_button, text_expected, use_the_buttons
 from handlers.states import ShopRate
-from qr import render_grid_card, shop_link
 from storage.base import Storage
 
 DAY = 24 * 3600
@@ -219,25 +214,6 @@ async def show_ratings(query: CallbackQuery, callback_data: ShopRatingsCb, db: S
 
 
 # -- printing the code --------------------------------------------------------------------------------
-def grid_card_line(grid: Grid | None, code: str) -> str:
-    return "{} · {} · {}".format(grid.name, grid.village, grid.town) if grid else code
-
-
-async def send_code_card(message: Message, db: Storage, settings: Settings, i18n: I18n,
-                         make_link: Callable[[str], str], code: str, title: str, lines: Sequence[str],
-                         caption: LazyProxy) -> None:
-    """Sends a shop's or site's code as a PNG card: `make_link(bot username)` is what the QR code
-    holds. The caption goes into the default language: the card hangs on a wall for everyone."""
-
-    async def render() -> bytes:
-        link = make_link(await bot_username(settings, db))
-        with i18n.use_locale(settings.default_language):
-            under = str(caption)
-        return await asyncio.to_thread(render_grid_card, link, title, list(lines), under, settings.font_path)
-
-    await answer_with_card(message, render(), code, title)
-
-
 async def shop_qr(message: Message, command: CommandObject, db: Storage, grants: list[RoleGrant],
                   settings: Settings, i18n: I18n) -> None:
     """/shopqr <code>: admins for every shop, owners for their own."""
@@ -249,9 +225,7 @@ async def shop_qr(message: Message, command: CommandObject, db: Storage, grants:
     if shop is None or not (has_role(grants, Role.ADMIN) or owns_shop(grants, message.from_user.id, shop)):
         await message.answer(_("No shop with the code {code} is yours to print.").format(code=escape(code)))
         return
-    grid = await db.get_grid(shop.grid_code)
-    await send_code_card(message, db, settings, i18n, lambda username: shop_link(username, shop.code), shop.code,
-                         shop.name, [grid_card_line(grid, shop.grid_code)], __("Scan to rate this shop"))
+    await answer_with_card(message, shop_specs([shop], settings, db, i18n), settings, shop.code, shop.name)
 
 
 def build_router() -> Router:

@@ -13,9 +13,9 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
-from aiogram.utils.i18n import lazy_gettext as __
 
 from bot.cards import photos_method
+from bot.codes import site_specs
 from bot.config import Settings
 from bot.texts import format_time, grid_line
 from domain.models import Photo, Role, RoleGrant
@@ -30,13 +30,13 @@ from domain.shops import (
 )
 from domain.tickets import has_role
 from handlers import keyboards
+from handlers.codes import answer_with_card
 from handlers.common import take_note, take_photo
 from handlers.filters import DoneButton, Has
 from handlers.callbacks import InspectionCb, SiteInspectCb
 from handlers.keyboards import button, markup
-from handlers.shops import grid_card_line, not_yours, send_code_card
+from handlers.shops import not_yours
 from handlers.states import Inspect
-from qr import supervision_link
 from storage.base import Storage
 
 # A site's card lists the start of each note; the whole note is one tap away.
@@ -211,9 +211,7 @@ async def site_qr(message: Message, command: CommandObject, db: Storage, grants:
     if site is None or not (has_role(grants, Role.ADMIN) or may_inspect(grants, grid)):
         await message.answer(_("No site with the code {code} is yours to print.").format(code=escape(code)))
         return
-    await send_code_card(message, db, settings, i18n, lambda username: supervision_link(username, site.code),
-                         site.code, site.name, [grid_card_line(grid, site.grid_code)],
-                         __("Scan to see the inspection records"))
+    await answer_with_card(message, site_specs([site], settings, db, i18n), settings, site.code, site.name)
 
 
 def build_router() -> Router:

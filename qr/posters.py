@@ -1,74 +1,133 @@
-"""Printable posters: one PDF with a page per code, A4 or A6, black and white."""
+"""Printable posters and cards as vector PDF: text as text (the fonts embedded and subset), the
+QR code as filled rectangles, so they print sharp at any size and the file stays small.
+
+fpdf2 writes the PDF: it embeds CFF-outline OpenType fonts such as the bundled Noto Sans SC,
+subsets them to the characters used, and draws each character a font lacks with a fallback font.
+"""
 
 from __future__ import annotations
 
+import io
 import itertools
-import multiprocessing
 import os
-from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from qr.codes import qr_matrix
-from qr.fonts import find_cjk_font, require_glyphs
-from qr.layout import Column, PlacedQr, PlacedText, QrBlock, TextBlock, lay_out_column
-from qr.pdf import PdfWriter
+from qr.codes import QUIET_ZONE_MODULES, qr_matrix
+from qr.fonts import FontChain, MissingGlyphsError, find_fonts
+
+_POINTS_PER_MM = 72 / 25.4
+# Card PNGs for the chat: wide enough for crisp text on a phone; Telegram shows up to 1280 px.
+CARD_WIDTH_PX = 1000
+# Fake bold (the bundled font has one weight): the glyphs' outline stroked too, this share of
+# the font size wide.
+_BOLD_STROKE = 0.03
+# Text never shrinks below this share of its size; a longer text is cut with "…" instead.
+_SMALLEST = 0.45
+_SHRINK_STEP = 0.9
+# A line breaks at spaces, or between any two CJK characters (which need no spaces); a word
+# wider than the line breaks anywhere.
+_CJK = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef\U00020000-\U0003134f"
+_WRAP_TOKEN = re.compile(rf"\s+|[^\s{_CJK}]+|.")
 
 
 @dataclass(frozen=True)
 class PageSize:
-    """A paper size, and the resolution its text is drawn at."""
+    """A sheet of paper holding `across` x `down` posters of `cell_mm`, whose QR code is
+    `qr_mm` wide (the code itself, without the white quiet zone around it).
 
-    width_mm: float
-    height_mm: float
-    # A6 at twice the A4 resolution gives both about 1240 x 1750 px: the same crisp QR modules
-    # and readable small text, at the same cost per page.
-    dpi: int
+    The code never shrinks when texts are long: ≥ 80 mm on A4 and ≥ 40 mm on A6 scan from an
+    arm's length off a wall; the texts wrap and shrink instead.
+    """
+
+    name: str
+    sheet_mm: tuple[float, float]
+    cell_mm: tuple[float, float]
+    qr_mm: float
+    across: int = 1
+    down: int = 1
 
     @property
-    def pixels(self) -> tuple[int, int]:
-        return round(self.width_mm / 25.4 * self.dpi), round(self.height_mm / 25.4 * self.dpi)
+    def cut_marks(self) -> bool:
+        return self.across * self.down > 1
 
     @property
-    def points(self) -> tuple[float, float]:
-        """The size in PDF points (1/72 inch)."""
-        return self.width_mm / 25.4 * 72, self.height_mm / 25.4 * 72
+    def per_sheet(self) -> int:
+        return self.across * self.down
 
 
-PAGE_SIZES = {"A4": PageSize(210, 297, 150), "A6": PageSize(105, 148, 300)}
-# Encoding a QR code (pure Python in the qrcode library) takes most of a page's time, so worker
-# processes encode batches of this many codes while the pages are drawn. Fewer posters than one
-# batch are encoded here: starting processes would cost more than it saves.
-_QR_BATCH = 32
-# This process draws pages about as fast as two processes encode their codes; more workers
-# would only add memory.
-_DEFAULT_WORKERS = 2
+_A4, _A5, _A6 = (210.0, 297.0), (148.0, 210.0), (105.0, 148.5)
+PAGE_SIZES = {
+    "A4": PageSize("A4", _A4, _A4, qr_mm=85),
+    "A5": PageSize("A5", _A5, _A5, qr_mm=60),
+    "A6": PageSize("A6", _A6, _A6, qr_mm=42.5),
+    # Four A6 posters on one A4 sheet, for office printers; cut along the marks.
+    "A6x4": PageSize("A6x4", _A4, _A6, qr_mm=42.5, across=2, down=2),
+}
 
 
 @dataclass(frozen=True)
 class PosterSpec:
-    """One poster. Every text comes from the caller, already translated.
+    """One poster or card. Every text comes from the caller, already translated.
 
-    - `link`: what the QR code encodes, e.g. `qr.codes.grid_link(...)`.
+    - `link`: what the QR code encodes, e.g. `qr.codes.grid_link(...)`; printed under it too,
+      for those whose phone has no camera app.
+    - `heading`: the town's heading at the top.
     - `title`: the grid's (or shop's, or site's) name, in large bold type.
     - `lines`: details under the title, e.g. the village and the grid worker.
     - `caption`: the call under the code, e.g. "扫码反映问题".
     - `how_to`: a few short steps on using the code, in small type.
-    - `bot_name`: the bot's name at the top, e.g. "码上西岗 @xigang_bot".
+    - `hotline`: the hotline line, or "" for none.
+    - `privacy`: one line on what happens with the residents' data.
     """
 
     link: str
     title: str
-    lines: Sequence[str]
-    caption: str
-    how_to: Sequence[str]
-    bot_name: str
+    heading: str = ""
+    lines: Sequence[str] = ()
+    caption: str = ""
+    how_to: Sequence[str] = ()
+    hotline: str = ""
+    privacy: str = ""
 
     def texts(self) -> list[str]:
-        return [self.bot_name, self.title, *self.lines, self.caption, *self.how_to]
+        return [self.heading, self.title, *self.lines, self.caption, *self.how_to, self.hotline, self.privacy]
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Paragraphs in one style; `size_pt` is for an A4 poster (scaled to the cell)."""
+
+    texts: Sequence[str]
+    size_pt: float
+    bold: bool = False
+    max_lines: int = 2  # a paragraph's lines at most; it shrinks, then is cut, to stay within
+
+
+@dataclass
+class _Line:
+    text: str
+    size_pt: float
+    bold: bool
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A poster left out of a PDF, and why (no font has some of its characters)."""
+
+    spec: PosterSpec
+    error: MissingGlyphsError
+
+
+@dataclass
+class PosterReport:
+    """What `write_posters` wrote: the posters drawn and the ones it had to leave out."""
+
+    written: int = 0
+    refused: list[Refused] = field(default_factory=list)
 
 
 def write_posters(
@@ -76,151 +135,330 @@ def write_posters(
     posters: Iterable[PosterSpec],
     page_size: str = "A4",
     font_path: str | os.PathLike[str] | None = None,
-    workers: int | None = None,
-) -> int:
-    """Write one PDF to `out` (a path or a binary file) with a page per poster; return the page count.
+    fallback_fonts: Sequence[str | os.PathLike[str]] = (),
+) -> PosterReport:
+    """Write one PDF to `out` (a path or a binary file) with a poster per spec.
 
-    `posters` may be a generator: pages are drawn and written one at a time, so memory stays
-    flat however many there are. `page_size` is "A4" or "A6". `font_path` is the FONT_PATH setting
-    (None: the bundled Noto Sans SC).
+    `page_size` is a key of PAGE_SIZES. `font_path` and `fallback_fonts` are the FONT_PATH and
+    FALLBACK_FONTS settings. A poster with a character that no font has is left out and listed in
+    the report; the others are written. With many posters this blocks for seconds: call it
+    from a thread in async code.
 
-    `workers` is how many processes encode QR codes in parallel when there are more than a few
-    dozen posters (None: two, or one a CPU if fewer; 1: all in this process). They are started
-    with "spawn", which imports the program's main module again: a script calling this must keep
-    its top-level code under `if __name__ == "__main__":`. With many posters this blocks for
-    seconds: call it from a thread in async code.
-
-    Raises ValueError for no posters, an unknown page size or fewer than one worker,
-    FontNotFoundError without a usable CJK font, and MissingGlyphsError if the font cannot draw a
-    character of a poster. If `out` is a path, a failure leaves no partial file behind.
+    Raises ValueError for an unknown page size or no posters, MissingGlyphsError (the first
+    poster's) when not one poster could be drawn, and FontNotFoundError without a usable CJK
+    font; nothing is written then. If `out` is a path, a
+    failure leaves no file behind.
     """
     if page_size not in PAGE_SIZES:
         raise ValueError(f"page size must be one of {', '.join(PAGE_SIZES)}, not {page_size!r}")
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers must be at least 1, not {workers}")
-    font = find_cjk_font(font_path)
-    remaining = iter(posters)
-    first = next(remaining, None)
-    if first is None:
-        raise ValueError("no posters to write: a PDF needs at least one page")
-    all_posters = itertools.chain([first], remaining)
-    if not isinstance(out, (str, os.PathLike)):
-        return _write_pages(out, all_posters, PAGE_SIZES[page_size], font, workers)
-    path = Path(out)
-    try:
-        with path.open("wb") as file:
-            return _write_pages(file, all_posters, PAGE_SIZES[page_size], font, workers)
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
-
-
-def lay_out_poster(
-    poster: PosterSpec, qr_modules: list[list[bool]], page_size: PageSize, font_path: Path
-) -> Column:
-    """Where each line and the QR code (`qr_matrix(poster.link)`) of a poster go, in pixels at
-    the page's resolution."""
-    require_glyphs(font_path, poster.texts())
-    width_px, height_px = page_size.pixels
-    return lay_out_column(
-        [
-            TextBlock([poster.bot_name], size=0.04),
-            TextBlock([poster.title], size=0.075, bold=True),
-            TextBlock(poster.lines, size=0.045),
-            QrBlock(qr_modules, size=0.62),
-            TextBlock([poster.caption], size=0.07, bold=True),
-            TextBlock(poster.how_to, size=0.035),
-        ],
-        font_path,
-        width_px,
-        height_px,
-        ink_mode="1",
-    )
-
-
-def _write_pages(
-    out: BinaryIO,
-    posters: Iterator[PosterSpec],
-    page_size: PageSize,
-    font_path: Path,
-    workers: int | None,
-) -> int:
-    pages = 0
-    with PdfWriter(out) as pdf:
-        for poster, qr_modules in _with_qr_codes(posters, workers):
-            column = lay_out_poster(poster, qr_modules, page_size, font_path)
-            _add_page(pdf, column, page_size)
-            pages += 1
-    return pages
-
-
-def _with_qr_codes(
-    posters: Iterator[PosterSpec], workers: int | None
-) -> Iterator[tuple[PosterSpec, list[list[bool]]]]:
-    """Each poster with its QR code, in order; at most a few batches are encoded ahead."""
-    if workers is None:
-        workers = min(_DEFAULT_WORKERS, os.cpu_count() or 1)
-    batch = list(itertools.islice(posters, _QR_BATCH))
-    if workers == 1 or len(batch) < _QR_BATCH:
-        for poster in itertools.chain(batch, posters):
-            yield poster, qr_matrix(poster.link)
-        return
-    # "spawn": forking a process that runs threads (the bot's) can deadlock the child.
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        in_flight: deque[tuple[list[PosterSpec], Iterator[list[list[bool]]]]] = deque()
-        while batch:
-            in_flight.append((batch, pool.map(qr_matrix, [poster.link for poster in batch])))
-            # One batch a worker queued beyond the one being drawn keeps every worker busy.
-            if len(in_flight) > workers:
-                yield from zip(*in_flight.popleft())
-            batch = list(itertools.islice(posters, _QR_BATCH))
-        while in_flight:
-            yield from zip(*in_flight.popleft())
-
-
-def _add_page(pdf: PdfWriter, column: Column, page_size: PageSize) -> None:
-    """Text as black-and-white images at the page's resolution; the QR code as vector squares,
-    sharp at any printer's resolution."""
-    width_pt, height_pt = page_size.points
-    # Draw in pixels from the top-left corner, as the layout does; whole pixels miss the paper
-    # size by a fraction of a pixel, so the scale is the paper's over the pixels'.
-    drawing = [
-        b"q %.6f 0 0 %.6f 0 %.3f cm 0 g"
-        % (width_pt / column.width_px, -height_pt / column.height_px, height_pt)
-    ]
-    xobjects: dict[str, int] = {}
-    for piece in column.pieces:
-        if isinstance(piece, PlacedText):
-            name = f"T{len(xobjects)}"
-            xobjects[name] = pdf.add_ink_mask(piece.ink)
-            # An image fills the unit square upwards; flip it back, since y runs down here.
-            drawing.append(
-                b"q %d 0 0 %d %d %d cm /%s Do Q"
-                % (
-                    piece.ink.width,
-                    -piece.ink.height,
-                    piece.left,
-                    piece.top + piece.ink.height,
-                    name.encode("ascii"),
-                )
-            )
+    document = _Document(find_fonts(font_path, fallback_fonts), PAGE_SIZES[page_size])
+    report = PosterReport()
+    for spec in posters:
+        try:
+            document.add(spec)
+        except MissingGlyphsError as error:
+            report.refused.append(Refused(spec, error))
         else:
-            drawing.append(_qr_squares(piece))
-    drawing.append(b"Q")
-    pdf.add_page(width_pt, height_pt, b"\n".join(drawing), xobjects)
+            report.written += 1
+    if report.refused and not report.written:
+        raise report.refused[0].error
+    if not report.written:
+        raise ValueError("no posters to write: a PDF needs at least one page")
+    data = document.output()
+    if not isinstance(out, (str, os.PathLike)):
+        out.write(data)
+        return report
+    path = Path(out)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        partial.write_bytes(data)
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return report
 
 
-def _qr_squares(qr: PlacedQr) -> bytes:
-    """A filled path of one rectangle per run of dark modules in a row: one fill, so no seams."""
-    size = qr.module_px
-    rectangles = []
-    for row_index, row in enumerate(qr.modules):
-        top = qr.top + row_index * size
-        left = qr.left
-        for dark, run in itertools.groupby(row):
-            width = len(list(run)) * size
-            if dark:
-                rectangles.append(b"%d %d %d %d re" % (left, top, width, size))
-            left += width
-    return b"\n".join(rectangles) + b" f"
+def render_card(
+    spec: PosterSpec,
+    font_path: str | os.PathLike[str] | None = None,
+    fallback_fonts: Sequence[str | os.PathLike[str]] = (),
+    image_format: str = "PNG",
+) -> bytes:
+    """One code's card as an image (PNG, or JPEG): the A6 poster, drawn at CARD_WIDTH_PX.
+
+    Raises FontNotFoundError without a usable CJK font, and MissingGlyphsError if no font has a
+    character of the texts.
+    """
+    import pypdfium2  # only cards need the renderer; posters stay vector
+
+    document = _Document(find_fonts(font_path, fallback_fonts), PAGE_SIZES["A6"])
+    document.add(spec)
+    pdf = pypdfium2.PdfDocument(bytes(document.output()))
+    try:
+        page = pdf[0]
+        scale = CARD_WIDTH_PX / page.get_width()
+        image = page.render(scale=scale, grayscale=True).to_pil()
+    finally:
+        pdf.close()
+    data = io.BytesIO()
+    if image_format == "PNG":
+        image.save(data, "PNG", optimize=True)
+    else:
+        image.save(data, image_format, quality=95)
+    return data.getvalue()
+
+
+class _Document:
+    """An fpdf2 document that posters are added to, one cell (or sheet) at a time."""
+
+    def __init__(self, fonts: FontChain, size: PageSize):
+        from fpdf import FPDF  # half a second to import: only where a PDF is drawn, not at start-up
+
+        self.fonts = fonts
+        self.size = size
+        self.pdf = FPDF(unit="mm", format=size.sheet_mm)
+        self.pdf.set_auto_page_break(False)
+        self.pdf.set_margin(0)
+        self.pdf.c_margin = 0
+        self.pdf.add_font("main", fname=str(fonts.primary))
+        self.pdf.set_font("main", size=12)
+        self.pdf.set_draw_color(0)
+        self.pdf.set_fill_color(0)
+        self.pdf.set_text_color(0)
+        self.fallbacks: dict[Path, str] = {}
+        self.widths: dict[str, float] = {}  # a token's width in mm at 1 pt
+        self.checked: set[str] = set()  # texts whose characters all have a font in the document
+        self.count = 0
+        # cell width → scale; repeated paragraphs (how-to, caption, privacy) are wrapped once.
+        # Type shrinks slower than the paper: A6 text at half the A4 size would be unreadable.
+        self.scale = (size.cell_mm[0] / _A4[0]) ** 0.5
+        self.margin = 8 * max(self.scale, 0.6)
+        self.wrapped: dict[tuple[str, float, int, bool], tuple[float, list[str]]] = {}
+
+    def add(self, spec: PosterSpec) -> None:
+        self._use_fallbacks(spec.texts())
+        modules = qr_matrix(spec.link)
+        # The code's side with its quiet zone: `qr_mm` is the code itself.
+        qr_side = self.size.qr_mm * len(modules) / (len(modules) - 2 * QUIET_ZONE_MODULES)
+        lines = self._lay_out(spec, qr_side)
+        slot = self.count % self.size.per_sheet
+        if slot == 0:
+            self.pdf.add_page()
+            if self.size.cut_marks:
+                self._cut_marks()
+        left = (slot % self.size.across) * self.size.cell_mm[0]
+        top = (slot // self.size.across) * self.size.cell_mm[1]
+        self._draw(modules, qr_side, lines, left, top)
+        self.count += 1
+
+    def output(self) -> bytearray:
+        return self.pdf.output()
+
+    def _use_fallbacks(self, texts: Iterable[str]) -> None:
+        """Raise MissingGlyphsError if no font has a character; else make sure each character
+        the first font lacks has its fallback font in the document."""
+        new_texts = [text for text in texts if text not in self.checked]
+        self.fonts.require(new_texts)
+        self.checked.update(new_texts)
+        added = False
+        for character in set("".join(new_texts)):
+            font = self.fonts.font_for(character)
+            if font is not None and font != self.fonts.primary and font not in self.fallbacks:
+                name = f"fallback{len(self.fallbacks)}"
+                self.pdf.add_font(name, fname=str(font))
+                self.fallbacks[font] = name
+                added = True
+        if added:
+            # In the chain's order, so a character goes to the same font whatever came first.
+            order = {path: index for index, path in enumerate(self.fonts.paths)}
+            self.pdf.set_fallback_fonts(
+                [name for path, name in sorted(self.fallbacks.items(), key=lambda item: order[item[0]])]
+            )
+
+    def _blocks(self, spec: PosterSpec) -> tuple[list[_Block], list[_Block]]:
+        """The texts above the code and those under it."""
+        above = [
+            _Block([spec.heading], 18, bold=True),
+            _Block([spec.title], 32, bold=True, max_lines=3),
+            _Block(spec.lines, 15),
+        ]
+        below = [
+            _Block([spec.link], 10),
+            _Block([spec.caption], 22, bold=True),
+            _Block(spec.how_to, 11),
+            _Block([spec.hotline], 15, bold=True),
+            _Block([spec.privacy], 9, max_lines=1),
+        ]
+        return above, below
+
+    def _lay_out(self, spec: PosterSpec, qr_side: float) -> tuple[list[list[_Line]], list[list[_Line]]]:
+        """Wrap every text; shrink all of them together until they fit around the code."""
+        width_mm, height_mm = self.size.cell_mm
+        inner = width_mm - 2 * self.margin
+        room = height_mm - 2 * self.margin - qr_side - 2 * self._gap()
+        above_blocks, below_blocks = self._blocks(spec)
+        shrink = 1.0
+        while True:
+            above = [self._wrap_block(block, shrink, inner) for block in above_blocks]
+            below = [self._wrap_block(block, shrink, inner) for block in below_blocks]
+            if self._height(above) + self._height(below) <= room or shrink <= _SMALLEST:
+                return above, below
+            shrink *= _SHRINK_STEP
+
+    def _wrap_block(self, block: _Block, shrink: float, width: float) -> list[_Line]:
+        lines = []
+        for text in block.texts:
+            if not text.strip():
+                continue
+            size = block.size_pt * self.scale * shrink
+            fitted_size, wrapped = self._fit(text, size, block.max_lines, block.bold, width)
+            lines += [_Line(line, fitted_size, block.bold) for line in wrapped]
+        return lines
+
+    def _fit(self, text: str, size: float, max_lines: int, bold: bool, width: float) -> tuple[float, list[str]]:
+        """`text` in at most `max_lines` lines: smaller type first, then cut with "…"."""
+        key = (text, round(size, 3), max_lines, bold)
+        if key not in self.wrapped:
+            smallest = size * _SMALLEST
+            lines = self._wrap(text, size, width)
+            while len(lines) > max_lines and size * _SHRINK_STEP >= smallest:
+                size *= _SHRINK_STEP
+                lines = self._wrap(text, size, width)
+            if len(lines) > max_lines:
+                lines = lines[: max_lines - 1] + [self._clip(" ".join(lines[max_lines - 1 :]), size, width)]
+            self.wrapped[key] = (size, lines)
+        return self.wrapped[key]
+
+    def _width(self, text: str, size: float) -> float:
+        """Width in mm at `size` points: the sum of its tokens' widths, each measured once
+        (fpdf2 runs the bidirectional algorithm on every measurement)."""
+        return size * sum(self._unit_width(token) for token in _WRAP_TOKEN.findall(text))
+
+    def _unit_width(self, token: str) -> float:
+        if token not in self.widths:
+            self.pdf.set_font_size(1)
+            self.widths[token] = self.pdf.get_string_width(token)
+        return self.widths[token]
+
+    def _wrap(self, text: str, size: float, width: float) -> list[str]:
+        lines: list[str] = []
+        for paragraph in text.splitlines() or [""]:
+            line, line_width = "", 0.0
+            for token in _WRAP_TOKEN.findall(paragraph):
+                token_width = self._unit_width(token) * size
+                if line_width + token_width <= width:
+                    line, line_width = line + token, line_width + token_width
+                elif token.isspace():
+                    continue
+                elif token_width <= width:
+                    lines.append(line.rstrip())
+                    line, line_width = token, token_width
+                else:
+                    # A word wider than the line: break it between characters.
+                    for character in token:
+                        character_width = self._unit_width(character) * size
+                        if line and line_width + character_width > width:
+                            lines.append(line.rstrip())
+                            line, line_width = "", 0.0
+                        line, line_width = line + character, line_width + character_width
+            lines.append(line.rstrip())
+        return [line for line in lines if line] or [""]
+
+    def _clip(self, text: str, size: float, width: float) -> str:
+        while text and self._width(text + "…", size) > width:
+            text = text[:-1]
+        return text.rstrip() + "…"
+
+    def _gap(self) -> float:
+        return 5 * self.scale
+
+    @staticmethod
+    def _line_height(line: _Line) -> float:
+        return line.size_pt / _POINTS_PER_MM * 1.3
+
+    def _height(self, blocks: list[list[_Line]]) -> float:
+        filled = [block for block in blocks if block]
+        return sum(self._line_height(line) for block in filled for line in block) + self._gap() * max(
+            0, len(filled) - 1
+        )
+
+    def _draw(
+        self,
+        modules: list[list[bool]],
+        qr_side: float,
+        lines: tuple[list[list[_Line]], list[list[_Line]]],
+        left: float,
+        top: float,
+    ) -> None:
+        above, below = lines
+        width_mm, height_mm = self.size.cell_mm
+        content = self._height(above) + self._height(below) + qr_side + 2 * self._gap()
+        y = top + self.margin + max(0.0, (height_mm - 2 * self.margin - content) / 2)
+        y = self._draw_lines(above, left, y) + self._gap()
+        self._draw_qr(modules, left + (width_mm - qr_side) / 2, y, qr_side)
+        self._draw_lines(below, left, y + qr_side + self._gap())
+
+    def _draw_lines(self, blocks: list[list[_Line]], left: float, y: float) -> float:
+        width_mm = self.size.cell_mm[0]
+        filled = [block for block in blocks if block]
+        for index, block in enumerate(filled):
+            if index:
+                y += self._gap()
+            for line in block:
+                height = self._line_height(line)
+                self.pdf.set_font_size(line.size_pt)
+                self.pdf.set_xy(left + self.margin, y)
+                if line.bold:
+                    # A local context (q … Q): the PDF keeps a text mode set inside a line for
+                    # the lines after it, and fpdf2 does not set it back.
+                    stroke = line.size_pt / _POINTS_PER_MM * _BOLD_STROKE
+                    with self.pdf.local_context(text_mode="FILL_STROKE", line_width=stroke):
+                        self.pdf.cell(width_mm - 2 * self.margin, height, line.text, align="C")
+                else:
+                    self.pdf.cell(width_mm - 2 * self.margin, height, line.text, align="C")
+                y += height
+        return y
+
+    def _draw_qr(self, modules: list[list[bool]], left: float, top: float, side: float) -> None:
+        """One filled path of a rectangle per run of dark modules in a row: one fill, no seams.
+
+        Written as one piece of the page's content: fpdf2's rect() costs about 10 µs a call and
+        a code has some 370 runs, which would be half the time of a thousand posters.
+        """
+        scale = self.pdf.k  # points per mm; PDF's y runs up from the bottom of the sheet
+        module = side / len(modules) * scale
+        x0, y0 = left * scale, (self.pdf.h - top) * scale
+        rectangles = ["q 0 g"]
+        for row_index, row in enumerate(modules):
+            column = 0
+            for dark, run in itertools.groupby(row):
+                length = len(list(run))
+                if dark:
+                    rectangles.append(
+                        "%.2f %.2f %.2f %.2f re"
+                        % (x0 + column * module, y0 - (row_index + 1) * module, length * module, module)
+                    )
+                column += length
+        rectangles.append("f Q")
+        self.pdf._out("\n".join(rectangles))  # noqa: SLF001 (see above)
+
+    def _cut_marks(self) -> None:
+        """Short lines in the margins where the sheet is cut into its cells."""
+        sheet_width, sheet_height = self.size.sheet_mm
+        cell_width, cell_height = self.size.cell_mm
+        mark = 5.0
+        self.pdf.set_line_width(0.2)
+        for column in range(1, self.size.across):
+            x = column * cell_width
+            self.pdf.line(x, 0, x, mark)
+            self.pdf.line(x, sheet_height - mark, x, sheet_height)
+        for row in range(1, self.size.down):
+            y = row * cell_height
+            self.pdf.line(0, y, mark, y)
+            self.pdf.line(sheet_width - mark, y, sheet_width, y)
+        for column, row in itertools.product(range(1, self.size.across), range(1, self.size.down)):
+            x, y = column * cell_width, row * cell_height
+            self.pdf.line(x - mark / 2, y, x + mark / 2, y)
+            self.pdf.line(x, y - mark / 2, x, y + mark / 2)
+

@@ -1,8 +1,8 @@
-"""QR codes, cards and posters: every code decodes back to its exact link with a real decoder."""
+"""QR codes, cards and posters: every code decodes back to its exact link with a real decoder, from
+pages rendered as a printer would; text is text, and the code keeps its size in mm."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import sys
 from collections.abc import Iterator
@@ -12,8 +12,11 @@ import pypdfium2
 import pylopdf_fonts_zh_cn
 import pytest
 import zxingcpp
+from fontTools.fontBuilder import FontBuilder
+from fontTools.pens.ttGlyphPen import TTGlyphPen
 from PIL import Image, ImageFont
 
+import qr.fonts
 from qr import (
     PAGE_SIZES,
     CodeKind,
@@ -22,15 +25,14 @@ from qr import (
     PosterSpec,
     deep_link,
     find_cjk_font,
+    find_fonts,
     grid_link,
     parse_start_payload,
-    render_grid_card,
+    render_card,
     shop_link,
     supervision_link,
     write_posters,
 )
-from qr.fonts import load_font, missing_glyphs
-from qr.layout import wrap_text
 
 BOT = "xigang_service_bot"
 HOW_TO = [
@@ -38,25 +40,63 @@ HOW_TO = [
     "2. 点“开始”，选择问题类型，写下问题并附照片",
     "3. 网格员会尽快处理，并告诉您结果",
 ]
-# Every Chinese text the tests draw; none may come out as tofu.
-CHINESE_TEXTS = ["东风村第三网格", "西岗镇 东风村", "网格员：张三", "扫码反映问题", "码上西岗", *HOW_TO]
-# A Tangut character: no CJK font for Chinese has it.
-UNCOVERED_CHARACTER = "\U00017000"
+PRIVACY = "您的姓名只有在您同意时才让网格员看到。"
+# A Tangut character: no font of the chain has it.
+UNCOVERED = "\U00017000"
+# CJK Extension B, in village and family names; no PyPI font package has it.
+EXT_B = "𪚥"
+# The longest texts a poster may get: names have no length limit.
+LONG_TITLE = "东风村第三网格" + "很长的网格名称" * 30
+LONG_LINK = grid_link("b" * 32, "Z" * 60)
+# The code's side (without the quiet zone) may not go under this on each paper, in mm.
+SMALLEST_CODE_MM = {"A4": 80, "A5": 56, "A6": 40, "A6x4": 40}
+
+
+@pytest.fixture(autouse=True)
+def no_system_fonts(monkeypatch: pytest.MonkeyPatch):
+    """The tests see the same fonts on every machine: none that a Debian package installed."""
+    monkeypatch.setattr(qr.fonts, "SYSTEM_FALLBACKS", ())
+
+
+@pytest.fixture(scope="session")
+def ext_b_font(tmp_path_factory) -> Path:
+    """A font with one glyph, for 𪚥: stands in for a Extension B font such as HanaMin B."""
+    builder = FontBuilder(1000, isTTF=True)
+    builder.setupGlyphOrder([".notdef", "zhe"])
+    builder.setupCharacterMap({ord(EXT_B): "zhe"})
+    pen = TTGlyphPen(None)
+    for left, bottom, right, top in [(100, 0, 900, 100), (100, 700, 900, 800), (450, 0, 550, 800)]:
+        pen.moveTo((left, bottom))
+        pen.lineTo((left, top))
+        pen.lineTo((right, top))
+        pen.lineTo((right, bottom))
+        pen.closePath()
+    builder.setupGlyf({".notdef": TTGlyphPen(None).glyph(), "zhe": pen.glyph()})
+    builder.setupHorizontalMetrics({".notdef": (1000, 0), "zhe": (1000, 100)})
+    builder.setupHorizontalHeader(ascent=880, descent=-120)
+    builder.setupNameTable({"familyName": "ExtB Test", "styleName": "Regular"})
+    builder.setupOS2(sTypoAscender=880, usWinAscent=880, usWinDescent=120)
+    builder.setupPost()
+    path = tmp_path_factory.mktemp("fonts") / "extb.ttf"
+    builder.save(str(path))
+    return path
 
 
 def decode_all(image: Image.Image) -> list[str]:
     return [barcode.text for barcode in zxingcpp.read_barcodes(image)]
 
 
-def poster(link: str, title: str = "东风村第三网格") -> PosterSpec:
-    return PosterSpec(
-        link=link,
-        title=title,
-        lines=["西岗镇 东风村", "网格员：张三 13800000000"],
+def poster(link: str, title: str = "东风村第三网格", **texts) -> PosterSpec:
+    values = dict(
+        heading="西岗镇 · 网格化服务",
+        lines=["东风村 · 西岗镇", "网格员：张三 13800000000"],
         caption="扫码反映问题",
         how_to=HOW_TO,
-        bot_name=f"码上西岗 @{BOT}",
+        hotline="服务热线：0632-1234567",
+        privacy=PRIVACY,
     )
+    values.update(texts)
+    return PosterSpec(link=link, title=title, **values)
 
 
 def pdf_pages(pdf: bytes, dpi: int) -> Iterator[Image.Image]:
@@ -67,6 +107,25 @@ def pdf_pages(pdf: bytes, dpi: int) -> Iterator[Image.Image]:
             yield document[index].render(scale=dpi / 72, grayscale=True).to_pil()
     finally:
         document.close()
+
+
+def pdf_texts(pdf: bytes) -> list[str]:
+    """The text of each page, as a viewer's search or copy finds it."""
+    document = pypdfium2.PdfDocument(pdf)
+    try:
+        return [document[index].get_textpage().get_text_range() for index in range(len(document))]
+    finally:
+        document.close()
+
+
+def codes_with_sides(page: Image.Image, dpi: int) -> list[tuple[str, float]]:
+    """Each code on a page, in reading order, with its side in mm (the symbol, no quiet zone)."""
+    found = []
+    for barcode in zxingcpp.read_barcodes(page):
+        corners = barcode.position
+        side_px = ((corners.top_right.x - corners.top_left.x) + (corners.bottom_left.y - corners.top_left.y)) / 2
+        found.append(((corners.top_left.y // 50, corners.top_left.x), barcode.text, side_px / dpi * 25.4))
+    return [(text, side) for _, text, side in sorted(found)]
 
 
 # --- deep links ---
@@ -120,17 +179,20 @@ def test_bundled_font_is_found_and_explicit_path_wins():
     assert find_cjk_font() == pylopdf_fonts_zh_cn.sans_path()
     serif = pylopdf_fonts_zh_cn.serif_path()
     assert find_cjk_font(str(serif)) == serif
+    assert find_fonts(serif).paths[:2] == (serif, pylopdf_fonts_zh_cn.sans_path())
 
 
-def test_missing_font_file_says_to_set_font_path(tmp_path: Path):
+def test_missing_font_file_says_so(tmp_path: Path):
     with pytest.raises(FontNotFoundError, match="FONT_PATH"):
         find_cjk_font(tmp_path / "nothing.ttf")
+    with pytest.raises(FontNotFoundError, match="FALLBACK_FONTS"):
+        find_fonts(None, [tmp_path / "nothing.ttf"])
 
 
 def test_file_that_is_no_font_is_refused(tmp_path: Path):
     not_a_font = tmp_path / "notes.ttf"
     not_a_font.write_text("not a font")
-    with pytest.raises(FontNotFoundError, match="FONT_PATH"):
+    with pytest.raises(FontNotFoundError, match="cannot be read"):
         find_cjk_font(not_a_font)
 
 
@@ -148,18 +210,20 @@ def test_no_font_package_and_no_font_path_is_a_clear_error(monkeypatch: pytest.M
         find_cjk_font()
 
 
-def test_chinese_glyphs_are_not_tofu():
-    font_path = find_cjk_font()
-    assert missing_glyphs(font_path, "".join(CHINESE_TEXTS)) == ""
-    # Tofu boxes all look alike; real glyphs of different characters do not.
-    font = load_font(font_path, 48)
-    characters = set("".join(CHINESE_TEXTS)) - {" "}
-    masks = {bytes(font.getmask(character)) for character in characters}
-    assert len(masks) == len(characters)
+def test_emoji_and_symbols_have_a_fallback_and_extension_b_needs_one(ext_b_font: Path):
+    fonts = find_fonts()
+    assert fonts.missing("网格😡☎✅Ⅻ") == ""
+    assert fonts.font_for("😡") != fonts.primary
+    assert fonts.missing(f"王{EXT_B}村{UNCOVERED}{EXT_B}") == EXT_B + UNCOVERED
+    assert find_fonts(None, [ext_b_font]).missing(f"王{EXT_B}村{UNCOVERED}") == UNCOVERED
 
 
-def test_character_the_font_lacks_is_reported():
-    assert missing_glyphs(find_cjk_font(), f"网格{UNCOVERED_CHARACTER}") == UNCOVERED_CHARACTER
+def test_missing_character_is_named_with_its_code_point():
+    with pytest.raises(MissingGlyphsError) as raised:
+        find_fonts().require(["东风村", f"{EXT_B}家村"])
+    assert raised.value.characters == EXT_B
+    assert raised.value.text == f"{EXT_B}家村"
+    assert "U+2A6A5" in str(raised.value) and "fonts-hanazono" in str(raised.value)
 
 
 # --- cards ---
@@ -168,112 +232,125 @@ def test_character_the_font_lacks_is_reported():
 @pytest.mark.parametrize("make_link", [grid_link, shop_link, supervision_link])
 def test_card_decodes_to_the_exact_link(make_link):
     link = make_link(BOT, "XG-DongFeng_03")
-    png = render_grid_card(link, "东风村第三网格", ["西岗镇 东风村", "网格员：张三"], "扫码反映问题")
-    card = Image.open(io.BytesIO(png))
+    card = Image.open(io.BytesIO(render_card(poster(link))))
     assert card.format == "PNG"
     assert decode_all(card) == [link]
 
 
-def test_longest_link_still_decodes():
-    link = grid_link("b" * 32, "Z" * 60)
-    png = render_grid_card(link, "很长的网格名称" * 6, ["西岗镇"] * 3, "扫码反映问题")
-    assert decode_all(Image.open(io.BytesIO(png))) == [link]
+def test_card_as_jpeg_is_jpeg():
+    link = grid_link(BOT, "DF")
+    card = Image.open(io.BytesIO(render_card(poster(link), image_format="JPEG")))
+    assert card.format == "JPEG"
+    assert decode_all(card) == [link]
 
 
-def test_card_refuses_characters_the_font_lacks():
+def test_card_with_the_longest_texts_still_decodes():
+    card = Image.open(io.BytesIO(render_card(poster(LONG_LINK, LONG_TITLE, lines=["西岗镇" * 40] * 3))))
+    assert decode_all(card) == [LONG_LINK]
+
+
+def test_card_refuses_characters_no_font_has():
     with pytest.raises(MissingGlyphsError) as raised:
-        render_grid_card(grid_link(BOT, "DF"), f"网格{UNCOVERED_CHARACTER}", [], "扫码反映问题")
-    assert raised.value.characters == UNCOVERED_CHARACTER
-
-
-def test_text_that_leaves_no_room_for_the_code_raises():
-    crowded = dataclasses.replace(poster(grid_link(BOT, "DF")), how_to=HOW_TO * 20)
-    with pytest.raises(ValueError, match="no room for the QR code"):
-        write_posters(io.BytesIO(), [crowded])
+        render_card(poster(grid_link(BOT, "DF"), f"网格{UNCOVERED}"))
+    assert raised.value.characters == UNCOVERED
 
 
 # --- posters ---
 
 
-@pytest.mark.parametrize("page_size", ["A4", "A6"])
-def test_poster_pages_decode_from_the_pdf_at_a_quarter_size(page_size: str):
-    links = [grid_link(BOT, f"XG-{number:03d}") for number in range(3)]
+@pytest.mark.parametrize("page_size", ["A4", "A5", "A6", "A6x4"])
+def test_every_code_decodes_at_its_size_with_the_longest_names(page_size: str, ext_b_font: Path):
+    titles = ["东风村第一网格", LONG_TITLE, f"{EXT_B}家村😀网格", "第四网格", "第五网格"]
+    links = [grid_link(BOT, f"XG-{number:03d}") for number in range(len(titles) - 1)] + [LONG_LINK]
+    specs = [
+        poster(link, title, lines=[f"{EXT_B}家村 · 西岗镇", "网格员：" + "、".join(["欧阳建国"] * 15)])
+        for link, title in zip(links, titles)
+    ]
     pdf = io.BytesIO()
-    # A generator: posters are drawn as the PDF is written.
-    pages = write_posters(pdf, (poster(link, f"第{n}网格") for n, link in enumerate(links)), page_size)
-    assert pages == 3
+    # A generator: posters are drawn one by one.
+    report = write_posters(pdf, (spec for spec in specs), page_size, fallback_fonts=[ext_b_font])
+    assert (report.written, report.refused) == (len(specs), [])
 
     size = PAGE_SIZES[page_size]
-    decoded = []
-    for page in pdf_pages(pdf.getvalue(), size.dpi):
-        assert abs(page.width - size.pixels[0]) <= 1
-        quarter = page.resize((page.width // 4, page.height // 4), Image.Resampling.LANCZOS)
-        decoded += decode_all(quarter)
-    assert decoded == links
+    pages = list(pdf_pages(pdf.getvalue(), dpi=100))
+    assert len(pages) == -(-len(specs) // size.per_sheet)
+    found = [code for page in pages for code in codes_with_sides(page, dpi=100)]
+    assert [text for text, _ in found] == links
+    assert all(side >= SMALLEST_CODE_MM[page_size] for _, side in found), found
+    texts = "".join(pdf_texts(pdf.getvalue()))
+    for expected in ["东风村第一网格", f"{EXT_B}家村😀网格", "https://t.me/", "0632-1234567", PRIVACY, "西岗镇 · 网格化服务"]:
+        assert expected in texts.replace("\r\n", "")
 
 
-def test_posters_encoded_by_worker_processes_keep_their_order(monkeypatch: pytest.MonkeyPatch):
-    # Small batches, so that a few posters go through every path of the worker pipeline.
-    monkeypatch.setattr("qr.posters._QR_BATCH", 4)
-    links = [grid_link(BOT, f"W{number}") for number in range(14)]
+def test_longest_title_wraps_shrinks_and_is_cut_but_the_code_keeps_its_size():
     pdf = io.BytesIO()
-    assert write_posters(pdf, (poster(link) for link in links), workers=2) == len(links)
-    decoded = [text for page in pdf_pages(pdf.getvalue(), 75) for text in decode_all(page)]
-    assert decoded == links
+    write_posters(pdf, [poster(LONG_LINK, LONG_TITLE * 3)], "A6")
+    [page] = pdf_pages(pdf.getvalue(), dpi=150)
+    [(text, side)] = codes_with_sides(page, dpi=150)
+    assert text == LONG_LINK and side >= 40
+    [page_text] = pdf_texts(pdf.getvalue())
+    assert "东风村第三网格很长" in page_text and "…" in page_text
 
 
-def test_poster_page_is_the_paper_size():
+def test_fonts_are_embedded_subsets_and_the_file_is_small():
     pdf = io.BytesIO()
-    write_posters(pdf, [poster(grid_link(BOT, "DF"))], "A4")
-    page = pypdfium2.PdfDocument(pdf.getvalue())[0]
-    width_pt, height_pt = page.get_size()
-    assert width_pt / 72 * 25.4 == pytest.approx(210, abs=0.01)
-    assert height_pt / 72 * 25.4 == pytest.approx(297, abs=0.01)
+    write_posters(pdf, [poster(grid_link(BOT, f"G{n}"), f"第{n}网格 😀") for n in range(20)])
+    data = pdf.getvalue()
+    # Subset fonts are named with a six-letter tag: "/FontName /ABCDEF+NotoSansSC".
+    assert data.count(b"/FontFile") == 2  # Noto Sans SC and Noto Emoji, each once
+    assert b"+NotoSansSC" in data
+    assert b"/Subtype /Image" not in data  # no raster at all
+    assert len(data) < 150_000
 
 
-def test_lines_repeated_on_every_poster_are_stored_once():
+def test_four_up_sheet_has_cut_marks_between_the_posters():
     pdf = io.BytesIO()
-    titles = [f"第{n}网格" for n in range(10)]
-    write_posters(pdf, [poster(grid_link(BOT, f"G{n}"), title) for n, title in enumerate(titles)])
-    # Shared: the bot's name, two detail lines, the caption and three how-to lines.
-    assert pdf.getvalue().count(b"/ImageMask true") == 7 + len(titles)
+    write_posters(pdf, [poster(grid_link(BOT, f"G{n}")) for n in range(4)], "A6x4")
+    [sheet] = pdf_pages(pdf.getvalue(), dpi=100)
+    px = 100 / 25.4
+    # On the cut lines in the sheet's margins, and nowhere else near them.
+    assert sheet.getpixel((round(105 * px), round(2 * px))) < 128
+    assert sheet.getpixel((round(2 * px), round(148.5 * px))) < 128
+    assert sheet.getpixel((round(105 * px), round(148.5 * px))) < 128
+    assert sheet.getpixel((round(60 * px), round(2 * px))) > 128
 
 
-def test_failed_posters_leave_no_file(tmp_path: Path):
+def test_page_is_the_paper_size():
+    for name, (width_mm, height_mm) in [("A4", (210, 297)), ("A5", (148, 210)), ("A6", (105, 148.5)), ("A6x4", (210, 297))]:
+        pdf = io.BytesIO()
+        write_posters(pdf, [poster(grid_link(BOT, "DF"))], name)
+        page = pypdfium2.PdfDocument(pdf.getvalue())[0]
+        width_pt, height_pt = page.get_size()
+        assert width_pt / 72 * 25.4 == pytest.approx(width_mm, abs=0.01)
+        assert height_pt / 72 * 25.4 == pytest.approx(height_mm, abs=0.01)
+
+
+def test_poster_no_font_can_print_is_left_out_and_the_others_are_written():
+    specs = [poster(grid_link(BOT, "A")), poster(grid_link(BOT, "B"), f"{EXT_B}家村"), poster(grid_link(BOT, "C"))]
+    pdf = io.BytesIO()
+    report = write_posters(pdf, specs)
+    assert report.written == 2
+    [refused] = report.refused
+    assert refused.spec is specs[1] and refused.error.characters == EXT_B
+    assert [decode_all(page) for page in pdf_pages(pdf.getvalue(), dpi=72)] == [[grid_link(BOT, "A")], [grid_link(BOT, "C")]]
+
+
+def test_when_no_poster_can_be_printed_no_file_is_left(tmp_path: Path):
     out = tmp_path / "posters.pdf"
-    posters = [poster(grid_link(BOT, "A")), poster(grid_link(BOT, "B"), UNCOVERED_CHARACTER)]
     with pytest.raises(MissingGlyphsError):
-        write_posters(out, posters)
-    assert not out.exists()
+        write_posters(out, [poster(grid_link(BOT, "B"), UNCOVERED)])
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_posters_to_a_path(tmp_path: Path):
     out = tmp_path / "posters.pdf"
-    assert write_posters(out, [poster(grid_link(BOT, "A"))], "A6") == 1
+    assert write_posters(out, [poster(grid_link(BOT, "A"))], "A6").written == 1
     assert out.read_bytes().startswith(b"%PDF-")
+    assert list(tmp_path.iterdir()) == [out]
 
 
-def test_no_posters_unknown_page_size_or_no_workers_raise():
+def test_no_posters_or_unknown_page_size_raise():
     with pytest.raises(ValueError, match="no posters"):
         write_posters(io.BytesIO(), [])
     with pytest.raises(ValueError, match="A4"):
         write_posters(io.BytesIO(), [poster(grid_link(BOT, "A"))], "Letter")
-    with pytest.raises(ValueError, match="workers"):
-        write_posters(io.BytesIO(), [poster(grid_link(BOT, "A"))], workers=0)
-
-
-# --- wrapping ---
-
-
-def test_long_lines_wrap_within_the_width():
-    font = load_font(find_cjk_font(), 40)
-    text = "网格员会尽快处理您反映的问题，并告诉您结果 Telegram supercalifragilisticexpialidocious"
-    lines = wrap_text(text, font, 400)
-    assert len(lines) > 1
-    assert all(font.getlength(line) <= 400 for line in lines)
-    assert "".join(lines).replace(" ", "") == text.replace(" ", "")
-
-
-def test_line_breaks_in_texts_are_kept():
-    font = load_font(find_cjk_font(), 24)
-    assert wrap_text("1. 扫码\n2. 选择类别", font, 1000) == ["1. 扫码", "2. 选择类别"]

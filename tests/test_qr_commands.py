@@ -10,9 +10,10 @@ from aiogram.methods import AnswerCallbackQuery, SendDocument, SendPhoto
 from PIL import Image
 
 from bot.__main__ import main
+from domain.models import Grid
 from handlers.callbacks import QrGridCb
 from tests.conftest import GRIDS, WORKER_DL01, joined, last_buttons
-from tests.test_qr import decode_all, pdf_pages
+from tests.test_qr import EXT_B, decode_all, no_system_fonts, pdf_pages  # noqa: F401 (autouse fixture)
 
 LINK = "https://t.me/grid_test_bot?start=g_{}"
 
@@ -21,12 +22,19 @@ def photos(calls):
     return [c for c in calls if isinstance(c, SendPhoto)]
 
 
-async def test_worker_gets_the_card_of_their_grid(harness):
+def documents(calls):
+    return [c for c in calls if isinstance(c, SendDocument)]
+
+
+async def test_worker_gets_the_card_of_their_grid_as_a_photo_and_as_a_png_to_print(harness):
     h = harness
     calls = await h.send(h.user(WORKER_DL01), "/qr")
     [photo] = photos(calls)
     assert decode_all(Image.open(io.BytesIO(photo.photo.data))) == [LINK.format("DL01")]
     assert "东里一网格" in photo.caption
+    [document] = documents(calls)
+    assert document.document.data == photo.photo.data
+    assert Image.open(io.BytesIO(document.document.data)).format == "PNG"
 
 
 async def test_village_staff_choose_among_their_grids_only(harness):
@@ -60,6 +68,48 @@ async def test_admin_gets_posters_that_decode(harness):
     pages = list(pdf_pages(document.document.data, dpi=100))
     assert len(pages) == 2
     assert [decode_all(page) for page in pages] == [[LINK.format("DL01")], [LINK.format("DL02")]]
+
+
+async def test_a_name_no_font_can_print_is_told_in_words(harness):
+    h = harness
+    await h.db.upsert_grids([Grid("DL03", f"{EXT_B}家网格", "东里村", "西岗镇", None, None)])
+    calls = await h.send(h.user(1, "en"), "/qr DL03")
+    assert not photos(calls)
+    assert f"{EXT_B}家网格 cannot be printed: no font has {EXT_B} (U+2A6A5)" in joined(calls, 1)
+    # The others are printed; the answer names the one left out.
+    calls = await h.send(h.user(1, "en"), "/posters 东里村")
+    [document] = documents(calls)
+    assert [decode_all(page) for page in pdf_pages(document.document.data, dpi=72)] == [
+        [LINK.format("DL01")], [LINK.format("DL02")]]
+    assert "1 posters were left out" in joined(calls, 1) and "U+2A6A5" in joined(calls, 1)
+
+
+async def test_posters_none_can_print_or_an_unexpected_error_are_told_in_words(harness, monkeypatch):
+    h = harness
+    await h.db.upsert_grids([Grid("XX01", f"{EXT_B}家网格", f"{EXT_B}家村", "别的镇", None, None)])
+    calls = await h.send(h.user(1, "en"), "/posters 别的镇")
+    assert not documents(calls) and "U+2A6A5" in joined(calls, 1)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("bot.codes.write_posters", broken)
+    calls = await h.send(h.user(1, "en"), "/posters")
+    assert not documents(calls) and "Something went wrong while drawing" in joined(calls, 1)
+
+
+@pytest.mark.parametrize("size, sheets", [("A5", 2), ("a6x4", 1), ("A6", 2)])
+async def test_posters_paper_size_is_never_a_place(harness, size, sheets):
+    h = harness
+    calls = await h.send(h.user(1, "en"), f"/posters {size} 东里村")
+    [document] = documents(calls)
+    assert len(list(pdf_pages(document.document.data, dpi=50))) == sheets
+
+
+async def test_posters_unknown_paper_size_is_refused(harness):
+    h = harness
+    calls = await h.send(h.user(1, "en"), "/posters A3")
+    assert not documents(calls) and "A3 is not a paper size" in joined(calls, 1)
 
 
 async def test_without_a_username_the_answer_is_clear(harness, tmp_path):
@@ -102,3 +152,30 @@ def test_cli_qr_and_posters(cli_db, monkeypatch, capsys):
     assert len(list(pdf_pages(pdf.read_bytes(), dpi=72))) == 1
     assert main(["posters", "--town", "nowhere", "-o", str(pdf)]) == 1
     assert os.path.exists(pdf)
+    assert main(["posters", "--size", "a6x4", "-o", str(pdf)]) == 0
+    assert len(list(pdf_pages(pdf.read_bytes(), dpi=72))) == 1
+
+
+def test_cli_card_is_written_as_its_file_name_says(cli_db, monkeypatch, capsys):
+    monkeypatch.setenv("BOT_USERNAME", "grid_test_bot")
+    for name, image_format in [("dl01.jpg", "JPEG"), ("dl01.JPEG", "JPEG"), ("dl01.png", "PNG")]:
+        assert main(["qr", "--grid", "DL01", "-o", str(cli_db / name)]) == 0
+        card = Image.open(cli_db / name)
+        assert card.format == image_format and decode_all(card) == [LINK.format("DL01")]
+    assert main(["qr", "--grid", "DL01", "-o", str(cli_db / "dl01.gif")]) == 2
+    assert ".png, .jpg or .jpeg" in capsys.readouterr().err
+    assert not (cli_db / "dl01.gif").exists()
+
+
+def test_cli_names_no_font_can_print(cli_db, monkeypatch, capsys):
+    monkeypatch.setenv("BOT_USERNAME", "grid_test_bot")
+    grids = cli_db / "more.csv"
+    grids.write_text(f"code,name,village,town,lat,lon\nDL09,{EXT_B}家网格,东里村,西岗镇,,\n", encoding="utf-8")
+    assert main(["import", "grids", str(grids)]) == 0
+    assert main(["qr", "--grid", "DL09", "-o", str(cli_db / "x.png")]) == 2
+    assert "U+2A6A5" in capsys.readouterr().err
+    pdf = cli_db / "dongli.pdf"
+    assert main(["posters", "--village", "东里村", "-o", str(pdf)]) == 1
+    err = capsys.readouterr().err
+    assert f"left out '{EXT_B}家网格'" in err and "U+2A6A5" in err
+    assert len(list(pdf_pages(pdf.read_bytes(), dpi=72))) == 2
