@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-from aiogram.methods import SendMediaGroup, SendPhoto, TelegramMethod
-from aiogram.types import InputMediaPhoto
+from aiogram.methods import SendMediaGroup, SendPhoto, SendVideo, SendVideoNote, SendVoice, TelegramMethod
+from aiogram.types import InputMediaPhoto, InputMediaVideo
 from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
@@ -21,12 +22,14 @@ from bot.texts import (
     format_time,
     grid_line,
     kind_name,
+    media_summary,
     passed_on_text,
     status_name,
     tier_name,
     visible_length,
 )
-from domain.models import EventType, Grid, Status, Ticket, TicketEvent, Tier
+from domain.models import Attachment, EventType, Grid, MediaKind, Status, Ticket, TicketEvent, Tier
+from domain.media import counts, from_data
 from domain.text import clip
 from domain.tickets import format_number, mask_personal
 from storage.base import Storage
@@ -41,11 +44,25 @@ PUBLIC_NOTES = frozenset(
 )
 
 
-def photos_method(chat_id: int, file_ids: list[str]) -> TelegramMethod:
-    # An album needs two to ten items; a single photo goes alone.
-    if len(file_ids) == 1:
-        return SendPhoto(chat_id=chat_id, photo=file_ids[0])
-    return SendMediaGroup(chat_id=chat_id, media=[InputMediaPhoto(media=f) for f in file_ids])
+def media_method(chat_id: int, part: Sequence[Attachment], caption: str | None = None) -> TelegramMethod:
+    """One part of `domain.media.sending_parts`: an album of photos and videos (two to ten), or
+    one item alone; a voice message goes as voice, a video note as a video note (which takes no
+    caption)."""
+    if len(part) > 1:
+        album = [
+            (InputMediaPhoto if a.kind is MediaKind.PHOTO else InputMediaVideo)(media=a.file_id) for a in part
+        ]
+        if caption:
+            album[0] = album[0].model_copy(update={"caption": caption})
+        return SendMediaGroup(chat_id=chat_id, media=album)
+    item = part[0]
+    if item.kind is MediaKind.VIDEO:
+        return SendVideo(chat_id=chat_id, video=item.file_id, caption=caption)
+    if item.kind is MediaKind.VOICE:
+        return SendVoice(chat_id=chat_id, voice=item.file_id, caption=caption)
+    if item.kind is MediaKind.VIDEO_NOTE:
+        return SendVideoNote(chat_id=chat_id, video_note=item.file_id)
+    return SendPhoto(chat_id=chat_id, photo=item.file_id, caption=caption)
 
 
 def holder_place(tier: Tier, grid: Grid | None, department: str | None) -> str:
@@ -132,6 +149,8 @@ def event_text(event: TicketEvent, names: HistoryNames, for_staff: bool) -> str:
         text = passed_on_text(data.get("reason", ""), Tier(data.get("to", Tier.TOWN)))
     elif kind is EventType.REPLIED and data.get("ask"):
         text = _("Asked the resident")
+    elif kind is EventType.RESIDENT_MESSAGE and data.get("addition"):
+        text = _("Resident added information")
     else:
         text = {
             EventType.CREATED: _("Filed"),
@@ -159,10 +178,13 @@ def history_lines(events: list[TicketEvent], names: HistoryNames, tz, for_staff:
     for event in events:
         if not for_staff and event.type in INTERNAL_EVENTS:
             continue
-        note = event.note if for_staff or (show_notes and event.type in PUBLIC_NOTES) else None
+        words_shown = for_staff or (show_notes and event.type in PUBLIC_NOTES)
+        note = event.note if words_shown else None
         text = event_text(event, names, for_staff)
         if note:
             text = _("{event}: {note}").format(event=text, note=escape(clip(note, note_limit) if note_limit else note))
+        if words_shown and event.data.get("attachments"):
+            text += " · " + media_summary(counts(from_data(event.data["attachments"])))
         lines.append(format_time(event.at, tz) + " · " + text)
     return lines
 
@@ -223,8 +245,8 @@ async def staff_card_whole(db: Storage, settings: Settings, ticket: Ticket, lang
             lines.append(_("Deadlines: {deadlines}").format(deadlines=deadlines))
     if ticket.concerned_residents > 1:
         lines.append(_("Concerns {count} residents").format(count=ticket.concerned_residents))
-    if ticket.photos:
-        lines.append(_("Photos: {count}").format(count=len(ticket.photos)))
+    if ticket.attachments:
+        lines.append(media_summary(counts(ticket.attachments)))
     if ticket.lat is not None and ticket.lon is not None:
         lines.append(_("Location: {lat:.5f}, {lon:.5f}").format(lat=ticket.lat, lon=ticket.lon))
     if ticket.share_contact:

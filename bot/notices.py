@@ -15,17 +15,19 @@ from bot.config import Settings
 from bot.digest import NOTICE_DIGEST
 from bot.i18n import pick_language
 from bot.stats_report import report_text
-from bot.cards import holder_place, photos_method, staff_card_whole
+from bot.cards import holder_place, media_method, staff_card_whole
 from bot.texts import (
     deadline_text,
     fit_message,
     format_time,
+    media_summary,
     passed_on_text,
     role_name,
     status_name,
     tier_name,
 )
 from domain import service
+from domain.media import from_data, sending_parts
 from domain.models import EventType, Notice, Role, RoleGrant, Status, Ticket, Tier
 from domain.stats import Period, PeriodKind, Scope, ScopeLevel
 from domain.tickets import format_number
@@ -47,6 +49,17 @@ def card_context(data: dict) -> str:
             department=escape(data["unrouted"])
         )
     return ""
+
+
+def message_text(heading: str, data: dict) -> str:
+    """A message between the resident and staff: its heading, its words, and what is attached
+    (sent right after it)."""
+    lines = [heading]
+    if data["text"]:
+        lines.append(escape(data["text"]))
+    if data.get("media"):
+        lines.append(_("Attached (sent with this message): {media}").format(media=media_summary(data["media"])))
+    return "\n".join(lines)
 
 
 class NoticeRenderer:
@@ -75,10 +88,13 @@ class NoticeRenderer:
         number = format_number(self.settings.ticket_prefix, ticket.id)
         chat_id = notice.chat_id
         with self.i18n.context(), self.i18n.use_locale(language):
-            if notice.type == service.NOTICE_TICKET_PHOTOS:
-                return photos_method(chat_id, [p.file_id for p in ticket.photos])
-            if notice.type == service.NOTICE_AFTER_PHOTOS:
-                return photos_method(chat_id, [p.file_id for p in ticket.after_photos])
+            if notice.type in (service.NOTICE_TICKET_PHOTOS, service.NOTICE_AFTER_PHOTOS):
+                stored = ticket.attachments if notice.type == service.NOTICE_TICKET_PHOTOS else ticket.after_attachments
+                parts = sending_parts(stored)
+                part = notice.data.get("part", 0)
+                return media_method(chat_id, parts[part]) if part < len(parts) else None
+            if notice.type == service.NOTICE_MEDIA:
+                return media_method(chat_id, from_data(notice.data["media"]), caption=number)
             if notice.type == service.NOTICE_TICKET_LOCATION:
                 return SendLocation(chat_id=chat_id, latitude=ticket.lat, longitude=ticket.lon)
             if notice.type == service.NOTICE_NEW_TICKET:
@@ -112,15 +128,15 @@ class NoticeRenderer:
                 )
                 return SendMessage(
                     chat_id=chat_id,
-                    text=heading.format(number=number) + "\n" + escape(notice.data["text"]),
+                    text=message_text(heading.format(number=number), notice.data),
                     reply_markup=keyboards.answer_staff(ticket.id),
                 )
             if notice.type == service.NOTICE_RESIDENT_MESSAGE:
+                heading = (_("The resident added to ticket {number}:") if notice.data.get("addition")
+                           else _("The resident answered on ticket {number}:"))
                 return SendMessage(
                     chat_id=chat_id,
-                    text=_("The resident answered on ticket {number}:").format(number=number)
-                    + "\n"
-                    + escape(notice.data["text"]),
+                    text=message_text(heading.format(number=number), notice.data),
                     reply_markup=keyboards.open_card(ticket),
                 )
             if notice.type == service.NOTICE_RESOLVED:
@@ -199,7 +215,9 @@ class NoticeRenderer:
                 number=number, count=ticket.concerned_residents
             )
         elif event is EventType.RESIDENT_MESSAGE:
-            text = _("Your answer was sent to the staff.")
+            text = (_("What you added was sent to the staff.") if data.get("addition")
+                    else _("Your answer was sent to the staff."))
+            markup = ReplyKeyboardRemove()  # the "Done" keyboard of the answer step
         elif event is EventType.CONFIRMED:
             text = _("Glad it is solved! How satisfied are you with how it was handled?")
             markup = keyboards.stars(ticket.id)

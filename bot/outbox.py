@@ -20,6 +20,7 @@ import asyncio
 import logging
 import math
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
@@ -64,12 +65,15 @@ def backoff_seconds(attempts: int) -> int:
 
 def combine(first: Notice, later: list[Notice]) -> Notice:
     """One notice for several of the same kind: the latest status with every move, or the answers
-    one after another."""
+    one after another with everything they attached counted (the attachments follow on their own)."""
     if not later:
         return first
     if first.type == service.NOTICE_RESIDENT_MESSAGE:
-        text = "\n\n".join(n.data["text"] for n in (first, *later))
-        return replace(first, data={**first.data, "text": text})
+        text = "\n\n".join(n.data["text"] for n in (first, *later) if n.data["text"])
+        media = Counter()
+        for notice in (first, *later):
+            media.update(notice.data.get("media", {}))
+        return replace(first, data={**first.data, "text": text, "media": dict(media)})
     data = dict(first.data)
     for notice in later:
         data.update(notice.data)

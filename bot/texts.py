@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from aiogram.utils.i18n import gettext as _
 
-from domain.models import Category, Grid, Kind, Role, Status, Ticket, Tier
+from domain.models import Category, Grid, Kind, MediaKind, Role, Status, Ticket, Tier
 from domain.service import (
     PASSED_ON_OPENED,
     PASSED_ON_REMOVED,
@@ -98,6 +98,17 @@ def format_duration(seconds: int) -> str:
     if hours:
         return _("{hours} h {minutes} min").format(hours=hours, minutes=minutes)
     return _("{minutes} min").format(minutes=minutes)
+
+
+def media_summary(counted: dict[str, int]) -> str:
+    """How many of each kind were attached (see domain.media.counts): "照片 2 张 · 语音 1 条"."""
+    names = {
+        MediaKind.PHOTO: _("Photos: {count}"),
+        MediaKind.VIDEO: _("Videos: {count}"),
+        MediaKind.VOICE: _("Voice messages: {count}"),
+        MediaKind.VIDEO_NOTE: _("Video messages: {count}"),
+    }
+    return " · ".join(names[kind].format(count=counted[kind.value]) for kind in MediaKind if counted.get(kind.value))
 
 
 def format_time(epoch: int, tz: ZoneInfo) -> str:

@@ -127,10 +127,20 @@ class Resident:
         return self.opened_at is not None and not self.unreachable
 
 
+class MediaKind(StrEnum):
+    """What a resident or staff member may attach: photos, videos, voice messages, video notes."""
+
+    PHOTO = "photo"
+    VIDEO = "video"
+    VOICE = "voice"
+    VIDEO_NOTE = "video_note"  # Telegram's round video message
+
+
 @dataclass(frozen=True)
-class Photo:
+class Attachment:
     file_id: str
     file_unique_id: str = ""
+    kind: MediaKind = MediaKind.PHOTO
 
 
 @dataclass(frozen=True)
@@ -164,8 +174,8 @@ class Ticket:
     reply_missed_at: int | None = None
     resolve_missed_at: int | None = None
     follower_count: int = 0
-    photos: tuple[Photo, ...] = ()
-    after_photos: tuple[Photo, ...] = ()
+    attachments: tuple[Attachment, ...] = ()  # the resident's, with the description
+    after_attachments: tuple[Attachment, ...] = ()  # staff's, with the resolution
     # The tier it belongs at while it is held above it because nobody there can be reached.
     waiting_tier: Tier | None = None
 

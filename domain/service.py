@@ -13,7 +13,7 @@ from domain.models import (
     Grid,
     Kind,
     Notice,
-    Photo,
+    Attachment,
     Role,
     RoleGrant,
     StaffMember,
@@ -24,11 +24,11 @@ from domain.models import (
 )
 from domain.deadlines import DueAction, deadlines, due_action, missed_deadlines, next_tier, shifted
 from domain.geo import valid_location
+from domain.media import MAX_ATTACHMENTS, counts, sending_parts, spoken, to_data
 from domain.text import clean_text, telegram_length
 from domain.tickets import (
     MAX_DESCRIPTION,
     MAX_NOTE,
-    MAX_PHOTOS,
     OPEN_STATUSES,
     REOPEN_WINDOW_SECONDS,
     FALLBACK_TIER,
@@ -100,12 +100,17 @@ class RateLimited(TicketError):
 
 # Notice types; bot.notices renders each one.
 NOTICE_NEW_TICKET = "new_ticket"  # the card for staff who now hold the ticket
+# The ticket's attachments, before its card: data {"part": i}, the i-th of
+# domain.media.sending_parts (an album, or a voice message or video note on its own).
 NOTICE_TICKET_PHOTOS = "ticket_photos"
 NOTICE_TICKET_LOCATION = "ticket_location"
 NOTICE_STATUS = "status"  # to the resident and followers
 NOTICE_REPLY = "reply"  # staff's words to the resident
 NOTICE_RESIDENT_MESSAGE = "resident_message"  # the resident's words to staff
-NOTICE_AFTER_PHOTOS = "after_photos"  # staff's photos of the finished work
+NOTICE_AFTER_PHOTOS = "after_photos"  # staff's attachments of the finished work: data {"part": i}
+# Attachments of a message (a resident's answer or addition, a staff reply), after its text: data
+# {"media": domain.media.to_data of one sending part}.
+NOTICE_MEDIA = "media"
 NOTICE_RESOLVED = "resolved"  # asks the resident "solved?"
 NOTICE_RATED = "rated"
 NOTICE_REMINDER = "reminder"  # to the holders: a deadline is near or passed
@@ -146,7 +151,7 @@ class Draft:
     category_code: str
     grid_code: str
     description: str
-    photos: tuple[Photo, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
     lat: float | None = None
     lon: float | None = None
     share_contact: bool = False
@@ -242,13 +247,13 @@ class TicketService:
     @staticmethod
     def card_notices(ticket: Ticket, recipients: Sequence[int], reason: str = "", passed_on: str = "",
                      **context: str) -> list[Notice]:
-        """The card with its photos and location; `passed_on` says why it came without a move by
-        staff (PASSED_ON_*), `context` why it came back to the town (see bot.notices)."""
+        """The card with its attachments and location; `passed_on` says why it came without a move
+        by staff (PASSED_ON_*), `context` why it came back to the town (see bot.notices)."""
         notices: list[Notice] = []
         data = {"reason": reason, "passed_on": passed_on} if passed_on else {"reason": reason}
+        parts = range(len(sending_parts(ticket.attachments)))
         for chat_id in recipients:
-            if ticket.photos:
-                notices.append(Notice(chat_id, NOTICE_TICKET_PHOTOS, ticket.id, urgent=True))
+            notices += [Notice(chat_id, NOTICE_TICKET_PHOTOS, ticket.id, {"part": i}, urgent=True) for i in parts]
             if ticket.lat is not None and ticket.lon is not None:
                 notices.append(Notice(chat_id, NOTICE_TICKET_LOCATION, ticket.id, urgent=True))
             notices.append(Notice(chat_id, NOTICE_NEW_TICKET, ticket.id, {**data, **context}, urgent=True))
@@ -317,6 +322,23 @@ class TicketService:
         category = await self.storage.get_category(ticket.category_code)
         return deadlines(category, start, await self.work_calendar()) if category else (None, None)
 
+    def _check_message(self, text: str, attachments: Sequence[Attachment]) -> str:
+        """A message's text (may be empty when something is attached) after the checks."""
+        if len(attachments) > MAX_ATTACHMENTS:
+            raise InvalidInput("too many attachments")
+        return self._check_text(text, MAX_NOTE) if text or not attachments else ""
+
+    @staticmethod
+    def _media_notices(recipients: Sequence[int], ticket: Ticket, attachments: Sequence[Attachment]) -> list[Notice]:
+        """A message's attachments, after its text: one notice for each part as it is sent."""
+        return [Notice(r, NOTICE_MEDIA, ticket.id, {"media": to_data(part)})
+                for r in recipients for part in sending_parts(attachments)]
+
+    @staticmethod
+    def _attached(attachments: Sequence[Attachment]) -> dict:
+        """An event's record of what was attached to its message (its history shows the counts)."""
+        return {"attachments": to_data(attachments)} if attachments else {}
+
     @staticmethod
     def _check_text(text: str, limit: int) -> str:
         text = clean_text(text)
@@ -339,13 +361,14 @@ class TicketService:
     # -- resident ---------------------------------------------------------------------------------
     async def file(self, resident_id: int, draft: Draft, source_key: str | None = None) -> tuple[Ticket, bool]:
         """Store a new ticket and queue its card for the grid's workers. Returns (ticket, created)."""
-        description = self._check_text(draft.description, MAX_DESCRIPTION)
+        description = (self._check_text(draft.description, MAX_DESCRIPTION)
+                       if draft.description or not spoken(draft.attachments) else "")
         if (draft.lat is None) != (draft.lon is None) or (
             draft.lat is not None and not valid_location(draft.lat, draft.lon)
         ):
             raise InvalidInput("location")
-        if len(draft.photos) > MAX_PHOTOS:
-            raise InvalidInput("too many photos")
+        if len(draft.attachments) > MAX_ATTACHMENTS:
+            raise InvalidInput("too many attachments")
         grid = await self.storage.get_grid(draft.grid_code)
         category = await self.storage.get_category(draft.category_code)
         if grid is None or category is None:
@@ -358,7 +381,7 @@ class TicketService:
             id=0, kind=draft.kind, category_code=category.code, grid_code=grid.code,
             resident_id=resident_id, share_contact=draft.share_contact, description=description,
             lat=draft.lat, lon=draft.lon, status=Status.NEW, tier=Tier.GRID, assignee_id=None,
-            created_at=now, department=category.department, photos=draft.photos,
+            created_at=now, department=category.department, attachments=draft.attachments,
         )
         placement = await self.place(draft_ticket, Tier.GRID)
         new = NewTicket(
@@ -370,7 +393,7 @@ class TicketService:
             share_contact=draft.share_contact,
             lat=draft.lat,
             lon=draft.lon,
-            photos=draft.photos,
+            attachments=draft.attachments,
             reply_due_at=reply_due,
             resolve_due_at=resolve_due,
             department=category.department,
@@ -389,6 +412,8 @@ class TicketService:
 
     async def follow(self, ticket_id: int, resident_id: int) -> Ticket:
         ticket = await self.get(ticket_id)
+        if ticket.resident_id == resident_id:
+            raise NotAllowed(ticket_id)  # the filer would count twice among its residents
         if ticket.status in (Status.RESOLVED, Status.CLOSED):
             raise Conflict(ticket_id)
         event = TicketEvent(ticket.id, self.clock(), EventType.FOLLOWED, resident_id)
@@ -396,10 +421,12 @@ class TicketService:
             raise Conflict(ticket_id)
         return await self.get(ticket_id)
 
-    async def resident_message(self, ticket_id: int, resident_id: int, text: str) -> Ticket:
-        """The resident answers staff; a ticket that waited for this answer runs again."""
+    async def resident_message(self, ticket_id: int, resident_id: int, text: str,
+                               attachments: Sequence[Attachment] = (), addition: bool = False) -> Ticket:
+        """The resident answers staff, or adds to the ticket on their own (`addition`): text,
+        attachments or both. A ticket that waited for the answer runs again."""
         ticket = await self._resident_ticket(ticket_id, resident_id)
-        text = self._check_text(text, MAX_NOTE)
+        text = self._check_message(text, attachments)
         status = self._next(ticket, Action.RESIDENT_ANSWER)
         now = self.clock()
         answers = [e for e in await self.storage.events(ticket.id)
@@ -407,8 +434,11 @@ class TicketService:
         if len(answers) >= ANSWERS_PER_HOUR:
             raise TooManyAnswers(ANSWERS_PER_HOUR)
         recipients = await self.handlers_of(ticket)
-        notices = [Notice(r, NOTICE_RESIDENT_MESSAGE, ticket.id, {"text": text}) for r in recipients]
-        event = TicketEvent(ticket.id, now, EventType.RESIDENT_MESSAGE, resident_id, text)
+        data = {"text": text, "media": counts(attachments), "addition": addition}
+        notices = [Notice(r, NOTICE_RESIDENT_MESSAGE, ticket.id, data) for r in recipients]
+        notices += self._media_notices(recipients, ticket, attachments)
+        event = TicketEvent(ticket.id, now, EventType.RESIDENT_MESSAGE, resident_id, text or None,
+                            {**({"addition": True} if addition else {}), **self._attached(attachments)})
         if status == ticket.status:
             await self.storage.record_event(event, notices + self._done(event))
             return ticket
@@ -486,11 +516,13 @@ class TicketService:
         )
 
     async def reply(
-        self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant], text: str, ask: bool = False
+        self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant], text: str, ask: bool = False,
+        attachments: Sequence[Attachment] = (),
     ) -> Ticket:
-        """Write to the resident. With `ask`, the ticket waits for the resident's answer."""
+        """Write to the resident (text, a voice message, or both). With `ask`, the ticket waits
+        for the resident's answer."""
         ticket, _ = await self._staff_ticket(ticket_id, grants)
-        text = self._check_text(text, MAX_NOTE)
+        text = self._check_message(text, attachments)
         status = self._next(ticket, Action.ASK if ask else Action.REPLY)
         now = self.clock()
         change = TicketChange(
@@ -499,11 +531,14 @@ class TicketService:
             assignee_id=actor_id if ticket.assignee_id is None else None,
             paused_at=now if ask and ticket.paused_at is None else None,
         )
-        notices = [Notice(ticket.resident_id, NOTICE_REPLY, ticket.id, {"text": text, "ask": ask})]
+        notices = [Notice(ticket.resident_id, NOTICE_REPLY, ticket.id,
+                          {"text": text, "ask": ask, "media": counts(attachments)})]
+        notices += self._media_notices([ticket.resident_id], ticket, attachments)
         return await self._change(
             ticket,
             change,
-            TicketEvent(ticket.id, now, EventType.REPLIED, actor_id, text, {"ask": ask}),
+            TicketEvent(ticket.id, now, EventType.REPLIED, actor_id, text or None,
+                        {"ask": ask, **self._attached(attachments)}),
             notices,
         )
 
@@ -513,16 +548,17 @@ class TicketService:
         actor_id: int,
         grants: Sequence[RoleGrant],
         note: str,
-        after_photos: Sequence[Photo] = (),
+        after: Sequence[Attachment] = (),
     ) -> Ticket:
         ticket, _ = await self._staff_ticket(ticket_id, grants)
         note = self._check_text(note, MAX_NOTE)
-        if len(after_photos) > MAX_PHOTOS:
-            raise InvalidInput("too many photos")
+        if len(after) > MAX_ATTACHMENTS:
+            raise InvalidInput("too many attachments")
         status = self._next(ticket, Action.RESOLVE)
         now = self.clock()
         followers = await self.storage.followers(ticket.id)
-        notices = [Notice(ticket.resident_id, NOTICE_AFTER_PHOTOS, ticket.id)] if after_photos else []
+        notices = [Notice(ticket.resident_id, NOTICE_AFTER_PHOTOS, ticket.id, {"part": i})
+                   for i in range(len(sending_parts(after)))]
         notices.append(Notice(ticket.resident_id, NOTICE_RESOLVED, ticket.id, {"note": note}))
         notices += self._status_notices(followers, ticket, status)
         return await self._change(
@@ -533,7 +569,7 @@ class TicketService:
                 resolved_tier=ticket.tier,
                 first_reply_at=self._first_reply(ticket, now),
                 assignee_id=actor_id if ticket.assignee_id is None else None,
-                after_photos=tuple(after_photos),
+                after_attachments=tuple(after),
             ),
             TicketEvent(ticket.id, now, EventType.RESOLVED, actor_id, note),
             notices,
@@ -813,7 +849,7 @@ class TicketService:
     async def _pass_on(self, ticket: Ticket, reason: str, gone: int | None = None, send_cards: bool = True) -> bool:
         """Put the ticket where `place` says it belongs now, recorded as REASSIGNED; `gone` is a
         person who can no longer hold it, so a ticket they took loses them. False if nothing changed."""
-        ticket = await self.get(ticket.id)  # with its photos, for the card
+        ticket = await self.get(ticket.id)  # with its attachments, for the card
         placement = await self.place(ticket)
         lost_assignee = gone is not None and ticket.assignee_id == gone
         if placement.tier is ticket.tier and placement.waiting_tier is ticket.waiting_tier and not lost_assignee:
@@ -838,14 +874,14 @@ class TicketService:
     async def staff_reachable(self, telegram_id: int, grants: Sequence[RoleGrant]) -> int:
         """They opened the bot, or wrote again after blocking it. Tickets held above their tier
         for want of anyone reachable there, and nobody took meanwhile, come back; then they get the
-        card of every ticket open for them, oldest first, with photos. Returns how many cards."""
+        card of every ticket open for them, oldest first, with attachments. Returns how many cards."""
         handling = [g for g in grants if g.role in TIER_OF_ROLE]
         for grant in handling:
             for ticket in await self.storage.tickets_waiting_for(grant.role, grant.scope):
                 await self._pass_on(ticket, PASSED_ON_OPENED, send_cards=False)
         if not handling:
             return 0
-        # Listed without photos; each card goes with its own.
+        # Listed without attachments; each card goes with its own.
         tickets = [await self.get(t.id) for t in await self.storage.staff_queue(handling, limit=10**6)]
         await self.storage.enqueue(
             [n for ticket in tickets for n in self.card_notices(ticket, [telegram_id])], self.clock()

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from domain.models import Grid, Photo, Role, RoleGrant
+from domain.models import Grid, Attachment, Role, RoleGrant
 from domain.stats import DEFAULT_TOP, Scope, PeriodWindow
 from domain.tickets import MAX_PHOTOS
 
@@ -100,7 +100,7 @@ class NewInspection:
     inspector_id: int
     inspector_name: str
     note: str
-    photos: tuple[Photo, ...] = ()
+    photos: tuple[Attachment, ...] = ()
     # Identifies the Telegram update that saved it, so a redelivered update saves nothing new.
     source_key: str | None = None
 
@@ -114,7 +114,7 @@ class Inspection:
     note: str
     at: int  # Unix seconds, UTC
     photo_count: int
-    photos: tuple[Photo, ...] = ()  # filled only when one inspection is read with its photos
+    photos: tuple[Attachment, ...] = ()  # filled only when one inspection is read with its photos
 
 
 def rating_day(moment: int, tz: ZoneInfo) -> str:

@@ -134,7 +134,7 @@ class UrgeCb(CheckedCallbackData, prefix="urge"):
 
 
 class ResidentTicketCb(CheckedCallbackData, prefix="rt"):
-    """A resident's action on a ticket: view, answer, solved, unsolved."""
+    """A resident's action on a ticket: view, answer, add, withdraw, solved, unsolved."""
 
     action: Word
     ticket_id: RowId

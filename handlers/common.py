@@ -14,7 +14,8 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.commands import register_chat_commands
 from bot.steps import IN_ANY_STEP
-from domain.models import Role, RoleGrant
+from domain.media import MAX_FILE_BYTES, MAX_VIDEO_NOTE_SECONDS, Refusal, refusal, to_data
+from domain.models import Attachment, MediaKind, Role, RoleGrant
 from domain.geo import valid_location
 from domain.text import clean_text, telegram_length
 from domain.tickets import MAX_NOTE, has_role, is_staff
@@ -71,10 +72,21 @@ async def take_note(message: Message) -> str | None:
     if not text:
         await message.answer(no_visible_text())
         return None
+    return text if await within_note_limit(message, text) else None
+
+
+async def within_note_limit(message: Message, text: str) -> bool:
     if telegram_length(text) > MAX_NOTE:
         await message.answer(_("Please keep it under {max} characters.").format(max=MAX_NOTE))
-        return None
-    return text
+        return False
+    return True
+
+
+async def take_caption(message: Message) -> str | None:
+    """The words sent with an attachment as they are stored ("" for none), or None, after saying
+    why, when they are over the limit."""
+    text = clean_text(message.caption)
+    return text if await within_note_limit(message, text) else None
 
 
 async def take_location(message: Message) -> tuple[float, float] | None:
@@ -118,27 +130,68 @@ async def show_page(query: CallbackQuery, text: str, markup: InlineKeyboardMarku
     await query.bot.send_message(query.from_user.id, text, reply_markup=markup)
 
 
-async def take_photo(message: Message, state: FSMContext, limit: int) -> list | None:
-    """Adds the message's photo to the form's "photos", up to `limit`, and returns them; past the
-    limit it says so, once per album (an album arrives as one update per photo), and returns None."""
+def media_of(message: Message) -> tuple[Attachment, int | None, int | None] | None:
+    """The message's photo (its largest size), video, voice message or video note, with its size
+    in bytes and its length in seconds where Telegram says them; None for anything else."""
+    if message.photo:
+        largest = message.photo[-1]
+        return Attachment(largest.file_id, largest.file_unique_id, MediaKind.PHOTO), largest.file_size, None
+    for kind, media in ((MediaKind.VIDEO, message.video), (MediaKind.VOICE, message.voice),
+                        (MediaKind.VIDEO_NOTE, message.video_note)):
+        if media is not None:
+            return Attachment(media.file_id, media.file_unique_id, kind), media.file_size, media.duration
+    return None
+
+
+async def take_attachment(message: Message, state: FSMContext, limit: int) -> list | None:
+    """Adds the message's attachment to the form's "attachments" (see domain.media.to_data), up
+    to `limit`, and returns them; a file Telegram's limits keep the bot from handling, or one past
+    the limit, is refused with the reason (past the limit once per album: an album arrives as one
+    update per item) and None is returned."""
+    attachment = await checked_media(message)
+    if attachment is None:
+        return None
     data = await state.get_data()
-    photos: list = data.get("photos", [])
+    stored: list = data.get("attachments", [])
     album = message.media_group_id
-    if len(photos) >= limit:
+    if len(stored) >= limit:
         warned: list = data.get("warned_albums", [])
         if album is None or album not in warned:
             await message.answer(
-                _("At most {max} photos can be attached; this one was not added.").format(max=limit)
+                _("At most {max} photos, videos and voice messages can be attached; this one was not added.").format(
+                    max=limit)
                 if album is None
-                else _("At most {max} photos can be attached; the extra photos were not added.").format(max=limit)
+                else _("At most {max} photos, videos and voice messages can be attached; the extra ones were not "
+                       "added.").format(max=limit)
             )
             if album is not None:
                 await state.update_data(warned_albums=[*warned, album])
         return None
-    largest = message.photo[-1]
-    photos.append([largest.file_id, largest.file_unique_id])
-    await state.update_data(photos=photos)
-    return photos
+    stored += to_data([attachment])
+    await state.update_data(attachments=stored)
+    return stored
+
+
+async def checked_media(message: Message) -> Attachment | None:
+    """The message's attachment, or None, after saying why, when Telegram's limits keep the bot
+    from handling it."""
+    found = media_of(message)
+    if found is None:
+        return None
+    attachment, size, duration = found
+    why = refusal(attachment.kind, size, duration)
+    if why is not None:
+        await message.answer(refusal_text(why))
+        return None
+    return attachment
+
+
+def refusal_text(why: Refusal) -> str:
+    if why is Refusal.TOO_LARGE:
+        return _("This file is larger than {mb} MB, more than Telegram lets the bot handle; it was not added. "
+                 "Please send a shorter recording or video.").format(mb=MAX_FILE_BYTES // (1024 * 1024))
+    return _("Video messages may be at most {seconds} seconds long; this one was not added.").format(
+        seconds=MAX_VIDEO_NOTE_SECONDS)
 
 
 def help_text(grants: list[RoleGrant]) -> str:

@@ -43,7 +43,7 @@ class DoneButton(Filter):
 
 
 class Has(Filter):
-    """A message carrying this content: "text", "photo", "location" or "document".
+    """A message carrying this content: "text", "photo", "voice", "location" or "document".
 
     Used instead of F.text and the like: aiogram runs a synchronous filter, which a magic filter
     is, in a worker thread (asyncio.to_thread), and that trip costs far more than the check."""
@@ -53,3 +53,10 @@ class Has(Filter):
 
     async def __call__(self, message: Message) -> bool:
         return getattr(message, self.content, None) is not None
+
+
+class HasMedia(Filter):
+    """A message carrying something that can be attached (see handlers.common.media_of)."""
+
+    async def __call__(self, message: Message) -> bool:
+        return any(getattr(message, kind, None) for kind in ("photo", "video", "voice", "video_note"))

@@ -201,6 +201,11 @@ def answer_staff(ticket_id: int) -> InlineKeyboardMarkup:
     return markup([button(_("💬 Answer"), ResidentTicketCb(action="answer", ticket_id=ticket_id))])
 
 
+def resident_open_ticket(ticket_id: int) -> InlineKeyboardMarkup:
+    """Under an open ticket the filer opened from /my or /t."""
+    return markup([button(_("➕ Add information"), ResidentTicketCb(action="add", ticket_id=ticket_id))])
+
+
 def solved_question(ticket_id: int) -> InlineKeyboardMarkup:
     return markup(
         [

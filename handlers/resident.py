@@ -13,14 +13,32 @@ from aiogram.utils.i18n import gettext as _
 
 from bot.config import Settings
 from bot.cards import resident_view
-from bot.texts import category_name, format_duration, grid_line, kind_name, status_name, ticket_error_text
-from domain.models import Kind, Photo, Status, Ticket
+from bot.texts import (
+    category_name,
+    format_duration,
+    grid_line,
+    kind_name,
+    media_summary,
+    status_name,
+    ticket_error_text,
+)
+from domain.media import MAX_ATTACHMENTS, counts, from_data, spoken
+from domain.models import Kind, Status, Ticket
 from domain.service import Draft, TicketError, TicketService
 from domain.text import clean_text, clip, telegram_length
-from domain.tickets import MAX_DESCRIPTION, MAX_PHOTOS, PUBLIC_KINDS, format_number, mask_personal
+from domain.tickets import MAX_DESCRIPTION, OPEN_STATUSES, PUBLIC_KINDS, format_number, mask_personal
 from handlers import keyboards
-from handlers.common import discard_form, edit_buttons, no_visible_text, take_location, take_note, take_photo
-from handlers.filters import DoneButton, Has
+from handlers.common import (
+    discard_form,
+    edit_buttons,
+    no_visible_text,
+    take_attachment,
+    take_caption,
+    take_location,
+    take_note,
+    within_note_limit,
+)
+from handlers.filters import DoneButton, Has, HasMedia
 from handlers.callbacks import CategoryCb, FormCb, KindCb, MeTooCb, RateCb, ResidentTicketCb
 from handlers.states import RatingComment, Reopen, ResidentAnswer, TicketForm
 from storage.base import Storage
@@ -70,8 +88,8 @@ async def show_ticket(message: Message, db: Storage, settings: Settings, ticket:
     if ticket.resident_id == viewer_id:
         if ticket.status is Status.RESOLVED:
             markup = keyboards.solved_question(ticket.id)
-        elif ticket.status not in (Status.CLOSED, Status.MERGED):
-            markup = keyboards.answer_staff(ticket.id)
+        elif ticket.status in OPEN_STATUSES:
+            markup = keyboards.resident_open_ticket(ticket.id)
     await message.answer(text, reply_markup=markup)
 
 
@@ -100,12 +118,15 @@ async def pick_category(
     await query.answer()
     await state.update_data(category=category.code)
     data = await state.get_data()
-    open_tickets = await db.open_tickets(data["grid"], category.code)
+    # Their own tickets are not "already reported by others": they would follow themselves.
+    open_tickets = [t for t in await db.open_tickets(data["grid"], category.code)
+                    if t.resident_id != query.from_user.id]
     if open_tickets:
         await state.set_state(TicketForm.duplicates)
         lines = [_("These problems are already reported in your grid. Is yours one of them?")]
         for ticket in open_tickets:
-            preview = clip(mask_personal(" ".join(ticket.description.split())), ME_TOO_PREVIEW)
+            preview = (clip(mask_personal(" ".join(ticket.description.split())), ME_TOO_PREVIEW)
+                       or _("(told in a voice message)"))
             lines.append(
                 _("{number} ({count} residents): {text}").format(
                     number=format_number(settings.ticket_prefix, ticket.id),
@@ -122,12 +143,12 @@ async def pick_category(
 
 async def ask_description(message: Message, state: FSMContext) -> None:
     await state.set_state(TicketForm.description)
-    await state.update_data(text="", photos=[], lat=None, lon=None, warned_albums=[])
+    await state.update_data(text="", attachments=[], lat=None, lon=None, warned_albums=[])
     await message.answer(
         _(
-            "Describe the problem: what, where and since when. You can add up to {photos} photos "
-            "and your location. Tap “Done” when finished."
-        ).format(photos=MAX_PHOTOS),
+            "Describe the problem: what, where and since when, in words or as a voice message. You can add "
+            "up to {max} photos, videos and voice messages, and your location. Tap “Done” when finished."
+        ).format(max=MAX_ATTACHMENTS),
         reply_markup=keyboards.description_done(),
     )
 
@@ -157,9 +178,9 @@ async def not_a_duplicate(query: CallbackQuery, state: FSMContext) -> None:
     await ask_description(query.message, state)
 
 
-async def add_photo(message: Message, state: FSMContext) -> None:
-    photos = await take_photo(message, state, MAX_PHOTOS)
-    if photos is None:
+async def add_media(message: Message, state: FSMContext) -> None:
+    attachments = await take_attachment(message, state, MAX_ATTACHMENTS)
+    if attachments is None:
         return
     if clean_text(message.caption):
         text = join_text((await state.get_data())["text"], message.caption)
@@ -168,7 +189,7 @@ async def add_photo(message: Message, state: FSMContext) -> None:
         else:
             await state.update_data(text=text)
     if message.media_group_id is None:
-        await message.answer(_("Photo {count} of {max} added.").format(count=len(photos), max=MAX_PHOTOS))
+        await message.answer(_("Attachment {count} of {max} added.").format(count=len(attachments), max=MAX_ATTACHMENTS))
 
 
 def join_text(old: str, new: str) -> str:
@@ -192,8 +213,8 @@ async def add_location(message: Message, state: FSMContext) -> None:
 
 async def description_done(message: Message, state: FSMContext, db: Storage, lang: str) -> None:
     data = await state.get_data()
-    if not data["text"]:
-        await message.answer(_("Please describe the problem in words first."))
+    if not data["text"] and not spoken(from_data(data["attachments"])):
+        await message.answer(_("Please describe the problem in words or as a voice message first."))
         return
     await state.set_state(TicketForm.confirm)
     await state.update_data(share=False)
@@ -211,7 +232,7 @@ async def add_text(message: Message, state: FSMContext) -> None:
         await message.answer(too_long_text(telegram_length(text)))
         return
     await state.update_data(text=text)
-    await message.answer(_("Noted. Add more text, photos or your location, or tap “Done”."))
+    await message.answer(_("Noted. Add more text, photos, videos, voice messages or your location, or tap “Done”."))
 
 
 async def document_instead_of_photo(message: Message) -> None:
@@ -220,7 +241,7 @@ async def document_instead_of_photo(message: Message) -> None:
 
 async def description_bad_input(message: Message) -> None:
     await message.answer(
-        _("Only text, photos and a location can be added here; voice messages, stickers and videos cannot.")
+        _("Only text, photos, videos, voice messages and a location can be added here; stickers and files cannot.")
     )
 
 
@@ -232,8 +253,9 @@ async def summary(data: dict, db: Storage, lang: str) -> str:
             kind=kind_name(Kind(data["kind"])), category=escape(category_name(category, data["category"], lang))
         ),
         _("Grid: {grid}").format(grid=grid_line(grid, data["grid"])),
-        _("Photos: {count}").format(count=len(data["photos"])),
     ]
+    if data["attachments"]:
+        lines.append(media_summary(counts(from_data(data["attachments"]))))
     if data.get("lat") is not None:
         lines.append(_("Location: {lat:.5f}, {lon:.5f}").format(lat=data["lat"], lon=data["lon"]))
     lines += ["", escape(data["text"])]
@@ -271,7 +293,7 @@ async def submit(
         category_code=data["category"],
         grid_code=data["grid"],
         description=data["text"],
-        photos=tuple(Photo(file_id, unique_id) for file_id, unique_id in data["photos"]),
+        attachments=from_data(data["attachments"]),
         lat=data.get("lat"),
         lon=data.get("lon"),
         share_contact=data.get("share", False),
@@ -307,34 +329,85 @@ async def own_ticket(query: CallbackQuery, db: Storage, ticket_id: int) -> Ticke
     return ticket
 
 
-async def start_answer(query: CallbackQuery, callback_data: ResidentTicketCb, state: FSMContext, db: Storage, settings: Settings) -> None:
+async def start_answer(query: CallbackQuery, callback_data: ResidentTicketCb, state: FSMContext, db: Storage,
+                       settings: Settings) -> None:
+    """"💬 Answer" (to staff) and "➕ Add" (at any time, from /my) open the same step: words, a voice
+    message, photos and videos, which go to the staff as one message."""
     ticket = await own_ticket(query, db, callback_data.ticket_id)
     if ticket is None:
         return
-    if ticket.status in (Status.RESOLVED, Status.CLOSED):
+    if ticket.status not in OPEN_STATUSES:
         await query.answer(_("This ticket is closed; answers are no longer possible."), show_alert=True)
         return
     await query.answer()
     await discard_form(query.message, state)  # a form left half-way is dropped openly, not silently
     await state.set_state(ResidentAnswer.text)
-    await state.update_data(ticket_id=ticket.id)
+    addition = callback_data.action == "add"
+    await state.update_data(ticket_id=ticket.id, addition=addition, text="", attachments=[], warned_albums=[])
+    prompt = (
+        _("What would you like to add to ticket {number}? Write it or send a voice message; photos and videos "
+          "(up to {max}) may go with it. Send them first, then your words, or tap “Done”.")
+        if addition
+        else _("Write your answer on ticket {number}, or send a voice message; photos and videos (up to {max}) "
+               "may go with it. Send them first, then your words, or tap “Done”.")
+    )
     await query.message.answer(
-        _("Write your answer on ticket {number}:").format(number=format_number(settings.ticket_prefix, ticket.id))
+        prompt.format(number=format_number(settings.ticket_prefix, ticket.id), max=MAX_ATTACHMENTS),
+        reply_markup=keyboards.resolve_photos_done(),
     )
 
 
-async def send_answer(message: Message, state: FSMContext, tickets: TicketService) -> None:
+async def answer_media(message: Message, state: FSMContext) -> None:
+    """Photos and videos are gathered (an album comes as one update per item); they go with the
+    words or voice message that follow, or with “Done”."""
+    if await take_attachment(message, state, MAX_ATTACHMENTS) is None or not await take_answer_caption(message, state):
+        return
+    if message.media_group_id is None:
+        await message.answer(_("Added. Now write your words or send a voice message, or tap “Done” to send."))
+
+
+async def answer_spoken(message: Message, state: FSMContext, tickets: TicketService) -> None:
+    """A voice message or a video note sends the answer, with whatever was gathered before it."""
+    if await take_attachment(message, state, MAX_ATTACHMENTS) is not None and await take_answer_caption(message, state):
+        await send_answer(message, state, tickets)
+
+
+async def answer_text(message: Message, state: FSMContext, tickets: TicketService) -> None:
     text = await take_note(message)
-    if text is None:
+    if text is not None and await add_answer_text(message, state, text):
+        await send_answer(message, state, tickets)
+
+
+async def answer_done(message: Message, state: FSMContext, tickets: TicketService) -> None:
+    data = await state.get_data()
+    if not data.get("text") and not data.get("attachments"):
+        await message.answer(_("There is nothing to send yet: write your words, or send a voice message, photos "
+                               "or videos."))
         return
-    ticket_id = (await state.get_data())["ticket_id"]
-    try:
-        await tickets.resident_message(ticket_id, message.from_user.id, text)
-    except TicketError as error:
-        await state.clear()
-        await message.answer(ticket_error_text(error))
-        return
+    await send_answer(message, state, tickets)
+
+
+async def take_answer_caption(message: Message, state: FSMContext) -> bool:
+    caption = await take_caption(message)
+    return caption is not None and (not caption or await add_answer_text(message, state, caption))
+
+
+async def add_answer_text(message: Message, state: FSMContext, text: str) -> bool:
+    joined_text = join_text((await state.get_data()).get("text", ""), text)
+    if not await within_note_limit(message, joined_text):
+        return False
+    await state.update_data(text=joined_text)
+    return True
+
+
+async def send_answer(message: Message, state: FSMContext, tickets: TicketService) -> None:
+    data = await state.get_data()
     await state.clear()
+    try:
+        await tickets.resident_message(data["ticket_id"], message.from_user.id, data.get("text", ""),
+                                       from_data(data.get("attachments", [])), addition=data.get("addition", False))
+    except TicketError as error:
+        await message.answer(ticket_error_text(error), reply_markup=ReplyKeyboardRemove())
 
 
 async def confirm_solved(query: CallbackQuery, callback_data: ResidentTicketCb, db: Storage, tickets: TicketService) -> None:
@@ -407,6 +480,10 @@ async def rating_comment(message: Message, state: FSMContext, tickets: TicketSer
         await message.answer(ticket_error_text(error))
 
 
+async def answer_bad_input(message: Message) -> None:
+    await message.answer(_("Please write your words, or send a voice message, photos or videos; or send /cancel."))
+
+
 async def text_expected(message: Message) -> None:
     await message.answer(_("Please answer with text, or send /cancel."))
 
@@ -419,7 +496,7 @@ def build_router() -> Router:
     router.callback_query.register(pick_category, StateFilter(TicketForm.category), CategoryCb.filter())
     router.callback_query.register(me_too, StateFilter(TicketForm.duplicates), MeTooCb.filter())
     router.callback_query.register(not_a_duplicate, StateFilter(TicketForm.duplicates), FormCb.filter(F.action == "new"))
-    router.message.register(add_photo, StateFilter(TicketForm.description), Has("photo"))
+    router.message.register(add_media, StateFilter(TicketForm.description), HasMedia())
     router.message.register(add_location, StateFilter(TicketForm.description), Has("location"))
     router.message.register(description_done, StateFilter(TicketForm.description), DoneButton())
     router.message.register(add_text, StateFilter(TicketForm.description), Has("text"))
@@ -438,14 +515,19 @@ def build_router() -> Router:
     router.callback_query.register(stale_form_button, CategoryCb.filter())
     router.callback_query.register(stale_form_button, MeTooCb.filter())
     router.callback_query.register(start_answer, ResidentTicketCb.filter(F.action == "answer"))
-    router.message.register(send_answer, StateFilter(ResidentAnswer.text), Has("text"))
+    router.callback_query.register(start_answer, ResidentTicketCb.filter(F.action == "add"))
+    router.message.register(answer_done, StateFilter(ResidentAnswer.text), DoneButton())
+    router.message.register(answer_text, StateFilter(ResidentAnswer.text), Has("text"))
+    router.message.register(answer_spoken, StateFilter(ResidentAnswer.text), Has("voice"))
+    router.message.register(answer_spoken, StateFilter(ResidentAnswer.text), Has("video_note"))
+    router.message.register(answer_media, StateFilter(ResidentAnswer.text), HasMedia())
     router.callback_query.register(confirm_solved, ResidentTicketCb.filter(F.action == "solved"))
     router.callback_query.register(start_reopen, ResidentTicketCb.filter(F.action == "unsolved"))
     router.message.register(reopen_with_reason, StateFilter(Reopen.reason), Has("text"))
     router.callback_query.register(rate, RateCb.filter(F.stars.in_({1, 2, 3, 4, 5})))
     router.message.register(skip_comment, StateFilter(RatingComment.text), Command("skip"))
     router.message.register(rating_comment, StateFilter(RatingComment.text), Has("text"))
-    router.message.register(text_expected, StateFilter(ResidentAnswer.text))
+    router.message.register(answer_bad_input, StateFilter(ResidentAnswer.text))
     router.message.register(text_expected, StateFilter(Reopen.reason))
     router.message.register(text_expected, StateFilter(RatingComment.text))
     return router

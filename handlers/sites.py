@@ -14,11 +14,12 @@ from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.cards import photos_method
+from bot.cards import media_method
 from bot.codes import site_specs
 from bot.config import Settings
 from bot.texts import format_time, grid_line
-from domain.models import Photo, Role, RoleGrant
+from domain.media import from_data
+from domain.models import Role, RoleGrant
 from domain.shops import (
     MAX_INSPECTION_PHOTOS,
     RECENT_INSPECTIONS,
@@ -31,7 +32,7 @@ from domain.shops import (
 from domain.tickets import has_role
 from handlers import keyboards
 from handlers.codes import answer_with_card
-from handlers.common import take_note, take_photo
+from handlers.common import take_attachment, take_note
 from handlers.filters import DoneButton, Has
 from handlers.callbacks import InspectionCb, SiteInspectCb
 from handlers.keyboards import button, markup
@@ -117,7 +118,7 @@ async def view_inspection(query: CallbackQuery, callback_data: InspectionCb, db:
         ])
     )
     if inspection.photos:
-        await query.bot(photos_method(query.message.chat.id, [p.file_id for p in inspection.photos]))
+        await query.bot(media_method(query.message.chat.id, inspection.photos))
 
 
 # -- the inspection form ----------------------------------------------------------------------------
@@ -137,7 +138,7 @@ async def start_inspection(query: CallbackQuery, callback_data: SiteInspectCb, s
         return
     await query.answer()
     await state.set_state(Inspect.note)
-    await state.set_data({"site": site.code, "photos": [], "warned_albums": []})
+    await state.set_data({"site": site.code, "attachments": [], "warned_albums": []})
     await query.message.answer(
         _("Inspection of {site}: write what you found (required), or /cancel.").format(site=escape(site.name))
     )
@@ -160,7 +161,7 @@ async def inspection_note(message: Message, state: FSMContext) -> None:
 
 
 async def inspection_photo(message: Message, state: FSMContext) -> None:
-    await take_photo(message, state, MAX_INSPECTION_PHOTOS)
+    await take_attachment(message, state, MAX_INSPECTION_PHOTOS)
 
 
 async def inspection_done(message: Message, state: FSMContext, db: Storage, grants: list[RoleGrant],
@@ -179,7 +180,7 @@ async def inspection_done(message: Message, state: FSMContext, db: Storage, gran
             message.from_user.id,
             names[0] if names else message.from_user.full_name,
             data["note"],
-            tuple(Photo(file_id, unique_id) for file_id, unique_id in data["photos"]),
+            from_data(data["attachments"]),
             # Keyed by the message, so the same update delivered twice saves one record.
             source_key="msg:{}:{}".format(message.chat.id, message.message_id),
         ),

@@ -17,13 +17,22 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from bot.texts import category_name, deadline_summary, status_name, ticket_error_text
 from domain.deadlines import is_overdue
-from domain.models import Photo, RoleGrant, Status, Ticket, Tier
+from domain.media import MAX_ATTACHMENTS, from_data
+from domain.models import RoleGrant, Status, Ticket, Tier
 from domain.service import Conflict, NotAllowed, TicketError, TicketService, Unstaffed
-from domain.tickets import MAX_PHOTOS, format_number, staff_may_handle
+from domain.tickets import format_number, staff_may_handle
 from handlers import keyboards
-from handlers.common import discard_form, edit_buttons, show_page, take_note, take_photo
+from handlers.common import (
+    checked_media,
+    discard_form,
+    edit_buttons,
+    show_page,
+    take_attachment,
+    take_caption,
+    take_note,
+)
 from handlers.callbacks import DepartmentCb, HandOverCb, QueuePageCb, StaffTicketCb
-from handlers.filters import DoneButton, Has, IsStaff
+from handlers.filters import DoneButton, Has, HasMedia, IsStaff
 from handlers.states import Escalate, HandOver, Resolve, StaffReply
 from handlers.tickets import finish_card_step, refresh_card
 from storage.base import Storage
@@ -118,21 +127,31 @@ async def start_reply(query: CallbackQuery, callback_data: StaffTicketCb, state:
     if ticket is None:
         return
     prompt = (
-        _("Write your question to the resident on ticket {number}. Its deadlines pause until they answer (or /cancel):")
+        _("Write your question to the resident on ticket {number}, or send it as a voice message. Its deadlines "
+          "pause until they answer (or /cancel):")
         if ask
-        else _("Write your reply to the resident on ticket {number} (or /cancel):")
+        else _("Write your reply to the resident on ticket {number}, or send it as a voice message (or /cancel):")
     )
     await query.message.answer(prompt.format(number=format_number(settings.ticket_prefix, ticket.id)))
 
 
 async def send_reply(message: Message, state: FSMContext, tickets: TicketService, db: Storage,
                      grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
-    text = await take_note(message)
-    if text is None:
-        return
+    """A reply in words, or a voice message (its caption, if any, goes with it)."""
+    voice = None
+    if message.voice is not None:
+        voice = await checked_media(message)
+        text = await take_caption(message)
+        if voice is None or text is None:
+            return
+    else:
+        text = await take_note(message)
+        if text is None:
+            return
     data = await state.get_data()
     await state.clear()
-    reply = tickets.reply(data["ticket_id"], message.from_user.id, grants, text, ask=data.get("ask", False))
+    reply = tickets.reply(data["ticket_id"], message.from_user.id, grants, text, ask=data.get("ask", False),
+                          attachments=[voice] if voice else [])
     await finish_card_step(message, data, reply, db, settings, grants, lang, clock())
 
 
@@ -147,7 +166,7 @@ async def start_resolve(query: CallbackQuery, callback_data: StaffTicketCb, stat
     await query.answer()
     await discard_form(query.message, state)  # a form left half-way is dropped openly, not silently
     await state.set_state(Resolve.note)
-    await state.update_data(ticket_id=ticket.id, photos=[], card_message_id=query.message.message_id)
+    await state.update_data(ticket_id=ticket.id, attachments=[], card_message_id=query.message.message_id)
     await query.message.answer(
         _("How was ticket {number} resolved? Write a short note for the resident (required).").format(
             number=format_number(settings.ticket_prefix, ticket.id)
@@ -162,28 +181,29 @@ async def resolve_note(message: Message, state: FSMContext) -> None:
     await state.update_data(note=text)
     await state.set_state(Resolve.photos)
     await message.answer(
-        _("You may add up to {max} “after” photos. Tap “Done” to finish.").format(max=MAX_PHOTOS),
+        _("You may add up to {max} “after” photos, videos or voice messages. Tap “Done” to finish.").format(
+            max=MAX_ATTACHMENTS),
         reply_markup=keyboards.resolve_photos_done(),
     )
 
 
-async def resolve_photo(message: Message, state: FSMContext) -> None:
-    await take_photo(message, state, MAX_PHOTOS)
+async def resolve_media(message: Message, state: FSMContext) -> None:
+    await take_attachment(message, state, MAX_ATTACHMENTS)
 
 
 async def resolve_done(message: Message, state: FSMContext, tickets: TicketService, db: Storage,
                        grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
     data = await state.get_data()
     await state.clear()
-    photos = [Photo(file_id, unique_id) for file_id, unique_id in data["photos"]]
-    resolve = tickets.resolve(data["ticket_id"], message.from_user.id, grants, data["note"], photos)
+    after = from_data(data.get("attachments", []))
+    resolve = tickets.resolve(data["ticket_id"], message.from_user.id, grants, data["note"], after)
     # A refusal also takes away the "Done" keyboard of the resolution form.
     await finish_card_step(message, data, resolve, db, settings, grants, lang, clock(),
                            error_markup=ReplyKeyboardRemove())
 
 
 async def staff_bad_input(message: Message) -> None:
-    await message.answer(_("Please send text (or photos where asked), or /cancel."))
+    await message.answer(_("Please send text (or photos, videos and voice messages where asked), or /cancel."))
 
 
 async def choose_handover(query: CallbackQuery, callback_data: StaffTicketCb, db: Storage,
@@ -324,9 +344,10 @@ def build_router() -> Router:
     router.message.register(escalate_reason, StateFilter(Escalate.reason), Has("text"))
     router.callback_query.register(route_to_department, StateFilter(Escalate.reason), DepartmentCb.filter())
     router.message.register(send_reply, StateFilter(StaffReply.text), Has("text"))
+    router.message.register(send_reply, StateFilter(StaffReply.text), Has("voice"))
     router.callback_query.register(start_resolve, StaffTicketCb.filter(F.action == "resolve"))
     router.message.register(resolve_note, StateFilter(Resolve.note), Has("text"))
-    router.message.register(resolve_photo, StateFilter(Resolve.photos), Has("photo"))
+    router.message.register(resolve_media, StateFilter(Resolve.photos), HasMedia())
     router.message.register(resolve_done, StateFilter(Resolve.photos), DoneButton())
     router.message.register(staff_bad_input, StateFilter(Resolve.note))
     router.message.register(staff_bad_input, StateFilter(Resolve.photos))

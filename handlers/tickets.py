@@ -1,4 +1,4 @@
-"""Opening a ticket: the staff card (the same as the pushed one, with photos and location), /t to
+"""Opening a ticket: the staff card (the same as the pushed one, with attachments and location), /t to
 open any ticket in one's scope, internal notes (📝), and refreshing a card after an action."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.cards import StaffCard, photos_method, staff_card_whole
+from bot.cards import StaffCard, media_method, staff_card_whole
 from bot.config import Settings
 from bot.texts import split_message, ticket_error_text
+from domain.media import sending_parts
 from domain.models import RoleGrant, Ticket
 from domain.service import NotAllowed, TicketError, TicketService
 from domain.tickets import format_number, staff_may_handle, staff_may_view
@@ -39,9 +40,9 @@ async def staff_keyboard(db: Storage, ticket: Ticket, grants: list[RoleGrant], c
 
 async def send_staff_card(bot: Bot, chat_id: int, db: Storage, settings: Settings, ticket: Ticket,
                           grants: list[RoleGrant], lang: str, now: int) -> None:
-    """The card as it is pushed: photos, location, then the text with the buttons this person may use."""
-    if ticket.photos:
-        await bot(photos_method(chat_id, [p.file_id for p in ticket.photos]))
+    """The card as it is pushed: attachments, location, then the text with the buttons this person may use."""
+    for part in sending_parts(ticket.attachments):
+        await bot(media_method(chat_id, part))
     if ticket.lat is not None and ticket.lon is not None:
         await bot.send_location(chat_id, latitude=ticket.lat, longitude=ticket.lon)
     card = await staff_card_whole(db, settings, ticket, lang, now)

@@ -17,7 +17,7 @@ from domain.models import (
     Grid,
     Kind,
     Notice,
-    Photo,
+    Attachment,
     Resident,
     Role,
     RoleGrant,
@@ -43,7 +43,7 @@ class NewTicket:
     share_contact: bool = False
     lat: float | None = None
     lon: float | None = None
-    photos: tuple[Photo, ...] = ()
+    attachments: tuple[Attachment, ...] = ()
     reply_due_at: int | None = None
     resolve_due_at: int | None = None
     department: str | None = None
@@ -94,7 +94,7 @@ class TicketChange:
     reminded_at: int | None = None
     # Clear reminded_at and the recorded misses: a new deadline gets its own reminder and misses.
     new_deadline_window: bool = False
-    after_photos: tuple[Photo, ...] = field(default_factory=tuple)
+    after_attachments: tuple[Attachment, ...] = field(default_factory=tuple)
 
 
 class Storage(ABC):
@@ -204,7 +204,7 @@ class Storage(ABC):
     async def create_ticket(
         self, ticket: NewTicket, now: int, notices: Sequence[Notice] = ()
     ) -> tuple[Ticket, bool]:
-        """Store the ticket with its photos, its `created` event and its notices in one transaction.
+        """Store the ticket with its attachments, its `created` event and its notices in one transaction.
 
         Returns the ticket and whether it was created now; a repeated `source_key` returns the
         ticket stored the first time and writes nothing.

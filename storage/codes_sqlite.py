@@ -11,7 +11,7 @@ from typing import Any
 
 import aiosqlite
 
-from domain.models import Photo
+from domain.models import Attachment
 from domain.shops import Inspection, NewInspection, Shop, ShopRating, ShopScore, Site, SiteKind
 from domain.stats import Scope, ScopeLevel
 
@@ -46,7 +46,7 @@ def _rating(row: Sequence[Any]) -> ShopRating:
     return ShopRating(*row)
 
 
-def _inspection(row: Sequence[Any], photos: tuple[Photo, ...] = ()) -> Inspection:
+def _inspection(row: Sequence[Any], photos: tuple[Attachment, ...] = ()) -> Inspection:
     return Inspection(*row, photos=photos)
 
 
@@ -183,4 +183,4 @@ class SqliteCodesMixin:
             "SELECT file_id, file_unique_id FROM inspection_photos WHERE inspection_id = ? ORDER BY position",
             (inspection_id,),
         )
-        return _inspection(rows[0], tuple(Photo(*p) for p in photos))
+        return _inspection(rows[0], tuple(Attachment(*p) for p in photos))

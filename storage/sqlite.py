@@ -22,8 +22,9 @@ from domain.models import (
     EventType,
     Grid,
     Kind,
+    MediaKind,
     Notice,
-    Photo,
+    Attachment,
     Resident,
     Role,
     RoleGrant,
@@ -67,7 +68,7 @@ def migrations() -> list[tuple[int, str]]:
     return sorted(found)
 
 
-def _ticket(row: Sequence, photos: tuple[Photo, ...] = (), after: tuple[Photo, ...] = ()) -> Ticket:
+def _ticket(row: Sequence, attachments: tuple[Attachment, ...] = (), after: tuple[Attachment, ...] = ()) -> Ticket:
     return Ticket(
         id=row[0],
         kind=Kind(row[1]),
@@ -97,8 +98,8 @@ def _ticket(row: Sequence, photos: tuple[Photo, ...] = (), after: tuple[Photo, .
         follower_count=row[25],
         reply_missed_at=row[26],
         resolve_missed_at=row[27],
-        photos=photos,
-        after_photos=after,
+        attachments=attachments,
+        after_attachments=after,
         waiting_tier=Tier(row[28]) if row[28] else None,
     )
 
@@ -458,11 +459,12 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
         )
 
     @staticmethod
-    def _insert_photos(db: sqlite3.Connection, ticket_id: int, stage: str, photos: Sequence[Photo]) -> None:
+    def _insert_attachments(db: sqlite3.Connection, ticket_id: int, stage: str,
+                            attachments: Sequence[Attachment]) -> None:
         db.executemany(
-            "INSERT INTO ticket_photos(ticket_id, stage, position, file_id, file_unique_id)"
-            " VALUES (?,?,?,?,?)",
-            [(ticket_id, stage, i, p.file_id, p.file_unique_id) for i, p in enumerate(photos)],
+            "INSERT INTO ticket_attachments(ticket_id, stage, position, file_id, file_unique_id, kind)"
+            " VALUES (?,?,?,?,?,?)",
+            [(ticket_id, stage, i, a.file_id, a.file_unique_id, a.kind.value) for i, a in enumerate(attachments)],
         )
 
     async def create_ticket(
@@ -487,7 +489,7 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
                  ticket.waiting_tier.value if ticket.waiting_tier else None),
             )
             ticket_id = cur.lastrowid
-            self._insert_photos(db, ticket_id, "report", ticket.photos)
+            self._insert_attachments(db, ticket_id, "report", ticket.attachments)
             self._insert_event(db, TicketEvent(ticket_id, now, EventType.CREATED, ticket.resident_id), ticket.tier)
             self._insert_notices(db, [replace(n, ticket_id=ticket_id) for n in notices], now)
             return ticket_id, True
@@ -505,13 +507,13 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
             if not rows:
                 return None
             row = rows[0]
-            photos = await self._db.execute_fetchall(
-                "SELECT stage, file_id, file_unique_id FROM ticket_photos WHERE ticket_id = ?"
+            media = await self._db.execute_fetchall(
+                "SELECT stage, file_id, file_unique_id, kind FROM ticket_attachments WHERE ticket_id = ?"
                 " ORDER BY stage, position",
                 (ticket_id,),
             )
-        report = tuple(Photo(p[1], p[2]) for p in photos if p[0] == "report")
-        after = tuple(Photo(p[1], p[2]) for p in photos if p[0] == "after")
+        report = tuple(Attachment(m[1], m[2], MediaKind(m[3])) for m in media if m[0] == "report")
+        after = tuple(Attachment(m[1], m[2], MediaKind(m[3])) for m in media if m[0] == "after")
         return _ticket(row, report, after)
 
     async def change_ticket(
@@ -553,9 +555,9 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
             if cur.rowcount != 1:
                 return False
             (tier,) = db.execute("SELECT tier FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
-            if change.after_photos:
-                db.execute("DELETE FROM ticket_photos WHERE ticket_id = ? AND stage = 'after'", (ticket_id,))
-                self._insert_photos(db, ticket_id, "after", change.after_photos)
+            if change.after_attachments:
+                db.execute("DELETE FROM ticket_attachments WHERE ticket_id = ? AND stage = 'after'", (ticket_id,))
+                self._insert_attachments(db, ticket_id, "after", change.after_attachments)
             self._insert_event(db, event, tier)
             self._insert_notices(db, notices, event.at)
             return True

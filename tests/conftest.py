@@ -27,6 +27,8 @@ from aiogram.types import (
     Sticker,
     Update,
     User,
+    Video,
+    VideoNote,
     Voice,
 )
 
@@ -99,19 +101,21 @@ class Harness:
             **fields,
         )
 
-    async def send(self, user: User, text: str | None = None, **fields: Any) -> list[TelegramMethod]:
+    async def send(self, user: User, text: str | None = None, deliver: bool = True,
+                   **fields: Any) -> list[TelegramMethod]:
         if text is not None:
             fields["text"] = text
             if text.startswith("/"):
                 command = text.split()[0]
                 fields["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-        return await self.feed(Update(update_id=next(self._ids), message=self._message(user, user.id, **fields)))
+        return await self.feed(Update(update_id=next(self._ids), message=self._message(user, user.id, **fields)),
+                               deliver)
 
     async def photo(self, user: User, file_id: str, caption: str | None = None,
-                    media_group_id: str | None = None) -> list[TelegramMethod]:
+                    media_group_id: str | None = None, deliver: bool = True) -> list[TelegramMethod]:
         sizes = [PhotoSize(file_id=file_id + "_s", file_unique_id=file_id + "_su", width=90, height=90),
                  PhotoSize(file_id=file_id, file_unique_id=file_id + "_u", width=1280, height=960)]
-        return await self.send(user, photo=sizes, caption=caption, media_group_id=media_group_id)
+        return await self.send(user, photo=sizes, caption=caption, media_group_id=media_group_id, deliver=deliver)
 
     async def location(self, user: User, lat: float, lon: float) -> list[TelegramMethod]:
         return await self.send(user, location=Location(latitude=lat, longitude=lon))
@@ -120,14 +124,26 @@ class Harness:
         return await self.send(user, sticker=Sticker(file_id="st", file_unique_id="stu", type="regular",
                                                      width=512, height=512, is_animated=False, is_video=False))
 
-    async def voice(self, user: User) -> list[TelegramMethod]:
-        return await self.send(user, voice=Voice(file_id="v", file_unique_id="vu", duration=3))
+    async def voice(self, user: User, file_id: str = "v", duration: int = 3, size: int | None = None,
+                    caption: str | None = None) -> list[TelegramMethod]:
+        return await self.send(user, voice=Voice(file_id=file_id, file_unique_id=file_id + "_u", duration=duration,
+                                                 file_size=size), caption=caption)
+
+    async def video(self, user: User, file_id: str, size: int | None = None,
+                    media_group_id: str | None = None) -> list[TelegramMethod]:
+        video = Video(file_id=file_id, file_unique_id=file_id + "_u", width=640, height=480, duration=10,
+                      file_size=size)
+        return await self.send(user, video=video, media_group_id=media_group_id)
+
+    async def video_note(self, user: User, file_id: str, duration: int = 20) -> list[TelegramMethod]:
+        return await self.send(user, video_note=VideoNote(file_id=file_id, file_unique_id=file_id + "_u",
+                                                          length=240, duration=duration))
 
     async def document(self, user: User) -> list[TelegramMethod]:
         return await self.send(user, document=Document(file_id="d", file_unique_id="du", file_name="a.jpg"))
 
     async def tap(self, user: User, data: CallbackData | str, query_id: str | None = None,
-                  message: str = "recent") -> list[TelegramMethod]:
+                  message: str = "recent", deliver: bool = True) -> list[TelegramMethod]:
         """A button press on a `message` that is "recent", "old" (more than 48 hours: Telegram sends
         an InaccessibleMessage) or "inline" (no message, only an inline_message_id)."""
         packed = data.pack() if isinstance(data, CallbackData) else data
@@ -140,7 +156,7 @@ class Harness:
             origin = {"message": old}
         query = CallbackQuery(id=query_id or f"q{next(self._ids)}", from_user=user, chat_instance="ci",
                               data=packed, **origin)
-        return await self.feed(Update(update_id=next(self._ids), callback_query=query))
+        return await self.feed(Update(update_id=next(self._ids), callback_query=query), deliver)
 
 
 BOT = User(id=42, is_bot=True, first_name="GridBot", username="grid_test_bot")

@@ -126,7 +126,7 @@ async def test_t_opens_tickets_in_scope_and_refuses_others(harness):
     calls = await h.send(h.user(RESIDENT, "en"), f"/t {number}")
     out = joined(calls, RESIDENT)
     assert number in out and "History:" in out
-    assert ResidentTicketCb(action="answer", ticket_id=ticket.id).pack() in {b[1] for b in buttons(to_chat(calls, RESIDENT)[-1])}
+    assert ResidentTicketCb(action="add", ticket_id=ticket.id).pack() in {b[1] for b in buttons(to_chat(calls, RESIDENT)[-1])}
 
 
 async def test_internal_note_only_staff_see(harness):

@@ -8,7 +8,8 @@ from aiogram.types import BotCommandScopeChat, BotCommandScopeDefault
 
 from bot.texts import visible_length
 from domain.models import Status, Tier
-from domain.tickets import MAX_DESCRIPTION, MAX_PHOTOS
+from domain.media import MAX_ATTACHMENTS as MAX_PHOTOS
+from domain.tickets import MAX_DESCRIPTION
 from handlers.callbacks import (
     CategoryCb,
     FormCb,
@@ -81,14 +82,13 @@ async def test_bad_input_in_the_description_step(harness):
     user = h.user(RESIDENT, "en")
     await start_description(h, user)
 
-    for send in (h.sticker, h.voice):
-        calls = await send(user)
-        assert "voice messages, stickers and videos cannot" in joined(calls, RESIDENT)
+    calls = await h.sticker(user)
+    assert "stickers and files cannot" in joined(calls, RESIDENT)
     calls = await h.document(user)
     assert "as photos, not as files" in joined(calls, RESIDENT)
 
     calls = await h.send(user, "✅ Done")
-    assert "describe the problem in words first" in joined(calls, RESIDENT)
+    assert "describe the problem in words or as a voice message first" in joined(calls, RESIDENT)
 
     calls = await h.send(user, "x" * (MAX_DESCRIPTION + 1))
     assert "too long" in joined(calls, RESIDENT)
@@ -119,7 +119,7 @@ async def test_album_of_ten_keeps_five_and_warns_once(harness):
     assert "Photos: {}".format(MAX_PHOTOS) in joined(calls, RESIDENT)
     await h.tap(user, FormCb(action="confirm"))
     ticket = await h.db.get_ticket((await h.db.resident_tickets(RESIDENT))[0].id)
-    assert [p.file_id for p in ticket.photos] == [f"album{i}" for i in range(5)]
+    assert [p.file_id for p in ticket.attachments] == [f"album{i}" for i in range(5)]
 
 
 async def test_second_start_mid_form_discards_it_on_purpose(harness):

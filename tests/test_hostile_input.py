@@ -186,7 +186,7 @@ async def test_invisible_text_is_no_text(harness):
     await h.tap(resident, CategoryCb(code="water"))
     await h.send(resident, INVISIBLE)
     calls = await h.send(resident, "✅ Done")
-    assert "Please describe the problem in words first." in joined(calls, RESIDENT)
+    assert "Please describe the problem in words or as a voice message first." in joined(calls, RESIDENT)
     assert not await h.db.resident_tickets(RESIDENT)
 
     await file_ticket(h, resident, lang="en")

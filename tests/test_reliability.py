@@ -22,7 +22,7 @@ from aiogram.types import Update
 from bot.__main__ import main as gridbot_main
 from bot.factory import create_dispatcher
 from bot.pacing import Limiter
-from domain.models import Kind, Notice, Photo, Status
+from domain.models import Kind, Notice, Attachment, Status
 from domain.service import NOTICE_NEW_TICKET, NOTICE_STATUS, Draft, RateLimited
 from handlers.callbacks import (
     CategoryCb,
@@ -342,7 +342,7 @@ async def test_filing_limit_does_not_refuse_a_redelivered_update(harness):
     h = harness
     tickets = h.dp["tickets"]
     tickets.tickets_per_hour = 1
-    draft = Draft(Kind.COMPLAINT, "water", "DL01", "漏水", (Photo("p", "pu"),))
+    draft = Draft(Kind.COMPLAINT, "water", "DL01", "漏水", (Attachment("p", "pu"),))
     ticket, created = await tickets.file(RESIDENT, draft, source_key="cbq:1")
     again, created_again = await tickets.file(RESIDENT, draft, source_key="cbq:1")
     assert created and not created_again and again.id == ticket.id

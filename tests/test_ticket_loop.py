@@ -68,7 +68,7 @@ async def test_resident_files_and_worker_gets_card(harness):
     calls = await h.tap(resident, FormCb(action="confirm"))
     ticket = await h.db.get_ticket((await h.db.resident_tickets(RESIDENT))[0].id)
     assert "XG-{:06d}".format(ticket.id) in joined(calls, RESIDENT)
-    assert ticket.status is Status.NEW and len(ticket.photos) == 1 and ticket.lat == 34.81
+    assert ticket.status is Status.NEW and len(ticket.attachments) == 1 and ticket.lat == 34.81
 
     worker_calls = to_chat(calls, WORKER_DL01)
     # photo, location, then the card with buttons, in this order
