@@ -16,7 +16,7 @@ from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
 from bot.codes import NoBotUsername, paper_size
 from bot.config import Settings, SettingsError, load_settings
 from domain.models import Role
-from qr import FontNotFoundError, MissingGlyphsError
+from qr import CodeKind, FontNotFoundError, MissingGlyphsError
 from qr.fonts import FONT_HINT
 from storage import open_storage
 
@@ -242,10 +242,11 @@ async def run_staff_remove(settings: Settings, telegram_id: int, role: str | Non
 
 # What `gridbot qr -o FILE` writes for each file name ending (Pillow's format names).
 CARD_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+CODE_NOUNS = {CodeKind.GRID: "grid", CodeKind.SHOP: "shop", CodeKind.SUPERVISION: "site"}
 
 
-async def run_qr(settings: Settings, grid_code: str, out: Path) -> int:
-    from bot.codes import card_image, grid_specs
+async def run_qr(settings: Settings, kind: CodeKind, code: str, out: Path) -> int:
+    from bot.codes import card_image, code_specs, find_code
     from bot.i18n import create_i18n
 
     image_format = CARD_FORMATS.get(out.suffix.lower())
@@ -254,30 +255,31 @@ async def run_qr(settings: Settings, grid_code: str, out: Path) -> int:
         return 2
     storage = await open_storage(settings.database_path)
     try:
-        grid = await storage.get_grid(grid_code)
-        if grid is None:
-            print(f"no grid with the code {grid_code!r}", file=sys.stderr)
+        item = await find_code(storage, kind, code)
+        if item is None:
+            print(f"no {CODE_NOUNS[kind]} with the code {code!r}", file=sys.stderr)
             return 1
-        [spec] = await grid_specs([grid], settings, storage, create_i18n(settings.default_language))
+        [spec] = await code_specs(kind, [item], settings, storage, create_i18n(settings.default_language))
     finally:
         await storage.close()
     out.write_bytes(await card_image(spec, settings, image_format))
-    print(f"QR code of {grid.code} written to {out}")
+    print(f"QR code of {item.code} written to {out}")
     return 0
 
 
-async def run_posters(settings: Settings, out: Path, size: str, town: str | None, village: str | None) -> int:
-    from bot.codes import filter_grids, grid_specs, posters_pdf
+async def run_posters(settings: Settings, kind: CodeKind, out: Path, size: str, town: str | None,
+                      village: str | None) -> int:
+    from bot.codes import code_specs, codes_in, posters_pdf
     from bot.i18n import create_i18n
     from qr import describe_characters
 
     storage = await open_storage(settings.database_path)
     try:
-        grids = filter_grids(await storage.list_grids(), town, village)
-        if not grids:
-            print("no grids match; import them first with `gridbot import grids FILE.csv`", file=sys.stderr)
+        items = await codes_in(storage, kind, town, village)
+        if not items:
+            print(f"no {CODE_NOUNS[kind]}s match; import them first with `gridbot import`", file=sys.stderr)
             return 1
-        specs = await grid_specs(grids, settings, storage, create_i18n(settings.default_language))
+        specs = await code_specs(kind, items, settings, storage, create_i18n(settings.default_language))
     finally:
         await storage.close()
     report = posters_pdf(out, specs, size, settings)
@@ -399,10 +401,16 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("telegram_id", type=int)
     remove.add_argument("--role", choices=[r.value for r in Role], help="only this role (default: all)")
     remove.add_argument("--scope", help="only the role in this scope (a grid code, village, town, …)")
-    qr_command = commands.add_parser("qr", help="write one grid's QR code card as PNG")
-    qr_command.add_argument("--grid", required=True, help="the grid's code")
+    qr_command = commands.add_parser("qr", help="write the QR code card of a grid, a shop or a site")
+    which = qr_command.add_mutually_exclusive_group(required=True)
+    which.add_argument("--grid", help="a grid's code")
+    which.add_argument("--shop", help="a shop's code (经营码)")
+    which.add_argument("--site", help="a supervised site's code (监管码)")
     qr_command.add_argument("-o", "--output", type=Path, required=True, help="file to write: .png, .jpg or .jpeg")
-    posters = commands.add_parser("posters", help="write a printable PDF with a poster per grid")
+    posters = commands.add_parser("posters", help="write a printable PDF with a poster per grid, shop or site")
+    kinds = posters.add_mutually_exclusive_group()
+    kinds.add_argument("--shops", action="store_true", help="a poster per shop instead of per grid")
+    kinds.add_argument("--sites", action="store_true", help="a poster per supervised site instead of per grid")
     posters.add_argument("--town")
     posters.add_argument("--village")
     posters.add_argument("--size", type=paper_size_argument, default="A4",
@@ -450,11 +458,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "staff":
             return asyncio.run(run_staff_remove(settings, args.telegram_id, args.role, args.scope))
         if args.command == "qr":
-            return asyncio.run(run_qr(settings, args.grid, args.output))
+            codes = {CodeKind.GRID: args.grid, CodeKind.SHOP: args.shop, CodeKind.SUPERVISION: args.site}
+            kind, code = next((kind, code) for kind, code in codes.items() if code)
+            return asyncio.run(run_qr(settings, kind, code, args.output))
         if args.command == "stats":
             return asyncio.run(run_stats(settings, args))
         if args.command == "posters":
-            return asyncio.run(run_posters(settings, args.output, args.size, args.town, args.village))
+            kind = CodeKind.SHOP if args.shops else CodeKind.SUPERVISION if args.sites else CodeKind.GRID
+            return asyncio.run(run_posters(settings, kind, args.output, args.size, args.town, args.village))
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2

@@ -16,7 +16,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.config import Settings
 from domain.models import Grid, Role, StaffMember
 from domain.shops import Shop, Site
-from qr import PosterReport, PosterSpec, grid_link, render_card, shop_link, supervision_link, write_posters
+from qr import CodeKind, PosterReport, PosterSpec, grid_link, render_card, shop_link, supervision_link, write_posters
 from storage.base import Storage
 
 BOT_USERNAME_KEY = "bot_username"
@@ -155,3 +155,25 @@ def posters_pdf(out: Path | BinaryIO, specs: Sequence[PosterSpec], size: str, se
 
 def filter_grids(grids: Sequence[Grid], town: str | None = None, village: str | None = None) -> list[Grid]:
     return [g for g in grids if (town is None or g.town == town) and (village is None or g.village == village)]
+
+
+async def find_code(storage: Storage, kind: CodeKind, code: str) -> Grid | Shop | Site | None:
+    """The grid, shop or site with this code."""
+    get = {CodeKind.GRID: storage.get_grid, CodeKind.SHOP: storage.get_shop, CodeKind.SUPERVISION: storage.get_site}
+    return await get[kind](code)
+
+
+async def codes_in(storage: Storage, kind: CodeKind, town: str | None, village: str | None) -> list[Grid | Shop | Site]:
+    """The grids, shops or sites in a town or village (None: everywhere), shops and sites by their grid."""
+    grids = filter_grids(await storage.list_grids(), town, village)
+    if kind is CodeKind.GRID:
+        return grids
+    codes = {grid.code for grid in grids}
+    items = await (storage.list_shops() if kind is CodeKind.SHOP else storage.list_sites())
+    return [item for item in items if item.grid_code in codes]
+
+
+async def code_specs(kind: CodeKind, items: Sequence[Grid | Shop | Site], settings: Settings, storage: Storage,
+                     i18n: I18n) -> list[PosterSpec]:
+    make = {CodeKind.GRID: grid_specs, CodeKind.SHOP: shop_specs, CodeKind.SUPERVISION: site_specs}[kind]
+    return await make(items, settings, storage, i18n)

@@ -413,6 +413,10 @@ class Storage(ABC):
     async def shop_codes(self) -> list[str]: ...
 
     @abstractmethod
+    async def list_shops(self) -> list[Shop]:
+        """Every shop, by grid and code (their posters)."""
+
+    @abstractmethod
     async def owned_shops(self, telegram_id: int, codes: Sequence[str] = ()) -> list[Shop]:
         """Shops whose owner column is `telegram_id`, and the shops of `codes` (the person's
         `shop_owner` roles), by name."""
@@ -439,6 +443,10 @@ class Storage(ABC):
 
     @abstractmethod
     async def get_site(self, code: str) -> Site | None: ...
+
+    @abstractmethod
+    async def list_sites(self) -> list[Site]:
+        """Every supervised site, by grid and code (their posters)."""
 
     @abstractmethod
     async def add_inspection(self, inspection: NewInspection, now: int) -> tuple[Inspection, bool]:

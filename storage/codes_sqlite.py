@@ -38,6 +38,10 @@ def _shop(row: Sequence[Any]) -> Shop:
     return Shop(*row[:4])
 
 
+def _site(row: Sequence[Any]) -> Site:
+    return Site(*row[:3], SiteKind(row[3]))
+
+
 def _score(row: Sequence[Any]) -> ShopScore:
     return ShopScore(_shop(row), row[4], row[5], row[6], row[7])
 
@@ -73,6 +77,9 @@ class SqliteCodesMixin:
 
     async def shop_codes(self) -> list[str]:
         return [r[0] for r in await self._all("SELECT code FROM shops ORDER BY code")]
+
+    async def list_shops(self) -> list[Shop]:
+        return [_shop(row) for row in await self._all(f"SELECT {_SHOP} FROM shops s ORDER BY s.grid_code, s.code")]
 
     async def owned_shops(self, telegram_id: int, codes: Sequence[str] = ()) -> list[Shop]:
         marks = ",".join("?" * len(codes))
@@ -138,7 +145,11 @@ class SqliteCodesMixin:
 
     async def get_site(self, code: str) -> Site | None:
         rows = await self._all("SELECT code, name, grid_code, kind FROM sites WHERE code = ?", (code,))
-        return Site(*rows[0][:3], SiteKind(rows[0][3])) if rows else None
+        return _site(rows[0]) if rows else None
+
+    async def list_sites(self) -> list[Site]:
+        rows = await self._all("SELECT code, name, grid_code, kind FROM sites ORDER BY grid_code, code")
+        return [_site(row) for row in rows]
 
     async def add_inspection(self, inspection: NewInspection, now: int) -> tuple[Inspection, bool]:
         created = False

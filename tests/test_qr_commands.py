@@ -179,3 +179,28 @@ def test_cli_names_no_font_can_print(cli_db, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert f"left out '{EXT_B}家网格'" in err and "U+2A6A5" in err
     assert len(list(pdf_pages(pdf.read_bytes(), dpi=72))) == 2
+
+
+def test_cli_shop_and_site_cards_and_posters(cli_db, monkeypatch, capsys):
+    monkeypatch.setenv("BOT_USERNAME", "grid_test_bot")
+    shops = cli_db / "shops.csv"
+    shops.write_text("code,name,grid,owner_telegram_id\nM001,东里便民超市,DL01,\nM002,南庄早餐店,NZ01,\n", encoding="utf-8")
+    sites = cli_db / "sites.csv"
+    sites.write_text("code,name,grid,kind\nS001,西岗农贸市场,DL01,facility\n", encoding="utf-8")
+    assert main(["import", "shops", str(shops)]) == 0 and main(["import", "sites", str(sites)]) == 0
+    shop_link, site_link = "https://t.me/grid_test_bot?start=m_{}", "https://t.me/grid_test_bot?start=s_{}"
+
+    assert main(["qr", "--shop", "M002", "-o", str(cli_db / "m2.png")]) == 0
+    assert decode_all(Image.open(cli_db / "m2.png")) == [shop_link.format("M002")]
+    assert main(["qr", "--site", "S001", "-o", str(cli_db / "s1.jpg")]) == 0
+    assert decode_all(Image.open(cli_db / "s1.jpg")) == [site_link.format("S001")]
+    assert main(["qr", "--site", "NOPE", "-o", str(cli_db / "x.png")]) == 1
+    assert "no site with the code 'NOPE'" in capsys.readouterr().err
+
+    pdf = cli_db / "shops.pdf"
+    assert main(["posters", "--shops", "--village", "东里村", "--size", "A5", "-o", str(pdf)]) == 0
+    assert [decode_all(page) for page in pdf_pages(pdf.read_bytes(), dpi=72)] == [[shop_link.format("M001")]]
+    assert main(["posters", "--sites", "-o", str(pdf)]) == 0
+    assert [decode_all(page) for page in pdf_pages(pdf.read_bytes(), dpi=72)] == [[site_link.format("S001")]]
+    assert main(["posters", "--sites", "--village", "南庄村", "-o", str(pdf)]) == 1
+    assert "no sites match" in capsys.readouterr().err
