@@ -11,6 +11,7 @@ import io
 import itertools
 import os
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,9 @@ from qr.codes import QUIET_ZONE_MODULES, qr_matrix
 from qr.fonts import FontChain, MissingGlyphsError, find_fonts
 
 _POINTS_PER_MM = 72 / 25.4
+# "PDFium is inherently not thread-safe" (pypdfium2's documentation), and the bot draws cards in
+# worker threads: one card at a time.
+_PDFIUM = threading.Lock()
 # Card PNGs for the chat: wide enough for crisp text on a phone; Telegram shows up to 1280 px.
 CARD_WIDTH_PX = 1000
 # Fake bold (the bundled font has one weight): the glyphs' outline stroked too, this share of
@@ -146,8 +150,7 @@ def write_posters(
 
     Raises ValueError for an unknown page size or no posters, MissingGlyphsError (the first
     poster's) when not one poster could be drawn, and FontNotFoundError without a usable CJK
-    font; nothing is written then. If `out` is a path, a
-    failure leaves no file behind.
+    font; nothing is written then. If `out` is a path, a failure leaves no file behind.
     """
     if page_size not in PAGE_SIZES:
         raise ValueError(f"page size must be one of {', '.join(PAGE_SIZES)}, not {page_size!r}")
@@ -194,19 +197,20 @@ def render_card(
 
     document = _Document(find_fonts(font_path, fallback_fonts), PAGE_SIZES["A6"])
     document.add(spec)
-    pdf = pypdfium2.PdfDocument(bytes(document.output()))
-    try:
-        page = pdf[0]
-        scale = CARD_WIDTH_PX / page.get_width()
-        image = page.render(scale=scale, grayscale=True).to_pil()
-    finally:
-        pdf.close()
-    data = io.BytesIO()
+    data = bytes(document.output())
+    with _PDFIUM:
+        pdf = pypdfium2.PdfDocument(data)
+        try:
+            page = pdf[0]
+            image = page.render(scale=CARD_WIDTH_PX / page.get_width(), grayscale=True).to_pil()
+        finally:
+            pdf.close()
+    encoded = io.BytesIO()
     if image_format == "PNG":
-        image.save(data, "PNG", optimize=True)
+        image.save(encoded, "PNG", optimize=True)
     else:
-        image.save(data, image_format, quality=95)
-    return data.getvalue()
+        image.save(encoded, image_format, quality=95)
+    return encoded.getvalue()
 
 
 class _Document:
@@ -230,10 +234,10 @@ class _Document:
         self.widths: dict[str, float] = {}  # a token's width in mm at 1 pt
         self.checked: set[str] = set()  # texts whose characters all have a font in the document
         self.count = 0
-        # cell width → scale; repeated paragraphs (how-to, caption, privacy) are wrapped once.
         # Type shrinks slower than the paper: A6 text at half the A4 size would be unreadable.
         self.scale = (size.cell_mm[0] / _A4[0]) ** 0.5
         self.margin = 8 * max(self.scale, 0.6)
+        # Paragraphs every poster repeats (how-to, caption, privacy) are wrapped once.
         self.wrapped: dict[tuple[str, float, int, bool], tuple[float, list[str]]] = {}
 
     def add(self, spec: PosterSpec) -> None:

@@ -354,3 +354,4 @@ def test_no_posters_or_unknown_page_size_raise():
         write_posters(io.BytesIO(), [])
     with pytest.raises(ValueError, match="A4"):
         write_posters(io.BytesIO(), [poster(grid_link(BOT, "A"))], "Letter")
+
