@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable
 from html import escape
 from io import BytesIO
@@ -28,6 +29,8 @@ from storage.base import Storage
 log = logging.getLogger(__name__)
 # More grids than this are listed by a search word: /qr <part of a name>.
 MAX_GRID_BUTTONS = 30
+# A word like A3, b5 or A5x2 names a paper size (maybe one we do not print on), never a place.
+PAPER_LIKE = re.compile(r"[AaBb]\d{1,2}([xX]\d)?")
 # Posters left out of a PDF named in the answer; the rest are counted.
 MAX_NAMED_REFUSALS = 10
 
@@ -113,16 +116,12 @@ def parse_posters_args(args: str | None) -> tuple[str, str | None] | str:
     size we do not print on ("A3"): a place is never named like a paper size."""
     words = (args or "").split()
     size = "A4"
-    if words and (paper_size(words[0]) or _looks_like_paper(words[0])):
+    if words and PAPER_LIKE.fullmatch(words[0]):
         size = paper_size(words[0]) or ""
         if not size:
             return words[0]
         words.pop(0)
     return size, " ".join(words) or None
-
-
-def _looks_like_paper(word: str) -> bool:
-    return len(word) <= 5 and word[:1] in "AaBb" and word[1:2].isdigit()
 
 
 async def posters_command(message: Message, command: CommandObject, db: Storage, settings: Settings,

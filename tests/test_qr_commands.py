@@ -110,6 +110,9 @@ async def test_posters_unknown_paper_size_is_refused(harness):
     h = harness
     calls = await h.send(h.user(1, "en"), "/posters A3")
     assert not documents(calls) and "A3 is not a paper size" in joined(calls, 1)
+    # A place whose name begins like a paper size is a place.
+    calls = await h.send(h.user(1, "en"), "/posters A1村")
+    assert "No grids to print" in joined(calls, 1)
 
 
 async def test_without_a_username_the_answer_is_clear(harness, tmp_path):
