@@ -28,10 +28,10 @@ from bot.texts import (
     tier_name,
     visible_length,
 )
-from domain.models import Attachment, EventType, Grid, MediaKind, Status, Ticket, TicketEvent, Tier
+from domain.models import Attachment, EventType, Grid, MediaKind, Ticket, TicketEvent, Tier
 from domain.media import counts, from_data
 from domain.text import clip
-from domain.tickets import format_number, mask_personal
+from domain.tickets import OPEN_STATUSES, format_number, mask_personal
 from storage.base import Storage
 
 # Events only staff see: residents read what happened to their ticket (a missed deadline too),
@@ -40,7 +40,8 @@ INTERNAL_EVENTS = frozenset({EventType.NOTE, EventType.REMINDED, EventType.URGED
 # Words the resident and staff wrote to each other; the filer reads them, followers do not.
 # Every other note (escalation, hand-over and return reasons) is internal.
 PUBLIC_NOTES = frozenset(
-    {EventType.REPLIED, EventType.RESIDENT_MESSAGE, EventType.RESOLVED, EventType.REOPENED, EventType.RATED}
+    {EventType.REPLIED, EventType.RESIDENT_MESSAGE, EventType.RESOLVED, EventType.REOPENED, EventType.RATED,
+     EventType.WITHDRAWN}
 )
 
 
@@ -164,6 +165,7 @@ def event_text(event: TicketEvent, names: HistoryNames, for_staff: bool) -> str:
             EventType.REMINDED: _("Deadline reminder sent"),
             EventType.URGED: _("Urged"),
             EventType.NOTE: _("📝 Internal note"),
+            EventType.WITHDRAWN: _("Withdrawn by the resident"),
         }[kind]
     shows_actor = for_staff and event.actor_id is not None and event.actor_id not in names.residents
     return _("{event} ({who})").format(event=text, who=names.actor(event.actor_id)) if shows_actor else text
@@ -239,7 +241,7 @@ async def staff_card_whole(db: Storage, settings: Settings, ticket: Ticket, lang
     lines.append(_("Filed {time} ({age} ago)").format(
         time=format_time(ticket.created_at, settings.timezone), age=format_duration(now - ticket.created_at)
     ))
-    if ticket.status not in (Status.RESOLVED, Status.CLOSED, Status.MERGED):
+    if ticket.status in OPEN_STATUSES:
         deadlines = deadline_summary(ticket, now)
         if deadlines:
             lines.append(_("Deadlines: {deadlines}").format(deadlines=deadlines))

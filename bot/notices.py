@@ -186,6 +186,13 @@ class NoticeRenderer:
                         "You now follow {into} and will be told of its progress."
                     ).format(number=number, into=into),
                 )
+            if notice.type == service.NOTICE_WITHDRAWN:
+                return SendMessage(
+                    chat_id=chat_id,
+                    text=_("↩️ The resident withdrew ticket {number}; nothing more is to be done. Their reason:").format(
+                        number=number) + "\n" + escape(notice.data["reason"]),
+                    reply_markup=keyboards.open_card(ticket),
+                )
             if notice.type == service.NOTICE_RATED:
                 text = _("The resident rated ticket {number}: {stars} of 5").format(
                     number=number, stars=notice.data["stars"]
@@ -241,6 +248,8 @@ class NoticeRenderer:
             )
         elif event is EventType.NOTE:
             text = _("Note added to ticket {number}. Only staff see it.").format(number=number)
+        elif event is EventType.WITHDRAWN:
+            text = _("Ticket {number} is withdrawn; the staff were told. /my shows your tickets.").format(number=number)
         elif event is EventType.ESCALATED:
             text = _("Ticket {number} went up to the {tier}.").format(number=number, tier=tier_name(Tier(data["to"])))
         else:

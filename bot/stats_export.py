@@ -158,6 +158,7 @@ def summary_sheet(report: PeriodReport, scope_title: str, settings: Settings) ->
         [_("State"), state],
         [_("Received"), totals.received, None, None, received],
         [_("Merged into other tickets (not counted)"), totals.merged, None, None, received],
+        [_("Withdrawn by the resident (not counted)"), totals.withdrawn, None, None, received],
         [_("Open at the period's end"), totals.open_at_end, None, None, received],
         [_("Overdue"), totals.overdue, None, None, received,
          _("a resolve deadline missed at any tier by the period's end")],

@@ -218,6 +218,8 @@ def period_report(
     ]
     if totals.merged:
         lines.append(_("Merged into other tickets and not counted: {merged}").format(merged=totals.merged))
+    if totals.withdrawn:
+        lines.append(_("Withdrawn by the resident and not counted: {withdrawn}").format(withdrawn=totals.withdrawn))
     lines += [rate_line(totals, d, change.rates[d.key]) for d in RATES if d.base is Base.RECEIVED]
     lines += [
         _("Open at the period's end: {open} · overdue: {overdue} · urged: {urges} times").format(
@@ -267,7 +269,8 @@ def legend_text() -> str:
     """ℹ️: what each figure counts, as the README's table says it."""
     lines = [_("ℹ️ How the figures are counted"), ""]
     lines.append(_("Every figure is taken from the tickets' history as it stood at the period's end, so a "
-                   "closed period never changes. Merged tickets are counted apart."))
+                   "closed period never changes. Merged tickets, and tickets the resident withdrew (撤回), are "
+                   "counted apart: neither closed by staff nor solved."))
     for base in Base:
         lines += ["", "<b>{}</b>".format(_("Of the {tickets}:").format(tickets=base_name(base)))]
         lines += ["· {}: {}".format(rate_name(d), rate_meaning(d)) for d in RATES if d.base is base]

@@ -44,6 +44,7 @@ def status_name(status: Status) -> str:
         Status.REOPENED: _("Reopened"),
         Status.CLOSED: _("Closed"),
         Status.MERGED: _("Merged into another ticket"),
+        Status.WITHDRAWN: _("Withdrawn by the resident"),
     }[status]
 
 

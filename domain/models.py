@@ -20,6 +20,7 @@ class Status(StrEnum):
     REOPENED = "reopened"  # the resident said it is not solved
     CLOSED = "closed"  # the resident confirmed it is solved
     MERGED = "merged"  # closed as a duplicate of another open ticket (data of its MERGED event: {"into": id})
+    WITHDRAWN = "withdrawn"  # the resident withdrew it (撤回) while it was open, with a reason
 
 
 class Tier(StrEnum):
@@ -60,6 +61,7 @@ class EventType(StrEnum):
     URGED = "urged"  # the town command centre or an official urged the holders (催办)
     NOTE = "note"  # an internal note: staff see it, residents never do
     MERGED = "merged"  # merged into another ticket: data {"into": id}; the kept one gets FOLLOWED events
+    WITHDRAWN = "withdrawn"  # the resident withdrew it (撤回); the note is their reason
     # Its holders changed without a move by staff: someone was removed or blocked the bot, so the
     # card went to the remaining holders or the tier above: data {"reason": ..., "to": ...}.
     REASSIGNED = "reassigned"

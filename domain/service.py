@@ -124,7 +124,7 @@ ANSWERS_PER_HOUR = 10
 CONFIRMED_EVENTS = frozenset({
     EventType.CREATED, EventType.FOLLOWED, EventType.RESIDENT_MESSAGE, EventType.CONFIRMED, EventType.REOPENED,
     EventType.RATED, EventType.REPLIED, EventType.RESOLVED, EventType.HANDED_OVER, EventType.ESCALATED,
-    EventType.RETURNED, EventType.MERGED, EventType.NOTE,
+    EventType.RETURNED, EventType.MERGED, EventType.NOTE, EventType.WITHDRAWN,
 })
 # To the town command centre and admins: staff who have not opened the bot or blocked it, with
 # how many tickets wait for them (data {"people": [{"name", "role", "scope", "blocked", "waiting"}]}).
@@ -138,6 +138,7 @@ PASSED_ON_OPENED = "opened"  # staff of the tier it belongs at opened the bot: i
 NOTICE_ESCALATED_AWAY = "escalated_away"  # to the holders a ticket left by itself at its deadline
 NOTICE_URGED = "urged"  # to the holders: the town command centre or an official urges them (催办)
 NOTICE_MERGED = "merged"  # to the residents of a ticket merged into another
+NOTICE_WITHDRAWN = "withdrawn"  # to whoever handled it: the resident withdrew it, data {"reason"}
 
 # One urge per ticket within this time is enough: the holders already have the message.
 URGE_INTERVAL_SECONDS = 3600
@@ -414,7 +415,7 @@ class TicketService:
         ticket = await self.get(ticket_id)
         if ticket.resident_id == resident_id:
             raise NotAllowed(ticket_id)  # the filer would count twice among its residents
-        if ticket.status in (Status.RESOLVED, Status.CLOSED):
+        if ticket.status not in OPEN_STATUSES:
             raise Conflict(ticket_id)
         event = TicketEvent(ticket.id, self.clock(), EventType.FOLLOWED, resident_id)
         if not await self.storage.add_follower(ticket.id, resident_id, event, self._done(event)):
@@ -443,6 +444,21 @@ class TicketService:
             await self.storage.record_event(event, notices + self._done(event))
             return ticket
         return await self._change(ticket, TicketChange(status=status), event, notices)
+
+    async def withdraw(self, ticket_id: int, resident_id: int, reason: str) -> Ticket:
+        """The filer withdraws an open ticket (撤回) with a reason: whoever handled it is told
+        (with the reason), followers read the new status; it leaves every queue."""
+        ticket = await self._resident_ticket(ticket_id, resident_id)
+        reason = self._check_text(reason, MAX_NOTE)
+        status = self._next(ticket, Action.WITHDRAW)
+        now = self.clock()
+        notices = [Notice(s, NOTICE_WITHDRAWN, ticket.id, {"reason": reason}, urgent=True)
+                   for s in await self.handlers_of(ticket)]
+        notices += self._status_notices(await self.storage.followers(ticket.id), ticket, status)
+        return await self._change(
+            ticket, TicketChange(status=status),
+            TicketEvent(ticket.id, now, EventType.WITHDRAWN, resident_id, reason), notices,
+        )
 
     async def confirm(self, ticket_id: int, resident_id: int) -> Ticket:
         ticket = await self._resident_ticket(ticket_id, resident_id)

@@ -5,7 +5,8 @@ about the tickets *received* in it (created in the week, in the chosen scope), e
 stood at the week's end, so that a week looks the same whenever it is viewed and the week before is
 compared on equal terms. The definitions (each rate is a `Rate`, None when nothing is counted):
 
-- received: tickets created in the week.
+- received: tickets created in the week; those merged into another or withdrawn by the resident
+  (撤回) by the end are counted apart (`merged`, `withdrawn`) and in no rate.
 - resolved: received tickets that staff closed by the week's end and that have not been reopened
   since (status resolved or closed, `resolved_at` before the end). A ticket reopened later counts
   as not resolved: the tickets table keeps only the latest closing.
@@ -347,8 +348,9 @@ class Tally(NamedTuple):
     """Additive counts of one unit's tickets in a period, each ticket as it stood at the period's
     end (see the module docstring for each definition). A tuple, so that units add up quickly.
 
-    The first group counts tickets *received* in the period (merged ones only in `merged`); the
-    second, tickets *closed* in the period."""
+    The first group counts tickets *received* in the period (merged ones only in `merged`, those
+    the resident withdrew by the period's end only in `withdrawn`); the second, tickets *closed* in
+    the period. `withdrawn` is last so that sums stored before it existed read back with 0."""
 
     received: int = 0
     merged: int = 0
@@ -371,6 +373,7 @@ class Tally(NamedTuple):
     closed_in_village: int = 0
     closed_in_town: int = 0
     closed_in_department: int = 0
+    withdrawn: int = 0
 
     def closed_in(self, tier: Tier) -> int:
         return getattr(self, f"closed_in_{tier.value}")
@@ -438,7 +441,7 @@ class Duration(NamedTuple):
 class Base(StrEnum):
     """The set of tickets a rate counts."""
 
-    RECEIVED = "received"  # received in the period (merged ones apart)
+    RECEIVED = "received"  # received in the period (merged and withdrawn ones apart)
     CLOSED = "closed"  # closed by staff in the period and still closed at its end
     RATED = "rated"  # closed in the period and rated by its end
 
@@ -502,6 +505,12 @@ class Figures:
     @property
     def merged(self) -> int:
         return self.tally.merged
+
+    @property
+    def withdrawn(self) -> int:
+        """Received in the period and withdrawn by the resident (撤回) by its end: neither closed
+        by staff nor solved, so in no rate."""
+        return self.tally.withdrawn
 
     @property
     def overdue(self) -> int:

@@ -48,6 +48,7 @@ class Action(StrEnum):
     ESCALATE = "escalate"
     RETURN = "return"  # a department sends it back to the town command centre (退回)
     MERGE = "merge"  # closed as a duplicate of another open ticket
+    WITHDRAW = "withdraw"  # the resident withdraws it (撤回)
     CONFIRM = "confirm"
     REOPEN = "reopen"
     RATE = "rate"
@@ -73,6 +74,7 @@ _TRANSITIONS: dict[Action, dict[Status, Status]] = {
     Action.ESCALATE: {s: Status.NEW for s in OPEN_STATUSES},
     Action.RETURN: {s: Status.NEW for s in OPEN_STATUSES},
     Action.MERGE: {s: Status.MERGED for s in OPEN_STATUSES},
+    Action.WITHDRAW: {s: Status.WITHDRAWN for s in OPEN_STATUSES},
     Action.CONFIRM: {Status.RESOLVED: Status.CLOSED},
     Action.REOPEN: {Status.RESOLVED: Status.REOPENED},
     Action.RATE: {Status.CLOSED: Status.CLOSED},

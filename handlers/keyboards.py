@@ -16,7 +16,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.texts import kind_name, status_name
 from domain.deadlines import next_tier
 from domain.models import Category, Grid, Kind, Status, Ticket, Tier
-from domain.tickets import format_number
+from domain.tickets import OPEN_STATUSES, format_number
 from handlers.filters import done_label
 from handlers.callbacks import (
     CategoryCb,
@@ -111,7 +111,7 @@ def staff_ticket(ticket: Ticket, handles: bool = True, shortened: bool = False) 
     only read the card (another tier of the area) can still add an internal note. A card that
     had to leave something out offers its whole text."""
     buttons = []
-    open_ = ticket.status not in (Status.RESOLVED, Status.CLOSED, Status.MERGED)
+    open_ = ticket.status in OPEN_STATUSES
     if handles and ticket.status in (Status.NEW, Status.REOPENED):
         buttons.append(button(_("🙋 Take it"), StaffTicketCb(action="take", ticket_id=ticket.id)))
     if handles and open_:
@@ -203,7 +203,23 @@ def answer_staff(ticket_id: int) -> InlineKeyboardMarkup:
 
 def resident_open_ticket(ticket_id: int) -> InlineKeyboardMarkup:
     """Under an open ticket the filer opened from /my or /t."""
-    return markup([button(_("➕ Add information"), ResidentTicketCb(action="add", ticket_id=ticket_id))])
+    return markup(
+        [
+            button(_("➕ Add information"), ResidentTicketCb(action="add", ticket_id=ticket_id)),
+            button(_("↩️ Withdraw"), ResidentTicketCb(action="withdraw", ticket_id=ticket_id)),
+        ],
+        2,
+    )
+
+
+def confirm_withdrawal(ticket_id: int) -> InlineKeyboardMarkup:
+    return markup(
+        [
+            button(_("↩️ Yes, withdraw it"), ResidentTicketCb(action="withdraw_yes", ticket_id=ticket_id)),
+            button(_("✖️ Keep it"), ResidentTicketCb(action="withdraw_no", ticket_id=ticket_id)),
+        ],
+        2,
+    )
 
 
 def solved_question(ticket_id: int) -> InlineKeyboardMarkup:

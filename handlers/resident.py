@@ -24,7 +24,7 @@ from bot.texts import (
 )
 from domain.media import MAX_ATTACHMENTS, counts, from_data, spoken
 from domain.models import Kind, Status, Ticket
-from domain.service import Draft, TicketError, TicketService
+from domain.service import Conflict, Draft, TicketError, TicketService
 from domain.text import clean_text, clip, telegram_length
 from domain.tickets import MAX_DESCRIPTION, OPEN_STATUSES, PUBLIC_KINDS, format_number, mask_personal
 from handlers import keyboards
@@ -40,7 +40,7 @@ from handlers.common import (
 )
 from handlers.filters import DoneButton, Has, HasMedia
 from handlers.callbacks import CategoryCb, FormCb, KindCb, MeTooCb, RateCb, ResidentTicketCb
-from handlers.states import RatingComment, Reopen, ResidentAnswer, TicketForm
+from handlers.states import RatingComment, Reopen, ResidentAnswer, TicketForm, Withdraw
 from storage.base import Storage
 
 
@@ -410,6 +410,58 @@ async def send_answer(message: Message, state: FSMContext, tickets: TicketServic
         await message.answer(ticket_error_text(error), reply_markup=ReplyKeyboardRemove())
 
 
+async def start_withdraw(query: CallbackQuery, callback_data: ResidentTicketCb, state: FSMContext, db: Storage,
+                         settings: Settings) -> None:
+    ticket = await own_ticket(query, db, callback_data.ticket_id)
+    if ticket is None:
+        return
+    if ticket.status not in OPEN_STATUSES:
+        await query.answer(ticket_error_text(Conflict(ticket.id)), show_alert=True)
+        return
+    await query.answer()
+    await discard_form(query.message, state)  # a form left half-way is dropped openly, not silently
+    await state.set_state(Withdraw.reason)
+    await state.update_data(ticket_id=ticket.id)
+    await query.message.answer(_("Why do you withdraw ticket {number}? The staff will read your reason "
+                                 "(or /cancel to keep it).").format(number=format_number(settings.ticket_prefix, ticket.id)))
+
+
+async def withdraw_reason(message: Message, state: FSMContext, settings: Settings) -> None:
+    reason = await take_note(message)
+    if reason is None:
+        return
+    ticket_id = (await state.get_data())["ticket_id"]
+    await state.update_data(reason=reason)
+    await message.answer(
+        _("Withdraw ticket {number}? The staff stop working on it, and it cannot be reopened. Your reason:\n"
+          "{reason}").format(number=format_number(settings.ticket_prefix, ticket_id), reason=escape(reason)),
+        reply_markup=keyboards.confirm_withdrawal(ticket_id),
+    )
+
+
+async def confirm_withdraw(query: CallbackQuery, callback_data: ResidentTicketCb, state: FSMContext,
+                           tickets: TicketService) -> None:
+    data = await state.get_data()
+    if await state.get_state() != Withdraw.reason.state or data.get("ticket_id") != callback_data.ticket_id:
+        await stale_form_button(query)
+        return
+    if callback_data.action == "withdraw_no":
+        await state.clear()
+        await query.answer()
+        await edit_buttons(query, None)
+        await query.message.answer(_("Nothing changed: the ticket stays open."))
+        return
+    try:
+        await tickets.withdraw(callback_data.ticket_id, query.from_user.id, data["reason"])
+    except TicketError as error:
+        await state.clear()
+        await query.answer(ticket_error_text(error), show_alert=True)
+        return
+    await state.clear()
+    await query.answer()
+    await edit_buttons(query, None)  # the confirmation comes from the outbox, with the change
+
+
 async def confirm_solved(query: CallbackQuery, callback_data: ResidentTicketCb, db: Storage, tickets: TicketService) -> None:
     if await own_ticket(query, db, callback_data.ticket_id) is None:
         return
@@ -521,6 +573,11 @@ def build_router() -> Router:
     router.message.register(answer_spoken, StateFilter(ResidentAnswer.text), Has("voice"))
     router.message.register(answer_spoken, StateFilter(ResidentAnswer.text), Has("video_note"))
     router.message.register(answer_media, StateFilter(ResidentAnswer.text), HasMedia())
+    router.callback_query.register(start_withdraw, ResidentTicketCb.filter(F.action == "withdraw"))
+    router.message.register(withdraw_reason, StateFilter(Withdraw.reason), Has("text"))
+    router.callback_query.register(confirm_withdraw, ResidentTicketCb.filter(F.action.in_({"withdraw_yes",
+                                                                                           "withdraw_no"})))
+    router.message.register(text_expected, StateFilter(Withdraw.reason))
     router.callback_query.register(confirm_solved, ResidentTicketCb.filter(F.action == "solved"))
     router.callback_query.register(start_reopen, ResidentTicketCb.filter(F.action == "unsolved"))
     router.message.register(reopen_with_reason, StateFilter(Reopen.reason), Has("text"))

@@ -18,9 +18,9 @@ from bot.config import Settings
 from bot.texts import category_name, deadline_summary, status_name, ticket_error_text
 from domain.deadlines import is_overdue
 from domain.media import MAX_ATTACHMENTS, from_data
-from domain.models import RoleGrant, Status, Ticket, Tier
+from domain.models import RoleGrant, Ticket, Tier
 from domain.service import Conflict, NotAllowed, TicketError, TicketService, Unstaffed
-from domain.tickets import format_number, staff_may_handle
+from domain.tickets import OPEN_STATUSES, format_number, staff_may_handle
 from handlers import keyboards
 from handlers.common import (
     checked_media,
@@ -160,7 +160,7 @@ async def start_resolve(query: CallbackQuery, callback_data: StaffTicketCb, stat
     ticket = await handled_ticket(query, db, grants, callback_data.ticket_id)
     if ticket is None:
         return
-    if ticket.status in (Status.RESOLVED, Status.CLOSED):
+    if ticket.status not in OPEN_STATUSES:
         await query.answer(ticket_error_text(Conflict(ticket.id)), show_alert=True)
         return
     await query.answer()

@@ -19,6 +19,10 @@ class ResidentAnswer(StatesGroup):
     text = State()  # answer to staff on a ticket
 
 
+class Withdraw(StatesGroup):
+    reason = State()  # then a confirmation with buttons
+
+
 class Reopen(StatesGroup):
     reason = State()
 

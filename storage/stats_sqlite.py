@@ -61,6 +61,7 @@ def _code(column: str, values: Sequence[str]) -> str:
 
 
 _MERGED = _STATUSES.index(Status.MERGED)
+_WITHDRAWN = _STATUSES.index(Status.WITHDRAWN)
 _CLOSED_CODES = f"({_STATUSES.index(Status.RESOLVED)}, {_STATUSES.index(Status.CLOSED)})"
 _DEPARTMENT = _TIERS.index(Tier.DEPARTMENT)
 
@@ -139,12 +140,14 @@ _HANDED_OVER_TICKETS = (
     " WHERE json_extract(h.data, '$.from') IN ({{grids}}))"
 )
 
-# Received in the period (merged ones apart), and closed in the period (still closed at its end).
-_R = f"(received AND status != {_MERGED})"
+# Received in the period (merged and withdrawn ones apart), and closed in the period (still
+# closed at its end: a withdrawn ticket is not).
+_R = f"(received AND status NOT IN ({_MERGED}, {_WITHDRAWN}))"
 _C = "(closed_at >= :start)"
 _COLUMN_OF = {
     "received": f"TOTAL({_R})",
     "merged": f"TOTAL(received AND status = {_MERGED})",
+    "withdrawn": f"TOTAL(received AND status = {_WITHDRAWN})",
     "responded": f"TOTAL({_R} AND response_at IS NOT NULL)",
     "responded_on_time": f"TOTAL({_R} AND responded_on_time)",
     "response_seconds": f"TOTAL(CASE WHEN {_R} THEN response_at - created_at END)",
