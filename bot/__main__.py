@@ -67,12 +67,33 @@ async def run_bot(settings: Settings) -> None:
 
     bot = create_bot(settings)
     storage = await open_storage(settings.database_path)
+    web_runner = None
     try:
         dispatcher = create_dispatcher(settings, storage)
+        if settings.web_port:
+            from web.app import create_app, start_web
+
+            web_runner = await start_web(create_app(settings, storage), settings.web_host, settings.web_port)
+            log.info("web server on %s:%s", settings.web_host, settings.web_port)
         await dispatcher.start_polling(bot, handle_signals=True)
     finally:
+        if web_runner is not None:
+            await web_runner.cleanup()
         await storage.close()
         await bot.session.close()
+
+
+async def run_web(settings: Settings) -> None:
+    """The web server alone: public pages need no token."""
+    from web.app import DEFAULT_WEB_PORT, create_app, serve_until_stopped
+
+    port = settings.web_port or DEFAULT_WEB_PORT
+    storage = await open_storage(settings.database_path)
+    try:
+        log.info("web server on %s:%s", settings.web_host, port)
+        await serve_until_stopped(create_app(settings, storage), settings.web_host, port)
+    finally:
+        await storage.close()
 
 
 async def run_backup(settings: Settings, target: Path) -> int:
@@ -385,7 +406,8 @@ def paper_size_argument(word: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gridbot", description="Grid service-request bot for Telegram")
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="start the bot (long polling)")
+    commands.add_parser("run", help="start the bot (long polling), and the web server if WEB_PORT is set")
+    commands.add_parser("web", help="run the public web server alone (no token needed)")
     commands.add_parser("demo", help="fill an empty database with a demo town")
     importer = commands.add_parser(
         "import", help="import grids, staff, categories, shops, sites or the calendar of holidays from CSV"
@@ -446,6 +468,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             settings.require_token()
             asyncio.run(run_bot(settings))
+            return 0
+        if args.command == "web":
+            asyncio.run(run_web(settings))
             return 0
         if args.command == "demo":
             return asyncio.run(run_demo(settings))

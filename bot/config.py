@@ -42,6 +42,9 @@ class Settings:
     digest_weekday: int = 0  # Monday
     digest_time: time = time(8, 0)
     tickets_per_hour: int = 10  # new tickets a resident may file in an hour; 0: no limit
+    # The public web server (web/): `gridbot run` starts it beside the bot only with a port.
+    web_host: str = "127.0.0.1"
+    web_port: int | None = None
 
     def require_token(self) -> str:
         if not self.bot_token:
@@ -133,6 +136,12 @@ def load_settings(
     per_hour = get("TICKETS_PER_HOUR", "10")
     if not re.fullmatch(r"[0-9]{1,6}", per_hour):
         raise SettingsError(f"TICKETS_PER_HOUR must be a whole number (0 for no limit), got {per_hour!r}")
+    web_port = get("WEB_PORT")
+    if web_port and not (web_port.isdigit() and 1 <= int(web_port) <= 65535):
+        raise SettingsError(f"WEB_PORT must be a port number from 1 to 65535, got {web_port!r}")
+    web_host = get("WEB_HOST", "127.0.0.1")
+    if not HOST_PATTERN.fullmatch(web_host):
+        raise SettingsError(f"WEB_HOST must be a host name or an IP address, got {web_host!r}")
     font = get("FONT_PATH")
     if font and not Path(font).is_file():
         raise SettingsError(f"FONT_PATH {font!r} is not a file")
@@ -161,4 +170,6 @@ def load_settings(
         digest_weekday=WEEKDAYS.index(digest.group(1)),
         digest_time=time(int(digest.group(2)), int(digest.group(3))),
         tickets_per_hour=int(per_hour),
+        web_host=web_host,
+        web_port=int(web_port) if web_port else None,
     )
