@@ -36,7 +36,8 @@ from storage.base import Storage
 
 # Events only staff see: residents read what happened to their ticket (a missed deadline too),
 # not how staff work on it.
-INTERNAL_EVENTS = frozenset({EventType.NOTE, EventType.REMINDED, EventType.URGED, EventType.REASSIGNED})
+INTERNAL_EVENTS = frozenset({EventType.NOTE, EventType.REMINDED, EventType.URGED, EventType.REASSIGNED,
+                             EventType.PUBLISHED, EventType.KEPT_PRIVATE})
 # Words the resident and staff wrote to each other; the filer reads them, followers do not.
 # Every other note (escalation, hand-over and return reasons) is internal.
 PUBLIC_NOTES = frozenset(
@@ -148,6 +149,13 @@ def event_text(event: TicketEvent, names: HistoryNames, for_staff: bool) -> str:
         text = _("Merged into {number}").format(number=format_number(names.prefix, int(data.get("into", 0))))
     elif kind is EventType.REASSIGNED:
         text = passed_on_text(data.get("reason", ""), Tier(data.get("to", Tier.TOWN)))
+    elif kind is EventType.PUBLISHED:
+        text = _("📢 Public text changed") if data.get("edit") else _("📢 Published on the public board")
+        if data.get("hidden_photos"):
+            text += " " + _("(photos left out: {positions})").format(
+                positions=", ".join(str(i + 1) for i in data["hidden_photos"]))
+    elif kind is EventType.KEPT_PRIVATE:
+        text = _("🔒 Taken off the public board") if data.get("was_public") else _("🔒 Kept off the public board")
     elif kind is EventType.REPLIED and data.get("ask"):
         text = _("Asked the resident")
     elif kind is EventType.RESIDENT_MESSAGE and data.get("addition"):

@@ -25,6 +25,8 @@ def commands_for(grants: Sequence[RoleGrant]) -> list[BotCommand]:
         commands.append(BotCommand(command="qr", description=_("QR code of a grid")))
     if has_role(grants, Role.TOWN, Role.OFFICIAL, Role.ADMIN):
         commands.append(BotCommand(command="overdue", description=_("Overdue tickets in my area")))
+    if has_role(grants, Role.TOWN, Role.VILLAGE, Role.ADMIN):
+        commands.append(BotCommand(command="moderate", description=_("Decide what the public board shows")))
     if has_role(grants, Role.ADMIN):
         commands.append(BotCommand(command="posters", description=_("Printable posters of all grids")))
     if has_role(grants, Role.OFFICIAL, Role.ADMIN):

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from domain.models import BoardTowns
+
 SUPPORTED_LANGUAGES = ("zh", "en")
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 # Telegram tokens look like "123456789:AA...": a numeric bot id, a colon and a 35-character secret.
@@ -45,6 +47,9 @@ class Settings:
     # The public web server (web/): `gridbot run` starts it beside the bot only with a port.
     web_host: str = "127.0.0.1"
     web_port: int | None = None
+    # The public board (domain/board.py): towns that have one, and those whose suggestions may go
+    # public too (public reports always may, complaints never).
+    board: BoardTowns = BoardTowns()
 
     def require_token(self) -> str:
         if not self.bot_token:
@@ -78,6 +83,11 @@ def check_api_url(url: str) -> str:
     if parts.query or parts.fragment or parts.username or parts.password:
         raise SettingsError(f"TELEGRAM_API_URL must have no user, query or fragment; it {problem}")
     return url
+
+
+def names_list(value: str) -> frozenset[str]:
+    """Names separated by commas (also Chinese ones, ，and 、) or semicolons."""
+    return frozenset(part.strip() for part in re.split(r"[,;，、]", value) if part.strip())
 
 
 def load_settings(
@@ -142,6 +152,11 @@ def load_settings(
     web_host = get("WEB_HOST", "127.0.0.1")
     if not HOST_PATTERN.fullmatch(web_host):
         raise SettingsError(f"WEB_HOST must be a host name or an IP address, got {web_host!r}")
+    board_towns = names_list(get("BOARD_TOWNS"))
+    suggestion_towns = names_list(get("BOARD_SUGGESTIONS"))
+    if not suggestion_towns <= board_towns:
+        raise SettingsError("BOARD_SUGGESTIONS names towns that are not in BOARD_TOWNS: "
+                            + ", ".join(sorted(suggestion_towns - board_towns)))
     font = get("FONT_PATH")
     if font and not Path(font).is_file():
         raise SettingsError(f"FONT_PATH {font!r} is not a file")
@@ -172,4 +187,5 @@ def load_settings(
         tickets_per_hour=int(per_hour),
         web_host=web_host,
         web_port=int(web_port) if web_port else None,
+        board=BoardTowns(board_towns, suggestion_towns),
     )

@@ -36,6 +36,7 @@ from bot.outbox import OutboxSender
 from bot.pacing import Limiter, PacedReplies, PaceRepliesMiddleware
 from bot.session import UpdateDecodingSession
 from bot.steps import StepCommandMiddleware
+from domain.board import BoardService
 from domain.models import Role, RoleGrant
 from domain.service import TicketService
 from handlers import get_routers
@@ -80,7 +81,7 @@ def create_dispatcher(
     send_intervals: tuple[float, float] | None = None,
 ) -> Dispatcher:
     """Everything handlers need reaches them as dispatcher data: `db`, `settings`, `tickets`,
-    `outbox`, `limiter`, `clock`, `i18n`; per update the middlewares add `user`, `grants` and
+    `outbox`, `limiter`, `clock`, `i18n`, `board`; per update the middlewares add `user`, `grants` and
     `lang`. `send_intervals` (overall, per chat) replace Telegram's limits, e.g. (0, 0) in tests."""
     i18n = create_i18n(settings.default_language)
     renderer = NoticeRenderer(storage, settings, i18n, clock)
@@ -102,6 +103,7 @@ def create_dispatcher(
         limiter=limiter,
         clock=clock,
         i18n=i18n,
+        board=BoardService(storage, clock, settings.board),
     )
     dp.update.outer_middleware(UpdateLogMiddleware())
     dp.update.outer_middleware(PaceRepliesMiddleware())

@@ -27,6 +27,7 @@ from bot.texts import (
     tier_name,
 )
 from domain import service
+from domain.board import reviews
 from domain.media import from_data, sending_parts
 from domain.models import EventType, Notice, Role, RoleGrant, Status, Ticket, Tier
 from domain.stats import Period, PeriodKind, Scope, ScopeLevel
@@ -75,6 +76,13 @@ class NoticeRenderer:
             return self.settings.default_language
         return pick_language(user.language, user.telegram_language, self.settings.default_language)
 
+    async def grants_of(self, chat_id: int) -> list[RoleGrant]:
+        """The person's roles, with admin for ADMIN_IDS."""
+        grants = await self.storage.roles_of(chat_id)
+        if chat_id in self.settings.admin_ids:
+            grants.append(RoleGrant(Role.ADMIN))
+        return grants
+
     async def render(self, notice: Notice) -> TelegramMethod | None:
         """None when there is nothing left to say (the ticket is gone)."""
         if notice.type == NOTICE_DIGEST:
@@ -105,8 +113,10 @@ class NoticeRenderer:
                 why = card_context(notice.data)
                 if why:
                     text = why + "\n\n" + text
+                moderates = reviews(await self.grants_of(chat_id), ticket, await self.storage.get_grid(ticket.grid_code), self.settings.board)
                 return SendMessage(chat_id=chat_id, text=fit_message(text),
-                                   reply_markup=keyboards.staff_ticket(ticket, shortened=card.shortened))
+                                   reply_markup=keyboards.staff_ticket(ticket, shortened=card.shortened,
+                                                                       moderates=moderates))
             if notice.type == service.NOTICE_STATUS:
                 status = Status(notice.data["status"])
                 text = _("Your ticket {number} is now: {status}").format(
@@ -250,6 +260,12 @@ class NoticeRenderer:
             text = _("Note added to ticket {number}. Only staff see it.").format(number=number)
         elif event is EventType.WITHDRAWN:
             text = _("Ticket {number} is withdrawn; the staff were told. /my shows your tickets.").format(number=number)
+        elif event is EventType.PUBLISHED:
+            text = (_("The public text of ticket {number} is changed on the board.") if data.get("edit")
+                    else _("Ticket {number} is on the public board now."))
+        elif event is EventType.KEPT_PRIVATE:
+            text = (_("Ticket {number} was taken off the public board.") if data.get("was_public")
+                    else _("Ticket {number} stays off the public board."))
         elif event is EventType.ESCALATED:
             text = _("Ticket {number} went up to the {tier}.").format(number=number, tier=tier_name(Tier(data["to"])))
         else:
@@ -263,9 +279,7 @@ class NoticeRenderer:
         language = await self.language_of(chat_id)
         with self.i18n.context(), self.i18n.use_locale(language):
             if notice.type == service.NOTICE_COMMANDS:
-                grants = await self.storage.roles_of(chat_id)
-                if chat_id in self.settings.admin_ids:
-                    grants.append(RoleGrant(Role.ADMIN))
+                grants = await self.grants_of(chat_id)
                 scope = BotCommandScopeChat(chat_id=chat_id)
                 if not grants:
                     return DeleteMyCommands(scope=scope)

@@ -65,6 +65,10 @@ class EventType(StrEnum):
     # Its holders changed without a move by staff: someone was removed or blocked the bot, so the
     # card went to the remaining holders or the tier above: data {"reason": ..., "to": ...}.
     REASSIGNED = "reassigned"
+    # The public board (domain/board.py): approved with the public text (note) and the report photos
+    # left out (data {"hidden_photos": [...], "edit": bool}); or kept off the board (data {"was_public"}).
+    PUBLISHED = "published"
+    KEPT_PRIVATE = "kept_private"
 
 
 @dataclass(frozen=True)
@@ -212,3 +216,39 @@ class Notice:
     ticket_id: int | None = None
     data: dict = field(default_factory=dict)
     urgent: bool = False
+
+
+class Decision(StrEnum):
+    PUBLIC = "public"
+    PRIVATE = "private"  # kept off the board (or taken off it)
+
+
+@dataclass(frozen=True)
+class PublicPost:
+    """What staff decided the public may see of one ticket (the 曝光台 board, domain/board.py)."""
+
+    ticket_id: int
+    decision: Decision
+    text: str  # the public text; empty when private
+    hidden_photos: frozenset[int]  # positions of the report photos not shown
+    decided_at: int
+    decided_by: int
+
+    @property
+    def public(self) -> bool:
+        return self.decision is Decision.PUBLIC
+
+
+@dataclass(frozen=True)
+class BoardTowns:
+    """The towns with a public board (BOARD_TOWNS), and those that publish suggestions as well as
+    public reports (BOARD_SUGGESTIONS)."""
+
+    towns: frozenset[str] = frozenset()
+    suggestion_towns: frozenset[str] = frozenset()
+
+    def kinds(self, town: str) -> frozenset[Kind]:
+        """The kinds of ticket that may go public in `town`; never complaints (rules: domain/board.py)."""
+        if town not in self.towns:
+            return frozenset()
+        return frozenset({Kind.REPORT, Kind.SUGGESTION}) if town in self.suggestion_towns else frozenset({Kind.REPORT})

@@ -124,7 +124,8 @@ ANSWERS_PER_HOUR = 10
 CONFIRMED_EVENTS = frozenset({
     EventType.CREATED, EventType.FOLLOWED, EventType.RESIDENT_MESSAGE, EventType.CONFIRMED, EventType.REOPENED,
     EventType.RATED, EventType.REPLIED, EventType.RESOLVED, EventType.HANDED_OVER, EventType.ESCALATED,
-    EventType.RETURNED, EventType.MERGED, EventType.NOTE, EventType.WITHDRAWN,
+    EventType.RETURNED, EventType.MERGED, EventType.NOTE, EventType.WITHDRAWN, EventType.PUBLISHED,
+    EventType.KEPT_PRIVATE,
 })
 # To the town command centre and admins: staff who have not opened the bot or blocked it, with
 # how many tickets wait for them (data {"people": [{"name", "role", "scope", "blocked", "waiting"}]}).

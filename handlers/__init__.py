@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from aiogram import Router
 
-from handlers import codes, common, digest, fallback, resident, shops, sites, staff, start, stats, supervision, tickets
+from handlers import (
+    codes, common, digest, fallback, moderation, resident, shops, sites, staff, start, stats, supervision, tickets,
+)
 
 
 def get_routers() -> list[Router]:
@@ -15,6 +17,7 @@ def get_routers() -> list[Router]:
         tickets.build_router(),  # /t, the staff card and internal notes: access checked per ticket
         staff.build_router(),  # staff only (router-level filter)
         supervision.build_router(),  # returns and merges (staff), /overdue and urging (town, officials)
+        moderation.build_router(),  # the public board: /moderate and the review (town, village staff)
         codes.build_router(),  # /qr for staff, /posters for admins
         stats.build_router(),  # /stats for officials and admins
         digest.build_router(),  # /digest: officials choose their digests

@@ -198,3 +198,13 @@ class DigestCb(CheckedCallbackData, prefix="dg"):
     """An official chooses their digest: weekly, monthly, both or off."""
 
     choice: Word
+
+
+class ModerateCb(CheckedCallbackData, prefix="mod"):
+    """Town or village staff decide what the public board shows of a ticket: open (the review),
+    edit (the text), photo (show or hide the report photo at `index`), publish, private. Checked
+    against the person's area and the town's board on every tap."""
+
+    action: Word
+    ticket_id: RowId
+    index: SmallNumber = 0

@@ -14,6 +14,7 @@ from aiogram.types import (
 from aiogram.utils.i18n import gettext as _
 
 from bot.texts import kind_name, status_name
+from domain.board import report_photos
 from domain.deadlines import next_tier
 from domain.models import Category, Grid, Kind, Status, Ticket, Tier
 from domain.tickets import OPEN_STATUSES, format_number
@@ -30,6 +31,7 @@ from handlers.callbacks import (
     MeTooCb,
     QueuePageCb,
     MergeCb,
+    ModerateCb,
     OverduePageCb,
     RateCb,
     ResidentTicketCb,
@@ -106,10 +108,12 @@ def confirm(share_contact: bool) -> InlineKeyboardMarkup:
     )
 
 
-def staff_ticket(ticket: Ticket, handles: bool = True, shortened: bool = False) -> InlineKeyboardMarkup:
+def staff_ticket(ticket: Ticket, handles: bool = True, shortened: bool = False,
+                 moderates: bool = False) -> InlineKeyboardMarkup:
     """Buttons on a staff card, only for what the ticket's status allows now; someone who may
     only read the card (another tier of the area) can still add an internal note. A card that
-    had to leave something out offers its whole text."""
+    had to leave something out offers its whole text; town and village staff decide what the
+    public board shows of it (`moderates`)."""
     buttons = []
     open_ = ticket.status in OPEN_STATUSES
     if handles and ticket.status in (Status.NEW, Status.REOPENED):
@@ -128,6 +132,8 @@ def staff_ticket(ticket: Ticket, handles: bool = True, shortened: bool = False) 
             buttons.append(button(_("↩️ Return to the town"), StaffTicketCb(action="return", ticket_id=ticket.id)))
         buttons.append(button(_("🔗 Merge into…"), StaffTicketCb(action="merge", ticket_id=ticket.id)))
     buttons.append(button(_("📝 Internal note"), StaffTicketCb(action="note", ticket_id=ticket.id)))
+    if moderates:
+        buttons.append(button(_("📢 Public board…"), ModerateCb(action="open", ticket_id=ticket.id)))
     if shortened:
         buttons.append(button(_("📄 Full text"), StaffTicketCb(action="full", ticket_id=ticket.id)))
     return markup(buttons, 2)
@@ -263,3 +269,23 @@ def staff_queue(tickets: Sequence[Ticket], prefix: str, page: int, pages: int) -
 
 def staff_home() -> InlineKeyboardMarkup:
     return markup([button(_("🏠 Report a problem as a resident"), HomeCb(action="resident"))])
+
+
+def moderation(ticket: Ticket, hidden: Sequence[int], public: bool) -> InlineKeyboardMarkup:
+    """The review of what the public board shows of a ticket: each report photo shown or hidden,
+    the text, and the decision."""
+    buttons = [
+        button((_("🚫 Photo {n}: hidden") if i in hidden else _("🖼 Photo {n}: shown")).format(n=i + 1),
+               ModerateCb(action="photo", ticket_id=ticket.id, index=i))
+        for i in range(len(report_photos(ticket)))
+    ]
+    buttons.append(button(_("✏️ Edit the public text"), ModerateCb(action="edit", ticket_id=ticket.id)))
+    buttons.append(button(_("✅ Save the changes") if public else _("✅ Publish"),
+                          ModerateCb(action="publish", ticket_id=ticket.id)))
+    buttons.append(button(_("🔒 Take off the board") if public else _("🔒 Keep off the board"),
+                          ModerateCb(action="private", ticket_id=ticket.id)))
+    return markup(buttons, 2)
+
+
+def moderation_queue(tickets: Sequence[Ticket], prefix: str) -> InlineKeyboardMarkup:
+    return markup([button(format_number(prefix, t.id), ModerateCb(action="open", ticket_id=t.id)) for t in tickets], 3)

@@ -64,3 +64,8 @@ class Inspect(StatesGroup):
 
 class InternalNote(StatesGroup):
     text = State()  # a note on a ticket that only staff see
+
+
+class Moderate(StatesGroup):
+    review = State()  # the public text and photos of one ticket, with buttons (the draft is in the form)
+    text = State()  # staff write the public text

@@ -16,6 +16,7 @@ from aiogram.utils.i18n import gettext as _
 from bot.cards import StaffCard, media_method, staff_card_whole
 from bot.config import Settings
 from bot.texts import split_message, ticket_error_text
+from domain.board import reviews
 from domain.media import sending_parts
 from domain.models import RoleGrant, Ticket
 from domain.service import NotAllowed, TicketError, TicketService
@@ -32,10 +33,11 @@ from storage.base import Storage
 TICKET_NUMBER = re.compile(r"(?:([A-Za-z]+)-)?0*(\d{1,12})")
 
 
-async def staff_keyboard(db: Storage, ticket: Ticket, grants: list[RoleGrant], card: StaffCard):
+async def staff_keyboard(db: Storage, settings: Settings, ticket: Ticket, grants: list[RoleGrant], card: StaffCard):
     grid = await db.get_grid(ticket.grid_code)
     return keyboards.staff_ticket(ticket, handles=grid is not None and staff_may_handle(grants, ticket, grid),
-                                  shortened=card.shortened)
+                                  shortened=card.shortened,
+                                  moderates=reviews(grants, ticket, grid, settings.board))
 
 
 async def send_staff_card(bot: Bot, chat_id: int, db: Storage, settings: Settings, ticket: Ticket,
@@ -46,7 +48,7 @@ async def send_staff_card(bot: Bot, chat_id: int, db: Storage, settings: Setting
     if ticket.lat is not None and ticket.lon is not None:
         await bot.send_location(chat_id, latitude=ticket.lat, longitude=ticket.lon)
     card = await staff_card_whole(db, settings, ticket, lang, now)
-    await bot.send_message(chat_id, card.text, reply_markup=await staff_keyboard(db, ticket, grants, card))
+    await bot.send_message(chat_id, card.text, reply_markup=await staff_keyboard(db, settings, ticket, grants, card))
 
 
 async def refresh_card(bot: Bot, chat_id: int, message_id: int | None, db: Storage, settings: Settings,
@@ -56,7 +58,7 @@ async def refresh_card(bot: Bot, chat_id: int, message_id: int | None, db: Stora
     if message_id is None or ticket is None:
         return
     card = await staff_card_whole(db, settings, ticket, lang, now)
-    text, markup = card.text, await staff_keyboard(db, ticket, grants, card)
+    text, markup = card.text, await staff_keyboard(db, settings, ticket, grants, card)
     try:
         await bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup)
     except TelegramBadRequest as error:

@@ -18,6 +18,7 @@ from domain.models import (
     Kind,
     Notice,
     Attachment,
+    PublicPost,
     Resident,
     Role,
     RoleGrant,
@@ -303,6 +304,27 @@ class Storage(ABC):
     ) -> QueuePage:
         """One page of the open tickets these roles handle: overdue first (`domain.deadlines.is_overdue`
         at `now`), then oldest; with how many there are in all and how many are overdue."""
+
+    # -- the public board (rules: domain/board.py) -------------------------------------------------
+    @abstractmethod
+    async def public_post(self, ticket_id: int) -> PublicPost | None:
+        """What staff decided the public may see of the ticket; None if nobody decided yet."""
+
+    @abstractmethod
+    async def decide_public(self, post: PublicPost, event: TicketEvent, notices: Sequence[Notice] = ()) -> None:
+        """Store the decision (replacing the one before), its event and its notices in one transaction."""
+
+    @abstractmethod
+    async def undecided_public_tickets(
+        self, grid_codes: Sequence[str], kinds: Sequence[Kind], closed_since: int, limit: int
+    ) -> list[Ticket]:
+        """Tickets of these grids and kinds that nobody decided about yet, not merged, open or
+        closed (resolved or confirmed) at or after `closed_since`; oldest first, without photos."""
+
+    @abstractmethod
+    async def public_posts(self, grid_codes: Sequence[str], closed_since: int) -> list[tuple[Ticket, PublicPost]]:
+        """Tickets of these grids decided public, not merged, open or closed at or after
+        `closed_since`, newest first, each with its photos and its decision."""
 
     # -- outbox -----------------------------------------------------------------------------------
     @abstractmethod

@@ -18,6 +18,7 @@ import aiosqlite
 from domain.categories import DEFAULT_CATEGORIES
 from domain.models import (
     Category,
+    Decision,
     DeadlineUnit,
     EventType,
     Grid,
@@ -25,6 +26,7 @@ from domain.models import (
     MediaKind,
     Notice,
     Attachment,
+    PublicPost,
     Resident,
     Role,
     RoleGrant,
@@ -116,6 +118,19 @@ def _user(row: Sequence) -> Resident:
 
 def _grid(row: Sequence) -> Grid:
     return Grid(*row)
+
+
+# A ticket the public board may show (domain.board.on_board): open, or resolved or confirmed at or
+# after a time (_on_board_params); merged ones never.
+_ON_BOARD_SQL = f"(t.status IN {_OPEN_SQL} OR (t.status IN (?, ?) AND COALESCE(t.confirmed_at, t.resolved_at) >= ?))"
+
+
+def _on_board_params(closed_since: int) -> tuple:
+    return (*_OPEN, Status.RESOLVED.value, Status.CLOSED.value, closed_since)
+
+
+def _public_post(row: Sequence) -> PublicPost:
+    return PublicPost(row[0], Decision(row[1]), row[2], frozenset(json.loads(row[3])), row[4], row[5])
 
 
 CATEGORY_COLUMNS = "code, name_zh, name_en, department, reply_within, resolve_within, deadline_unit"
@@ -789,6 +804,64 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
         return [_ticket(r) for r in rows]
 
     # -- outbox -----------------------------------------------------------------------------------
+    # -- the public board ---------------------------------------------------------------------------
+    async def public_post(self, ticket_id: int) -> PublicPost | None:
+        row = await self._one(
+            "SELECT ticket_id, decision, text, hidden_photos, decided_at, decided_by FROM public_posts"
+            " WHERE ticket_id = ?", (ticket_id,),
+        )
+        return _public_post(row) if row else None
+
+    async def decide_public(self, post: PublicPost, event: TicketEvent, notices: Sequence[Notice] = ()) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO public_posts(ticket_id, decision, text, hidden_photos, decided_at, decided_by)"
+                " VALUES (?,?,?,?,?,?) ON CONFLICT(ticket_id) DO UPDATE SET decision = excluded.decision,"
+                " text = excluded.text, hidden_photos = excluded.hidden_photos,"
+                " decided_at = excluded.decided_at, decided_by = excluded.decided_by",
+                (post.ticket_id, post.decision.value, post.text, json.dumps(sorted(post.hidden_photos)),
+                 post.decided_at, post.decided_by),
+            )
+            (tier,) = db.execute("SELECT tier FROM tickets WHERE id = ?", (post.ticket_id,)).fetchone()
+            self._insert_event(db, event, tier)
+            self._insert_notices(db, notices, event.at)
+
+        await self._in_one_trip(write)
+
+    async def undecided_public_tickets(
+        self, grid_codes: Sequence[str], kinds: Sequence[Kind], closed_since: int, limit: int
+    ) -> list[Ticket]:
+        if not grid_codes or not kinds:
+            return []
+        grids = ",".join("?" * len(grid_codes))
+        kind_marks = ",".join("?" * len(kinds))
+        rows = await self._all(
+            f"SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.grid_code IN ({grids}) AND t.kind IN ({kind_marks})"
+            f" AND NOT EXISTS (SELECT 1 FROM public_posts p WHERE p.ticket_id = t.id)"
+            f" AND {_ON_BOARD_SQL}"
+            " ORDER BY t.id LIMIT ?",
+            (*grid_codes, *(k.value for k in kinds), *_on_board_params(closed_since), limit),
+        )
+        return [_ticket(r) for r in rows]
+
+    async def public_posts(self, grid_codes: Sequence[str], closed_since: int) -> list[tuple[Ticket, PublicPost]]:
+        if not grid_codes:
+            return []
+        grids = ",".join("?" * len(grid_codes))
+        rows = await self._all(
+            f"SELECT t.id FROM tickets t JOIN public_posts p ON p.ticket_id = t.id WHERE p.decision = ?"
+            f" AND t.grid_code IN ({grids})"
+            f" AND {_ON_BOARD_SQL}"
+            " ORDER BY t.id DESC",
+            (Decision.PUBLIC.value, *grid_codes, *_on_board_params(closed_since)),
+        )
+        found = []
+        for (ticket_id,) in rows:
+            ticket, post = await self.get_ticket(ticket_id), await self.public_post(ticket_id)
+            if ticket is not None and post is not None:
+                found.append((ticket, post))
+        return found
+
     async def enqueue(self, notices: Sequence[Notice], now: int) -> None:
         await self._in_one_trip(lambda db: self._insert_notices(db, notices, now))
 

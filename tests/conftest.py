@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -230,19 +232,26 @@ async def opened_the_bot(db: SqliteStorage, staff: list[StaffMember]) -> None:
         await db.touch_user(member.telegram_id, f"User{member.telegram_id}", f"user{member.telegram_id}", None)
 
 
-@pytest.fixture
-async def harness(tmp_path: Path, caplog):
+@asynccontextmanager
+async def open_harness(tmp_path: Path, caplog, **settings: Any) -> AsyncIterator[Harness]:
+    """The test town with its staff, and the dispatcher with these settings changed."""
     db = await SqliteStorage.open(tmp_path / "test.sqlite3")
     await db.upsert_grids(GRIDS)
     await db.upsert_staff(STAFF)
     await opened_the_bot(db, STAFF)  # tests of staff who have not add their own
     clock = FakeClock()
-    settings = make_settings(tmp_path)
-    dp = create_dispatcher(settings, db, clock=clock, send_intervals=(0.0, 0.0))
+    chosen = make_settings(tmp_path, **settings)
+    dp = create_dispatcher(chosen, db, clock=clock, send_intervals=(0.0, 0.0))
     bot = make_bot()
-    yield Harness(dp, bot, db, clock, settings)
+    yield Harness(dp, bot, db, clock, chosen)
     await db.close()
     # The bot logs a handler's error instead of raising it (bot.middlewares.UpdateLogMiddleware):
     # in a test, such an error is a failure.
     failed = [r.getMessage() for r in caplog.get_records("call") if r.name == "gridbot.updates" and r.levelno >= logging.ERROR]
     assert not failed, failed
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, caplog):
+    async with open_harness(tmp_path, caplog) as h:
+        yield h

@@ -51,6 +51,15 @@ def test_web_settings(tmp_path, monkeypatch):
         load_settings({"WEB_HOST": "bad host"})
 
 
+def test_board_settings(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_settings({}).board.towns == frozenset()
+    board = load_settings({"BOARD_TOWNS": "西岗镇， 东沙河镇、,", "BOARD_SUGGESTIONS": "西岗镇"}).board
+    assert board.towns == {"西岗镇", "东沙河镇"} and board.suggestion_towns == {"西岗镇"}
+    with pytest.raises(SettingsError, match="BOARD_SUGGESTIONS .*南庄镇"):
+        load_settings({"BOARD_TOWNS": "西岗镇", "BOARD_SUGGESTIONS": "南庄镇"})
+
+
 def test_gridbot_web_runs_without_a_token_and_stops_on_sigterm(tmp_path):
     port = free_port()
     environment = {key: value for key, value in os.environ.items() if key != "BOT_TOKEN"}

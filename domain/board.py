@@ -1,0 +1,133 @@
+"""The public board (曝光台): which tickets may be public, who decides, and what the public reads.
+
+Nothing is public until town or village staff decide so. A complaint (投诉举报) never is; a public
+report is, once approved; a suggestion only in towns that allow it. The approved text is what the
+public reads (staff may take out names, numbers, addresses; the starting text has mobile and ID
+numbers masked); the ticket keeps the resident's original, and each decision is an event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from domain.models import Attachment, BoardTowns, Decision, EventType, Grid, Kind, MediaKind, PublicPost, Role, RoleGrant, Status, Ticket, TicketEvent
+from domain.service import Conflict, InvalidInput, NotAllowed, TicketService
+from domain.text import clean_text, telegram_length
+from domain.tickets import MAX_DESCRIPTION, mask_personal
+from storage.base import Storage
+
+# Closed tickets stay on the board (and in the moderation queue) this long after closing.
+RECENT_DAYS = 30
+RECENT_SECONDS = RECENT_DAYS * 86400
+# Tickets the moderation queue shows at once.
+QUEUE_LIMIT = 20
+
+
+def may_moderate(grants: Iterable[RoleGrant], grid: Grid) -> bool:
+    """Town staff of its town, village staff of its village, and admins decide what goes public."""
+    return any(
+        g.role is Role.ADMIN
+        or (g.role is Role.TOWN and g.scope == grid.town)
+        or (g.role is Role.VILLAGE and g.scope == grid.village)
+        for g in grants
+    )
+
+
+def may_go_public(ticket: Ticket, grid: Grid, towns: BoardTowns) -> bool:
+    return ticket.kind in towns.kinds(grid.town) and ticket.status is not Status.MERGED
+
+
+def report_photos(ticket: Ticket) -> tuple[Attachment, ...]:
+    """The resident's photos, which the board may show (hidden ones aside); never their videos,
+    voice messages or video notes, which may carry their voice or face. Hidden photos are counted
+    by their position here."""
+    return tuple(a for a in ticket.attachments if a.kind is MediaKind.PHOTO)
+
+
+def reviews(grants: Iterable[RoleGrant], ticket: Ticket, grid: Grid | None, towns: BoardTowns) -> bool:
+    """Whether the person's card of the ticket offers the public board's review."""
+    return grid is not None and may_moderate(grants, grid) and may_go_public(ticket, grid, towns)
+
+
+def public_text(text: str) -> str:
+    """The public text as stored, or InvalidInput when it shows nothing or is too long."""
+    text = clean_text(text)
+    if not text or telegram_length(text) > MAX_DESCRIPTION:
+        raise InvalidInput("public text")
+    return text
+
+
+def proposed_text(description: str) -> str:
+    """The starting text staff edit: the resident's words with mobile and ID numbers masked."""
+    return mask_personal(description)
+
+
+class BoardService:
+    """Staff decide what of a ticket is public; each decision is checked, stored with its event and
+    confirmed through the outbox in one transaction."""
+
+    def __init__(self, storage: Storage, clock: Callable[[], int], towns: BoardTowns):
+        self.storage = storage
+        self.clock = clock
+        self.towns = towns
+
+    async def moderated(self, ticket_id: int, grants: Sequence[RoleGrant]) -> tuple[Ticket, PublicPost | None]:
+        """The ticket and its current decision, if this person may decide about it now."""
+        ticket = await self.storage.get_ticket(ticket_id)
+        grid = await self.storage.get_grid(ticket.grid_code) if ticket else None
+        if ticket is None or grid is None or not may_moderate(grants, grid) or not may_go_public(ticket, grid, self.towns):
+            raise NotAllowed(ticket_id)
+        return ticket, await self.storage.public_post(ticket_id)
+
+    async def publish(self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant], text: str,
+                      hidden_photos: Iterable[int]) -> PublicPost:
+        """Approve the ticket for the board with this public text and without these report photos;
+        on a ticket already public, an edit."""
+        ticket, before = await self.moderated(ticket_id, grants)
+        text = public_text(text)
+        hidden = frozenset(hidden_photos)
+        if not hidden <= set(range(len(report_photos(ticket)))):
+            raise InvalidInput("photo")
+        if before is not None and before.public and before.text == text and before.hidden_photos == hidden:
+            raise Conflict(ticket_id)  # nothing changed (a second tap)
+        now = self.clock()
+        post = PublicPost(ticket.id, Decision.PUBLIC, text, hidden, now, actor_id)
+        event = TicketEvent(ticket.id, now, EventType.PUBLISHED, actor_id, text,
+                            {"hidden_photos": sorted(hidden), "edit": before is not None and before.public})
+        await self.storage.decide_public(post, event, TicketService._done(event))
+        return post
+
+    async def keep_private(self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant]) -> PublicPost:
+        """Keep the ticket off the board, or take it off."""
+        ticket, before = await self.moderated(ticket_id, grants)
+        if before is not None and not before.public:
+            raise Conflict(ticket_id)
+        now = self.clock()
+        post = PublicPost(ticket.id, Decision.PRIVATE, "", frozenset(), now, actor_id)
+        event = TicketEvent(ticket.id, now, EventType.KEPT_PRIVATE, actor_id, None,
+                            {"was_public": before is not None})
+        await self.storage.decide_public(post, event, TicketService._done(event))
+        return post
+
+    async def queue(self, grants: Sequence[RoleGrant]) -> list[Ticket]:
+        """Tickets in this person's area that may go public and nobody decided about yet, oldest
+        first: open ones and those closed within RECENT_DAYS."""
+        by_kinds: dict[frozenset[Kind], list[str]] = {}
+        for grid in await self.storage.list_grids():
+            kinds = self.towns.kinds(grid.town)
+            if kinds and may_moderate(grants, grid):
+                by_kinds.setdefault(kinds, []).append(grid.code)
+        since = self.clock() - RECENT_SECONDS
+        found: list[Ticket] = []
+        for kinds, codes in by_kinds.items():
+            found += await self.storage.undecided_public_tickets(codes, sorted(kinds), since, QUEUE_LIMIT)
+        return sorted(found, key=lambda t: t.id)[:QUEUE_LIMIT]
+
+    async def board(self, town: str) -> list[tuple[Ticket, PublicPost]]:
+        """What the public board of `town` shows: approved tickets, open or closed within
+        RECENT_DAYS, newest first, with their photos."""
+        if town not in self.towns.towns:
+            return []
+        grids = {g.code: g for g in await self.storage.list_grids() if g.town == town}
+        # A town that stops publishing suggestions takes those it published off its board.
+        return [(t, p) for t, p in await self.storage.public_posts(list(grids), self.clock() - RECENT_SECONDS)
+                if may_go_public(t, grids[t.grid_code], self.towns)]
