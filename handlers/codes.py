@@ -16,14 +16,23 @@ from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import I18n
 from aiogram.utils.i18n import gettext as _
 
-from bot.codes import PAPER_NAMES, NoBotUsername, card_image, filter_grids, grid_specs, paper_size, posters_pdf
+from bot.codes import (
+    PAPER_NAMES,
+    NoBotUsername,
+    card_image,
+    code_specs,
+    codes_in,
+    grid_specs,
+    paper_size,
+    posters_pdf,
+)
 from bot.config import Settings
 from domain.models import Grid, Role, RoleGrant
 from domain.tickets import grids_in_scope
 from handlers.callbacks import QrGridCb
 from handlers.filters import HasRole, IsStaff
 from handlers.keyboards import button, markup
-from qr import FontNotFoundError, MissingGlyphsError, PosterSpec, describe_characters
+from qr import CodeKind, FontNotFoundError, MissingGlyphsError, PosterSpec, describe_characters
 from storage.base import Storage
 
 log = logging.getLogger(__name__)
@@ -111,22 +120,29 @@ async def qr_for_grid(query: CallbackQuery, callback_data: QrGridCb, db: Storage
     await send_card(query.message, grid, db, settings, i18n)
 
 
-def parse_posters_args(args: str | None) -> tuple[str, str | None] | str:
-    """`/posters [size] [town or village]` → (size, place), or the word that looks like a paper
-    size we do not print on ("A3"): a place is never named like a paper size."""
+# The word after /posters for shops' and sites' posters instead of grids'.
+POSTER_KINDS = {"shops": CodeKind.SHOP, "商户": CodeKind.SHOP, "sites": CodeKind.SUPERVISION, "场所": CodeKind.SUPERVISION}
+
+
+def parse_posters_args(args: str | None) -> tuple[CodeKind, str, str | None] | str:
+    """`/posters [shops|sites] [size] [town or village]` → (kind, size, place), or the word that
+    looks like a paper size we do not print on ("A3"): a place is never named like a paper size."""
     words = (args or "").split()
+    kind = CodeKind.GRID
+    if words and words[0].lower() in POSTER_KINDS:
+        kind = POSTER_KINDS[words.pop(0).lower()]
     size = "A4"
     if words and PAPER_LIKE.fullmatch(words[0]):
         size = paper_size(words[0]) or ""
         if not size:
             return words[0]
         words.pop(0)
-    return size, " ".join(words) or None
+    return kind, size, " ".join(words) or None
 
 
 async def posters_command(message: Message, command: CommandObject, db: Storage, settings: Settings,
                           i18n: I18n) -> None:
-    """/posters [A4|A5|A6|A6x4] [town or village]"""
+    """/posters [shops|sites] [A4|A5|A6|A6x4] [town or village]"""
     parsed = parse_posters_args(command.args)
     if isinstance(parsed, str):
         await message.answer(
@@ -134,17 +150,18 @@ async def posters_command(message: Message, command: CommandObject, db: Storage,
               "with cut marks).").format(size=escape(parsed), sizes=", ".join(PAPER_NAMES))
         )
         return
-    size, place = parsed
-    grids = await db.list_grids()
-    if place:
-        grids = filter_grids(grids, town=place) or filter_grids(grids, village=place)
-    if not grids:
-        await message.answer(_("No grids to print."))
+    kind, size, place = parsed
+    # A place is a town, or else a village.
+    items = await codes_in(db, kind, place, None)
+    if place and not items:
+        items = await codes_in(db, kind, None, place)
+    if not items:
+        await message.answer(_("No grids to print.") if kind is CodeKind.GRID else _("No shops or sites to print."))
         return
-    await message.answer(_("Making {count} posters ({size})…").format(count=len(grids), size=size))
+    await message.answer(_("Making {count} posters ({size})…").format(count=len(items), size=size))
     pdf = BytesIO()
     try:
-        specs = await grid_specs(grids, settings, db, i18n)
+        specs = await code_specs(kind, items, settings, db, i18n)
         # Drawing a thousand pages takes seconds: off the event loop, so the bot keeps answering.
         report = await asyncio.to_thread(posters_pdf, pdf, specs, size, settings)
     except Exception as error:  # noqa: BLE001 - every failure is told, in words

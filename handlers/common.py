@@ -221,7 +221,8 @@ def help_text(grants: list[RoleGrant]) -> str:
     if has_role(grants, Role.INSPECTOR, Role.ADMIN):
         parts.append(_("Inspectors: scan a site's code to add an inspection; /siteqr – a site's QR code"))
     if has_role(grants, Role.ADMIN):
-        parts.append(_("Admins: /posters – printable posters of all grids; /shopqr – a shop's QR code"))
+        parts.append(_("Admins: /posters – printable posters of all grids (/posters shops, /posters sites for "
+                       "shops and sites; A5, A6 or A6x4 for smaller paper); /shopqr – a shop's QR code"))
     return "\n\n".join(parts)
 
 

@@ -11,6 +11,7 @@ from PIL import Image
 
 from bot.__main__ import main
 from domain.models import Grid
+from domain.shops import Shop, Site, SiteKind
 from handlers.callbacks import QrGridCb
 from tests.conftest import GRIDS, WORKER_DL01, joined, last_buttons
 from tests.test_qr import EXT_B, decode_all, no_system_fonts, pdf_pages  # noqa: F401 (autouse fixture)
@@ -207,3 +208,19 @@ def test_cli_shop_and_site_cards_and_posters(cli_db, monkeypatch, capsys):
     assert [decode_all(page) for page in pdf_pages(pdf.read_bytes(), dpi=72)] == [[site_link.format("S001")]]
     assert main(["posters", "--sites", "--village", "南庄村", "-o", str(pdf)]) == 1
     assert "no sites match" in capsys.readouterr().err
+
+
+async def test_admin_gets_posters_of_shops_and_sites(harness):
+    h = harness
+    await h.db.upsert_shops([Shop("M001", "东里便民超市", "DL01"), Shop("M002", "南庄早餐店", "NZ01")])
+    await h.db.upsert_sites([Site("S001", "西岗农贸市场", "DL02", SiteKind.FACILITY)])
+    calls = await h.send(h.user(1, "en"), "/posters shops A6 南庄村")
+    [document] = documents(calls)
+    assert [decode_all(page) for page in pdf_pages(document.document.data, dpi=72)] == [
+        ["https://t.me/grid_test_bot?start=m_M002"]]
+    calls = await h.send(h.user(1, "en"), "/posters 场所")
+    [document] = documents(calls)
+    assert [decode_all(page) for page in pdf_pages(document.document.data, dpi=72)] == [
+        ["https://t.me/grid_test_bot?start=s_S001"]]
+    calls = await h.send(h.user(1, "en"), "/posters sites 南庄村")
+    assert not documents(calls) and "No shops or sites to print" in joined(calls, 1)
