@@ -1,15 +1,18 @@
 """Cost of a full resident flow (start → kind → category → text → done → confirm) per update,
-through the real dispatcher, beside a bare aiogram FSM bot doing the same steps in the same run.
+through the real dispatcher on SQLite and on PostgreSQL, beside a bare aiogram FSM bot doing the
+same steps in the same run.
 
-    python bench/flow_bench.py [--flows 300]
+    python bench/flow_bench.py [--flows 300] [--postgres postgresql://root@127.0.0.1:5432/test]
 
-Prints microseconds per update for both and their ratio (aim: at most 2x the bare bot).
+Prints microseconds per update for each and their ratio to the bare bot (aim: at most 2x). The
+PostgreSQL run uses a schema of its own in that database, dropped after; `--postgres ""` leaves it out.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import secrets
 import sys
 import tempfile
 import time
@@ -27,7 +30,9 @@ from aiogram.utils.keyboard import InlineKeyboardBuilder  # noqa: E402
 
 from bot.factory import create_dispatcher  # noqa: E402
 from handlers.callbacks import CategoryCb, FormCb, KindCb  # noqa: E402
-from storage.sqlite import SqliteStorage  # noqa: E402
+import asyncpg  # noqa: E402
+
+from storage import Storage, open_storage  # noqa: E402
 from tests.conftest import GRIDS, STAFF, FakeClock, Harness, make_settings, opened_the_bot  # noqa: E402
 from tests.fake_telegram import make_bot  # noqa: E402
 
@@ -109,40 +114,65 @@ async def run_flows(h: Harness, flows: int, first_user: int) -> tuple[float, int
     return time.perf_counter() - started, updates
 
 
-async def measure(flows: int) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        db = await SqliteStorage.open(Path(folder) / "bench.sqlite3")
-        await db.upsert_grids(GRIDS)
-        await db.upsert_staff(STAFF)
-        await opened_the_bot(db, STAFF)  # so that cards reach the workers
-        clock = FakeClock()
-        settings = make_settings(Path(folder))
-        real = Harness(create_dispatcher(settings, db, clock=clock, send_intervals=(0.0, 0.0)),
-                       make_bot(), db, clock, settings)
-        bare = Harness(bare_dispatcher(), make_bot(), db, clock, settings)
-        # The bare bot's steps mean nothing to the real dispatcher's callbacks and vice versa, so
-        # the bare harness taps plain data; its outbox delivery step is skipped.
-        bare.feed = lambda update, deliver=False, _h=bare: Harness.feed(_h, update, deliver=False)  # type: ignore[method-assign]
-        real.feed = lambda update, deliver=False, _h=real: Harness.feed(_h, update, deliver=False)  # type: ignore[method-assign]
+async def gridbot(db: Storage, folder: Path, clock: FakeClock) -> Harness:
+    """The real dispatcher on `db`, with the town's grids and staff."""
+    await db.upsert_grids(GRIDS)
+    await db.upsert_staff(STAFF)
+    await opened_the_bot(db, STAFF)  # so that cards reach the workers
+    settings = make_settings(folder)
+    return Harness(create_dispatcher(settings, db, clock=clock, send_intervals=(0.0, 0.0)),
+                   make_bot(), db, clock, settings)
 
-        await run_flows(real, 20, 10_000)  # warm-up: imports, caches, SQLite pages
-        await run_flows(bare, 20, 10_000)
-        results = {}
-        for name, harness, first in (("bare", bare, 20_000), ("gridbot", real, 30_000), ("bare again", bare, 40_000)):
-            seconds, updates = await run_flows(harness, flows, first)
-            results[name] = seconds / updates * 1e6
-            print(f"{name:>11}: {results[name]:8.0f} µs per update ({updates} updates, {seconds:.2f} s)")
-        baseline = (results["bare"] + results["bare again"]) / 2
-        print(f"{'ratio':>11}: {results['gridbot'] / baseline:8.2f} x the bare aiogram FSM bot (aim: <= 2)")
-        outbox_items = len(await db.due_outbox(2**40, limit=10**6))
-        print(f"{'tickets':>11}: {flows + 20} filed; {outbox_items} chats with unsent notices (not delivered in the bench)")
-        await db.close()
+
+def without_delivery(h: Harness) -> Harness:
+    # The bare bot's steps mean nothing to the real dispatcher's callbacks and vice versa, so the
+    # bare harness taps plain data; the outbox delivery step is skipped for both.
+    h.feed = lambda update, deliver=False, _h=h: Harness.feed(_h, update, deliver=False)  # type: ignore[method-assign]
+    return h
+
+
+async def measure(flows: int, postgres: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        clock = FakeClock()
+        databases = {"SQLite": await open_storage(Path(folder) / "bench.sqlite3")}
+        schema = f"bench_{secrets.token_hex(4)}"
+        admin = await asyncpg.connect(postgres) if postgres else None
+        if admin is not None:
+            await admin.execute(f"CREATE SCHEMA {schema}")
+            databases["PostgreSQL"] = await open_storage(f"{postgres}?search_path={schema}")
+        try:
+            runs = {name: without_delivery(await gridbot(db, Path(folder), clock)) for name, db in databases.items()}
+            bare = without_delivery(Harness(bare_dispatcher(), make_bot(), databases["SQLite"], clock,
+                                            make_settings(Path(folder))))
+            for harness in (*runs.values(), bare):
+                await run_flows(harness, 20, 10_000)  # warm-up: imports, caches, pages, prepared statements
+            order = [("bare", bare, 20_000), *((f"on {n}", h, 30_000) for n, h in runs.items()), ("bare again", bare, 40_000)]
+            results = {}
+            for name, harness, first in order:
+                seconds, updates = await run_flows(harness, flows, first)
+                results[name] = seconds / updates * 1e6
+                print(f"{name:>14}: {results[name]:8.0f} µs per update ({updates} updates, {seconds:.2f} s)")
+            baseline = (results["bare"] + results["bare again"]) / 2
+            for name in runs:
+                print(f"{'ratio ' + name:>14}: {results['on ' + name] / baseline:8.2f} x the bare aiogram FSM bot (aim: <= 2)")
+            for name, db in databases.items():
+                chats = len(await db.due_outbox(2**40, limit=10**6))
+                print(f"{name:>14}: {flows + 20} tickets filed; {chats} chats with unsent notices (not delivered here)")
+        finally:
+            for db in databases.values():
+                await db.close()
+            if admin is not None:
+                await admin.execute(f"DROP SCHEMA {schema} CASCADE")
+                await admin.close()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--flows", type=int, default=300)
-    asyncio.run(measure(parser.parse_args().flows))
+    parser.add_argument("--postgres", default="postgresql://root@127.0.0.1:5432/test",
+                        help="a PostgreSQL database to run in too ('' for none)")
+    args = parser.parse_args()
+    asyncio.run(measure(args.flows, args.postgres))
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ import asyncio
 import logging
 import sqlite3
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
@@ -62,11 +64,20 @@ def setup_logging(token: str | None) -> None:
             handler.addFilter(RedactTokenFilter(token))
 
 
+def shown(settings: Settings) -> str:
+    """The database as messages name it: the SQLite file, or PostgreSQL's host and database (the
+    URL may hold a password)."""
+    if not settings.database_url:
+        return str(settings.database_path)
+    parts = urlsplit(settings.database_url)
+    return f"PostgreSQL {parts.hostname or 'localhost'}{parts.path}"
+
+
 async def run_bot(settings: Settings) -> None:
     from bot.factory import create_bot, create_dispatcher
 
     bot = create_bot(settings)
-    storage = await open_storage(settings.database_path)
+    storage = await open_storage(settings.database)
     web_runner = None
     try:
         dispatcher = create_dispatcher(settings, storage)
@@ -88,7 +99,7 @@ async def run_web(settings: Settings) -> None:
     from web.app import DEFAULT_WEB_PORT, create_app, serve_until_stopped
 
     port = settings.web_port or DEFAULT_WEB_PORT
-    storage = await open_storage(settings.database_path)
+    storage = await open_storage(settings.database)
     try:
         log.info("web server on %s:%s", settings.web_host, port)
         await serve_until_stopped(create_app(settings, storage), settings.web_host, port)
@@ -98,6 +109,11 @@ async def run_web(settings: Settings) -> None:
 
 async def run_backup(settings: Settings, target: Path) -> int:
     """A consistent copy of the database, also while the bot runs (restore: see README)."""
+    if settings.database_url:
+        from storage.postgres import BACKUP_ADVICE
+
+        print(BACKUP_ADVICE, file=sys.stderr)
+        return 2
     source = settings.database_path
     if not source.is_file():
         print(f"{source} does not exist: there is nothing to back up.", file=sys.stderr)
@@ -118,20 +134,41 @@ async def run_backup(settings: Settings, target: Path) -> int:
     return 0
 
 
+async def run_migrate(settings: Settings, url: str) -> int:
+    """Copy the SQLite database into an empty PostgreSQL database and check the copy (stop the
+    bot first: what it writes meanwhile would not be copied)."""
+    from storage.postgres import is_postgres_url
+    from storage.transfer import TransferError, copy_to_postgres
+
+    if not is_postgres_url(url):
+        print("--to must be a PostgreSQL URL such as postgresql://gridbot@127.0.0.1:5432/gridbot", file=sys.stderr)
+        return 2
+    try:
+        copies = await copy_to_postgres(settings.database_path, url)
+    except TransferError as error:
+        print(f"migrate: {error}", file=sys.stderr)
+        return 1
+    for copy in copies:
+        print(f"{copy.table:<20} {copy.rows:>9,} rows  checksum {copy.checksum}")
+    print(f"Copied {settings.database_path} into {shown(replace(settings, database_url=url))}:"
+          " every table has the same rows. Set DATABASE_URL to it and start the bot.")
+    return 0
+
+
 async def run_demo(settings: Settings) -> int:
     from bot.factory import wall_clock
     from domain.demo import fill_demo
 
-    storage = await open_storage(settings.database_path)
+    storage = await open_storage(settings.database)
     try:
         if not await storage.is_empty():
-            print(f"{settings.database_path} already holds data; the demo fills only an empty database.",
+            print(f"{shown(settings)} already holds data; the demo fills only an empty database.",
                   file=sys.stderr)
             return 1
         count = await fill_demo(storage, wall_clock())
     finally:
         await storage.close()
-    print(f"Demo town written to {settings.database_path}: 6 grids, their staff and {count} tickets.")
+    print(f"Demo town written to {shown(settings)}: 6 grids, their staff and {count} tickets.")
     return 0
 
 
@@ -146,7 +183,7 @@ async def run_import(settings: Settings, what: str, path: Path, replace: bool = 
     if replace and what != "staff":
         print("--replace is for `gridbot import staff` only", file=sys.stderr)
         return 2
-    storage = await open_storage(settings.database_path)
+    storage = await open_storage(settings.database)
     try:
         stored_grids = await storage.list_grids()
         if what == "staff":
@@ -171,7 +208,7 @@ async def run_import(settings: Settings, what: str, path: Path, replace: bool = 
             print(f"{path}: {error}", file=sys.stderr)
         print(f"nothing was imported from {path}", file=sys.stderr)
         return 1
-    storage = await open_storage(settings.database_path)
+    storage = await open_storage(settings.database)
     try:
         if what == "staff":
             stored = {(m.telegram_id, m.role, m.scope) for m in await storage.list_staff()}
@@ -219,7 +256,7 @@ def print_removed(removed) -> None:
 
 
 async def run_staff_list(settings: Settings) -> int:
-    storage = await open_storage(settings.database_path)
+    storage = await open_storage(settings.database)
     try:
         people: dict[int, list] = {}
         for member in await storage.list_staff():
@@ -246,7 +283,7 @@ async def run_staff_list(settings: Settings) -> int:
 async def run_staff_remove(settings: Settings, telegram_id: int, role: str | None, scope: str | None) -> int:
     from domain.models import Role
 
-    storage = await open_storage(settings.database_path)
+    storage = await open_storage(settings.database)
     try:
         removed = await storage.remove_staff(telegram_id, Role(role) if role else None, scope)
         if not removed:
@@ -274,7 +311,7 @@ async def run_qr(settings: Settings, kind: CodeKind, code: str, out: Path) -> in
     if image_format is None:
         print(f"cannot write a card as {out.name!r}: name the file .png, .jpg or .jpeg", file=sys.stderr)
         return 2
-    storage = await open_storage(settings.database_path)
+    storage = await open_storage(settings.database)
     try:
         item = await find_code(storage, kind, code)
         if item is None:
@@ -294,7 +331,7 @@ async def run_posters(settings: Settings, kind: CodeKind, out: Path, size: str, 
     from bot.i18n import create_i18n
     from qr import describe_characters
 
-    storage = await open_storage(settings.database_path)
+    storage = await open_storage(settings.database)
     try:
         items = await codes_in(storage, kind, town, village)
         if not items:
@@ -374,7 +411,7 @@ async def run_stats(settings: Settings, args: argparse.Namespace) -> int:
         if name:
             scope = Scope(level, name)
     i18n = create_i18n(settings.default_language)
-    storage = await open_storage(settings.database_path)
+    storage = await open_storage(settings.database)
     try:
         names = await category_names(storage, settings.default_language)
         with i18n.context(), i18n.use_locale(settings.default_language):
@@ -457,6 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--xlsx", type=Path, help="also write the period's tickets as an Excel file")
     backup = commands.add_parser("backup", help="copy the database consistently, also while the bot runs")
     backup.add_argument("file", type=Path, help="the copy to write")
+    migrate = commands.add_parser("migrate", help="copy the SQLite database (DATABASE_PATH) into an empty PostgreSQL one")
+    migrate.add_argument("--to", dest="url", required=True, metavar="postgresql://…",
+                         help="the PostgreSQL database; then set DATABASE_URL to it")
     return parser
 
 
@@ -476,6 +516,8 @@ def main(argv: list[str] | None = None) -> int:
             return asyncio.run(run_demo(settings))
         if args.command == "backup":
             return asyncio.run(run_backup(settings, args.file))
+        if args.command == "migrate":
+            return asyncio.run(run_migrate(settings, args.url))
         if args.command == "import":
             return asyncio.run(run_import(settings, args.what, args.file, args.replace))
         if args.command == "staff" and args.staff_command == "list":

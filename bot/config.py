@@ -50,6 +50,13 @@ class Settings:
     # The public board (domain/board.py): towns that have one, and those whose suggestions may go
     # public too (public reports always may, complaints never).
     board: BoardTowns = BoardTowns()
+    # postgresql://… to keep everything in PostgreSQL instead of the SQLite file `database_path`.
+    database_url: str | None = field(default=None, repr=False)  # may hold a password
+
+    @property
+    def database(self) -> str | Path:
+        """What `storage.open_storage` opens: the PostgreSQL URL if set, else the SQLite file."""
+        return self.database_url or self.database_path
 
     def require_token(self) -> str:
         if not self.bot_token:
@@ -157,6 +164,9 @@ def load_settings(
     if not suggestion_towns <= board_towns:
         raise SettingsError("BOARD_SUGGESTIONS names towns that are not in BOARD_TOWNS: "
                             + ", ".join(sorted(suggestion_towns - board_towns)))
+    database_url = get("DATABASE_URL")
+    if database_url and not database_url.startswith(("postgresql://", "postgres://")):
+        raise SettingsError("DATABASE_URL must look like postgresql://user@host:5432/gridbot (or be unset for SQLite)")
     font = get("FONT_PATH")
     if font and not Path(font).is_file():
         raise SettingsError(f"FONT_PATH {font!r} is not a file")
@@ -188,4 +198,5 @@ def load_settings(
         web_host=web_host,
         web_port=int(web_port) if web_port else None,
         board=BoardTowns(board_towns, suggestion_towns),
+        database_url=database_url or None,
     )

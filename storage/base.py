@@ -366,7 +366,7 @@ class Storage(ABC):
     @abstractmethod
     async def set_value(self, key: str, value: str) -> None: ...
 
-    # -- statistics (SQL: storage/stats_sqlite.py; figures: domain/stats.py) --------------------
+    # -- statistics (SQL: storage/stats_sql.py; figures: domain/stats.py) --------------------
     @abstractmethod
     async def period_rows(self, window: PeriodWindow, scope: Scope, closed: bool = False) -> PeriodRows:
         """Sums over the tickets of `scope` received or closed in `window`, each as its events
@@ -382,7 +382,7 @@ class Storage(ABC):
         """Tickets received in `window` and `scope`, oldest first, each with its state at
         `window.end` and its current state (without photos), for export."""
 
-    # -- conversation state, handled updates, blocked users, filing limit, backup (fsm_sqlite.py) -
+    # -- conversation state, handled updates, blocked users, filing limit (fsm_sql.py), backup ----
     EMPTY_FORM_DATA = "{}"  # a form's data when it has none
 
     @abstractmethod
@@ -423,7 +423,7 @@ class Storage(ABC):
     async def backup_to(self, target: Path) -> None:
         """A consistent copy of the whole database in the file `target`, while the bot runs."""
 
-    # -- shops and supervised sites (SQL: storage/codes_sqlite.py; rules: domain/shops.py) --------
+    # -- shops and supervised sites (SQL: storage/codes_sql.py; rules: domain/shops.py) --------
     @abstractmethod
     async def upsert_shops(self, shops: Sequence[Shop]) -> None:
         """Insert or update by code; an empty owner clears the owner."""

@@ -1,151 +1,56 @@
-"""SQLite backend: WAL, versioned migrations, one connection serialised by a lock."""
+"""SQLite backend: WAL, versioned migrations, one connection serialised by a lock. Every `Storage`
+method is in storage/sql.py; this drives its statements."""
 
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
-from dataclasses import replace
-from datetime import date
-from importlib import resources
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiosqlite
 
-from domain.categories import DEFAULT_CATEGORIES
-from domain.models import (
-    Category,
-    Decision,
-    DeadlineUnit,
-    EventType,
-    Grid,
-    Kind,
-    MediaKind,
-    Notice,
-    Attachment,
-    PublicPost,
-    Resident,
-    Role,
-    RoleGrant,
-    StaffMember,
-    Status,
-    Ticket,
-    TicketEvent,
-    Tier,
-)
-from domain.deadlines import REMINDER_SHARE
-from domain.digest import DEFAULT_DIGEST_CHOICE, DigestChoice
-from domain.tickets import OPEN_STATUSES, PUBLIC_KINDS
-from domain.workdays import CalendarDay
-from storage.base import NewTicket, OutboxItem, QueuePage, Storage, TicketChange
-from storage.codes_sqlite import SqliteCodesMixin
-from storage.fsm_sqlite import SqliteFsmMixin
-from storage.stats_sqlite import SqliteStatsMixin
+from storage.sql import SqlStorage, migrations
+from storage.statements import Statement, Work
+from storage.stats_sql import SQLITE_STATS
 
-TICKET_COLUMNS = (
-    "t.id, t.kind, t.category_code, t.grid_code, t.resident_id, t.share_contact, t.description, "
-    "t.lat, t.lon, t.status, t.tier, t.assignee_id, t.created_at, t.first_reply_at, "
-    "t.resolved_at, t.resolved_tier, t.confirmed_at, t.rating, t.rating_comment, "
-    "t.reply_due_at, t.resolve_due_at, t.department, t.tier_since, t.paused_at, t.reminded_at, "
-    "(SELECT COUNT(*) FROM ticket_followers f WHERE f.ticket_id = t.id), t.reply_missed_at, t.resolve_missed_at,"
-    " t.waiting_tier"
-)
 T = TypeVar("T")
-_OPEN = tuple(s.value for s in OPEN_STATUSES)
-_OPEN_SQL = "(" + ",".join("?" * len(_OPEN)) + ")"
-_PUBLIC = tuple(k.value for k in PUBLIC_KINDS)
-_PUBLIC_SQL = "(" + ",".join("?" * len(_PUBLIC)) + ")"
 
 
-def migrations() -> list[tuple[int, str]]:
-    """Migration scripts as (version, SQL), in order; the version is the file's number."""
-    folder = resources.files("storage") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        if entry.name.endswith(".sql"):
-            found.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
+def _execute(db: sqlite3.Connection, statement: Statement) -> Any:
+    if statement.result == "many":
+        db.executemany(statement.sql, statement.params)
+        return None
+    cursor = db.execute(statement.sql, statement.params)
+    if statement.result == "one":
+        return cursor.fetchone()
+    if statement.result == "rows":
+        return cursor.fetchall()
+    # RETURNING rows must be read before rowcount counts them; these statements have none.
+    return cursor.rowcount
 
 
-def _ticket(row: Sequence, attachments: tuple[Attachment, ...] = (), after: tuple[Attachment, ...] = ()) -> Ticket:
-    return Ticket(
-        id=row[0],
-        kind=Kind(row[1]),
-        category_code=row[2],
-        grid_code=row[3],
-        resident_id=row[4],
-        share_contact=bool(row[5]),
-        description=row[6],
-        lat=row[7],
-        lon=row[8],
-        status=Status(row[9]),
-        tier=Tier(row[10]),
-        assignee_id=row[11],
-        created_at=row[12],
-        first_reply_at=row[13],
-        resolved_at=row[14],
-        resolved_tier=Tier(row[15]) if row[15] else None,
-        confirmed_at=row[16],
-        rating=row[17],
-        rating_comment=row[18],
-        reply_due_at=row[19],
-        resolve_due_at=row[20],
-        department=row[21],
-        tier_since=row[22],
-        paused_at=row[23],
-        reminded_at=row[24],
-        follower_count=row[25],
-        reply_missed_at=row[26],
-        resolve_missed_at=row[27],
-        attachments=attachments,
-        after_attachments=after,
-        waiting_tier=Tier(row[28]) if row[28] else None,
-    )
+def drive(db: sqlite3.Connection, work: Work[T]) -> T:
+    """Run the statements of `work` on `db`, sending each one's result back."""
+    try:
+        statement = next(work)
+        while True:
+            statement = work.send(_execute(db, statement))
+    except StopIteration as done:
+        return done.value
 
 
-USER_COLUMNS = (
-    "u.telegram_id, u.language, u.full_name, u.username, u.phone, u.unreachable, u.telegram_language,"
-    " u.opened_at"
-)
+class SqliteStorage(SqlStorage):
+    _STATS = SQLITE_STATS
 
-
-def _user(row: Sequence) -> Resident:
-    return Resident(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7])
-
-
-def _grid(row: Sequence) -> Grid:
-    return Grid(*row)
-
-
-# A ticket the public board may show (domain.board.on_board): open, or resolved or confirmed at or
-# after a time (_on_board_params); merged ones never.
-_ON_BOARD_SQL = f"(t.status IN {_OPEN_SQL} OR (t.status IN (?, ?) AND COALESCE(t.confirmed_at, t.resolved_at) >= ?))"
-
-
-def _on_board_params(closed_since: int) -> tuple:
-    return (*_OPEN, Status.RESOLVED.value, Status.CLOSED.value, closed_since)
-
-
-def _public_post(row: Sequence) -> PublicPost:
-    return PublicPost(row[0], Decision(row[1]), row[2], frozenset(json.loads(row[3])), row[4], row[5])
-
-
-CATEGORY_COLUMNS = "code, name_zh, name_en, department, reply_within, resolve_within, deadline_unit"
-
-
-def _category(row: Sequence) -> Category:
-    return Category(*row[:6], DeadlineUnit(row[6]))
-
-
-class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage):
     def __init__(self, connection: aiosqlite.Connection):
         self._db = connection
         # One connection serves the whole bot; the lock keeps one coroutine's transaction from
         # interleaving with another's statements.
         self._lock = asyncio.Lock()
+        self._stats_path: str | None = None  # the database file, "" when in memory; found on first use
 
     @classmethod
     async def open(cls, path: str | Path) -> SqliteStorage:
@@ -165,7 +70,6 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
     async def _migrate(self) -> None:
         async with self._db.execute("PRAGMA user_version") as cur:
             (current,) = await cur.fetchone()
-        fresh = current == 0
         for version, script in migrations():
             if version <= current:
                 continue
@@ -173,22 +77,10 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
             await self._db.executescript(
                 f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={version};\nCOMMIT;"
             )
-        if fresh:
-            await self.upsert_categories(DEFAULT_CATEGORIES)
+        await self._after_migrations(fresh=current == 0)
 
-    @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                await self._db.execute("ROLLBACK")
-                raise
-            await self._db.execute("COMMIT")
-
-    async def _in_one_trip(self, work: Callable[[sqlite3.Connection], T], durable: bool = True) -> T:
-        """Run `work` as one transaction in a single trip to the database thread.
+    async def _transaction(self, work: Callable[[], Work[T]], durable: bool = True, write: bool = True) -> T:
+        """One transaction in a single trip to the database thread.
 
         A trip costs a few hundred microseconds on a loaded machine, and a transaction statement by
         statement takes one per statement. aiosqlite has no public call for this, so its worker
@@ -199,9 +91,9 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
             if not durable:
                 db.execute("PRAGMA synchronous=NORMAL")
             try:
-                db.execute("BEGIN IMMEDIATE")
+                db.execute("BEGIN IMMEDIATE" if write else "BEGIN")
                 try:
-                    result = work(db)
+                    result = drive(db, work())
                 except BaseException:
                     db.execute("ROLLBACK")
                     raise
@@ -214,739 +106,64 @@ class SqliteStorage(SqliteStatsMixin, SqliteFsmMixin, SqliteCodesMixin, Storage)
         async with self._lock:
             return await self._db._execute(transaction, self._db._conn)
 
-    async def _all(self, sql: str, params: Sequence = ()) -> list[sqlite3.Row]:
+    async def _all(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Sequence[Any]]:
         async with self._lock:
             # One trip to the database thread instead of three (execute, fetch, close).
             return list(await self._db.execute_fetchall(sql, params))
 
-    async def _one(self, sql: str, params: Sequence = ()):
-        rows = await self._all(sql, params)
-        return rows[0] if rows else None
+    async def _read(self, work: Callable[[], Work[T]]) -> T:
+        """Summing a period from its events can take seconds on a big year, so it runs on a
+        connection of its own in a worker thread (WAL lets it read beside the writer), and the bot
+        goes on filing and answering meanwhile; an in-memory database has only the one connection."""
+
+        def transaction(db: sqlite3.Connection) -> T:
+            db.execute("PRAGMA temp_store=MEMORY")  # the facts table never touches the disk
+            db.execute("BEGIN")
+            try:
+                return drive(db, work())
+            finally:
+                db.execute("COMMIT")
+
+        def on_its_own_connection(path: str) -> T:
+            db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+            try:
+                db.execute("PRAGMA busy_timeout=5000")
+                return transaction(db)
+            finally:
+                db.close()
+
+        if self._stats_path is None:
+            async with self._lock:
+                rows = await self._db.execute_fetchall("PRAGMA database_list")
+            self._stats_path = next((row[2] for row in rows if row[1] == "main"), "")
+        if self._stats_path:
+            return await asyncio.to_thread(on_its_own_connection, self._stats_path)
+        async with self._lock:
+            return await self._db._execute(transaction, self._db._conn)
 
     async def close(self) -> None:
         await self._db.close()
 
-    async def is_empty(self) -> bool:
-        row = await self._one(
-            "SELECT (SELECT COUNT(*) FROM grids) + (SELECT COUNT(*) FROM staff)"
-            " + (SELECT COUNT(*) FROM tickets) + (SELECT COUNT(*) FROM users)"
-            " + (SELECT COUNT(*) FROM shops) + (SELECT COUNT(*) FROM sites)"
-        )
-        return row[0] == 0
-
-    # -- grids, staff, categories -----------------------------------------------------------------
-    async def upsert_grids(self, grids: Sequence[Grid]) -> None:
-        async with self._tx() as db:
-            await db.executemany(
-                "INSERT INTO grids(code, name, village, town, lat, lon) VALUES (?,?,?,?,?,?)"
-                " ON CONFLICT(code) DO UPDATE SET name=excluded.name, village=excluded.village,"
-                " town=excluded.town, lat=excluded.lat, lon=excluded.lon",
-                [(g.code, g.name, g.village, g.town, g.lat, g.lon) for g in grids],
-            )
-
-    async def get_grid(self, code: str) -> Grid | None:
-        row = await self._one(
-            "SELECT code, name, village, town, lat, lon FROM grids WHERE code = ?", (code,)
-        )
-        return _grid(row) if row else None
-
-    async def list_grids(self) -> list[Grid]:
-        rows = await self._all(
-            "SELECT code, name, village, town, lat, lon FROM grids ORDER BY town, village, code"
-        )
-        return [_grid(r) for r in rows]
-
-    async def search_grids(self, text: str, limit: int = 10) -> list[Grid]:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        rows = await self._all(
-            "SELECT code, name, village, town, lat, lon FROM grids"
-            " WHERE name LIKE ?1 ESCAPE '\\' OR village LIKE ?1 ESCAPE '\\' OR code LIKE ?1 ESCAPE '\\'"
-            " ORDER BY town, village, code LIMIT ?2",
-            (pattern, limit),
-        )
-        return [_grid(r) for r in rows]
-
-    async def upsert_staff(self, staff: Sequence[StaffMember]) -> None:
-        async with self._tx() as db:
-            await db.executemany(
-                "INSERT INTO staff(telegram_id, name, role, scope) VALUES (?,?,?,?)"
-                " ON CONFLICT(telegram_id, role, scope) DO UPDATE SET name=excluded.name",
-                [(s.telegram_id, s.name, s.role.value, s.scope) for s in staff],
-            )
-
-    async def roles_of(self, telegram_id: int) -> list[RoleGrant]:
-        rows = await self._all(
-            "SELECT role, scope FROM staff WHERE telegram_id = ? ORDER BY role, scope",
-            (telegram_id,),
-        )
-        return [RoleGrant(Role(r[0]), r[1]) for r in rows]
-
-    async def list_staff(self) -> list[StaffMember]:
-        rows = await self._all(
-            "SELECT telegram_id, name, role, scope FROM staff ORDER BY telegram_id, role, scope"
-        )
-        return [StaffMember(r[0], r[1], Role(r[2]), r[3]) for r in rows]
-
-    async def staff_with_role(self, role: Role, scope: str | None = None) -> list[StaffMember]:
-        sql = "SELECT telegram_id, name, role, scope FROM staff WHERE role = ?"
-        params: list = [role.value]
-        if scope is not None:
-            sql += " AND scope = ?"
-            params.append(scope)
-        rows = await self._all(sql + " ORDER BY telegram_id", params)
-        return [StaffMember(r[0], r[1], Role(r[2]), r[3]) for r in rows]
-
-    async def remove_staff(self, telegram_id: int, role: Role | None = None, scope: str | None = None) -> list[StaffMember]:
-        where, params = "telegram_id = ?", [telegram_id]
-        if role is not None:
-            where, params = where + " AND role = ?", [*params, role.value]
-        if scope is not None:
-            where, params = where + " AND scope = ?", [*params, scope]
-
-        def write(db: sqlite3.Connection) -> list[StaffMember]:
-            rows = db.execute(f"SELECT telegram_id, name, role, scope FROM staff WHERE {where}", params).fetchall()
-            db.execute(f"DELETE FROM staff WHERE {where}", params)
-            return [StaffMember(r[0], r[1], Role(r[2]), r[3]) for r in rows]
-
-        return await self._in_one_trip(write)
-
-    async def replace_staff(self, staff: Sequence[StaffMember]) -> list[StaffMember]:
-        keep = {(s.telegram_id, s.role.value, s.scope) for s in staff}
-
-        def write(db: sqlite3.Connection) -> list[StaffMember]:
-            rows = db.execute("SELECT telegram_id, name, role, scope FROM staff").fetchall()
-            gone = [r for r in rows if (r[0], r[2], r[3]) not in keep]
-            db.executemany("DELETE FROM staff WHERE telegram_id = ? AND role = ? AND scope = ?",
-                           [(r[0], r[2], r[3]) for r in gone])
-            db.executemany(
-                "INSERT INTO staff(telegram_id, name, role, scope) VALUES (?,?,?,?)"
-                " ON CONFLICT(telegram_id, role, scope) DO UPDATE SET name=excluded.name",
-                [(s.telegram_id, s.name, s.role.value, s.scope) for s in staff],
-            )
-            return [StaffMember(r[0], r[1], Role(r[2]), r[3]) for r in gone]
-
-        return await self._in_one_trip(write)
-
-    async def reachable(self, telegram_ids: Sequence[int]) -> set[int]:
-        ids = list(dict.fromkeys(telegram_ids))
-        if not ids:
-            return set()
-        rows = await self._all(
-            f"SELECT telegram_id FROM users WHERE telegram_id IN ({','.join('?' * len(ids))})"
-            " AND opened_at IS NOT NULL AND unreachable = 0",
-            ids,
-        )
-        return {r[0] for r in rows}
-
-    async def upsert_categories(self, categories: Sequence[Category]) -> None:
-        async with self._tx() as db:
-            async with db.execute("SELECT COALESCE(MAX(position), 0) FROM categories") as cur:
-                (last,) = await cur.fetchone()
-            await db.executemany(
-                "INSERT INTO categories(code, name_zh, name_en, department, reply_within,"
-                " resolve_within, deadline_unit, position) VALUES (?,?,?,?,?,?,?,?)"
-                " ON CONFLICT(code) DO UPDATE SET name_zh=excluded.name_zh,"
-                " name_en=excluded.name_en, department=excluded.department,"
-                " reply_within=excluded.reply_within, resolve_within=excluded.resolve_within,"
-                " deadline_unit=excluded.deadline_unit",
-                [
-                    (c.code, c.name_zh, c.name_en, c.department, c.reply_within, c.resolve_within,
-                     c.deadline_unit.value, last + i + 1)
-                    for i, c in enumerate(categories)
-                ],
-            )
-
-    async def list_categories(self) -> list[Category]:
-        rows = await self._all(f"SELECT {CATEGORY_COLUMNS} FROM categories ORDER BY position, code")
-        return [_category(r) for r in rows]
-
-    async def get_category(self, code: str) -> Category | None:
-        row = await self._one(f"SELECT {CATEGORY_COLUMNS} FROM categories WHERE code = ?", (code,))
-        return _category(row) if row else None
-
-    async def list_departments(self) -> list[str]:
-        rows = await self._all(
-            "SELECT department FROM categories UNION SELECT scope FROM staff WHERE role = 'department'"
-            " ORDER BY 1"
-        )
-        return [r[0] for r in rows]
-
-    async def upsert_calendar_days(self, days: Sequence[CalendarDay]) -> None:
-        async with self._tx() as db:
-            await db.executemany(
-                "INSERT INTO calendar_days(day, working) VALUES (?, ?)"
-                " ON CONFLICT(day) DO UPDATE SET working = excluded.working",
-                [(d.day.isoformat(), int(d.working)) for d in days],
-            )
-
-    async def calendar_days(self) -> dict[date, bool]:
-        rows = await self._all("SELECT day, working FROM calendar_days")
-        return {date.fromisoformat(day): bool(working) for day, working in rows}
-
-    # -- users ------------------------------------------------------------------------------------
-    async def touch_user(
-        self, telegram_id: int, full_name: str, username: str | None, telegram_language: str | None
-    ) -> tuple[Resident, list[RoleGrant], bool]:
-        # One query for the profile and the roles: this runs on every update.
-        rows = await self._all(
-            f"SELECT {USER_COLUMNS}, s.role, s.scope FROM (SELECT ?1 AS id) q"
-            " LEFT JOIN users u ON u.telegram_id = q.id LEFT JOIN staff s ON s.telegram_id = q.id"
-            " ORDER BY s.role, s.scope",
-            (telegram_id,),
-        )
-        grants = [RoleGrant(Role(r[8]), r[9]) for r in rows if r[8] is not None]
-        before = _user(rows[0]) if rows[0][0] is not None else None
-        if before is not None and before.reachable and (before.full_name, before.username, before.telegram_language) == (
-            full_name, username, telegram_language
-        ):
-            return before, grants, False
-        await self._in_one_trip(
-            lambda db: db.execute(
-                "INSERT INTO users(telegram_id, full_name, username, telegram_language, created_at, opened_at)"
-                " VALUES (?, ?, ?, ?, CAST(strftime('%s','now') AS INTEGER), CAST(strftime('%s','now') AS INTEGER))"
-                " ON CONFLICT(telegram_id) DO UPDATE SET full_name=excluded.full_name,"
-                " username=excluded.username, telegram_language=excluded.telegram_language,"
-                " unreachable=0, opened_at=COALESCE(users.opened_at, excluded.opened_at)",
-                (telegram_id, full_name, username, telegram_language),
-            )
-        )
-        user = await self.get_user(telegram_id)
-        assert user is not None
-        return user, grants, before is None or not before.reachable
-
-    async def get_user(self, telegram_id: int) -> Resident | None:
-        row = await self._one(f"SELECT {USER_COLUMNS} FROM users u WHERE u.telegram_id = ?", (telegram_id,))
-        return _user(row) if row else None
-
-    async def _set_user_column(self, telegram_id: int, column: str, value) -> None:
-        async with self._tx() as db:
-            await db.execute(
-                "INSERT INTO users(telegram_id, created_at)"
-                " VALUES (?, CAST(strftime('%s','now') AS INTEGER))"
-                " ON CONFLICT(telegram_id) DO NOTHING",
-                (telegram_id,),
-            )
-            await db.execute(f"UPDATE users SET {column} = ? WHERE telegram_id = ?", (value, telegram_id))
-
-    async def set_language(self, telegram_id: int, language: str) -> None:
-        await self._set_user_column(telegram_id, "language", language)
-
-    async def set_phone(self, telegram_id: int, phone: str) -> None:
-        await self._set_user_column(telegram_id, "phone", phone)
-
-    async def mark_unreachable(self, telegram_id: int) -> None:
-        await self._set_user_column(telegram_id, "unreachable", 1)
-
-    async def set_digest_choice(self, telegram_id: int, choice: DigestChoice) -> None:
-        await self._set_user_column(telegram_id, "digest", choice.value)
-
-    async def digest_choices(self, telegram_ids: Sequence[int]) -> dict[int, DigestChoice]:
-        ids = sorted(set(telegram_ids))
-        rows = await self._all(
-            f"SELECT telegram_id, digest FROM users WHERE telegram_id IN ({','.join('?' * len(ids))})",
-            ids,
-        ) if ids else []
-        stored = {row[0]: DigestChoice(row[1]) for row in rows}
-        return {i: stored.get(i, DEFAULT_DIGEST_CHOICE) for i in ids}
-
-    async def mark_not_opened(self, telegram_id: int) -> None:
-        await self._set_user_column(telegram_id, "opened_at", None)
-
-    # -- tickets ----------------------------------------------------------------------------------
-    @staticmethod
-    def _insert_event(db: sqlite3.Connection, event: TicketEvent, tier: str | None) -> None:
-        # With the ticket's status after the event, so that the log alone tells the state of any
-        # ticket at any moment (statistics of closed periods, storage/stats_sqlite.py).
-        db.execute(
-            "INSERT INTO ticket_events(ticket_id, at, type, actor_id, tier, note, data, status)"
-            " VALUES (?,?,?,?,?,?,?,(SELECT status FROM tickets WHERE id = ?))",
-            (event.ticket_id, event.at, event.type.value, event.actor_id, tier, event.note,
-             json.dumps(event.data, ensure_ascii=False), event.ticket_id),
-        )
-
-    @staticmethod
-    def _insert_notices(db: sqlite3.Connection, notices: Sequence[Notice], now: int) -> None:
-        db.executemany(
-            "INSERT INTO outbox(chat_id, type, ticket_id, data, created_at, next_attempt_at, priority)"
-            " VALUES (?,?,?,?,?,?,?)",
-            [(n.chat_id, n.type, n.ticket_id, json.dumps(n.data, ensure_ascii=False), now, now, 0 if n.urgent else 1)
-             for n in notices],
-        )
-
-    @staticmethod
-    def _insert_attachments(db: sqlite3.Connection, ticket_id: int, stage: str,
-                            attachments: Sequence[Attachment]) -> None:
-        db.executemany(
-            "INSERT INTO ticket_attachments(ticket_id, stage, position, file_id, file_unique_id, kind)"
-            " VALUES (?,?,?,?,?,?)",
-            [(ticket_id, stage, i, a.file_id, a.file_unique_id, a.kind.value) for i, a in enumerate(attachments)],
-        )
-
-    async def create_ticket(
-        self, ticket: NewTicket, now: int, notices: Sequence[Notice] = ()
-    ) -> tuple[Ticket, bool]:
-        def write(db: sqlite3.Connection) -> tuple[int, bool]:
-            if ticket.source_key is not None:
-                existing = db.execute(
-                    "SELECT id FROM tickets WHERE source_key = ?", (ticket.source_key,)
-                ).fetchone()
-                if existing:
-                    return existing[0], False
-            cur = db.execute(
-                "INSERT INTO tickets(kind, category_code, grid_code, resident_id, share_contact,"
-                " description, lat, lon, status, tier, department, created_at, tier_since,"
-                " reply_due_at, resolve_due_at, source_key, waiting_tier)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (ticket.kind.value, ticket.category_code, ticket.grid_code, ticket.resident_id,
-                 int(ticket.share_contact), ticket.description, ticket.lat, ticket.lon,
-                 Status.NEW.value, ticket.tier.value, ticket.department, now, now,
-                 ticket.reply_due_at, ticket.resolve_due_at, ticket.source_key,
-                 ticket.waiting_tier.value if ticket.waiting_tier else None),
-            )
-            ticket_id = cur.lastrowid
-            self._insert_attachments(db, ticket_id, "report", ticket.attachments)
-            self._insert_event(db, TicketEvent(ticket_id, now, EventType.CREATED, ticket.resident_id), ticket.tier)
-            self._insert_notices(db, [replace(n, ticket_id=ticket_id) for n in notices], now)
-            return ticket_id, True
-
-        ticket_id, created = await self._in_one_trip(write)
-        stored = await self.get_ticket(ticket_id)
-        assert stored is not None
-        return stored, created
-
-    async def get_ticket(self, ticket_id: int) -> Ticket | None:
-        async with self._lock:
-            rows = await self._db.execute_fetchall(
-                f"SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.id = ?", (ticket_id,)
-            )
-            if not rows:
-                return None
-            row = rows[0]
-            media = await self._db.execute_fetchall(
-                "SELECT stage, file_id, file_unique_id, kind FROM ticket_attachments WHERE ticket_id = ?"
-                " ORDER BY stage, position",
-                (ticket_id,),
-            )
-        report = tuple(Attachment(m[1], m[2], MediaKind(m[3])) for m in media if m[0] == "report")
-        after = tuple(Attachment(m[1], m[2], MediaKind(m[3])) for m in media if m[0] == "after")
-        return _ticket(row, report, after)
-
-    async def change_ticket(
-        self,
-        ticket_id: int,
-        expected: Status,
-        change: TicketChange,
-        event: TicketEvent,
-        notices: Sequence[Notice] = (),
-    ) -> Ticket | None:
-        columns: dict[str, object] = {"status": change.status.value}
-        for name in ("grid_code", "department", "assignee_id", "first_reply_at", "resolved_at",
-                     "confirmed_at", "rating", "rating_comment", "reply_due_at", "resolve_due_at",
-                     "tier_since", "paused_at", "reminded_at"):
-            value = getattr(change, name)
-            if value is not None:
-                columns[name] = value
-        for name in ("tier", "resolved_tier"):
-            value = getattr(change, name)
-            if value is not None:
-                columns[name] = value.value
-        if change.clear_assignee:
-            columns["assignee_id"] = None
-        if change.resume_clock:
-            columns["paused_at"] = None
-        if change.new_deadline_window:
-            columns.update(reminded_at=None, reply_missed_at=None, resolve_missed_at=None)
-
-            columns["reminded_at"] = None
-        if change.tier is not None or change.assignee_id is not None:
-            # Moved, or taken where it is held: it waits for its own tier only until then.
-            columns["waiting_tier"] = change.waiting_tier.value if change.waiting_tier else None
-        assignments = ", ".join(f"{name} = ?" for name in columns)
-        def write(db: sqlite3.Connection) -> bool:
-            cur = db.execute(
-                f"UPDATE tickets SET {assignments} WHERE id = ? AND status = ?",
-                (*columns.values(), ticket_id, expected.value),
-            )
-            if cur.rowcount != 1:
-                return False
-            (tier,) = db.execute("SELECT tier FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
-            if change.after_attachments:
-                db.execute("DELETE FROM ticket_attachments WHERE ticket_id = ? AND stage = 'after'", (ticket_id,))
-                self._insert_attachments(db, ticket_id, "after", change.after_attachments)
-            self._insert_event(db, event, tier)
-            self._insert_notices(db, notices, event.at)
-            return True
-
-        if not await self._in_one_trip(write):
-            return None
-        return await self.get_ticket(ticket_id)
-
-    async def record_event(self, event: TicketEvent, notices: Sequence[Notice] = ()) -> None:
-        def write(db: sqlite3.Connection) -> None:
-            row = db.execute("SELECT tier FROM tickets WHERE id = ?", (event.ticket_id,)).fetchone()
-            self._insert_event(db, event, row[0] if row else None)
-            self._insert_notices(db, notices, event.at)
-
-        await self._in_one_trip(write)
-
-    async def record_deadline_miss(self, event: TicketEvent) -> bool:
-        column = {"reply": "reply_missed_at", "resolve": "resolve_missed_at"}[event.data["deadline"]]
-
-        def write(db: sqlite3.Connection) -> bool:
-            cur = db.execute(
-                f"UPDATE tickets SET {column} = ? WHERE id = ? AND {column} IS NULL",
-                (event.at, event.ticket_id),
-            )
-            if cur.rowcount != 1:
-                return False
-            self._insert_event(db, event, event.data["tier"])
-            return True
-
-        return await self._in_one_trip(write)
-
-    async def add_follower(
-        self, ticket_id: int, resident_id: int, event: TicketEvent, notices: Sequence[Notice] = ()
-    ) -> bool:
-        def write(db: sqlite3.Connection) -> bool:
-            row = db.execute("SELECT resident_id = ? FROM tickets WHERE id = ?", (resident_id, ticket_id)).fetchone()
-            if row is None or row[0]:
-                return False
-            cur = db.execute(
-                "INSERT INTO ticket_followers(ticket_id, resident_id, created_at) VALUES (?,?,?)"
-                " ON CONFLICT DO NOTHING",
-                (ticket_id, resident_id, event.at),
-            )
-            if cur.rowcount != 1:
-                return False
-            self._insert_event(db, event, None)
-            self._insert_notices(db, notices, event.at)
-            return True
-
-        return await self._in_one_trip(write)
-
-    async def merge_ticket(
-        self,
-        ticket_id: int,
-        expected: Status,
-        into_id: int,
-        event: TicketEvent,
-        follows: Sequence[TicketEvent],
-        notices: Sequence[Notice] = (),
-    ) -> bool:
-        def write(db: sqlite3.Connection) -> bool:
-            row = db.execute(f"SELECT 1 FROM tickets WHERE id = ? AND status IN {_OPEN_SQL}", (into_id, *_OPEN)).fetchone()
-            if row is None:
-                return False
-            cur = db.execute(
-                "UPDATE tickets SET status = ? WHERE id = ? AND status = ?",
-                (Status.MERGED.value, ticket_id, expected.value),
-            )
-            if cur.rowcount != 1:
-                return False
-            (tier,) = db.execute("SELECT tier FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
-            self._insert_event(db, event, tier)
-            for follow in follows:
-                db.execute(
-                    "INSERT INTO ticket_followers(ticket_id, resident_id, created_at) VALUES (?,?,?)"
-                    " ON CONFLICT DO NOTHING",
-                    (into_id, follow.actor_id, follow.at),
-                )
-                self._insert_event(db, follow, None)
-            self._insert_notices(db, notices, event.at)
-            return True
-
-        return await self._in_one_trip(write)
-
-    async def followers(self, ticket_id: int) -> list[int]:
-        rows = await self._all(
-            "SELECT resident_id FROM ticket_followers WHERE ticket_id = ? ORDER BY created_at",
-            (ticket_id,),
-        )
-        return [r[0] for r in rows]
-
-    async def events(self, ticket_id: int) -> list[TicketEvent]:
-        rows = await self._all(
-            "SELECT ticket_id, at, type, actor_id, note, data FROM ticket_events"
-            " WHERE ticket_id = ? ORDER BY id",
-            (ticket_id,),
-        )
-        return [TicketEvent(r[0], r[1], EventType(r[2]), r[3], r[4], json.loads(r[5])) for r in rows]
-
-    async def open_tickets(self, grid_code: str, category_code: str, limit: int = 5) -> list[Ticket]:
-        rows = await self._all(
-            f"SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.grid_code = ? AND t.category_code = ?"
-            f" AND t.status IN {_OPEN_SQL} AND t.kind IN {_PUBLIC_SQL} ORDER BY t.id DESC LIMIT ?",
-            (grid_code, category_code, *_OPEN, *_PUBLIC, limit),
-        )
-        return [_ticket(r) for r in rows]
-
-    async def grid_open_tickets(self, grid_code: str, limit: int = 20) -> list[Ticket]:
-        rows = await self._all(
-            f"SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.grid_code = ? AND t.status IN {_OPEN_SQL}"
-            " ORDER BY t.id DESC LIMIT ?",
-            (grid_code, *_OPEN, limit),
-        )
-        return [_ticket(r) for r in rows]
-
-    async def resident_tickets(self, resident_id: int, limit: int = 20) -> list[Ticket]:
-        rows = await self._all(
-            f"SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.resident_id = ?1"
-            " OR t.id IN (SELECT ticket_id FROM ticket_followers WHERE resident_id = ?1)"
-            " ORDER BY t.id DESC LIMIT ?2",
-            (resident_id, limit),
-        )
-        return [_ticket(r) for r in rows]
-
-    async def tickets_waiting_for(self, role: Role, scope: str) -> list[Ticket]:
-        match = {
-            Role.GRID_WORKER: "t.waiting_tier = 'grid' AND t.grid_code = ?",
-            # held at the town while its grid and village had nobody reachable
-            Role.VILLAGE: "t.tier = 'town' AND t.waiting_tier IN ('grid', 'village') AND g.village = ?",
-            Role.DEPARTMENT: "t.waiting_tier = 'department' AND t.department = ?",
-        }.get(role)
-        if match is None:
-            return []  # the town command centre is the top: nothing is held above it
-        rows = await self._all(
-            f"SELECT {TICKET_COLUMNS} FROM tickets t JOIN grids g ON g.code = t.grid_code"
-            f" WHERE t.status IN {_OPEN_SQL} AND {match} ORDER BY t.created_at, t.id",
-            (*_OPEN, scope),
-        )
-        return [_ticket(r) for r in rows]
-
-    @staticmethod
-    def _handled_by(grants: Sequence[RoleGrant]) -> tuple[str, list] | None:
-        """The condition on `t` (joined with its grid `g`) for open tickets these roles handle now."""
-        clauses: list[str] = []
-        params: list = []
-        for grant in grants:
-            if grant.role is Role.ADMIN:
-                return f"t.status IN {_OPEN_SQL}", list(_OPEN)
-            if grant.role is Role.GRID_WORKER:
-                clauses.append("(t.tier = 'grid' AND t.grid_code = ?)")
-            elif grant.role is Role.VILLAGE:
-                clauses.append("(t.tier = 'village' AND g.village = ?)")
-            elif grant.role is Role.TOWN:
-                clauses.append("(t.tier = 'town' AND g.town = ?)")
-            elif grant.role is Role.DEPARTMENT:
-                clauses.append("(t.tier = 'department' AND t.department = ?)")
-            else:
-                continue
-            params.append(grant.scope)
-        if not clauses:
-            return None
-        return f"t.status IN {_OPEN_SQL} AND ({' OR '.join(clauses)})", [*_OPEN, *params]
-
-    async def staff_queue(self, grants: Sequence[RoleGrant], limit: int = 50) -> list[Ticket]:
-        handled = self._handled_by(grants)
-        if handled is None:
-            return []
-        where, params = handled
-        rows = await self._all(
-            f"SELECT {TICKET_COLUMNS} FROM tickets t JOIN grids g ON g.code = t.grid_code"
-            f" WHERE {where} ORDER BY t.created_at, t.id LIMIT ?",
-            (*params, limit),
-        )
-        return [_ticket(r) for r in rows]
-
-    async def staff_queue_page(
-        self, grants: Sequence[RoleGrant], now: int, offset: int = 0, limit: int = 10
-    ) -> QueuePage:
-        handled = self._handled_by(grants)
-        if handled is None:
-            return QueuePage([], 0, 0)
-        where, params = handled
-        # The same rule as domain.deadlines.is_overdue: a running clock past either deadline.
-        overdue = (
-            "(t.status != 'waiting_resident' AND ((t.resolve_due_at IS NOT NULL AND t.resolve_due_at <= ?)"
-            " OR (t.first_reply_at IS NULL AND t.reply_due_at IS NOT NULL AND t.reply_due_at <= ?)))"
-        )
-        base = f" FROM tickets t JOIN grids g ON g.code = t.grid_code WHERE {where}"
-        counts = await self._one(f"SELECT COUNT(*), COALESCE(SUM({overdue}), 0){base}", (now, now, *params))
-        rows = await self._all(
-            f"SELECT {TICKET_COLUMNS}{base} ORDER BY {overdue} DESC, t.created_at, t.id LIMIT ? OFFSET ?",
-            (*params, now, now, limit, offset),
-        )
-        return QueuePage([_ticket(r) for r in rows], counts[0], counts[1])
-
-    async def overdue_tickets(
-        self, now: int, towns: frozenset[str] | None, offset: int = 0, limit: int = 10
-    ) -> tuple[int, list[Ticket]]:
-        where = "t.status IN ('new', 'in_progress', 'reopened') AND t.resolve_due_at <= ?"
-        params: list = [now]
-        if towns is not None:
-            where += " AND g.town IN (" + ",".join("?" * len(towns)) + ")"
-            params += sorted(towns)
-        source = f"FROM tickets t JOIN grids g ON g.code = t.grid_code WHERE {where}"
-        async with self._lock:
-            (total,) = (await self._db.execute_fetchall(f"SELECT COUNT(*) {source}", params))[0]
-            rows = await self._db.execute_fetchall(
-                f"SELECT {TICKET_COLUMNS} {source} ORDER BY t.resolve_due_at, t.id LIMIT ? OFFSET ?",
-                (*params, limit, offset),
-            )
-        return total, [_ticket(r) for r in rows]
-
-    async def tickets_due(self, now: int, limit: int = 500) -> list[Ticket]:
-        """Open tickets whose clock runs and whose reminder or deadline has come, oldest due first."""
-        rows = await self._all(
-            f"SELECT {TICKET_COLUMNS} FROM tickets t"
-            " WHERE t.status IN ('new', 'in_progress', 'reopened') AND t.resolve_due_at IS NOT NULL"
-            # Overdue (each moves on, so none fills the batch twice), or due a reminder.
-            " AND (t.resolve_due_at <= ?1"
-            "   OR (t.reminded_at IS NULL"
-            "       AND (t.resolve_due_at - CAST((t.resolve_due_at - t.tier_since) * ?3 AS INTEGER) <= ?1"
-            "            OR (t.first_reply_at IS NULL AND t.reply_due_at <= ?1)))"
-            # A deadline that passed and whose miss is not recorded yet (departments too, once).
-            "   OR (t.resolve_missed_at IS NULL AND t.resolve_due_at <= ?1)"
-            "   OR (t.reply_missed_at IS NULL AND t.first_reply_at IS NULL AND t.reply_due_at <= ?1))"
-            " ORDER BY t.resolve_due_at LIMIT ?2",
-            (now, limit, REMINDER_SHARE),
-        )
-        return [_ticket(r) for r in rows]
-
-    # -- outbox -----------------------------------------------------------------------------------
-    # -- the public board ---------------------------------------------------------------------------
-    async def public_post(self, ticket_id: int) -> PublicPost | None:
-        row = await self._one(
-            "SELECT ticket_id, decision, text, hidden_photos, decided_at, decided_by FROM public_posts"
-            " WHERE ticket_id = ?", (ticket_id,),
-        )
-        return _public_post(row) if row else None
-
-    async def decide_public(self, post: PublicPost, event: TicketEvent, notices: Sequence[Notice] = ()) -> None:
-        def write(db: sqlite3.Connection) -> None:
-            db.execute(
-                "INSERT INTO public_posts(ticket_id, decision, text, hidden_photos, decided_at, decided_by)"
-                " VALUES (?,?,?,?,?,?) ON CONFLICT(ticket_id) DO UPDATE SET decision = excluded.decision,"
-                " text = excluded.text, hidden_photos = excluded.hidden_photos,"
-                " decided_at = excluded.decided_at, decided_by = excluded.decided_by",
-                (post.ticket_id, post.decision.value, post.text, json.dumps(sorted(post.hidden_photos)),
-                 post.decided_at, post.decided_by),
-            )
-            (tier,) = db.execute("SELECT tier FROM tickets WHERE id = ?", (post.ticket_id,)).fetchone()
-            self._insert_event(db, event, tier)
-            self._insert_notices(db, notices, event.at)
-
-        await self._in_one_trip(write)
-
-    async def undecided_public_tickets(
-        self, grid_codes: Sequence[str], kinds: Sequence[Kind], closed_since: int, limit: int
-    ) -> list[Ticket]:
-        if not grid_codes or not kinds:
-            return []
-        grids = ",".join("?" * len(grid_codes))
-        kind_marks = ",".join("?" * len(kinds))
-        rows = await self._all(
-            f"SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.grid_code IN ({grids}) AND t.kind IN ({kind_marks})"
-            f" AND NOT EXISTS (SELECT 1 FROM public_posts p WHERE p.ticket_id = t.id)"
-            f" AND {_ON_BOARD_SQL}"
-            " ORDER BY t.id LIMIT ?",
-            (*grid_codes, *(k.value for k in kinds), *_on_board_params(closed_since), limit),
-        )
-        return [_ticket(r) for r in rows]
-
-    async def public_posts(self, grid_codes: Sequence[str], closed_since: int) -> list[tuple[Ticket, PublicPost]]:
-        if not grid_codes:
-            return []
-        grids = ",".join("?" * len(grid_codes))
-        rows = await self._all(
-            f"SELECT t.id FROM tickets t JOIN public_posts p ON p.ticket_id = t.id WHERE p.decision = ?"
-            f" AND t.grid_code IN ({grids})"
-            f" AND {_ON_BOARD_SQL}"
-            " ORDER BY t.id DESC",
-            (Decision.PUBLIC.value, *grid_codes, *_on_board_params(closed_since)),
-        )
-        found = []
-        for (ticket_id,) in rows:
-            ticket, post = await self.get_ticket(ticket_id), await self.public_post(ticket_id)
-            if ticket is not None and post is not None:
-                found.append((ticket, post))
-        return found
-
-    async def enqueue(self, notices: Sequence[Notice], now: int) -> None:
-        await self._in_one_trip(lambda db: self._insert_notices(db, notices, now))
-
-    async def enqueue_once(self, key: str, value: str, notices: Sequence[Notice], now: int) -> bool:
-        def write(db: sqlite3.Connection) -> bool:
-            row = db.execute("SELECT value FROM settings_kv WHERE key = ?", (key,)).fetchone()
-            if row and row[0] == value:
-                return False
-            self._insert_notices(db, notices, now)
-            db.execute(
-                "INSERT INTO settings_kv(key, value) VALUES (?, ?)"
-                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
-            return True
-
-        return await self._in_one_trip(write)
-
-    # Only the first unsent item of each chat is eligible (urgent ones first, then in order), so a
-    # chat's messages keep order even while one of them waits for a retry.
-    _CHAT_HEADS = (
-        "SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY chat_id ORDER BY priority, id) AS place"
-        " FROM outbox WHERE sent_at IS NULL AND dropped_reason IS NULL) WHERE place = 1"
-    )
-    _ITEM_COLUMNS = "id, chat_id, type, ticket_id, data, attempts, created_at, priority"
-
-    @staticmethod
-    def _outbox_item(r: Sequence) -> OutboxItem:
-        return OutboxItem(r[0], Notice(r[1], r[2], r[3], json.loads(r[4]), urgent=r[7] == 0), r[5], r[6])
-
-    async def due_outbox(self, now: int, limit: int = 100) -> list[OutboxItem]:
-        rows = await self._all(
-            f"SELECT {self._ITEM_COLUMNS} FROM outbox"
-            f" WHERE id IN ({self._CHAT_HEADS}) AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-            (now, limit),
-        )
-        return [self._outbox_item(r) for r in rows]
-
-    async def pending_alike(self, item: OutboxItem) -> list[OutboxItem]:
-        rows = await self._all(
-            f"SELECT {self._ITEM_COLUMNS} FROM outbox WHERE chat_id = ? AND ticket_id IS ? AND type = ?"
-            " AND sent_at IS NULL AND dropped_reason IS NULL AND id != ? ORDER BY id",
-            (item.notice.chat_id, item.notice.ticket_id, item.notice.type, item.id),
-        )
-        return [self._outbox_item(r) for r in rows]
-
-    async def last_sent_at(self, chat_id: int, ticket_id: int, notice_type: str) -> int | None:
-        row = await self._one(
-            "SELECT MAX(sent_at) FROM outbox WHERE chat_id = ? AND ticket_id = ? AND type = ?",
-            (chat_id, ticket_id, notice_type),
-        )
-        return row[0]
-
-    async def next_outbox_time(self) -> int | None:
-        # Of the chats' first items only: one waiting behind a retry is not due before it.
-        row = await self._one(f"SELECT MIN(next_attempt_at) FROM outbox WHERE id IN ({self._CHAT_HEADS})")
-        return row[0]
-
-    async def mark_sent(self, item_ids: Sequence[int], now: int) -> None:
-        await self._in_one_trip(
-            lambda db: db.executemany("UPDATE outbox SET sent_at = ? WHERE id = ?", [(now, i) for i in item_ids])
-        )
-
-    async def retry_later(self, item_id: int, attempts: int, next_attempt_at: int) -> None:
-        await self._in_one_trip(
-            lambda db: db.execute(
-                "UPDATE outbox SET attempts = ?, next_attempt_at = ? WHERE id = ?",
-                (attempts, next_attempt_at, item_id),
-            )
-        )
-
-    async def drop(self, item_id: int, reason: str) -> None:
-        await self._in_one_trip(
-            lambda db: db.execute("UPDATE outbox SET dropped_reason = ? WHERE id = ?", (reason, item_id))
-        )
-
-    # -- key-value --------------------------------------------------------------------------------
-    async def get_value(self, key: str) -> str | None:
-        row = await self._one("SELECT value FROM settings_kv WHERE key = ?", (key,))
-        return row[0] if row else None
-
-    async def set_value(self, key: str, value: str) -> None:
-        async with self._tx() as db:
-            await db.execute(
-                "INSERT INTO settings_kv(key, value) VALUES (?, ?)"
-                " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (key, value),
-            )
+    async def backup_to(self, target: Path) -> None:
+        # Copied into a side file first, so `target` is never a half-written database.
+        partial = target.with_name(target.name + ".partial")
+        partial.unlink(missing_ok=True)
+        # The copy is written from aiosqlite's thread, hence check_same_thread=False.
+        copy = sqlite3.connect(partial, check_same_thread=False)
+        try:
+            try:
+                async with self._lock:
+                    # All pages in one step: one read transaction, so one consistent snapshot while
+                    # the bot goes on writing (WAL readers do not block writers).
+                    await self._db.backup(copy, pages=-1)
+                # One self-contained file, without -wal or -shm beside it.
+                copy.execute("PRAGMA journal_mode=DELETE")
+                (verdict,) = copy.execute("PRAGMA quick_check").fetchone()
+            finally:
+                copy.close()
+            if verdict != "ok":
+                raise sqlite3.DatabaseError(f"the copy failed its check: {verdict}")
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        os.replace(partial, target)

@@ -1,17 +1,28 @@
-"""Drives the real dispatcher (the factory `gridbot run` uses) with fake updates and a fake Bot API."""
+"""Drives the real dispatcher (the factory `gridbot run` uses) with fake updates and a fake Bot API.
+
+Tests that use a database (through `harness`, `database` or `backend`) run once on SQLite and once
+on PostgreSQL: the server at 127.0.0.1:5432 (trust authentication, as on this project's machines),
+or else one started from the pgserver package. A fresh database for the session, a fresh schema for
+each test. `@pytest.mark.backends("sqlite")` keeps a test about SQLite itself to SQLite.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator
+import secrets
+import tempfile
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
 from aiogram import Bot, Dispatcher
 from aiogram.filters.callback_data import CallbackData
@@ -37,7 +48,8 @@ from aiogram.types import (
 from bot.config import Settings
 from bot.factory import create_dispatcher
 from domain.models import Grid, Role, StaffMember
-from storage.sqlite import SqliteStorage
+from storage import Storage, open_storage
+from storage.postgres import is_postgres_url
 from tests.fake_telegram import FakeSession, make_bot
 
 START = 1_763_800_000  # 2025-11-22, a fixed "now" for every test
@@ -52,6 +64,115 @@ class FakeClock:
 
     def advance(self, seconds: int) -> None:
         self.now += seconds
+
+
+BACKENDS = ("sqlite", "postgresql")
+T = TypeVar("T")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "backends(*names): run only on these storage backends (default: all)")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        only = metafunc.definition.get_closest_marker("backends")
+        metafunc.parametrize("backend", only.args if only else BACKENDS)
+
+
+def _blocking(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` on a loop of its own (sync fixtures run outside the tests' loop)."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()
+
+
+def _with(url: str, database: str | None = None, **settings: str) -> str:
+    """`url` naming another database, with server settings (e.g. search_path) added."""
+    parts = urlsplit(url)
+    query = urlencode([*parse_qsl(parts.query), *settings.items()])
+    return urlunsplit(parts._replace(path=f"/{database}" if database else parts.path, query=query))
+
+
+async def _local_postgres() -> str | None:
+    for user in ("root", "postgres"):
+        url = f"postgresql://{user}@127.0.0.1:5432/test"
+        try:
+            connection = await asyncpg.connect(url, timeout=3)
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError):
+            continue
+        await connection.close()
+        return url
+    return None
+
+
+async def _admin(url: str, sql: str) -> None:
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """The URL of a database made for this test session, dropped after it."""
+    server = None
+    admin = _blocking(_local_postgres())
+    if admin is None:
+        # No server here: start one from the pip package. Failing that, every PostgreSQL test
+        # fails (none is skipped).
+        import pgserver
+
+        server = pgserver.get_server(tempfile.mkdtemp(prefix="gridbot-pg-"), cleanup_mode="delete")
+        admin = server.get_uri()
+    name = f"gridbot_test_{secrets.token_hex(4)}"
+    # C collation: text sorts by code point, as in SQLite.
+    _blocking(_admin(admin, f"CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'"))
+    try:
+        yield _with(admin, name)
+    finally:
+        _blocking(_admin(admin, f"DROP DATABASE {name} WITH (FORCE)"))
+        if server is not None:
+            server.cleanup()
+
+
+_schemas = itertools.count(1)
+
+
+@pytest.fixture
+def postgres_schema(postgres_database: str) -> str:
+    """The URL of an empty PostgreSQL database of this test's own (a fresh schema)."""
+    schema = f"test_{next(_schemas)}"
+    _blocking(_admin(postgres_database, f"CREATE SCHEMA {schema}"))
+    # Commits need not wait for the disk here: a test survives no power cut anyway.
+    return _with(postgres_database, search_path=schema, synchronous_commit="off")
+
+
+@pytest.fixture
+def database(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str | Path:
+    """What `open_storage` opens in this test: a SQLite file, or an empty PostgreSQL database."""
+    if backend == "sqlite":
+        return tmp_path / "test.sqlite3"
+    return request.getfixturevalue("postgres_schema")
+
+
+def database_settings(database: str | Path) -> dict[str, Any]:
+    """The Settings fields (and so the environment for the CLI) that name `database`."""
+    if is_postgres_url(database):
+        return {"database_url": database}
+    return {"database_path": database}
+
+
+def use_database(monkeypatch: pytest.MonkeyPatch, database: str | Path) -> None:
+    """Point the CLI (`gridbot …` in this process) at `database`."""
+    if is_postgres_url(database):
+        monkeypatch.setenv("DATABASE_URL", str(database))
+    else:
+        monkeypatch.delenv("DATABASE_URL", raising=False)
+        monkeypatch.setenv("DATABASE_PATH", str(database))
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
@@ -73,7 +194,7 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
 class Harness:
     dp: Dispatcher
     bot: Bot
-    db: SqliteStorage
+    db: Storage
     clock: FakeClock
     settings: Settings
     _ids: Any = field(default_factory=lambda: itertools.count(1))
@@ -226,21 +347,21 @@ TOWN_STAFF = 801
 WATER_DEPT = 901
 
 
-async def opened_the_bot(db: SqliteStorage, staff: list[StaffMember]) -> None:
+async def opened_the_bot(db: Storage, staff: list[StaffMember]) -> None:
     """These staff have written to the bot, so it can reach them."""
     for member in staff:
         await db.touch_user(member.telegram_id, f"User{member.telegram_id}", f"user{member.telegram_id}", None)
 
 
 @asynccontextmanager
-async def open_harness(tmp_path: Path, caplog, **settings: Any) -> AsyncIterator[Harness]:
-    """The test town with its staff, and the dispatcher with these settings changed."""
-    db = await SqliteStorage.open(tmp_path / "test.sqlite3")
+async def open_harness(tmp_path: Path, caplog, database: str | Path, **settings: Any) -> AsyncIterator[Harness]:
+    """The test town with its staff in `database`, and the dispatcher with these settings changed."""
+    db = await open_storage(database)
     await db.upsert_grids(GRIDS)
     await db.upsert_staff(STAFF)
     await opened_the_bot(db, STAFF)  # tests of staff who have not add their own
     clock = FakeClock()
-    chosen = make_settings(tmp_path, **settings)
+    chosen = make_settings(tmp_path, **database_settings(database), **settings)
     dp = create_dispatcher(chosen, db, clock=clock, send_intervals=(0.0, 0.0))
     bot = make_bot()
     yield Harness(dp, bot, db, clock, chosen)
@@ -252,6 +373,6 @@ async def open_harness(tmp_path: Path, caplog, **settings: Any) -> AsyncIterator
 
 
 @pytest.fixture
-async def harness(tmp_path: Path, caplog):
-    async with open_harness(tmp_path, caplog) as h:
+async def harness(tmp_path: Path, caplog, database):
+    async with open_harness(tmp_path, caplog, database) as h:
         yield h

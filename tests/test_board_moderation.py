@@ -32,8 +32,8 @@ TEXT = "张三家门口水管漏水，电话13812345678，身份证3704811990010
 
 
 @pytest.fixture
-async def board(tmp_path, caplog):
-    async with open_harness(tmp_path, caplog, board=BOARD) as h:
+async def board(tmp_path, caplog, database):
+    async with open_harness(tmp_path, caplog, database, board=BOARD) as h:
         yield h
 
 

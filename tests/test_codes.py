@@ -231,8 +231,7 @@ async def test_only_inspectors_of_the_town_may_inspect(h):
     inspector = h.user(INSPECTOR, "en")
     await h.tap(inspector, SiteInspectCb(code="S001"))
     await h.send(inspector, "All fine")
-    async with h.db._tx() as db:
-        await db.execute("DELETE FROM staff WHERE telegram_id = ?", (INSPECTOR,))
+    await h.db._run_many("DELETE FROM staff WHERE telegram_id = ?", [(INSPECTOR,)])
     calls = await h.send(inspector, "✅ Done")
     assert "no longer add inspections" in joined(calls, INSPECTOR)
     assert await h.db.site_inspections("S001") == []

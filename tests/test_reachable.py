@@ -12,7 +12,7 @@ from aiogram.methods import DeleteMyCommands, SendMediaGroup, SendMessage
 from bot.__main__ import main
 from domain.models import EventType, Grid, Role, StaffMember, Status, Tier
 from handlers.callbacks import StaffTicketCb
-from tests.conftest import TOWN_STAFF, VILLAGE_DL, WORKER_DL01, WORKER_DL02, buttons, joined, to_chat
+from tests.conftest import TOWN_STAFF, VILLAGE_DL, WORKER_DL01, WORKER_DL02, buttons, joined, to_chat, use_database
 from tests.test_ticket_loop import file_ticket
 
 RESIDENT = 1001
@@ -111,7 +111,7 @@ async def test_a_grid_whose_only_worker_blocked_the_bot(harness):
 
 
 async def run_cli(h, monkeypatch, *argv: str) -> int:
-    monkeypatch.setenv("DATABASE_PATH", str(h.settings.database_path))
+    use_database(monkeypatch, h.settings.database)
     monkeypatch.setenv("ADMIN_IDS", "1")
     monkeypatch.delenv("BOT_TOKEN", raising=False)
     code = await asyncio.to_thread(main, list(argv))

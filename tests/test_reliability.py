@@ -33,6 +33,7 @@ from handlers.callbacks import (
     ResidentTicketCb,
     StaffTicketCb,
 )
+from storage import Storage, open_storage
 from storage.sqlite import SqliteStorage
 from tests.conftest import (
     GRIDS, STAFF, WORKER_DL01, WORKER_DL02, WORKER_NZ01, Harness, joined, opened_the_bot, texts, to_chat,
@@ -63,7 +64,7 @@ async def restart(h: Harness) -> None:
     """As after a crash: the database is reopened, and the dispatcher (with every cache and lock
     in memory) is made anew. Update ids go on where they were, as Telegram's do."""
     await h.db.close()
-    h.db = await SqliteStorage.open(h.settings.database_path)
+    h.db = await open_storage(h.settings.database)
     h.dp = create_dispatcher(h.settings, h.db, clock=h.clock, send_intervals=(0.0, 0.0))
 
 
@@ -78,7 +79,7 @@ def alerts(calls: list[TelegramMethod]) -> list[str]:
     return [c.text for c in calls if isinstance(c, AnswerCallbackQuery) and c.text]
 
 
-async def ticket_count(db: SqliteStorage) -> int:
+async def ticket_count(db: Storage) -> int:
     return (await db._all("SELECT COUNT(*) FROM tickets", ()))[0][0]
 
 
@@ -408,6 +409,7 @@ async def test_one_log_line_per_update_without_token_or_phone(harness, caplog):
 
 
 # -- backup and restore ---------------------------------------------------------------------------
+@pytest.mark.backends("sqlite")  # PostgreSQL is backed up with pg_dump (tests/test_migrate.py)
 async def test_backup_while_residents_file_is_consistent(harness, tmp_path):
     h = harness
     for i in range(5):
@@ -429,6 +431,7 @@ async def test_backup_while_residents_file_is_consistent(harness, tmp_path):
         assert db.execute("SELECT COUNT(DISTINCT ticket_id) FROM outbox WHERE type = ?", (NOTICE_NEW_TICKET,)).fetchone()[0] == tickets
 
 
+@pytest.mark.backends("sqlite")
 async def test_gridbot_backup_and_the_documented_restore(harness, tmp_path, monkeypatch, capsys):
     h = harness
     await file_ticket(h, h.user(RESIDENT))
@@ -521,6 +524,7 @@ async def test_200_residents_filing_at_once(harness):
     assert not await h.db.due_outbox(h.clock.now + 10**6)
 
 
+@pytest.mark.backends("sqlite")  # SQLite's synchronous setting
 async def test_form_commits_leave_ticket_commits_durable(harness):
     """Form steps are committed with synchronous=NORMAL; the connection is back to FULL after each,
     also after a failed one, so a ticket is on disk before its number is shown."""

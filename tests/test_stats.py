@@ -41,7 +41,7 @@ from domain.stats import (
     tickets_at_end,
 )
 from storage.base import TicketChange
-from storage.sqlite import SqliteStorage
+from storage import Storage, open_storage
 from handlers.callbacks import ResidentTicketCb, StaffTicketCb
 from tests.conftest import WORKER_DL01, FakeClock, joined
 from tests.test_ticket_loop import file_ticket
@@ -77,8 +77,8 @@ def at(week: Week, day: int, hour: float = 0) -> int:
 
 
 @pytest.fixture
-async def storage(tmp_path: Path):
-    store = await SqliteStorage.open(tmp_path / "t.sqlite3")
+async def storage(database):
+    store = await open_storage(database)
     await store.upsert_grids(GRIDS)
     yield store
     await store.close()
@@ -230,14 +230,14 @@ STAFF_OF_GRIDS = [
 ]
 
 
-async def staff_who_opened_the_bot(storage: SqliteStorage) -> None:
+async def staff_who_opened_the_bot(storage: Storage) -> None:
     await storage.upsert_staff(STAFF_OF_GRIDS)
     for member in STAFF_OF_GRIDS:
         await storage.touch_user(member.telegram_id, member.name, None, "zh")
 
 
 class Town:
-    def __init__(self, storage: SqliteStorage):
+    def __init__(self, storage: Storage):
         self.storage = storage
         self.clock = FakeClock(0)
         self.service = TicketService(storage, self.clock, tickets_per_hour=0)
@@ -283,7 +283,7 @@ def d(day: int, hour: float = 0, week: Week = W49) -> int:
     return at(week, day, hour)
 
 
-async def week49(storage: SqliteStorage) -> Town:
+async def week49(storage: Storage) -> Town:
     await staff_who_opened_the_bot(storage)
     town = Town(storage)
     await town.at(d(6, 20, W49.previous())).file("T12", "A", "water")
@@ -455,8 +455,7 @@ async def test_a_closed_period_is_byte_identical_whenever_it_is_produced(storage
         assert after[:2] == before[:2] and after[4:] == before[4:]
     assert "红榜" in before[2]  # monthly: the red/black list
     # Stored: W49, the range and the periods before them; December is not over at `now`.
-    async with storage._lock:
-        stored = await storage._db.execute_fetchall("SELECT start, end FROM closed_period_rows")
+    stored = await storage._all('SELECT start, "end" FROM closed_period_rows')
     december = Period.parse("2026-12").window(SHANGHAI)
     assert (december.start, december.end) not in {tuple(row) for row in stored}
     assert (W49.window(SHANGHAI).start, W49.window(SHANGHAI).end) in {tuple(row) for row in stored}
@@ -718,6 +717,7 @@ def test_cli_refuses_bad_periods_clearly(demo_town, capsys, flags, says):
     assert says in captured.err and "Traceback" not in captured.err
 
 
+@pytest.mark.backends("sqlite")
 async def test_summing_a_period_leaves_the_bot_free_to_write(storage):
     """A big period takes seconds to sum from its events: it reads on a connection of its own, so
     the storage's one connection (filing, answering) is not held meanwhile."""
@@ -734,8 +734,7 @@ async def test_a_trend_of_weeks_over_is_stored_once(storage):
 
     await week49(storage)
     first = await load_trend(storage, W49, SHANGHAI, Scope(), closed=True)
-    async with storage._lock:
-        [(stored,)] = await storage._db.execute_fetchall("SELECT COUNT(*) FROM closed_period_rows")
+    [(stored,)] = await storage._all("SELECT COUNT(*) FROM closed_period_rows")
     assert stored == TREND_WEEKS
     assert await load_trend(storage, W49, SHANGHAI, Scope(), closed=True) == first
     assert first[-1].figures.received == 9

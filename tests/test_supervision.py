@@ -26,8 +26,7 @@ async def ticket_at_town(h, category="power", resident=RESIDENT):
 
 
 async def remove_department_staff(h, department: str) -> None:
-    async with h.db._tx() as db:
-        await db.execute("DELETE FROM staff WHERE role = 'department' AND scope = ?", (department,))
+    await h.db._run_many("DELETE FROM staff WHERE role = 'department' AND scope = ?", [(department,)])
 
 
 async def open_department_picker(h, town, ticket_id, reason="需要职能部门处理"):

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.config import SettingsError, load_settings
 from tests.conftest import make_settings
 from tests.test_cli import ROOT
-from storage.sqlite import SqliteStorage
+from storage import open_storage
 from web.app import create_app
 
 
@@ -26,8 +26,8 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-async def test_healthz_answers_from_the_factory(tmp_path):
-    db = await SqliteStorage.open(tmp_path / "web.sqlite3")
+async def test_healthz_answers_from_the_factory(tmp_path, database):
+    db = await open_storage(database)
     client = TestClient(TestServer(create_app(make_settings(tmp_path), db)))
     await client.start_server()
     try:

@@ -1,4 +1,4 @@
--- Officials' weekly statistics (storage/stats_sqlite.py): each index holds every column its
+-- Officials' weekly statistics (storage/stats_sql.py): each index holds every column its
 -- queries read, so a week of a million-ticket year is summed from the index alone.
 -- A grid's week, with what the figures need.
 CREATE INDEX tickets_grid_week ON tickets(

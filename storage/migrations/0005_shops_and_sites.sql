@@ -1,5 +1,5 @@
 -- Shops (经营码, deep link m_<code>) with residents' ratings, and supervised sites (监管码, s_<code>)
--- with inspection records. SQL: storage/codes_sqlite.py; rules: domain/shops.py.
+-- with inspection records. SQL: storage/codes_sql.py; rules: domain/shops.py.
 
 -- Two new roles. SQLite cannot change a CHECK constraint, so the staff table is rebuilt: a new
 -- table with the wider CHECK, the rows copied, the old one dropped and the new one renamed.

@@ -29,7 +29,7 @@ CREATE INDEX ticket_events_facts ON ticket_events(ticket_id, at, type, status, t
 
 -- The sums of a period that is over, stored the first time they are asked for and never
 -- rewritten: a closed period's figures cannot change, and summing a week of a million-ticket
--- year from its events takes a few hundred milliseconds (storage/stats_sqlite.py).
+-- year from its events takes a few hundred milliseconds (storage/stats_sql.py).
 CREATE TABLE closed_period_rows (
     start       INTEGER NOT NULL,
     end         INTEGER NOT NULL,

@@ -1,24 +1,22 @@
-"""SQL for shops and their ratings, supervised sites and their inspections, mixed into `SqliteStorage`
-(tables: migration 0005; rules: domain/shops.py)."""
+"""SQL for shops and their ratings, supervised sites and their inspections, mixed into the SQL
+backends (storage/sql.py; tables: migration 0005; rules: domain/shops.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import sqlite3
 from collections.abc import Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
 from typing import Any
-
-import aiosqlite
 
 from domain.models import Attachment
 from domain.shops import Inspection, NewInspection, Shop, ShopRating, ShopScore, Site, SiteKind
 from domain.stats import Scope, ScopeLevel
+from storage.statements import Work, one, run, run_many
 
 _SHOP = "s.code, s.name, s.grid_code, s.owner_id"
-# The means are NULL for a shop without ratings in the period.
+# The means are NULL for a shop without ratings in the period (as floats: PostgreSQL's mean of
+# whole numbers would be a decimal).
 _SCORE = (
-    f"{_SHOP}, COUNT(r.resident_id), AVG(r.cleanliness), AVG(r.orderliness), AVG(r.service)"
+    f"{_SHOP}, COUNT(r.resident_id), AVG(CAST(r.cleanliness AS DOUBLE PRECISION)),"
+    " AVG(CAST(r.orderliness AS DOUBLE PRECISION)), AVG(CAST(r.service AS DOUBLE PRECISION))"
 )
 _RATING = "shop_code, resident_id, day, cleanliness, orderliness, service, rated_at, comment"
 _INSPECTION = (
@@ -27,7 +25,7 @@ _INSPECTION = (
 )
 # Which shops a scope holds, as a condition on their grid `g`.
 _SCOPE_CONDITION = {
-    ScopeLevel.ALL: "1",
+    ScopeLevel.ALL: "TRUE",
     ScopeLevel.TOWN: "g.town = :scope",
     ScopeLevel.VILLAGE: "g.village = :scope",
     ScopeLevel.GRID: "g.code = :scope",
@@ -54,22 +52,20 @@ def _inspection(row: Sequence[Any], photos: tuple[Attachment, ...] = ()) -> Insp
     return Inspection(*row, photos=photos)
 
 
-class SqliteCodesMixin:
-    # Provided by SqliteStorage.
-    _db: aiosqlite.Connection
-    _lock: asyncio.Lock
-    _all: Callable[[str, Sequence], Awaitable[list[sqlite3.Row]]]
-    _tx: Callable[[], AbstractAsyncContextManager[aiosqlite.Connection]]
+class CodesMixin:
+    # Provided by storage.sql.SqlStorage.
+    _all: Callable[..., Awaitable[list[Sequence[Any]]]]
+    _run_many: Callable[[str, Sequence[Sequence[Any]]], Awaitable[None]]
+    _transaction: Callable[..., Awaitable[Any]]
 
     # -- shops --------------------------------------------------------------------------------------
     async def upsert_shops(self, shops: Sequence[Shop]) -> None:
-        async with self._tx() as db:
-            await db.executemany(
-                "INSERT INTO shops(code, name, grid_code, owner_id) VALUES (?,?,?,?)"
-                " ON CONFLICT(code) DO UPDATE SET name = excluded.name,"
-                " grid_code = excluded.grid_code, owner_id = excluded.owner_id",
-                [(s.code, s.name, s.grid_code, s.owner_id) for s in shops],
-            )
+        await self._run_many(
+            "INSERT INTO shops(code, name, grid_code, owner_id) VALUES (?,?,?,?)"
+            " ON CONFLICT(code) DO UPDATE SET name = excluded.name,"
+            " grid_code = excluded.grid_code, owner_id = excluded.owner_id",
+            [(s.code, s.name, s.grid_code, s.owner_id) for s in shops],
+        )
 
     async def get_shop(self, code: str) -> Shop | None:
         rows = await self._all(f"SELECT {_SHOP} FROM shops s WHERE s.code = ?", (code,))
@@ -82,22 +78,20 @@ class SqliteCodesMixin:
         return [_shop(row) for row in await self._all(f"SELECT {_SHOP} FROM shops s ORDER BY s.grid_code, s.code")]
 
     async def owned_shops(self, telegram_id: int, codes: Sequence[str] = ()) -> list[Shop]:
-        marks = ",".join("?" * len(codes))
+        of_codes = f" OR s.code IN ({','.join('?' * len(codes))})" if codes else ""
         rows = await self._all(
-            f"SELECT {_SHOP} FROM shops s WHERE s.owner_id = ? OR s.code IN ({marks})"
-            " ORDER BY s.name, s.code",
+            f"SELECT {_SHOP} FROM shops s WHERE s.owner_id = ?{of_codes} ORDER BY s.name, s.code",
             (telegram_id, *codes),
         )
         return [_shop(r) for r in rows]
 
     async def save_shop_rating(self, rating: ShopRating) -> bool:
-        async with self._tx() as db:
-            async with db.execute(
+        def write() -> Work[bool]:
+            found = yield one(
                 "SELECT 1 FROM shop_ratings WHERE shop_code = ? AND resident_id = ? AND day = ?",
                 (rating.shop_code, rating.resident_id, rating.day),
-            ) as cursor:
-                replaced = await cursor.fetchone() is not None
-            await db.execute(
+            )
+            yield run(
                 f"INSERT INTO shop_ratings({_RATING}) VALUES (?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(shop_code, resident_id, day) DO UPDATE SET"
                 " cleanliness = excluded.cleanliness, orderliness = excluded.orderliness,"
@@ -105,7 +99,9 @@ class SqliteCodesMixin:
                 (rating.shop_code, rating.resident_id, rating.day, rating.cleanliness, rating.order,
                  rating.service, rating.rated_at, rating.comment),
             )
-        return replaced
+            return found is not None
+
+        return await self._transaction(write)
 
     async def shop_score(self, shop_code: str, since: int, until: int) -> ShopScore | None:
         rows = await self._all(
@@ -135,13 +131,12 @@ class SqliteCodesMixin:
 
     # -- supervised sites ---------------------------------------------------------------------------
     async def upsert_sites(self, sites: Sequence[Site]) -> None:
-        async with self._tx() as db:
-            await db.executemany(
-                "INSERT INTO sites(code, name, grid_code, kind) VALUES (?,?,?,?)"
-                " ON CONFLICT(code) DO UPDATE SET name = excluded.name,"
-                " grid_code = excluded.grid_code, kind = excluded.kind",
-                [(s.code, s.name, s.grid_code, s.kind.value) for s in sites],
-            )
+        await self._run_many(
+            "INSERT INTO sites(code, name, grid_code, kind) VALUES (?,?,?,?)"
+            " ON CONFLICT(code) DO UPDATE SET name = excluded.name,"
+            " grid_code = excluded.grid_code, kind = excluded.kind",
+            [(s.code, s.name, s.grid_code, s.kind.value) for s in sites],
+        )
 
     async def get_site(self, code: str) -> Site | None:
         rows = await self._all("SELECT code, name, grid_code, kind FROM sites WHERE code = ?", (code,))
@@ -152,29 +147,25 @@ class SqliteCodesMixin:
         return [_site(row) for row in rows]
 
     async def add_inspection(self, inspection: NewInspection, now: int) -> tuple[Inspection, bool]:
-        created = False
-        async with self._tx() as db:
-            existing = None
-            if inspection.source_key is not None:
-                async with db.execute(
-                    "SELECT id FROM inspections WHERE source_key = ?", (inspection.source_key,)
-                ) as cursor:
-                    existing = await cursor.fetchone()
-            if existing:
-                inspection_id = existing[0]
-            else:
-                cursor = await db.execute(
-                    "INSERT INTO inspections(site_code, inspector_id, inspector_name, note, at, source_key)"
-                    " VALUES (?,?,?,?,?,?)",
-                    (inspection.site_code, inspection.inspector_id, inspection.inspector_name,
-                     inspection.note, now, inspection.source_key),
-                )
-                inspection_id, created = cursor.lastrowid, True
-                await db.executemany(
-                    "INSERT INTO inspection_photos(inspection_id, position, file_id, file_unique_id)"
-                    " VALUES (?,?,?,?)",
-                    [(inspection_id, i, p.file_id, p.file_unique_id) for i, p in enumerate(inspection.photos)],
-                )
+        def write() -> Work[tuple[int, bool]]:
+            # A repeated source_key inserts nothing and finds the record stored the first time.
+            inserted = yield one(
+                "INSERT INTO inspections(site_code, inspector_id, inspector_name, note, at, source_key)"
+                " VALUES (?,?,?,?,?,?) ON CONFLICT(source_key) DO NOTHING RETURNING id",
+                (inspection.site_code, inspection.inspector_id, inspection.inspector_name,
+                 inspection.note, now, inspection.source_key),
+            )
+            if inserted is None:
+                (existing,) = yield one("SELECT id FROM inspections WHERE source_key = ?", (inspection.source_key,))
+                return existing, False
+            yield run_many(
+                "INSERT INTO inspection_photos(inspection_id, position, file_id, file_unique_id)"
+                " VALUES (?,?,?,?)",
+                [(inserted[0], i, p.file_id, p.file_unique_id) for i, p in enumerate(inspection.photos)],
+            )
+            return inserted[0], True
+
+        inspection_id, created = await self._transaction(write)
         stored = await self.get_inspection(inspection_id)
         assert stored is not None
         return stored, created

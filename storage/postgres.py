@@ -1,0 +1,172 @@
+"""PostgreSQL backend (asyncpg): a pool of connections, versioned migrations in
+storage/migrations_pg/. Every `Storage` method is in storage/sql.py; this drives its statements.
+
+Chosen by DATABASE_URL=postgresql://…, for a county or city that runs many towns through one bot, or
+several bot processes on one database. Query parameters of the URL that asyncpg does not know are
+server settings, e.g. `?search_path=town1` keeps a database's tables in a schema of its own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+
+from storage.sql import SqlStorage, migrations
+from storage.statements import Statement, Work
+from storage.stats_sql import POSTGRES_STATS
+
+T = TypeVar("T")
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+# Held while migrating, so that processes starting together migrate once (any constant of our own).
+_MIGRATION_LOCK = 0x67726964  # "grid"
+# A quoted literal (left alone), or a placeholder: ?, ?N or :name.
+_PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?(\d*)|(?<![:\w]):([A-Za-z_]\w*)")
+
+
+async def _keep_as_is(connection: asyncpg.Connection) -> None:
+    """Nothing to reset (see `PostgresStorage.open`), unless a cancelled transaction is still open."""
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
+def is_postgres_url(target: str | Path) -> bool:
+    return isinstance(target, str) and target.startswith(URL_SCHEMES)
+
+
+@lru_cache(maxsize=2048)
+def numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`sql` with PostgreSQL's $N placeholders, and the names its :name placeholders had, in the
+    order of their numbers (empty when it takes ? or ?N: their numbers are the positions)."""
+    names: list[str] = []
+    position = 0
+
+    def number(match: re.Match[str]) -> str:
+        nonlocal position
+        whole, digits, name = match.group(0), match.group(1), match.group(2)
+        if whole.startswith("'"):
+            return whole
+        if name is not None:
+            if name not in names:
+                names.append(name)
+            return f"${names.index(name) + 1}"
+        if digits:
+            return f"${digits}"
+        position += 1
+        return f"${position}"
+
+    return _PLACEHOLDER.sub(number, sql), tuple(names)
+
+
+def _arguments(names: tuple[str, ...], params: Sequence[Any] | Mapping[str, Any]) -> Sequence[Any]:
+    if isinstance(params, Mapping):
+        return [params[name] for name in names]
+    return params
+
+
+async def _execute(connection: asyncpg.Connection, statement: Statement) -> Any:
+    sql, names = numbered(statement.sql)
+    if statement.result == "many":
+        if statement.params:
+            await connection.executemany(sql, [_arguments(names, row) for row in statement.params])
+        return None
+    arguments = _arguments(names, statement.params)
+    if statement.result == "one":
+        row = await connection.fetchrow(sql, *arguments)
+        return tuple(row) if row is not None else None
+    if statement.result == "rows":
+        return [tuple(row) for row in await connection.fetch(sql, *arguments)]
+    status = await connection.execute(sql, *arguments)  # e.g. "UPDATE 1", "INSERT 0 1"
+    count = status.rsplit(" ", 1)[-1]
+    return int(count) if count.isdigit() else 0
+
+
+async def drive(connection: asyncpg.Connection, work: Work[T]) -> T:
+    """Run the statements of `work` on `connection`, sending each one's result back."""
+    try:
+        statement = next(work)
+        while True:
+            statement = work.send(await _execute(connection, statement))
+    except StopIteration as done:
+        return done.value
+
+
+class PostgresStorage(SqlStorage):
+    _STATS = POSTGRES_STATS
+    _LIKE = "ILIKE"  # SQLite's LIKE ignores ASCII case
+
+    def __init__(self, pool: asyncpg.Pool):
+        self._pool = pool
+
+    @classmethod
+    async def open(cls, url: str, connections: int = 10) -> PostgresStorage:
+        # A connection goes back to the pool as it came: transactions end with COMMIT or ROLLBACK,
+        # settings are SET LOCAL, locks are the transaction's. Skipping asyncpg's reset on release
+        # saves a round trip per query; the statistics' temporary table is kept on purpose.
+        pool = await asyncpg.create_pool(url, min_size=1, max_size=connections, reset=_keep_as_is)
+        storage = cls(pool)
+        try:
+            await storage._migrate()
+        except BaseException:
+            await pool.close()
+            raise
+        return storage
+
+    async def _migrate(self) -> None:
+        async with self._pool.acquire() as connection, connection.transaction():
+            # DDL is transactional here: every pending migration and its version commit together.
+            await connection.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await connection.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
+            )
+            current = await connection.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
+            for version, script in migrations("migrations_pg"):
+                if version > current:
+                    await connection.execute(script)
+                    await connection.execute(
+                        "INSERT INTO schema_migrations(version, applied_at)"
+                        " VALUES ($1, CAST(EXTRACT(EPOCH FROM now()) AS BIGINT))",
+                        version,
+                    )
+        await self._after_migrations(fresh=current == 0)
+
+    async def _transaction(self, work: Callable[[], Work[T]], durable: bool = True, write: bool = True) -> T:
+        begin = "BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        if not durable:
+            # The commit does not wait for the WAL to reach the disk (see storage/fsm_sql.py).
+            begin += "; SET LOCAL synchronous_commit = off"
+        async with self._pool.acquire() as connection:
+            await connection.execute(begin)  # one round trip for both
+            try:
+                result = await drive(connection, work())
+            except BaseException:
+                await connection.execute("ROLLBACK")
+                raise
+            await connection.execute("COMMIT")
+            return result
+
+    async def _all(self, sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> list[Sequence[Any]]:
+        numbered_sql, names = numbered(sql)
+        return [tuple(row) for row in await self._pool.fetch(numbered_sql, *_arguments(names, params))]
+
+    async def _read(self, work: Callable[[], Work[T]]) -> T:
+        # One snapshot; the facts table is the connection's own temporary table.
+        async with self._pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
+            return await drive(connection, work())
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def backup_to(self, target: Path) -> None:
+        raise NotImplementedError(BACKUP_ADVICE)
+
+
+BACKUP_ADVICE = (
+    "gridbot backup copies a SQLite database; back up PostgreSQL with pg_dump"
+    " (README: Backups on PostgreSQL), e.g. pg_dump --format=custom --file=gridbot.dump \"$DATABASE_URL\""
+)
