@@ -30,6 +30,7 @@ from domain import service
 from domain.board import reviews
 from domain.media import from_data, sending_parts
 from domain.models import EventType, Notice, Role, RoleGrant, Status, Ticket, Tier
+from domain.shops import NOTICE_INSPECTION_SAVED, NOTICE_SHOP_RATED
 from domain.stats import Period, PeriodKind, Scope, ScopeLevel
 from domain.tickets import format_number
 from handlers import keyboards
@@ -89,6 +90,8 @@ class NoticeRenderer:
             return await self._digest(notice)
         if notice.type in (service.NOTICE_UNREACHABLE_STAFF, service.NOTICE_ROLE_REMOVED, service.NOTICE_COMMANDS):
             return await self._staff_notice(notice)
+        if notice.type in (NOTICE_SHOP_RATED, NOTICE_INSPECTION_SAVED):
+            return await self._codes_notice(notice)
         ticket = await self.storage.get_ticket(notice.ticket_id) if notice.ticket_id else None
         if ticket is None:
             return None
@@ -243,6 +246,12 @@ class NoticeRenderer:
         elif event is EventType.RATED:
             text = (_("Thank you! Your comment was passed on.") if data.get("with_note")
                     else _("Thank you for rating! You may add a comment, or send /skip."))
+        elif event is EventType.TAKEN:
+            text = _("You took ticket {number}.").format(number=number)
+        elif event is EventType.URGED:
+            text = _("Urged: {count} holder(s) of {number} got a message.").format(
+                count=len(data["holders"]), number=number
+            )
         elif event is EventType.REPLIED:
             text = _("Your reply was sent to the resident.")
         elif event is EventType.RESOLVED:
@@ -298,6 +307,33 @@ class NoticeRenderer:
                     state=state, count=person["waiting"],
                 ))
             return SendMessage(chat_id=chat_id, text=fit_message("\n".join(lines)))
+
+    async def _codes_notice(self, notice: Notice) -> TelegramMethod | None:
+        """The thanks for a shop rating (asking for the comment) or for its comment; an inspection saved."""
+        chat_id, data = notice.chat_id, notice.data
+        language = await self.language_of(chat_id)
+        with self.i18n.context(), self.i18n.use_locale(language):
+            if notice.type == NOTICE_SHOP_RATED:
+                if data["comment"]:
+                    return SendMessage(chat_id=chat_id, text=_("Thank you! Your comment was passed on."))
+                shop = await self.storage.get_shop(data["shop"])
+                lines = [_("Thank you for rating {shop}!").format(shop=escape(shop.name if shop else data["shop"]))]
+                if data["replaced"]:
+                    lines.append(_("It replaces your earlier rating of this shop today: one rating per shop and day "
+                                   "counts."))
+                lines.append(_("You may add a comment for the shop owner, or send /skip."))
+                return SendMessage(chat_id=chat_id, text="\n".join(lines))
+            inspection = await self.storage.get_inspection(data["inspection"])
+            site = await self.storage.get_site(inspection.site_code) if inspection else None
+            if site is None:
+                return None
+            return SendMessage(
+                chat_id=chat_id,
+                text=_("Inspection of {site} saved (photos: {photos}).").format(
+                    site=escape(site.name), photos=inspection.photo_count
+                ),
+                reply_markup=ReplyKeyboardRemove(),  # the "Done" keyboard of the inspection form
+            )
 
     async def _digest(self, notice: Notice) -> TelegramMethod:
         # "week": notices queued before monthly digests existed.

@@ -123,9 +123,9 @@ ANSWERS_PER_HOUR = 10
 # The actions confirmed that way; their handlers reply nothing else on success.
 CONFIRMED_EVENTS = frozenset({
     EventType.CREATED, EventType.FOLLOWED, EventType.RESIDENT_MESSAGE, EventType.CONFIRMED, EventType.REOPENED,
-    EventType.RATED, EventType.REPLIED, EventType.RESOLVED, EventType.HANDED_OVER, EventType.ESCALATED,
-    EventType.RETURNED, EventType.MERGED, EventType.NOTE, EventType.WITHDRAWN, EventType.PUBLISHED,
-    EventType.KEPT_PRIVATE,
+    EventType.RATED, EventType.TAKEN, EventType.REPLIED, EventType.RESOLVED, EventType.HANDED_OVER,
+    EventType.ESCALATED, EventType.RETURNED, EventType.MERGED, EventType.NOTE, EventType.URGED, EventType.WITHDRAWN,
+    EventType.PUBLISHED, EventType.KEPT_PRIVATE,
 })
 # To the town command centre and admins: staff who have not opened the bot or blocked it, with
 # how many tickets wait for them (data {"people": [{"name", "role", "scope", "blocked", "waiting"}]}).
@@ -746,9 +746,9 @@ class TicketService:
             self.card_notices(ticket, await self.holders(ticket), unrouted=ticket.department or ""),
         )
 
-    async def urge(self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant]) -> list[int]:
+    async def urge(self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant]) -> None:
         """The town command centre or an official urges the holders (催办), at most once an hour per
-        ticket. Returns who was urged."""
+        ticket."""
         ticket = await self.get(ticket_id)
         grid = await self.storage.get_grid(ticket.grid_code)
         if grid is None or not may_supervise(grants, grid):
@@ -762,11 +762,10 @@ class TicketService:
         recipients = await self.handlers_of(ticket)
         if not recipients:
             raise Unstaffed(tier_holder(ticket, grid)[1])
+        event = TicketEvent(ticket.id, now, EventType.URGED, actor_id, None, {"holders": recipients})
         await self.storage.record_event(
-            TicketEvent(ticket.id, now, EventType.URGED, actor_id, None, {"holders": recipients}),
-            [Notice(r, NOTICE_URGED, ticket.id, urgent=True) for r in recipients],
+            event, [Notice(r, NOTICE_URGED, ticket.id, urgent=True) for r in recipients] + self._done(event)
         )
-        return recipients
 
     async def merge(self, ticket_id: int, into_id: int, actor_id: int, grants: Sequence[RoleGrant]) -> Ticket:
         """Close a duplicate as merged into another open ticket of the same grid: its filer and

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from domain.models import Grid, Attachment, Role, RoleGrant
+from domain.models import Grid, Attachment, Notice, Role, RoleGrant
 from domain.stats import DEFAULT_TOP, Scope, PeriodWindow
 from domain.tickets import MAX_PHOTOS
 
@@ -37,6 +37,12 @@ RECENT_COMMENTS = 10
 OWNER_WINDOW_DAYS = 30
 # Below this many ratings in the period a shop's average says too little to call it the worst.
 MIN_SHOP_RATINGS = 3
+# The confirmations to whoever rated or inspected (bot.notices renders them), written with the
+# rating or the record, so that a bot killed right after still tells it, once. Storage completes
+# their data with what only its transaction knows: {"shop", "comment", "replaced"} and
+# {"inspection": id}.
+NOTICE_SHOP_RATED = "shop_rated"
+NOTICE_INSPECTION_SAVED = "inspection_saved"
 
 
 class SiteKind(StrEnum):
@@ -115,6 +121,15 @@ class Inspection:
     at: int  # Unix seconds, UTC
     photo_count: int
     photos: tuple[Attachment, ...] = ()  # filled only when one inspection is read with its photos
+
+
+def rating_confirmation(rating: ShopRating) -> Notice:
+    return Notice(rating.resident_id, NOTICE_SHOP_RATED, None,
+                  {"shop": rating.shop_code, "comment": rating.comment is not None}, urgent=True)
+
+
+def inspection_confirmation(inspection: NewInspection) -> Notice:
+    return Notice(inspection.inspector_id, NOTICE_INSPECTION_SAVED, None, urgent=True)
 
 
 def rating_day(moment: int, tz: ZoneInfo) -> str:

@@ -27,6 +27,7 @@ from domain.shops import (
     ShopScore,
     granted_shop_codes,
     owns_shop,
+    rating_confirmation,
     rating_day,
 )
 from domain.tickets import has_role
@@ -143,14 +144,9 @@ async def pick_score(query: CallbackQuery, callback_data: ShopScoreCb, state: FS
         return
     now = clock()
     rating = ShopRating(data["shop"], query.from_user.id, rating_day(now, settings.timezone), *scores, now)
-    replaced = await db.save_shop_rating(rating)
+    await db.save_shop_rating(rating, [rating_confirmation(rating)])  # the thanks ask for the comment
     await state.set_state(ShopRate.comment)
     await state.update_data(scores=scores, day=rating.day, at=now)
-    lines = [_("Thank you for rating {shop}!").format(shop=escape(data["name"]))]
-    if replaced:
-        lines.append(_("It replaces your earlier rating of this shop today: one rating per shop and day counts."))
-    lines.append(_("You may add a comment for the shop owner, or send /skip."))
-    await query.message.answer("\n".join(lines))
 
 
 async def add_comment(message: Message, state: FSMContext, db: Storage) -> None:
@@ -160,10 +156,8 @@ async def add_comment(message: Message, state: FSMContext, db: Storage) -> None:
     data = await state.get_data()
     await state.clear()
     # The same day's row again, now with the comment.
-    await db.save_shop_rating(
-        ShopRating(data["shop"], message.from_user.id, data["day"], *data["scores"], data["at"], text)
-    )
-    await message.answer(_("Thank you! Your comment was passed on."))
+    rating = ShopRating(data["shop"], message.from_user.id, data["day"], *data["scores"], data["at"], text)
+    await db.save_shop_rating(rating, [rating_confirmation(rating)])
 
 
 # -- owners -----------------------------------------------------------------------------------------

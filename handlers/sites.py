@@ -27,6 +27,7 @@ from domain.shops import (
     NewInspection,
     Site,
     SiteKind,
+    inspection_confirmation,
     may_inspect,
 )
 from domain.tickets import has_role
@@ -174,24 +175,16 @@ async def inspection_done(message: Message, state: FSMContext, db: Storage, gran
         await message.answer(_("You may no longer add inspections to this site."), reply_markup=ReplyKeyboardRemove())
         return
     names = [s.name for s in await db.staff_with_role(Role.INSPECTOR) if s.telegram_id == message.from_user.id]
-    inspection, _created = await db.add_inspection(
-        NewInspection(
-            site.code,
-            message.from_user.id,
-            names[0] if names else message.from_user.full_name,
-            data["note"],
-            from_data(data["attachments"]),
-            # Keyed by the message, so the same update delivered twice saves one record.
-            source_key="msg:{}:{}".format(message.chat.id, message.message_id),
-        ),
-        clock(),
+    inspection = NewInspection(
+        site.code,
+        message.from_user.id,
+        names[0] if names else message.from_user.full_name,
+        data["note"],
+        from_data(data["attachments"]),
+        # Keyed by the message, so the same update delivered twice saves one record.
+        source_key="msg:{}:{}".format(message.chat.id, message.message_id),
     )
-    await message.answer(
-        _("Inspection of {site} saved (photos: {photos}).").format(
-            site=escape(site.name), photos=inspection.photo_count
-        ),
-        reply_markup=ReplyKeyboardRemove(),
-    )
+    await db.add_inspection(inspection, clock(), [inspection_confirmation(inspection)])
     await show_site(message, site, db, grants, settings)
 
 

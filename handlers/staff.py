@@ -101,7 +101,7 @@ async def take(query: CallbackQuery, callback_data: StaffTicketCb, tickets: Tick
     except TicketError as error:
         await query.answer(ticket_error_text(error), show_alert=True)
         return
-    await query.answer(_("You took ticket {number}.").format(number=format_number(settings.ticket_prefix, ticket.id)))
+    await query.answer()  # the outbox confirms it, written with the change
     await refresh_card(query.bot, query.message.chat.id, query.message.message_id, db, settings, ticket.id, grants,
                        lang, clock())
 

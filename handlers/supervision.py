@@ -146,7 +146,7 @@ async def urge(query: CallbackQuery, callback_data: UrgeCb, tickets: TicketServi
                settings: Settings) -> None:
     number = format_number(settings.ticket_prefix, callback_data.ticket_id)
     try:
-        urged = await tickets.urge(callback_data.ticket_id, query.from_user.id, grants)
+        await tickets.urge(callback_data.ticket_id, query.from_user.id, grants)
     except UrgedRecently as error:
         await query.answer(
             _("{number} was already urged at {time}; one urge per ticket an hour is enough.").format(
@@ -158,10 +158,7 @@ async def urge(query: CallbackQuery, callback_data: UrgeCb, tickets: TicketServi
     except TicketError as error:
         await query.answer(ticket_error_text(error), show_alert=True)
         return
-    await query.answer(
-        _("Urged: {count} holder(s) of {number} got a message.").format(count=len(urged), number=number),
-        show_alert=True,
-    )
+    await query.answer()  # the outbox confirms the urge, written with it
 
 
 def build_router() -> Router:

@@ -444,9 +444,10 @@ class Storage(ABC):
         `shop_owner` roles), by name."""
 
     @abstractmethod
-    async def save_shop_rating(self, rating: ShopRating) -> bool:
-        """Store the rating; one per resident, shop and day, so a later one of the same day
-        replaces it. True if it replaced one."""
+    async def save_shop_rating(self, rating: ShopRating, notices: Sequence[Notice] = ()) -> bool:
+        """Store the rating with `notices` (their data completed with `replaced`) in one
+        transaction; one per resident, shop and day, so a later one of the same day replaces it.
+        True if it replaced one."""
 
     @abstractmethod
     async def shop_score(self, shop_code: str, since: int, until: int) -> ShopScore | None:
@@ -471,9 +472,12 @@ class Storage(ABC):
         """Every supervised site, by grid and code (their posters)."""
 
     @abstractmethod
-    async def add_inspection(self, inspection: NewInspection, now: int) -> tuple[Inspection, bool]:
-        """Store the record with its photos; a repeated `source_key` returns the record stored
-        the first time and writes nothing. Returns it and whether it was stored now."""
+    async def add_inspection(
+        self, inspection: NewInspection, now: int, notices: Sequence[Notice] = ()
+    ) -> tuple[Inspection, bool]:
+        """Store the record with its photos and `notices` (their data completed with the record's
+        id `inspection`) in one transaction; a repeated `source_key` returns the record stored the
+        first time and writes nothing. Returns it and whether it was stored now."""
 
     @abstractmethod
     async def site_inspections(self, site_code: str, limit: int = 5) -> list[Inspection]:

@@ -4,12 +4,13 @@ backends (storage/sql.py; tables: migration 0005; rules: domain/shops.py)."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
-from domain.models import Attachment
+from domain.models import Attachment, Notice
 from domain.shops import Inspection, NewInspection, Shop, ShopRating, ShopScore, Site, SiteKind
 from domain.stats import Scope, ScopeLevel
-from storage.statements import Work, one, run, run_many
+from storage.statements import Statement, Work, one, run, run_many
 
 _SHOP = "s.code, s.name, s.grid_code, s.owner_id"
 # The means are NULL for a shop without ratings in the period (as floats: PostgreSQL's mean of
@@ -57,6 +58,7 @@ class CodesMixin:
     _all: Callable[..., Awaitable[list[Sequence[Any]]]]
     _run_many: Callable[[str, Sequence[Sequence[Any]]], Awaitable[None]]
     _transaction: Callable[..., Awaitable[Any]]
+    _insert_notices: Callable[[Sequence[Notice], int], Statement]
 
     # -- shops --------------------------------------------------------------------------------------
     async def upsert_shops(self, shops: Sequence[Shop]) -> None:
@@ -85,7 +87,7 @@ class CodesMixin:
         )
         return [_shop(r) for r in rows]
 
-    async def save_shop_rating(self, rating: ShopRating) -> bool:
+    async def save_shop_rating(self, rating: ShopRating, notices: Sequence[Notice] = ()) -> bool:
         def write() -> Work[bool]:
             found = yield one(
                 "SELECT 1 FROM shop_ratings WHERE shop_code = ? AND resident_id = ? AND day = ?",
@@ -99,7 +101,10 @@ class CodesMixin:
                 (rating.shop_code, rating.resident_id, rating.day, rating.cleanliness, rating.order,
                  rating.service, rating.rated_at, rating.comment),
             )
-            return found is not None
+            replaced = found is not None
+            yield self._insert_notices([replace(n, data={**n.data, "replaced": replaced}) for n in notices],
+                                       rating.rated_at)
+            return replaced
 
         return await self._transaction(write)
 
@@ -146,7 +151,9 @@ class CodesMixin:
         rows = await self._all("SELECT code, name, grid_code, kind FROM sites ORDER BY grid_code, code")
         return [_site(row) for row in rows]
 
-    async def add_inspection(self, inspection: NewInspection, now: int) -> tuple[Inspection, bool]:
+    async def add_inspection(
+        self, inspection: NewInspection, now: int, notices: Sequence[Notice] = ()
+    ) -> tuple[Inspection, bool]:
         def write() -> Work[tuple[int, bool]]:
             # A repeated source_key inserts nothing and finds the record stored the first time.
             inserted = yield one(
@@ -163,6 +170,7 @@ class CodesMixin:
                 " VALUES (?,?,?,?)",
                 [(inserted[0], i, p.file_id, p.file_unique_id) for i, p in enumerate(inspection.photos)],
             )
+            yield self._insert_notices([replace(n, data={**n.data, "inspection": inserted[0]}) for n in notices], now)
             return inserted[0], True
 
         inspection_id, created = await self._transaction(write)
