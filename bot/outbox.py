@@ -5,6 +5,9 @@ ahead of chatter. A resident's queued answers on a ticket go out as one message;
 follower gets at most one status message per ticket a minute, later changes combined into it. The
 pacing (bot/pacing.py) is shared with the handlers' direct replies.
 
+Errors are logged in one line with the item's and the chat's id and the error's class: Telegram's
+descriptions and a bug's error text can quote what was sent.
+
 A notice is marked sent right after Telegram accepted it, so it goes out twice only if the bot dies
 between the two. Telegram's errors: 429 waits as long as it says (everything waits: the flood limit
 is the bot's), 5xx and network errors are retried after about 1, 2, 4 … s (with jitter) for up to
@@ -132,10 +135,10 @@ class OutboxSender:
         try:
             return await self._deliver(bot, item)
         except (TelegramServerError, TelegramNetworkError) as error:
-            log.warning("outbox item %s not sent: %s", item.id, error)
+            log.warning("outbox item %s to chat %s not sent: %s", item.id, item.notice.chat_id, type(error).__name__)
             await self._retry_later(item, error)
         except Exception as error:  # a bug or an unforeseen error: retried too, the others go on
-            log.exception("outbox item %s failed", item.id)
+            log.error("outbox item %s to chat %s failed: %s", item.id, item.notice.chat_id, type(error).__name__)
             await self._retry_later(item, error)
         return False
 
@@ -172,7 +175,7 @@ class OutboxSender:
                 await self.storage.mark_not_opened(chat_id)
                 await self._unreachable(chat_id, "chat not found")
                 return False
-            log.warning("outbox item %s refused for good: %s", item.id, error.message)
+            log.warning("outbox item %s to chat %s refused for good: %s", item.id, chat_id, type(error).__name__)
             await self.storage.drop(item.id, "bad request: " + error.message[:200])
             return False
         # 5xx, network errors (a timeout is one) and the rest: `_deliver_one` schedules a retry.
@@ -220,7 +223,8 @@ class OutboxSender:
             return  # it was sent; only recording it is left, and the next round does that
         now = self.clock()
         if now - item.created_at > GIVE_UP_AFTER_SECONDS:
-            log.error("outbox item %s dropped after a day of failures: %s", item.id, error)
+            log.error("outbox item %s to chat %s dropped after a day of failures: %s", item.id, item.notice.chat_id,
+                      type(error).__name__)
             await self.storage.drop(item.id, "gave up")
             return
         attempts = item.attempts + 1
@@ -233,8 +237,8 @@ class OutboxSender:
             try:
                 await self.deliver_due(bot)
                 next_at = await self.storage.next_outbox_time()
-            except Exception:  # a storage hiccup must not end delivery for good
-                log.exception("outbox delivery failed; trying again")
+            except Exception as error:  # a storage hiccup must not end delivery for good
+                log.error("outbox delivery failed; trying again: %s", type(error).__name__)
                 next_at = None
             if self._stopping:
                 return
@@ -256,5 +260,5 @@ class OutboxSender:
             await task
         except asyncio.CancelledError:
             pass
-        except Exception:
-            log.exception("the outbox loop ended with an error")
+        except Exception as error:
+            log.error("the outbox loop ended with an error: %s", type(error).__name__)

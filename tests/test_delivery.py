@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from aiogram.methods import SendMessage
@@ -10,7 +11,7 @@ from aiogram.methods import SendMessage
 from bot.outbox import GIVE_UP_AFTER_SECONDS, backoff_seconds
 from bot.pacing import REPLY_ATTEMPTS, Limiter
 from domain.models import EventType, Kind, Notice, TicketEvent
-from domain.service import ANSWERS_PER_HOUR, Draft, NOTICE_NEW_TICKET, NOTICE_RATED
+from domain.service import ANSWERS_PER_HOUR, Draft, NOTICE_NEW_TICKET, NOTICE_RATED, NOTICE_RESIDENT_MESSAGE
 from handlers.callbacks import CategoryCb, KindCb, MeTooCb, ResidentTicketCb, StaffTicketCb
 from tests.conftest import VILLAGE_DL, WORKER_DL01, joined, to_chat
 from tests.test_reliability import FakeTime
@@ -199,3 +200,44 @@ async def test_1000_followers_notified_at_30_a_second_blocked_ones_dropped_after
     assert {f for f in followers if (user := await h.db.get_user(f)) is not None and user.unreachable} == blocked
     assert 1000 / 30 - 1 <= took <= 1000 / 30 * 1.2  # about 30 a second
     assert not await h.db.due_outbox(h.clock.now + 10**6)
+
+
+# -- what the outbox logs ---------------------------------------------------------------------------
+async def test_the_outbox_logs_one_line_with_ids_and_the_error_class_never_the_text(harness, caplog):
+    """Telegram's descriptions and the errors of a bug can quote what was sent: the log gets the
+    item's id and the error's class, in one line, and no traceback."""
+    h = harness
+    secret = "张三 13912345678 楼下水管漏水"
+    await file_ticket(h, h.user(RESIDENT), text=secret)
+    [ticket] = await h.db.resident_tickets(RESIDENT)
+    outbox = h.dp["outbox"]
+
+    async def deliver_answer() -> None:
+        await h.db.enqueue([Notice(WORKER_DL01, NOTICE_RESIDENT_MESSAGE, ticket.id, {"text": secret})], h.clock.now)
+        while await h.db.due_outbox(h.clock.now + 10**6):
+            h.clock.now = max(h.clock.now, (await h.db.next_outbox_time()) or h.clock.now)
+            await outbox.deliver_due(h.bot)
+
+    h.session.fail_next(WORKER_DL01, 502, f"Bad Gateway {secret}")
+    h.session.fail_next(WORKER_DL01, 0)
+    h.session.fail_next(WORKER_DL01, 400, f"Bad Request: can't parse entities: {secret}")
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        await deliver_answer()
+        render = outbox.renderer.render
+
+        async def buggy_render(notice):
+            outbox.renderer.render = render  # once
+            raise ValueError(f"cannot render {notice.data}")
+
+        outbox.renderer.render = buggy_render
+        await deliver_answer()
+    records = [r for r in caplog.records if r.name == "bot.outbox"]
+    for record in records:
+        line = record.getMessage()
+        assert "13912345678" not in line and "张三" not in line, line
+        assert "\n" not in line and not record.exc_info and not record.exc_text, line
+        assert "outbox item" in line, line
+    logged = "\n".join(r.getMessage() for r in records)
+    for error in ("TelegramServerError", "TelegramNetworkError", "TelegramBadRequest", "ValueError"):
+        assert error in logged
