@@ -215,9 +215,9 @@ def with_history(head: str, lines: list[str]) -> str:
 
 
 @dataclass(frozen=True)
-class StaffCard:
-    """The card as it fits one message, and the whole of it (every note in full), which the card's
-    "📄 Full text" button sends in parts when the card had to leave something out."""
+class TicketCard:
+    """A ticket as staff or a resident read it, as it fits one message, and the whole of it (every
+    note in full), which its "📄 Full text" button sends in parts when it had to leave something out."""
 
     text: str
     whole: str
@@ -226,8 +226,18 @@ class StaffCard:
     def shortened(self) -> bool:
         return self.text != self.whole
 
+    @classmethod
+    def of(cls, head: str, events: list[TicketEvent], names: HistoryNames, tz, for_staff: bool,
+           show_notes: bool = True) -> TicketCard:
+        """`head` with as much of the history as fits (notes cut), and with all of it (as `history_lines`)."""
+        whole = history_lines(events, names, tz, for_staff, show_notes, note_limit=None)
+        return cls(
+            with_history(head, history_lines(events, names, tz, for_staff, show_notes)),
+            head + "\n\n" + _("History:") + "\n" + "\n".join(whole),
+        )
 
-async def staff_card_whole(db: Storage, settings: Settings, ticket: Ticket, language: str, now: int) -> StaffCard:
+
+async def staff_card_whole(db: Storage, settings: Settings, ticket: Ticket, language: str, now: int) -> TicketCard:
     """The card staff see: kind, category, grid, status and holder, age, deadlines, photos,
     location, the resident's name if they shared it, the text, and the whole history."""
     grid = await db.get_grid(ticket.grid_code)
@@ -269,15 +279,10 @@ async def staff_card_whole(db: Storage, settings: Settings, ticket: Ticket, lang
                 name += " " + escape(contact.phone)
             lines.append(_("Resident: {name}").format(name=name.strip()))
     lines += ["", escape(ticket.description)]
-    head = "\n".join(lines)
-    whole = history_lines(events, names, settings.timezone, for_staff=True, note_limit=None)
-    return StaffCard(
-        with_history(head, history_lines(events, names, settings.timezone, for_staff=True)),
-        head + "\n\n" + _("History:") + "\n" + "\n".join(whole),
-    )
+    return TicketCard.of("\n".join(lines), events, names, settings.timezone, for_staff=True)
 
 
-async def resident_view(db: Storage, settings: Settings, ticket: Ticket, viewer_id: int, language: str) -> str:
+async def resident_view(db: Storage, settings: Settings, ticket: Ticket, viewer_id: int, language: str) -> TicketCard:
     """A ticket as a resident reads it: no internal notes or events; a follower reads what happened,
     not what the filer and staff wrote to each other."""
     grid = await db.get_grid(ticket.grid_code)
@@ -294,7 +299,5 @@ async def resident_view(db: Storage, settings: Settings, ticket: Ticket, viewer_
         "",
         escape(ticket.description if ticket.resident_id == viewer_id else mask_personal(ticket.description)),
     ])
-    lines = history_lines(
-        events, names, settings.timezone, for_staff=False, show_notes=ticket.resident_id == viewer_id
-    )
-    return with_history(head, lines)
+    return TicketCard.of(head, events, names, settings.timezone, for_staff=False,
+                         show_notes=ticket.resident_id == viewer_id)

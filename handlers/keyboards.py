@@ -242,6 +242,20 @@ def stars(ticket_id: int) -> InlineKeyboardMarkup:
     return markup([button("⭐" * value, RateCb(ticket_id=ticket_id, stars=value)) for value in range(1, 6)])
 
 
+def resident_ticket(ticket: Ticket, filer: bool, shortened: bool) -> InlineKeyboardMarkup | None:
+    """Under a ticket as a resident reads it (from /my or /t): the filer's next step (add
+    information, or say whether it is solved), and its whole text when the view had to leave
+    something out."""
+    rows: list[list[InlineKeyboardButton]] = []
+    if filer and ticket.status is Status.RESOLVED:
+        rows += solved_question(ticket.id).inline_keyboard
+    elif filer and ticket.status in OPEN_STATUSES:
+        rows += resident_open_ticket(ticket.id).inline_keyboard
+    if shortened:
+        rows.append([button(_("📄 Full text"), ResidentTicketCb(action="full", ticket_id=ticket.id))])
+    return InlineKeyboardMarkup(inline_keyboard=rows) if rows else None
+
+
 def resident_tickets(tickets: Sequence[Ticket], prefix: str) -> InlineKeyboardMarkup:
     return markup(
         [

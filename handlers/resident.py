@@ -83,14 +83,9 @@ async def view_ticket(
 async def show_ticket(message: Message, db: Storage, settings: Settings, ticket: Ticket, viewer_id: int,
                       lang: str) -> None:
     """A ticket as a resident reads it (from /my or /t), with the buttons the filer may use now."""
-    text = await resident_view(db, settings, ticket, viewer_id, lang)
-    markup = None
-    if ticket.resident_id == viewer_id:
-        if ticket.status is Status.RESOLVED:
-            markup = keyboards.solved_question(ticket.id)
-        elif ticket.status in OPEN_STATUSES:
-            markup = keyboards.resident_open_ticket(ticket.id)
-    await message.answer(text, reply_markup=markup)
+    view = await resident_view(db, settings, ticket, viewer_id, lang)
+    await message.answer(view.text, reply_markup=keyboards.resident_ticket(ticket, ticket.resident_id == viewer_id,
+                                                                           view.shortened))
 
 
 async def concerns(db: Storage, ticket: Ticket, user_id: int) -> bool:

@@ -13,7 +13,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
 from aiogram.utils.i18n import gettext as _
 
-from bot.cards import StaffCard, media_method, staff_card_whole
+from bot.cards import TicketCard, media_method, resident_view, staff_card_whole
 from bot.config import Settings
 from bot.texts import split_message, ticket_error_text
 from domain.board import reviews
@@ -22,7 +22,7 @@ from domain.models import RoleGrant, Ticket
 from domain.service import NotAllowed, TicketError, TicketService
 from domain.tickets import format_number, staff_may_handle, staff_may_view
 from handlers import keyboards
-from handlers.callbacks import StaffTicketCb
+from handlers.callbacks import ResidentTicketCb, StaffTicketCb
 from handlers.common import discard_form, take_note
 from handlers.filters import Has
 from handlers.resident import concerns, show_ticket
@@ -33,7 +33,7 @@ from storage.base import Storage
 TICKET_NUMBER = re.compile(r"(?:([A-Za-z]+)-)?0*(\d{1,12})")
 
 
-async def staff_keyboard(db: Storage, settings: Settings, ticket: Ticket, grants: list[RoleGrant], card: StaffCard):
+async def staff_keyboard(db: Storage, settings: Settings, ticket: Ticket, grants: list[RoleGrant], card: TicketCard):
     grid = await db.get_grid(ticket.grid_code)
     return keyboards.staff_ticket(ticket, handles=grid is not None and staff_may_handle(grants, ticket, grid),
                                   shortened=card.shortened,
@@ -115,6 +115,12 @@ async def open_ticket(message: Message, command: CommandObject, db: Storage, gra
         )
 
 
+async def send_whole(query: CallbackQuery, text: str) -> None:
+    """A card's whole text, for its 📄 button, in as many messages as it takes."""
+    for part in split_message(text):
+        await query.bot.send_message(query.from_user.id, part)
+
+
 async def view(query: CallbackQuery, callback_data: StaffTicketCb, db: Storage, grants: list[RoleGrant],
                settings: Settings, clock, lang: str) -> None:
     """📋 sends the card as it is pushed; 📄 the whole card, every note in full, in as many
@@ -125,11 +131,26 @@ async def view(query: CallbackQuery, callback_data: StaffTicketCb, db: Storage, 
         return
     await query.answer()
     if callback_data.action == "full":
-        card = await staff_card_whole(db, settings, ticket, lang, clock())
-        for part in split_message(card.whole):
-            await query.bot.send_message(query.from_user.id, part)
+        await send_whole(query, (await staff_card_whole(db, settings, ticket, lang, clock())).whole)
         return
     await send_staff_card(query.bot, query.message.chat.id, db, settings, ticket, grants, lang, clock())
+
+
+async def resident_full_text(query: CallbackQuery, callback_data: ResidentTicketCb, db: Storage,
+                             grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
+    """📄 under a ticket as a resident reads it: its whole text for the filer or a follower (as they
+    read it); staff of the area get their card's whole text, as from /t; anyone else nothing."""
+    ticket = await db.get_ticket(callback_data.ticket_id)
+    user_id = query.from_user.id
+    if ticket is not None and await concerns(db, ticket, user_id):
+        whole = (await resident_view(db, settings, ticket, user_id, lang)).whole
+    elif ticket is not None and await viewable(db, ticket.id, grants):
+        whole = (await staff_card_whole(db, settings, ticket, lang, clock())).whole
+    else:
+        await query.answer(ticket_error_text(NotAllowed(callback_data.ticket_id)), show_alert=True)
+        return
+    await query.answer()
+    await send_whole(query, whole)
 
 
 async def start_note(query: CallbackQuery, callback_data: StaffTicketCb, state: FSMContext, db: Storage,
@@ -168,6 +189,7 @@ def build_router() -> Router:
     router = Router(name="tickets")
     router.message.register(open_ticket, Command("t"))
     router.callback_query.register(view, StaffTicketCb.filter(F.action.in_({"view", "full"})))
+    router.callback_query.register(resident_full_text, ResidentTicketCb.filter(F.action == "full"))
     router.callback_query.register(start_note, StaffTicketCb.filter(F.action == "note"))
     router.message.register(save_note, StateFilter(InternalNote.text), Has("text"))
     router.message.register(note_expects_text, StateFilter(InternalNote.text))

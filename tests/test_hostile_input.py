@@ -22,10 +22,11 @@ from domain.service import Draft, InvalidInput
 from domain.shops import Shop
 from domain.text import clean_text, telegram_length
 from domain.tickets import MAX_NOTE
-from handlers.callbacks import CategoryCb, FormCb, KindCb, ShopRateCb, ShopScoreCb, StaffTicketCb
+from handlers.callbacks import CategoryCb, FormCb, KindCb, ResidentTicketCb, ShopRateCb, ShopScoreCb, StaffTicketCb
 from storage.sqlite import SqliteStorage
 from tests.conftest import (
-    GRIDS, STAFF, VILLAGE_DL, WORKER_DL01, buttons, joined, last_buttons, make_settings, to_chat,
+    GRIDS, STAFF, VILLAGE_DL, WORKER_DL01, WORKER_DL02, buttons, joined, last_buttons, make_settings, texts,
+    to_chat,
 )
 from tests.fake_bot_api import FakeBotApi, message
 from tests.test_ticket_loop import file_ticket
@@ -299,6 +300,39 @@ async def test_long_cards_and_reasons_reach_staff_whole(harness):
     calls = await h.tap(h.user(VILLAGE_DL, "en"), full[0][1])
     parts = "".join(html.unescape(c.text) for c in to_chat(calls, VILLAGE_DL) if isinstance(c, SendMessage))
     assert reason in parts and description in parts and not h.session.refused
+
+
+async def test_a_residents_long_ticket_reads_whole_and_only_for_those_who_may(harness):
+    """The filer's view of a long ticket keeps the newest history and offers 📄 Full text, as staff
+    cards do; the button gives the whole to the filer (or the card to staff of the area), nobody else."""
+    h = harness
+    description = ("楼下水管漏水 & <三天> " * 200)[:2600].strip()
+    await file_ticket(h, h.user(RESIDENT, "en"), text=description, lang="en")
+    [ticket] = await h.db.resident_tickets(RESIDENT)
+    worker = h.user(WORKER_DL01, "en")
+    replies = [f"Reply {i}: " + "🚰" * 700 for i in range(8)]
+    for reply in replies:
+        await h.tap(worker, StaffTicketCb(action="reply", ticket_id=ticket.id))
+        await h.send(worker, reply)
+    full = ResidentTicketCb(action="full", ticket_id=ticket.id).pack()
+
+    calls = await h.tap(h.user(RESIDENT, "en"), ResidentTicketCb(action="view", ticket_id=ticket.id))
+    [view] = [c for c in to_chat(calls, RESIDENT) if isinstance(c, SendMessage)]
+    assert "earlier entries" in view.text and replies[0] not in view.text
+    assert ("📄 Full text", full) in buttons(view) and ("➕ Add information", ResidentTicketCb(
+        action="add", ticket_id=ticket.id).pack()) in buttons(view)
+    calls = await h.tap(h.user(RESIDENT, "en"), full)
+    parts = [c.text for c in to_chat(calls, RESIDENT) if isinstance(c, SendMessage)]
+    whole = html.unescape("".join(parts))
+    assert len(parts) > 1 and description in whole and all(reply in whole for reply in replies)
+    assert not h.session.refused
+
+    for stranger in (OTHER_RESIDENT, WORKER_DL02):  # not theirs, not their area: refused, nothing sent
+        calls = await h.tap(h.user(stranger, "en"), full)
+        assert not [c for c in calls if isinstance(c, SendMessage)]
+        assert [c for c in calls if isinstance(c, AnswerCallbackQuery) and c.show_alert]
+    calls = await h.tap(worker, full)  # staff of the area read the card whole, as from theirs
+    assert all(reply in html.unescape("".join(texts(calls, WORKER_DL01))) for reply in replies)
 
 
 async def test_every_request_keeps_to_telegrams_limits(harness):
