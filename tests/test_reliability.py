@@ -1,12 +1,14 @@
 """Nothing lost: forms and tickets across restarts, updates delivered twice, Telegram's errors in the
 outbox, the filing limit, forged buttons, clean logs, backups, shutdown, and 200 residents at once.
 
-Most tests run the dispatcher in this process; the last one kills a real bot process (`gridbot run`
-against tests/fake_bot_api.py on 127.0.0.1) in the middle of a form and in the middle of sends."""
+Most tests run the dispatcher in this process; the last two kill a real bot process (`gridbot run`
+against tests/fake_bot_api.py on 127.0.0.1): once in the middle of a form and of sends, and five times
+while residents file."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import signal
@@ -550,22 +552,79 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456789:AAHfakeTokenForTheCrashTest_0123456789"
 
 
+def bot_env(database: Path, api_url: str, **settings: str) -> dict[str, str]:
+    # Run in a folder without .env, so only these settings count.
+    return {**os.environ, "BOT_TOKEN": TOKEN, "DATABASE_PATH": str(database), "TELEGRAM_API_URL": api_url,
+            "ADMIN_IDS": "", "PYTHONPATH": str(ROOT), **settings}
+
+
 async def start_bot(folder: Path, database: Path, api_url: str, log) -> asyncio.subprocess.Process:
-    env = {**os.environ, "BOT_TOKEN": TOKEN, "DATABASE_PATH": str(database), "TELEGRAM_API_URL": api_url,
-           "ADMIN_IDS": "", "PYTHONPATH": str(ROOT)}
-    # The folder has no .env, so only these settings count.
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=folder, env=env,
-                                                stdout=log, stderr=log)
+    return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "run", cwd=folder,
+                                                env=bot_env(database, api_url), stdout=log, stderr=log)
+
+
+# Starts `gridbot run` again and again, fast: this process imports the bot once, then forks a fresh
+# bot (its own event loop, database connection and HTTP session) for each line on its stdin and
+# prints its pid. Importing aiogram takes seconds on a loaded machine; a fork takes milliseconds.
+FORKING_RUN = """
+import os, signal, sys
+from bot.__main__ import main
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # a bot that ends is reaped at once
+for _ in sys.stdin:
+    pid = os.fork()
+    if pid == 0:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.dup2(2, 1)  # its output to the log, not to the pipe of pids
+        os._exit(main(["run"]))
+    print(pid, flush=True)
+"""
+
+
+class BotForks:
+    def __init__(self, process: asyncio.subprocess.Process):
+        self.process = process
+        self.pids: list[int] = []
+
+    @classmethod
+    async def open(cls, folder: Path, database: Path, api_url: str, log, **settings: str) -> BotForks:
+        return cls(await asyncio.create_subprocess_exec(
+            sys.executable, "-c", FORKING_RUN, cwd=folder, env=bot_env(database, api_url, **settings),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
+        ))
+
+    async def start(self) -> None:
+        self.process.stdin.write(b"run\n")
+        self.pids.append(int(await self.process.stdout.readline()))
+
+    @staticmethod
+    async def end(pid: int, sig: int = signal.SIGKILL) -> None:
+        """Send `sig` and wait until the process is gone."""
+        os.kill(pid, sig)
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        for pid in self.pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.kill()
+        await self.process.wait()
 
 
 async def polling(api: FakeBotApi) -> None:
     await api.wait_for(lambda c: c.method == "getUpdates", since=len(api.calls), timeout=120)
 
 
-async def ask(api: FakeBotApi, resident: int, update: dict, answer_contains: str) -> Call:
+async def ask(api: FakeBotApi, resident: int, update: dict, answer_contains: str, timeout: float = 60) -> Call:
     since = len(api.calls)
     await api.push(update)
-    return await api.wait_for(lambda c: c.chat_id == resident and answer_contains in c.text, since)
+    return await api.wait_for(lambda c: c.chat_id == resident and answer_contains in c.text, since, timeout)
 
 
 async def handled(database: Path, update: dict) -> None:
@@ -579,18 +638,35 @@ async def handled(database: Path, update: dict) -> None:
         await asyncio.sleep(0.05)
 
 
+async def town_database(folder: Path) -> Path:
+    """A database with the test town's grids and staff, who have all opened the bot."""
+    database = folder / "gridbot.sqlite3"
+    db = await SqliteStorage.open(database)
+    await db.upsert_grids(GRIDS)
+    await db.upsert_staff(STAFF)
+    await opened_the_bot(db, STAFF)
+    await db.close()
+    return database
+
+
+async def stop_cleanly(bot: asyncio.subprocess.Process) -> None:
+    bot.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(bot.wait(), 60) == 0
+
+
+def assert_clean_log(log_path: Path) -> None:
+    output = log_path.read_text(encoding="utf-8", errors="replace")
+    assert TOKEN not in output and TOKEN.split(":")[1] not in output
+    assert "Traceback" not in output  # nor on the clean stop
+
+
 async def test_kill_9_in_a_form_and_in_sends_then_sigterm(tmp_path):
     """Resident A has just confirmed: the ticket is on disk with its card and A's number in the
     outbox, the card is on its way (the fake API does not answer) and A is not told yet, when the bot
     is killed. Resident B is in the middle of a form. Telegram does not deliver A's tap again (aiogram
     confirmed it when it fetched the next batch); after the restart A is told the number, once, and
     B goes on."""
-    database = tmp_path / "gridbot.sqlite3"
-    db = await SqliteStorage.open(database)
-    await db.upsert_grids(GRIDS)
-    await db.upsert_staff(STAFF)
-    await opened_the_bot(db, STAFF)
-    await db.close()
+    database = await town_database(tmp_path)
     api = FakeBotApi()
     url = await api.start()
     log_path = tmp_path / "bot.log"
@@ -633,8 +709,7 @@ async def test_kill_9_in_a_form_and_in_sends_then_sigterm(tmp_path):
             await ask(api, b, message(b, "✅ Done"), "Street lamp broken at the school gate")
             told_b = await ask(api, b, tap(b, FormCb(action="confirm").pack()), "Your ticket number")
             await api.wait_for(card("Street lamp"))
-            bot.send_signal(signal.SIGTERM)  # a clean stop
-            assert await asyncio.wait_for(bot.wait(), 60) == 0
+            await stop_cleanly(bot)
         finally:
             if bot is not None and bot.returncode is None:
                 bot.kill()
@@ -656,6 +731,99 @@ async def test_kill_9_in_a_form_and_in_sends_then_sigterm(tmp_path):
     assert len([c for c in api.calls if card("Pipe burst")(c)]) == 2
     assert len([c for c in api.calls if told_number(a)(c)]) == 1
     assert len([c for c in api.calls if card("Street lamp")(c)]) == 1
-    output = log_path.read_text(encoding="utf-8", errors="replace")
-    assert TOKEN not in output and TOKEN.split(":")[1] not in output
-    assert "Traceback" not in output  # nor on the clean stop
+    assert_clean_log(log_path)
+
+
+# Six residents file two reports each in three grids, one after the other, while the bot is killed
+# after each of these pauses (seconds).
+FILERS = {2001 + i: ("DL01", "DL02", "NZ01")[i % 3] for i in range(6)}
+REPORTS = 2
+WORKER_OF = {"DL01": WORKER_DL01, "DL02": WORKER_DL02, "NZ01": WORKER_NZ01}
+KILL_AFTER = (2.0, 3.0, 1.5, 3.5, 2.5)
+# A step unanswered this long was in the bot's hands at a kill: a person begins again (or taps
+# Submit again).
+STEP_SECONDS = 5
+
+
+async def test_repeated_kill_9_under_traffic_loses_and_doubles_nothing(tmp_path):
+    """Residents file report after report while the bot is killed (SIGKILL) five times and started
+    again. They act as people do: a step left unanswered (it was in hand at a kill) is begun again as
+    a new report, an unanswered Submit is tapped again. Afterwards the database is sound, every
+    report submitted was filed once, and for every ticket its resident was told the number and its
+    worker got the card: each once, except the one notice in flight at a kill, which may go out twice."""
+    database = await town_database(tmp_path)
+    api = FakeBotApi()
+    url = await api.start()
+    log_path = tmp_path / "bot.log"
+    submitted: set[str] = set()
+
+    async def file_reports(resident: int, grid: str, delay: float) -> None:
+        await asyncio.sleep(delay)  # not all in step
+        filed = 0
+        for attempt in itertools.count():
+            if filed == REPORTS:
+                return
+            text = f"Resident {resident}, report {attempt}: the water pipe burst"
+            try:
+                await ask(api, resident, message(resident, "/start g_" + grid), "Grid:", STEP_SECONDS)
+                await ask(api, resident, tap(resident, KindCb(kind="complaint").pack()), "which area", STEP_SECONDS)
+                await ask(api, resident, tap(resident, CategoryCb(code="water").pack()), "Describe the problem",
+                          STEP_SECONDS)
+                await asyncio.wait_for(handled(database, await api.push(message(resident, text))), STEP_SECONDS)
+                await ask(api, resident, message(resident, "✅ Done"), text, STEP_SECONDS)
+            except asyncio.TimeoutError:
+                continue  # begun again, as a new report
+            submitted.add(text)
+            since = len(api.calls)
+            while True:
+                await api.push(tap(resident, FormCb(action="confirm").pack()))
+                try:
+                    await api.wait_for(lambda c: c.chat_id == resident and "Your ticket number" in c.text, since,
+                                       STEP_SECONDS)
+                    break
+                except asyncio.TimeoutError:
+                    pass  # tapped again: the same form files once, and its number comes from the outbox
+            filed += 1
+
+    async def kill_repeatedly(bots: BotForks) -> None:
+        for pause in KILL_AFTER:
+            await asyncio.sleep(pause)
+            await bots.end(bots.pids[-1])  # kill -9, with residents in every step of their forms
+            since = len(api.calls)
+            await bots.start()
+            await api.wait_for(lambda c: c.method == "getUpdates", since, 120)
+
+    def unsent() -> int:
+        with sqlite3.connect(database) as db:
+            return db.execute("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL").fetchone()[0]
+
+    with log_path.open("wb") as log:
+        bots = await BotForks.open(tmp_path, database, url, log, TICKETS_PER_HOUR="0")
+        try:
+            await bots.start()
+            await polling(api)
+            await asyncio.wait_for(asyncio.gather(kill_repeatedly(bots), *(
+                file_reports(resident, grid, i * 0.3) for i, (resident, grid) in enumerate(FILERS.items())
+            )), 240)
+            while await asyncio.to_thread(unsent):  # the last cards and numbers go out
+                await asyncio.sleep(0.1)
+            await bots.end(bots.pids[-1], signal.SIGTERM)
+        finally:
+            await bots.close()
+            await api.stop()
+
+    with sqlite3.connect(database) as db:
+        assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        tickets = db.execute("SELECT id, resident_id, grid_code, description FROM tickets").fetchall()
+        assert not db.execute("SELECT id FROM outbox WHERE dropped_reason IS NOT NULL").fetchall()
+    descriptions = [t[3] for t in tickets]
+    assert sorted(descriptions) == sorted(submitted)  # every report submitted filed, once
+    assert len(tickets) == len(FILERS) * REPORTS
+    sent = [c for c in api.calls if c.method == "sendMessage"]
+    told = [sum(c.chat_id == resident and f"Your ticket number is <b>XG-{ticket_id:06d}</b>" in c.text for c in sent)
+            for ticket_id, resident, _grid, _text in tickets]
+    cards = [sum(c.chat_id == WORKER_OF[grid] and f"XG-{ticket_id:06d}" in c.text for c in sent)
+             for ticket_id, _resident, grid, _text in tickets]
+    assert all(count >= 1 for count in told + cards)  # nothing missing
+    assert sum(count - 1 for count in told + cards) <= len(KILL_AFTER)  # at most the one in flight at each kill
+    assert_clean_log(log_path)
