@@ -871,13 +871,16 @@ class TicketService:
         if placement.tier is ticket.tier and placement.waiting_tier is ticket.waiting_tier and not lost_assignee:
             return False
         now = self.clock()
-        moved = replace(ticket, tier=placement.tier, assignee_id=None if lost_assignee else ticket.assignee_id)
+        # Taken by someone who is gone, it is nobody's now: the holders left can take it.
+        status = Status.NEW if lost_assignee and ticket.status is Status.IN_PROGRESS else ticket.status
+        moved = replace(ticket, tier=placement.tier, status=status,
+                        assignee_id=None if lost_assignee else ticket.assignee_id)
         data = {"reason": reason, "from": ticket.tier.value, "to": placement.tier.value}
         notices = self.card_notices(moved, placement.holders, passed_on=reason) if send_cards else []
         try:
             await self._change(
                 ticket,
-                TicketChange(status=ticket.status, tier=placement.tier, waiting_tier=placement.waiting_tier,
+                TicketChange(status=status, tier=placement.tier, waiting_tier=placement.waiting_tier,
                              clear_assignee=lost_assignee),
                 TicketEvent(ticket.id, now, EventType.REASSIGNED, None, None, data),
                 notices,

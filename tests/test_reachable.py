@@ -252,3 +252,32 @@ async def test_with_nobody_reachable_up_to_the_town_the_admins_get_the_card(harn
     for name in ("王网格 (grid worker · DL01)", "东里村书记 (village staff · 东里村)",
                  "镇指挥中心 (town command centre staff · 西岗镇)"):
         assert name + ": blocked the bot" in warning
+
+
+SECOND_WORKER_DL01 = 511
+
+
+async def test_a_ticket_whose_taker_was_removed_can_be_taken_by_the_worker_left(harness, monkeypatch, capsys,
+                                                                               tmp_path):
+    """Issue 9's rough edge: the worker who took a ticket is removed; it stayed "in progress" with
+    nobody handling it, and the other worker of the grid had no "Take it"."""
+    h = harness
+    monkeypatch.chdir(tmp_path)  # no .env here
+    await h.db.upsert_staff([StaffMember(SECOND_WORKER_DL01, "刘网格", Role.GRID_WORKER, "DL01")])
+    await h.send(h.user(SECOND_WORKER_DL01), "/start")
+    await file_ticket(h, h.user(RESIDENT))
+    [ticket] = await h.db.resident_tickets(RESIDENT)
+    await h.tap(h.user(WORKER_DL01), StaffTicketCb(action="take", ticket_id=ticket.id))
+
+    assert await run_cli(h, monkeypatch, "staff", "remove", str(WORKER_DL01), "--role", "grid_worker",
+                         "--scope", "DL01") == 0
+    before = len(h.session.calls)
+    await h.dp["outbox"].deliver_due(h.bot)
+    ticket = await h.db.get_ticket(ticket.id)
+    assert (ticket.tier, ticket.status, ticket.assignee_id) == (Tier.GRID, Status.NEW, None)
+    [card] = [c for c in to_chat(h.session.calls[before:], SECOND_WORKER_DL01) if cards([c], SECOND_WORKER_DL01)]
+    take = StaffTicketCb(action="take", ticket_id=ticket.id).pack()
+    assert take in [data for _, data in buttons(card)]
+    await h.tap(h.user(SECOND_WORKER_DL01), take)
+    ticket = await h.db.get_ticket(ticket.id)
+    assert (ticket.status, ticket.assignee_id) == (Status.IN_PROGRESS, SECOND_WORKER_DL01)
