@@ -893,15 +893,18 @@ class TicketService:
     async def staff_reachable(self, telegram_id: int, grants: Sequence[RoleGrant]) -> int:
         """They opened the bot, or wrote again after blocking it. Tickets held above their tier
         for want of anyone reachable there, and nobody took meanwhile, come back; then they get the
-        card of every ticket open for them, oldest first, with attachments. Returns how many cards."""
+        card of every ticket open for them that they have not had, oldest first, with attachments
+        (the cards sent before they blocked the bot are still in their chat). Returns how many cards."""
         handling = [g for g in grants if g.role in TIER_OF_ROLE]
         for grant in handling:
             for ticket in await self.storage.tickets_waiting_for(grant.role, grant.scope):
                 await self._pass_on(ticket, PASSED_ON_OPENED, send_cards=False)
         if not handling:
             return 0
+        had = await self.storage.sent_ticket_ids(telegram_id, NOTICE_NEW_TICKET)
         # Listed without attachments; each card goes with its own.
-        tickets = [await self.get(t.id) for t in await self.storage.staff_queue(handling, limit=10**6)]
+        tickets = [await self.get(t.id) for t in await self.storage.staff_queue(handling, limit=10**6)
+                   if t.id not in had]
         await self.storage.enqueue(
             [n for ticket in tickets for n in self.card_notices(ticket, [telegram_id])], self.clock()
         )

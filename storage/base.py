@@ -348,6 +348,10 @@ class Storage(ABC):
     async def last_sent_at(self, chat_id: int, ticket_id: int, notice_type: str) -> int | None: ...
 
     @abstractmethod
+    async def sent_ticket_ids(self, chat_id: int, notice_type: str) -> set[int]:
+        """The tickets of which a notice of `notice_type` was sent to `chat_id` (e.g. their cards)."""
+
+    @abstractmethod
     async def next_outbox_time(self) -> int | None: ...
 
     @abstractmethod

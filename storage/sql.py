@@ -878,6 +878,13 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, Storage):
         )
         return row[0]
 
+    async def sent_ticket_ids(self, chat_id: int, notice_type: str) -> set[int]:
+        rows = await self._all(
+            "SELECT DISTINCT ticket_id FROM outbox WHERE chat_id = ? AND type = ? AND sent_at IS NOT NULL",
+            (chat_id, notice_type),
+        )
+        return {r[0] for r in rows if r[0] is not None}
+
     async def next_outbox_time(self) -> int | None:
         # Of the chats' first items only: one waiting behind a retry is not due before it.
         row = await self._one(f"SELECT MIN(next_attempt_at) FROM outbox WHERE id IN ({self._CHAT_HEADS})")

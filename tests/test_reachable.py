@@ -281,3 +281,21 @@ async def test_a_ticket_whose_taker_was_removed_can_be_taken_by_the_worker_left(
     await h.tap(h.user(SECOND_WORKER_DL01), take)
     ticket = await h.db.get_ticket(ticket.id)
     assert (ticket.status, ticket.assignee_id) == (Status.IN_PROGRESS, SECOND_WORKER_DL01)
+
+
+async def test_a_worker_who_unblocks_the_bot_gets_only_the_cards_they_have_not_had(harness):
+    """Issue 9's rough edge: writing again after blocking the bot sent every open card again,
+    although the cards sent before the block are still in the chat."""
+    h = harness
+    await file_ticket(h, h.user(RESIDENT), grid="DL02", text="第一件")
+    h.session.fail_next(WORKER_DL02, 403, "Forbidden: bot was blocked by the user")
+    await file_ticket(h, h.user(RESIDENT), grid="DL02", text="第二件")  # its card is refused
+    first, second = sorted(await h.db.resident_tickets(RESIDENT), key=lambda t: t.id)
+    assert (await h.db.get_ticket(first.id)).tier is Tier.VILLAGE  # both went up
+
+    calls = await h.send(h.user(WORKER_DL02), "/queue")  # unblocked, writes again
+    got = cards(calls, WORKER_DL02)
+    assert len(got) == 1 and "第二件" in got[0]
+    assert [t.tier for t in await h.db.resident_tickets(RESIDENT)] == [Tier.GRID, Tier.GRID]  # both back
+    calls = await h.send(h.user(WORKER_DL02), "/queue")
+    assert not cards(calls, WORKER_DL02)
