@@ -222,9 +222,9 @@ async def choose_handover(query: CallbackQuery, callback_data: StaffTicketCb, db
         await query.answer(_("There is no other grid to hand over to."), show_alert=True)
         return
     await query.answer()
-    await query.message.answer(
-        _("Hand over to which grid?"), reply_markup=keyboards.hand_over_targets(ticket.id, targets[:20])
-    )
+    # Answering the card, so that the step knows which card to refresh when it is done.
+    await query.message.reply(_("Hand over to which grid?"), allow_sending_without_reply=True,
+                              reply_markup=keyboards.hand_over_targets(ticket.id, targets[:20]))
 
 
 async def choose_handover_target(query: CallbackQuery, callback_data: HandOverCb, state: FSMContext, db: Storage,
@@ -238,6 +238,9 @@ async def choose_handover_target(query: CallbackQuery, callback_data: HandOverCb
                               grid_code=callback_data.grid_code)
     if ticket is None:
         return
+    # The card is the message the picker answers (Telegram says which); without it none is refreshed.
+    card = query.message.reply_to_message if isinstance(query.message, Message) else None
+    await state.update_data(card_message_id=card.message_id if card else None)
     await edit_buttons(query, None)
     await query.message.answer(
         _("Why does ticket {number} belong to another grid? Write the reason (or /cancel):").format(
@@ -246,16 +249,15 @@ async def choose_handover_target(query: CallbackQuery, callback_data: HandOverCb
     )
 
 
-async def hand_over(message: Message, state: FSMContext, tickets: TicketService, grants: list[RoleGrant]) -> None:
+async def hand_over(message: Message, state: FSMContext, tickets: TicketService, db: Storage,
+                    grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:
     reason = await take_note(message)
     if reason is None:
         return
     data = await state.get_data()
     await state.clear()
-    try:  # the confirmation comes through the outbox with the change (NOTICE_DONE)
-        await tickets.hand_over(data["ticket_id"], message.from_user.id, grants, data["grid_code"], reason)
-    except TicketError as error:
-        await message.answer(ticket_error_text(error))
+    hand_over = tickets.hand_over(data["ticket_id"], message.from_user.id, grants, data["grid_code"], reason)
+    await finish_card_step(message, data, hand_over, db, settings, grants, lang, clock())
 
 
 async def cancel_step(query: CallbackQuery, callback_data: StaffTicketCb, state: FSMContext) -> None:

@@ -266,13 +266,19 @@ class Harness:
         return await self.send(user, document=Document(file_id="d", file_unique_id="du", file_name="a.jpg"))
 
     async def tap(self, user: User, data: CallbackData | str, query_id: str | None = None,
-                  message: str = "recent", deliver: bool = True) -> list[TelegramMethod]:
+                  message: str = "recent", deliver: bool = True,
+                  reply_to: int | None = None) -> list[TelegramMethod]:
         """A button press on a `message` that is "recent", "old" (more than 48 hours: Telegram sends
-        an InaccessibleMessage) or "inline" (no message, only an inline_message_id)."""
+        an InaccessibleMessage) or "inline" (no message, only an inline_message_id). A recent one
+        may be a reply to the bot's message `reply_to`."""
         packed = data.pack() if isinstance(data, CallbackData) else data
         origin: dict[str, Any] = {"inline_message_id": "inline-1"}
         if message == "recent":
-            origin = {"message": self._message(BOT, user.id, text="(button message)")}
+            replied = None if reply_to is None else Message(
+                message_id=reply_to, date=datetime.fromtimestamp(self.clock.now, timezone.utc),
+                chat=Chat(id=user.id, type="private"), from_user=BOT, text="(replied to)",
+            )
+            origin = {"message": self._message(BOT, user.id, text="(button message)", reply_to_message=replied)}
         elif message == "old":
             old = InaccessibleMessage(chat=Chat(id=user.id, type="private"), message_id=next(self._message_ids))
             self.session.old_messages.add(old.message_id)  # Telegram refuses to edit it

@@ -57,6 +57,22 @@ async def test_reply_and_resolve_refresh_the_card_they_started_on(harness):
     assert [b[1] for b in buttons(edit)] == [StaffTicketCb(action="note", ticket_id=ticket.id).pack()]
 
 
+async def test_hand_over_refreshes_the_card_it_started_on(harness):
+    """Issue 9's rough edge: the grid picker is a message of its own, and after the reason the card
+    still offered the buttons of a ticket that had left the grid."""
+    h = harness
+    ticket = await filed(h)
+    worker = h.user(WORKER_DL01, "en")
+    calls = await h.tap(worker, StaffTicketCb(action="handover", ticket_id=ticket.id))
+    [picker] = [c for c in to_chat(calls, WORKER_DL01) if isinstance(c, SendMessage)]
+    card_id = picker.reply_parameters.message_id  # the picker answers the card
+    await h.tap(worker, HandOverCb(ticket_id=ticket.id, grid_code="DL02"), reply_to=card_id)
+    calls = await h.send(worker, "Building 7 belongs to DL02")
+    [edit] = edits(calls, WORKER_DL01)
+    assert edit.message_id == card_id and "东里二网格" in edit.text
+    assert [b[1] for b in buttons(edit)] == [StaffTicketCb(action="note", ticket_id=ticket.id).pack()]
+
+
 async def test_card_history_says_who_moved_it_from_where_to_where(harness):
     h = harness
     ticket = await filed(h, photos=2, location=(34.81, 117.17))
