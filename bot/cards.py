@@ -17,8 +17,8 @@ from bot.texts import (
     MESSAGE_LIMIT,
     category_name,
     deadline_summary,
+    format_age,
     fit_message,
-    format_duration,
     format_time,
     grid_line,
     kind_name,
@@ -256,8 +256,8 @@ async def staff_card_whole(db: Storage, settings: Settings, ticket: Ticket, lang
         lines.append(_("Department: {name}").format(name=escape(ticket.department)))
     if ticket.assignee_id is not None:
         lines.append(_("Handled by: {name}").format(name=names.actor(ticket.assignee_id)))
-    lines.append(_("Filed {time} ({age} ago)").format(
-        time=format_time(ticket.created_at, settings.timezone), age=format_duration(now - ticket.created_at)
+    lines.append(_("Filed {time} ({age})").format(
+        time=format_time(ticket.created_at, settings.timezone), age=format_age(now - ticket.created_at)
     ))
     if ticket.status in OPEN_STATUSES:
         deadlines = deadline_summary(ticket, now)

@@ -50,6 +50,7 @@ class Settings:
     # The public board (domain/board.py): towns that have one, and those whose suggestions may go
     # public too (public reports always may, complaints never).
     board: BoardTowns = BoardTowns()
+    nearest_grid_km: float = 5.0  # a shared location farther than this from every grid finds none
     # postgresql://… to keep everything in PostgreSQL instead of the SQLite file `database_path`.
     database_url: str | None = field(default=None, repr=False)  # may hold a password
 
@@ -167,6 +168,10 @@ def load_settings(
     database_url = get("DATABASE_URL")
     if database_url and not database_url.startswith(("postgresql://", "postgres://")):
         raise SettingsError("DATABASE_URL must look like postgresql://user@host:5432/gridbot (or be unset for SQLite)")
+    nearest_km = get("NEAREST_GRID_KM", "5")
+    if not re.fullmatch(r"[0-9]{1,4}(\.[0-9]{1,3})?", nearest_km) or float(nearest_km) <= 0:
+        raise SettingsError(f"NEAREST_GRID_KM must be a distance in kilometres above 0, e.g. 5 or 2.5, "
+                            f"got {nearest_km!r}")
     font = get("FONT_PATH")
     if font and not Path(font).is_file():
         raise SettingsError(f"FONT_PATH {font!r} is not a file")
@@ -199,4 +204,5 @@ def load_settings(
         web_port=int(web_port) if web_port else None,
         board=BoardTowns(board_towns, suggestion_towns),
         database_url=database_url or None,
+        nearest_grid_km=float(nearest_km),
     )

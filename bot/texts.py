@@ -101,6 +101,21 @@ def format_duration(seconds: int) -> str:
     return _("{minutes} min").format(minutes=minutes)
 
 
+def format_age(seconds: int) -> str:
+    """How long ago: "just now" (刚刚) within the first minute, not "0 min ago"."""
+    if seconds < 60:
+        return _("just now")
+    return _("{duration} ago").format(duration=format_duration(seconds))
+
+
+def format_distance(metres: float) -> str:
+    """350 m, 2.4 km, 480 km."""
+    if metres < 1000:
+        return _("{metres} m").format(metres=round(metres))
+    km = metres / 1000
+    return _("{km} km").format(km=f"{round(km, 1):g}" if km < 10 else round(km))
+
+
 def media_summary(counted: dict[str, int]) -> str:
     """How many of each kind were attached (see domain.media.counts): "照片 2 张 · 语音 1 条"."""
     names = {

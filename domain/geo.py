@@ -32,3 +32,8 @@ def nearest_grids(grids: Iterable[Grid], lat: float, lon: float, limit: int = 3)
     ]
     located.sort(key=lambda pair: pair[1])
     return located[:limit]
+
+
+def within(found: Iterable[tuple[Grid, float]], max_m: float) -> list[tuple[Grid, float]]:
+    """The grids no farther than `max_m`: a point far from every grid is in none of this town's."""
+    return [(grid, metres) for grid, metres in found if metres <= max_m]

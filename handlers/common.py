@@ -151,25 +151,33 @@ async def take_attachment(message: Message, state: FSMContext, limit: int) -> li
     attachment = await checked_media(message)
     if attachment is None:
         return None
-    data = await state.get_data()
-    stored: list = data.get("attachments", [])
-    album = message.media_group_id
+    stored: list = (await state.get_data()).get("attachments", [])
     if len(stored) >= limit:
-        warned: list = data.get("warned_albums", [])
-        if album is None or album not in warned:
+        if await first_of_album(message, state):
             await message.answer(
                 _("At most {max} photos, videos and voice messages can be attached; this one was not added.").format(
                     max=limit)
-                if album is None
+                if message.media_group_id is None
                 else _("At most {max} photos, videos and voice messages can be attached; the extra ones were not "
                        "added.").format(max=limit)
             )
-            if album is not None:
-                await state.update_data(warned_albums=[*warned, album])
         return None
     stored += to_data([attachment])
     await state.update_data(attachments=stored)
     return stored
+
+
+async def first_of_album(message: Message, state: FSMContext) -> bool:
+    """False for the second and later items of an album (each comes as an update of its own), so
+    that an answer about the album is given once; True for anything else."""
+    album = message.media_group_id
+    if album is None:
+        return True
+    answered: list = (await state.get_data()).get("warned_albums", [])
+    if album in answered:
+        return False
+    await state.update_data(warned_albums=[*answered, album])
+    return True
 
 
 async def checked_media(message: Message) -> Attachment | None:

@@ -56,8 +56,12 @@ def languages() -> InlineKeyboardMarkup:
     return markup([button("中文", LanguageCb(code="zh")), button("English", LanguageCb(code="en"))], 2)
 
 
-def grid_choices(grids: Sequence[Grid]) -> InlineKeyboardMarkup:
-    return markup([button("{} · {}".format(g.name, g.village), GridPickCb(code=g.code)) for g in grids])
+def grid_choices(grids: Sequence[Grid], distances: Sequence[str] = ()) -> InlineKeyboardMarkup:
+    """Grids to pick from; those found by location each with its distance."""
+    labels = ["{} · {}".format(g.name, g.village) for g in grids]
+    if distances:
+        labels = ["{} · {}".format(label, distance) for label, distance in zip(labels, distances)]
+    return markup([button(label, GridPickCb(code=g.code)) for label, g in zip(labels, grids)])
 
 
 def share_location() -> ReplyKeyboardMarkup:

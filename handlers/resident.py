@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.cards import resident_view
 from bot.texts import (
     category_name,
-    format_duration,
+    format_age,
     grid_line,
     kind_name,
     media_summary,
@@ -31,6 +31,7 @@ from handlers import keyboards
 from handlers.common import (
     discard_form,
     edit_buttons,
+    first_of_album,
     no_visible_text,
     take_attachment,
     take_caption,
@@ -58,10 +59,10 @@ async def my_tickets(message: Message, db: Storage, settings: Settings, clock) -
     lines = [_("Your tickets:")]
     for ticket in tickets:
         lines.append(
-            _("{number} · {status} · {age} ago").format(
+            _("{number} · {status} · {age}").format(
                 number=format_number(settings.ticket_prefix, ticket.id),
                 status=status_name(ticket.status),
-                age=format_duration(now - ticket.created_at),
+                age=format_age(now - ticket.created_at),
             )
         )
     await message.answer(
@@ -307,7 +308,9 @@ async def submit(
     await edit_buttons(query, None)  # the number comes from the outbox, written with the ticket
 
 
-async def use_the_buttons(message: Message) -> None:
+async def use_the_buttons(message: Message, state: FSMContext) -> None:
+    if not await first_of_album(message, state):
+        return  # one hint for a whole album, not one per photo
     await message.answer(_("Please choose with the buttons above, or send /cancel to stop."))
 
 

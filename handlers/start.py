@@ -14,8 +14,8 @@ from aiogram.utils.i18n import gettext as _
 from bot.commands import commands_for
 from bot.config import Settings
 from bot.steps import IN_ANY_STEP
-from bot.texts import grid_line, role_name
-from domain.geo import nearest_grids
+from bot.texts import format_distance, grid_line, role_name
+from domain.geo import nearest_grids, within
 from domain.models import Grid, Role, RoleGrant
 from domain.tickets import is_staff
 from handlers import keyboards, shops, sites
@@ -122,7 +122,7 @@ async def open_resident_menu(query: CallbackQuery, state: FSMContext) -> None:
     await resident_menu(query.message, state)
 
 
-async def find_by_location(message: Message, db: Storage) -> None:
+async def find_by_location(message: Message, db: Storage, settings: Settings) -> None:
     point = await take_location(message)
     if point is None:
         return
@@ -130,9 +130,18 @@ async def find_by_location(message: Message, db: Storage) -> None:
     if not found:
         await message.answer(_("No grid with a known location was found. Please type its name."))
         return
+    near = within(found, settings.nearest_grid_km * 1000)
+    if not near:
+        await message.answer(_(
+            "No grid is within {limit} of your location (the nearest, {grid}, is {distance} away). "
+            "Please type your grid's name."
+        ).format(limit=format_distance(settings.nearest_grid_km * 1000), grid=escape(found[0][0].name),
+                 distance=format_distance(found[0][1])))
+        return
     await message.answer(
         _("The nearest grids:"),
-        reply_markup=keyboards.grid_choices([grid for grid, _distance in found]),
+        reply_markup=keyboards.grid_choices([grid for grid, _distance in near],
+                                            [format_distance(metres) for _grid, metres in near]),
     )
 
 
