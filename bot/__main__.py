@@ -1,32 +1,47 @@
-"""`gridbot` (or `python -m bot`): run the bot, fill a demo town, import CSV files, back up."""
+"""`gridbot` (or `python -m bot`): run the bot, fill a demo town, import CSV files, back up.
+
+Each command imports what it needs when it runs: aiogram takes three seconds to import, and only
+`run` (and the QR cards) use it, so `gridbot --help` and `gridbot stats` start at once. Messages
+follow DEFAULT_LANGUAGE through the bot's catalogs."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import sqlite3
 import sys
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
-
-from bot.codes import NoBotUsername, paper_size
-from bot.config import Settings, SettingsError, load_settings
+from bot.catalogs import Catalogs
+from bot.catalogs import gettext as _
+from bot.config import Settings, SettingsError, configured_language, load_settings
 from domain.models import Role
-from qr import CodeKind, FontNotFoundError, MissingGlyphsError
-from qr.fonts import FONT_HINT
-from storage import open_storage
 
 if TYPE_CHECKING:
+    from qr import CodeKind
+    from domain.imports import Kind
+    from domain.models import StaffMember
     from domain.stats import Period
+    from storage.base import Storage
 
 
 log = logging.getLogger("gridbot")
+
+
+class CommandError(Exception):
+    """A command cannot do what was asked; the (translated) message says why."""
+
+    def __init__(self, message: str, exit_code: int = 1):
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class RedactTokenFilter(logging.Filter):
@@ -73,176 +88,250 @@ def shown(settings: Settings) -> str:
     return f"PostgreSQL {parts.hostname or 'localhost'}{parts.path}"
 
 
-async def run_bot(settings: Settings) -> None:
+async def open_database(settings: Settings) -> Storage:
+    from storage import open_storage
+
+    return await open_storage(settings.database)
+
+
+def require_database(settings: Settings) -> None:
+    """A command that reads the database refuses a missing one instead of creating it empty: run
+    from another folder, a relative DATABASE_PATH names a file that is not there. (A PostgreSQL
+    server is asked when the command opens it.)"""
+    if not settings.database_url and not settings.database_path.is_file():
+        raise CommandError(_(
+            "the database {path} does not exist. DATABASE_PATH is relative to the folder the command runs "
+            "in ({folder}): run it in the bot's folder or set DATABASE_PATH to the file; a new database is "
+            "made by `gridbot import`, `gridbot demo` or `gridbot run`."
+        ).format(path=settings.database_path.absolute(), folder=Path.cwd()))
+
+
+def output_file(path: Path) -> Path:
+    """A file a command is about to write: its folder must exist (checked before any work)."""
+    if path.is_dir():
+        raise CommandError(_("{path} is a folder; name the file to write").format(path=path))
+    if not path.parent.is_dir():
+        raise CommandError(_("cannot write {path}: the folder {folder} does not exist").format(
+            path=path, folder=path.parent.absolute()))
+    return path
+
+
+async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
+    from aiogram.exceptions import TelegramAPIError, TelegramNetworkError
+
     from bot.factory import create_bot, create_dispatcher
 
-    bot = create_bot(settings)
-    storage = await open_storage(settings.database)
-    web_runner = None
+    settings.require_token()
     try:
-        dispatcher = create_dispatcher(settings, storage)
-        if settings.web_port:
-            from web.app import create_app, start_web
+        bot = create_bot(settings)
+        storage = await open_database(settings)
+        web_runner = None
+        try:
+            dispatcher = create_dispatcher(settings, storage)
+            if settings.web_port:
+                from web.app import create_app, start_web
 
-            web_runner = await start_web(create_app(settings, storage), settings.web_host, settings.web_port)
-            log.info("web server on %s:%s", settings.web_host, settings.web_port)
-        await dispatcher.start_polling(bot, handle_signals=True)
-    finally:
-        if web_runner is not None:
-            await web_runner.cleanup()
-        await storage.close()
-        await bot.session.close()
+                web_runner = await start_web(create_app(settings, storage), settings.web_host, settings.web_port)
+                log.info("web server on %s:%s", settings.web_host, settings.web_port)
+            await dispatcher.start_polling(bot, handle_signals=True)
+        finally:
+            if web_runner is not None:
+                await web_runner.cleanup()
+            await storage.close()
+            await bot.session.close()
+    except (TelegramNetworkError, TelegramAPIError) as error:
+        # At start-up (getMe, the command menus): a wrong URL, a server down, a revoked token.
+        log.critical("cannot reach the Bot API: %s", error)
+        return 1
+    return 0
 
 
-async def run_web(settings: Settings) -> None:
+async def run_web(settings: Settings, args: argparse.Namespace) -> int:
     """The web server alone: public pages need no token."""
     from web.app import DEFAULT_WEB_PORT, create_app, serve_until_stopped
 
     port = settings.web_port or DEFAULT_WEB_PORT
-    storage = await open_storage(settings.database)
+    storage = await open_database(settings)
     try:
         log.info("web server on %s:%s", settings.web_host, port)
         await serve_until_stopped(create_app(settings, storage), settings.web_host, port)
     finally:
         await storage.close()
+    return 0
 
 
-async def run_backup(settings: Settings, target: Path) -> int:
+def backup_file(target: str, source: Path, settings: Settings) -> Path:
+    """The file `gridbot backup TARGET` writes: into a folder (existing, or written with a trailing
+    slash) goes a copy named after the database and the local time."""
+    path = Path(target)
+    if path.is_dir() or target.endswith(("/", os.sep)):
+        stamp = datetime.now(settings.timezone).strftime("%Y-%m-%d-%H%M%S")
+        return path / f"{source.stem}-{stamp}{source.suffix}"
+    return path
+
+
+async def run_backup(settings: Settings, args: argparse.Namespace) -> int:
     """A consistent copy of the database, also while the bot runs (restore: see README)."""
     if settings.database_url:
         from storage.postgres import BACKUP_ADVICE
 
-        print(BACKUP_ADVICE, file=sys.stderr)
-        return 2
+        raise CommandError(BACKUP_ADVICE, 2)
     source = settings.database_path
-    if not source.is_file():
-        print(f"{source} does not exist: there is nothing to back up.", file=sys.stderr)
-        return 1
+    target = backup_file(args.file, source, settings)
     if target.exists() and target.resolve() == source.resolve():
-        print("the backup must go to another file than the database itself.", file=sys.stderr)
-        return 1
-    target.parent.mkdir(parents=True, exist_ok=True)
-    storage = await open_storage(source)
+        raise CommandError(_("the backup must go to another file than the database itself"))
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(_("cannot write {path}: {error}").format(path=target, error=error)) from None
+    storage = await open_database(settings)
     try:
         await storage.backup_to(target)
     except (OSError, sqlite3.Error) as error:
-        print(f"backup failed: {error}", file=sys.stderr)
-        return 1
+        raise CommandError(_("backup failed: {error}").format(error=error)) from None
     finally:
         await storage.close()
-    print(f"backup of {source} written to {target} ({target.stat().st_size:,} bytes)")
+    print(_("backup of {source} written to {target} ({size:,} bytes)").format(
+        source=source, target=target, size=target.stat().st_size))
     return 0
 
 
-async def run_migrate(settings: Settings, url: str) -> int:
+async def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
     """Copy the SQLite database into an empty PostgreSQL database and check the copy (stop the
     bot first: what it writes meanwhile would not be copied)."""
     from storage.postgres import is_postgres_url
     from storage.transfer import TransferError, copy_to_postgres
 
-    if not is_postgres_url(url):
-        print("--to must be a PostgreSQL URL such as postgresql://gridbot@127.0.0.1:5432/gridbot", file=sys.stderr)
-        return 2
+    if not is_postgres_url(args.url):
+        raise CommandError(
+            _("--to must be a PostgreSQL URL such as postgresql://gridbot@127.0.0.1:5432/gridbot"), 2)
     try:
-        copies = await copy_to_postgres(settings.database_path, url)
+        copies = await copy_to_postgres(settings.database_path, args.url)
     except TransferError as error:
-        print(f"migrate: {error}", file=sys.stderr)
-        return 1
+        raise CommandError(_("migrate: {error}").format(error=error)) from None
     for copy in copies:
-        print(f"{copy.table:<20} {copy.rows:>9,} rows  checksum {copy.checksum}")
-    print(f"Copied {settings.database_path} into {shown(replace(settings, database_url=url))}:"
-          " every table has the same rows. Set DATABASE_URL to it and start the bot.")
+        print(_("{table:<20} {rows:>9,} rows  checksum {checksum}").format(
+            table=copy.table, rows=copy.rows, checksum=copy.checksum))
+    print(_("Copied {source} into {target}: every table has the same rows. Set DATABASE_URL to it and start "
+            "the bot.").format(source=settings.database_path, target=shown(replace(settings, database_url=args.url))))
     return 0
 
 
-async def run_demo(settings: Settings) -> int:
-    from bot.factory import wall_clock
+async def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     from domain.demo import fill_demo
+    from domain.service import wall_clock
 
-    storage = await open_storage(settings.database)
+    storage = await open_database(settings)
     try:
         if not await storage.is_empty():
-            print(f"{shown(settings)} already holds data; the demo fills only an empty database.",
-                  file=sys.stderr)
-            return 1
+            raise CommandError(_("{path} already holds data; the demo fills only an empty database").format(
+                path=shown(settings)))
         count = await fill_demo(storage, wall_clock())
     finally:
         await storage.close()
-    print(f"Demo town written to {shown(settings)}: 6 grids, their staff and {count} tickets.")
+    print(_("Demo town written to {path}: 6 grids, their staff and {count} tickets.").format(
+        path=shown(settings), count=count))
     return 0
 
 
-async def run_import(settings: Settings, what: str, path: Path, replace: bool = False) -> int:
+async def import_kind(storage: Storage, what: str) -> Kind:
+    """What `gridbot import WHAT` reads, checked against what is stored."""
     from domain import imports
 
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        print(f"cannot read {path}: {error}", file=sys.stderr)
-        return 1
+    if what == "grids":
+        return imports.grids(await storage.list_grids())
+    if what == "staff":
+        departments = {c.department for c in await storage.list_categories()}
+        return imports.staff(imports.KnownScopes(await storage.list_grids(), departments, await storage.shop_codes()))
+    if what == "categories":
+        return imports.categories()
+    if what == "calendar":
+        return imports.calendar()
+    # Shops and sites lie in grids: each row's grid is checked against the stored grids.
+    grid_codes = {grid.code for grid in await storage.list_grids()}
+    return {"shops": imports.shops, "sites": imports.sites}[what](grid_codes)
+
+
+def import_message(message: str, params: Mapping[str, object]) -> str:
+    """A message of domain/imports or domain/tables (a message id and its values), translated."""
+    return _(message).format(**params)
+
+
+async def run_import(settings: Settings, args: argparse.Namespace) -> int:
+    """Checks the whole file first (the first bad rows listed, the rest counted), then writes its
+    rows in one transaction; both passes read the file row by row."""
+    from domain import imports
+    from domain.tables import Table, TableError
+
+    what, path, replace = args.what, args.file, args.replace
     if replace and what != "staff":
-        print("--replace is for `gridbot import staff` only", file=sys.stderr)
-        return 2
-    storage = await open_storage(settings.database)
+        raise CommandError(_("--replace is for `gridbot import staff` only"), 2)
+    if not path.is_file():
+        raise CommandError(_("cannot read {path}: there is no such file").format(path=path))
+    table = Table(path)
+    storage = await open_database(settings)
     try:
-        stored_grids = await storage.list_grids()
+        kind = await import_kind(storage, what)
+        check = imports.check(table, kind)
+        if check.unread_columns:
+            print(_("columns not read (not columns of {what}): {names}").format(
+                what=what, names=", ".join(check.unread_columns)))
+        if check.bad:
+            for problem in check.problems:
+                line = _("line {line}: {problem}").format(
+                    line=problem.line, problem=import_message(problem.message, problem.params))
+                print(f"{path}: {line}", file=sys.stderr)
+            if check.bad > len(check.problems):
+                print(_("{path}: … and {count:,} more bad rows ({total:,} in all)").format(
+                    path=path, count=check.bad - len(check.problems), total=check.bad), file=sys.stderr)
+            raise CommandError(_("nothing was imported from {path}").format(path=path))
+        rows = imports.read(table, kind)
         if what == "staff":
-            departments = {c.department for c in await storage.list_categories()}
-            known = imports.KnownScopes(stored_grids, departments, await storage.shop_codes())
-    finally:
-        await storage.close()
-    if what in ("shops", "sites"):
-        # Shops and sites lie in grids: each row's grid is checked against the stored grids.
-        grid_codes = {grid.code for grid in stored_grids}
-        result = {"shops": imports.parse_shops, "sites": imports.parse_sites}[what](text, grid_codes)
-    elif what == "grids":
-        result = imports.parse_grids(text, stored_grids)
-    elif what == "staff":
-        result = imports.parse_staff(text, known)
-    elif what == "calendar":
-        result = imports.parse_calendar(text)
-    else:
-        result = imports.parse_categories(text)
-    if result.errors:
-        for error in result.errors:
-            print(f"{path}: {error}", file=sys.stderr)
-        print(f"nothing was imported from {path}", file=sys.stderr)
-        return 1
-    storage = await open_storage(settings.database)
-    try:
-        if what == "staff":
-            stored = {(m.telegram_id, m.role, m.scope) for m in await storage.list_staff()}
-            service = staff_service(settings, storage)
-            if replace:
-                removed = await storage.replace_staff(result.rows)
-                await service.staff_removed(removed)
-            else:
-                await storage.upsert_staff(result.rows)
-            await service.staff_added([m for m in result.rows if (m.telegram_id, m.role, m.scope) not in stored])
+            await write_staff(settings, storage, list(rows), replace)  # a staff list is short
+        elif what == "calendar":
+            days = list(rows)  # a year's holidays and 调休 days
+            await storage.upsert_calendar_days(days)
         else:
             upsert = {"grids": storage.upsert_grids, "categories": storage.upsert_categories,
-                      "shops": storage.upsert_shops, "sites": storage.upsert_sites,
-                      "calendar": storage.upsert_calendar_days}[what]
-            await upsert(result.rows)
+                      "shops": storage.upsert_shops, "sites": storage.upsert_sites}[what]
+            await upsert(rows)
+    except (TableError, imports.RowError) as error:
+        raise CommandError(import_message(error.message, error.params)) from None
+    except OSError as error:
+        raise CommandError(_("cannot read {path}: {error}").format(path=path, error=error.strerror or error)) from None
     finally:
         await storage.close()
     if what == "calendar":  # what the admin can check against the published holiday notice
-        holidays = sum(not d.working for d in result.rows)
-        first, last = min(d.day for d in result.rows), max(d.day for d in result.rows)
-        print(f"imported {len(result.rows)} calendar days from {path} ({first} to {last}: "
-              f"{holidays} holidays, {len(result.rows) - holidays} working days)")
-    else:
-        print(f"imported {len(result.rows)} {what} from {path}")
-    if replace:
-        print_removed(removed)
+        holidays = sum(not d.working for d in days)
+        print(_("imported {count} calendar days from {path} ({first} to {last}: {holidays} holidays, {working} "
+                "working days)").format(count=len(days), path=path, first=min(d.day for d in days),
+                                        last=max(d.day for d in days), holidays=holidays, working=len(days) - holidays))
+        return 0
+    imported = {
+        "grids": _("imported {count} grids from {path}"), "staff": _("imported {count} staff roles from {path}"),
+        "categories": _("imported {count} service categories from {path}"),
+        "shops": _("imported {count} shops from {path}"), "sites": _("imported {count} sites from {path}"),
+    }
+    print(imported[what].format(count=check.good, path=path))
     return 0
 
 
-def staff_service(settings: Settings, storage):
+async def write_staff(settings: Settings, storage: Storage, members: list[StaffMember], replace: bool) -> None:
+    stored = {(m.telegram_id, m.role, m.scope) for m in await storage.list_staff()}
+    service = staff_service(settings, storage)
+    if replace:
+        removed = await storage.replace_staff(members)
+        await service.staff_removed(removed)
+        print_removed(removed)
+    else:
+        await storage.upsert_staff(members)
+    await service.staff_added([m for m in members if (m.telegram_id, m.role, m.scope) not in stored])
+
+
+def staff_service(settings: Settings, storage: Storage):
     """The ticket service as the bot runs it: a removal here reaches the running bot through the
     database (its outbox sends the cards and the notices)."""
-    from bot.factory import wall_clock
-    from domain.service import TicketService
+    from domain.service import TicketService, wall_clock
 
     return TicketService(storage, wall_clock, settings.tickets_per_hour, settings.admin_ids, settings.timezone)
 
@@ -250,13 +339,21 @@ def staff_service(settings: Settings, storage):
 def print_removed(removed) -> None:
     for member in removed:
         scope = f" {member.scope}" if member.scope else ""
-        print(f"removed {member.telegram_id} {member.name}: {member.role.value}{scope}")
+        print(_("removed {telegram_id} {name}: {role}").format(
+            telegram_id=member.telegram_id, name=member.name, role=f"{member.role.value}{scope}"))
     if not removed:
-        print("nobody was removed")
+        print(_("nobody was removed"))
+
+
+async def run_staff(settings: Settings, args: argparse.Namespace) -> int:
+    if args.staff_command == "list":
+        return await run_staff_list(settings)
+    return await run_staff_remove(settings, args.telegram_id, args.role, args.scope)
 
 
 async def run_staff_list(settings: Settings) -> int:
-    storage = await open_storage(settings.database)
+    yes, no = _("yes"), _("no")
+    storage = await open_database(settings)
     try:
         people: dict[int, list] = {}
         for member in await storage.list_staff():
@@ -270,98 +367,130 @@ async def run_staff_list(settings: Settings) -> int:
             if telegram_id in settings.admin_ids:
                 roles.append("admin (ADMIN_IDS)")
             name = rows[0].name if rows else (user.full_name if user else "")
-            opened = "yes" if user is not None and user.opened_at is not None else "no"
-            blocked = "yes" if user is not None and user.unreachable else "no"
-            print(f"{telegram_id}\t{name}\t{'; '.join(roles)}\topened the bot: {opened}\tblocked: {blocked}")
+            opened = yes if user is not None and user.opened_at is not None else no
+            blocked = yes if user is not None and user.unreachable else no
+            print(_("{telegram_id}\t{name}\t{roles}\topened the bot: {opened}\tblocked: {blocked}").format(
+                telegram_id=telegram_id, name=name, roles="; ".join(roles), opened=opened, blocked=blocked))
         if not people:
-            print("no staff; import them with `gridbot import staff FILE.csv`")
+            print(_("no staff; import them with `gridbot import staff FILE.csv`"))
     finally:
         await storage.close()
     return 0
 
 
 async def run_staff_remove(settings: Settings, telegram_id: int, role: str | None, scope: str | None) -> int:
-    from domain.models import Role
-
-    storage = await open_storage(settings.database)
+    storage = await open_database(settings)
     try:
         removed = await storage.remove_staff(telegram_id, Role(role) if role else None, scope)
         if not removed:
-            print(f"{telegram_id} holds no such role; nothing was removed", file=sys.stderr)
-            return 1
+            raise CommandError(_("{telegram_id} holds no such role; nothing was removed").format(telegram_id=telegram_id))
         await staff_service(settings, storage).staff_removed(removed)
     finally:
         await storage.close()
     print_removed(removed)
     if telegram_id in settings.admin_ids:
-        print(f"{telegram_id} stays an admin: remove them from ADMIN_IDS for that")
+        print(_("{telegram_id} stays an admin: remove them from ADMIN_IDS for that").format(telegram_id=telegram_id))
     return 0
+
+
+def printing_error(error: Exception) -> CommandError:
+    return CommandError(_("error: {error}").format(error=error), 2)
 
 
 # What `gridbot qr -o FILE` writes for each file name ending (Pillow's format names).
 CARD_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
-CODE_NOUNS = {CodeKind.GRID: "grid", CodeKind.SHOP: "shop", CodeKind.SUPERVISION: "site"}
 
 
-async def run_qr(settings: Settings, kind: CodeKind, code: str, out: Path) -> int:
-    from bot.codes import card_image, code_specs, find_code
+def no_such_code(kind: CodeKind, code: str) -> str:
+    from qr import CodeKind
+
+    return {
+        CodeKind.GRID: _("no grid with the code {code!r}"), CodeKind.SHOP: _("no shop with the code {code!r}"),
+        CodeKind.SUPERVISION: _("no site with the code {code!r}"),
+    }[kind].format(code=code)
+
+
+async def run_qr(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.codes import NoBotUsername, card_image, code_specs, find_code
     from bot.i18n import create_i18n
+    from qr import CodeKind, FontNotFoundError, MissingGlyphsError
 
+    codes = {CodeKind.GRID: args.grid, CodeKind.SHOP: args.shop, CodeKind.SUPERVISION: args.site}
+    kind, code = next((kind, code) for kind, code in codes.items() if code)
+    out = output_file(args.output)
     image_format = CARD_FORMATS.get(out.suffix.lower())
     if image_format is None:
-        print(f"cannot write a card as {out.name!r}: name the file .png, .jpg or .jpeg", file=sys.stderr)
-        return 2
-    storage = await open_storage(settings.database)
+        raise CommandError(_("cannot write a card as {name!r}: name the file .png, .jpg or .jpeg").format(
+            name=out.name), 2)
+    storage = await open_database(settings)
     try:
         item = await find_code(storage, kind, code)
         if item is None:
-            print(f"no {CODE_NOUNS[kind]} with the code {code!r}", file=sys.stderr)
-            return 1
-        [spec] = await code_specs(kind, [item], settings, storage, create_i18n(settings.default_language))
+            raise CommandError(no_such_code(kind, code))
+        try:
+            [spec] = await code_specs(kind, [item], settings, storage, create_i18n(settings.default_language))
+            image = await card_image(spec, settings, image_format)
+        except (NoBotUsername, FontNotFoundError, MissingGlyphsError) as error:
+            raise printing_error(error) from None
     finally:
         await storage.close()
-    out.write_bytes(await card_image(spec, settings, image_format))
-    print(f"QR code of {item.code} written to {out}")
+    out.write_bytes(image)
+    print(_("QR code of {code} written to {path}").format(code=item.code, path=out))
     return 0
 
 
-async def run_posters(settings: Settings, kind: CodeKind, out: Path, size: str, town: str | None,
-                      village: str | None) -> int:
-    from bot.codes import code_specs, codes_in, posters_pdf
+async def run_posters(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.codes import NoBotUsername, code_specs, codes_in, paper_size, posters_pdf
     from bot.i18n import create_i18n
-    from qr import describe_characters
+    from qr import CodeKind, FontNotFoundError, MissingGlyphsError, describe_characters
+    from qr.fonts import FONT_HINT
 
-    storage = await open_storage(settings.database)
+    size = paper_size(args.size)
+    if size is None:
+        raise CommandError(_("{word!r} is not a paper size: use A4, A5, A6 or A6x4").format(word=args.size), 2)
+    out = output_file(args.output)
+    storage = await open_database(settings)
     try:
-        items = await codes_in(storage, kind, town, village)
+        kind = CodeKind.SHOP if args.shops else CodeKind.SUPERVISION if args.sites else CodeKind.GRID
+        items = await codes_in(storage, kind, args.town, args.village)
         if not items:
-            print(f"no {CODE_NOUNS[kind]}s match; import them first with `gridbot import`", file=sys.stderr)
-            return 1
-        specs = await code_specs(kind, items, settings, storage, create_i18n(settings.default_language))
+            raise CommandError({
+                CodeKind.GRID: _("no grids match; import them first with `gridbot import grids FILE.csv`"),
+                CodeKind.SHOP: _("no shops match; import them first with `gridbot import shops FILE.csv`"),
+                CodeKind.SUPERVISION: _("no sites match; import them first with `gridbot import sites FILE.csv`"),
+            }[kind])
+        try:
+            specs = await code_specs(kind, items, settings, storage, create_i18n(settings.default_language))
+        except (NoBotUsername, FontNotFoundError, MissingGlyphsError) as error:
+            raise printing_error(error) from None
     finally:
         await storage.close()
-    report = posters_pdf(out, specs, size, settings)
-    print(f"{report.written} posters ({size}) written to {out}")
+    try:
+        report = posters_pdf(out, specs, size, settings)
+    except (FontNotFoundError, MissingGlyphsError) as error:
+        raise printing_error(error) from None
+    print(_("{count} posters ({size}) written to {path}").format(count=report.written, size=size, path=out))
     for refused in report.refused:
-        print(
-            f"left out {refused.spec.title!r}: no font has {describe_characters(refused.error.characters)}",
-            file=sys.stderr,
-        )
+        print(_("left out {title!r}: no font has {characters}").format(
+            title=refused.spec.title, characters=describe_characters(refused.error.characters)), file=sys.stderr)
     if report.refused:
-        print(f"error: {len(report.refused)} posters left out; {FONT_HINT}", file=sys.stderr)
-        return 1
+        raise CommandError(_("error: {count} posters left out; {hint}").format(count=len(report.refused), hint=FONT_HINT))
     return 0
 
 
-# What `gridbot stats` says for each PeriodError reason.
-_PERIOD_ERRORS = {
-    "format": "write a week like 2026-W47, a month like 2026-11, a quarter like 2026-Q4, a day like "
-              "2026-11-01, or last or current",
-    "year": "statistics cover the years {first} to {last}",
-    "date": "there is no such week, month, quarter or day",
-    "order": "the range ends before it starts",
-    "length": "a range covers at most {days} days",
-}
+def period_error(reason: str) -> str:
+    """What `gridbot stats` says for each PeriodError reason."""
+    from domain.stats import MAX_RANGE_DAYS, MAX_YEAR, MIN_YEAR
+
+    reasons = {
+        "format": _("write a week like 2026-W47, a month like 2026-11, a quarter like 2026-Q4, a day like "
+                    "2026-11-01, or last or current"),
+        "year": _("statistics cover the years {first} to {last}"),
+        "date": _("there is no such week, month, quarter or day"),
+        "order": _("the range ends before it starts"),
+        "length": _("a range covers at most {days} days"),
+    }
+    return reasons[reason].format(first=MIN_YEAR, last=MAX_YEAR, days=MAX_RANGE_DAYS)
 
 
 def stats_period(args: argparse.Namespace, now: int, tz: ZoneInfo) -> Period:
@@ -390,166 +519,172 @@ def stats_period(args: argparse.Namespace, now: int, tz: ZoneInfo) -> Period:
     return period
 
 
+async def stats_scope(storage: Storage, args: argparse.Namespace):
+    """The town, village or grid `gridbot stats` narrows to; a name no stored grid has is an error,
+    not a report of zeros."""
+    from domain.stats import Scope, ScopeLevel
+
+    grids = await storage.list_grids()
+    levels = (
+        (ScopeLevel.TOWN, args.town, {g.town for g in grids}, _("there is no town {name!r}; towns: {names}")),
+        (ScopeLevel.VILLAGE, args.village, {g.village for g in grids},
+         _("there is no village {name!r}; villages: {names}")),
+        (ScopeLevel.GRID, args.grid, {g.code for g in grids}, _("there is no grid with the code {name!r}; codes: {names}")),
+    )
+    for level, name, known, unknown in levels:
+        if name is None:
+            continue
+        if name not in known:
+            shown = sorted(known)
+            names = "、".join(shown[:20]) + ("…" if len(shown) > 20 else "") if shown else "–"
+            raise CommandError(unknown.format(name=name, names=names), 2)
+        return Scope(level, name)
+    return Scope()
+
+
 async def run_stats(settings: Settings, args: argparse.Namespace) -> int:
-    from bot.factory import wall_clock
-    from bot.i18n import create_i18n
     from bot.stats_export import load_export, write_export_xlsx, write_tickets_csv
     from bot.stats_report import category_names, load_period_report, period_report, scope_name, scorecards
+    from domain.service import wall_clock
     from domain.shops import lowest_rated_shops
-    from domain.stats import MAX_RANGE_DAYS, MAX_YEAR, MIN_YEAR, PeriodError, Scope, ScopeLevel
+    from domain.stats import PeriodError
 
     try:
         # As the bot does: a period still running is cut at `now`, the sums of one over are stored.
         now = wall_clock()
         period = stats_period(args, now, settings.timezone)
     except PeriodError as error:
-        reason = _PERIOD_ERRORS[error.reason].format(first=MIN_YEAR, last=MAX_YEAR, days=MAX_RANGE_DAYS)
-        print(f"cannot read the period {error.text!r}: {reason}", file=sys.stderr)
-        return 2
-    scope = Scope()
-    for level, name in ((ScopeLevel.TOWN, args.town), (ScopeLevel.VILLAGE, args.village), (ScopeLevel.GRID, args.grid)):
-        if name:
-            scope = Scope(level, name)
-    i18n = create_i18n(settings.default_language)
-    storage = await open_storage(settings.database)
+        raise CommandError(_("cannot read the period {text!r}: {reason}").format(
+            text=error.text, reason=period_error(error.reason)), 2) from None
+    exports = [output_file(path) for path in (args.csv, args.xlsx) if path]
+    storage = await open_database(settings)
     try:
+        scope = await stats_scope(storage, args)
         names = await category_names(storage, settings.default_language)
-        with i18n.context(), i18n.use_locale(settings.default_language):
-            report = await load_period_report(storage, settings, period, scope, now)
-            shops = await lowest_rated_shops(storage, report.window, scope)
-            print(period_report(report, names, settings.timezone, shops=shops))
-            if args.scorecards:
-                print("\n" + scorecards(report))
-            if args.csv or args.xlsx:
-                export = await load_export(storage, settings, period, scope, settings.default_language, now)
+        report = await load_period_report(storage, settings, period, scope, now)
+        shops = await lowest_rated_shops(storage, report.window, scope)
+        print(period_report(report, names, settings.timezone, shops=shops))
+        if args.scorecards:
+            print("\n" + scorecards(report))
+        if exports:
+            export = await load_export(storage, settings, period, scope, settings.default_language, now)
+            try:
                 if args.csv:
                     count = write_tickets_csv(args.csv, export, settings)
                 if args.xlsx:
                     grids = {g.code: g.name for g in export.grids.values()}
                     count = write_export_xlsx(args.xlsx, export, settings, scope_name(scope, grids))
-                print(f"\n{count} tickets exported")
+            except OSError as error:
+                raise CommandError(_("cannot write {path}: {error}").format(
+                    path=error.filename or exports[-1], error=error.strerror or error)) from None
+            print("\n" + _("{count} tickets exported").format(count=count))
     finally:
         await storage.close()
     return 0
 
 
-def paper_size_argument(word: str) -> str:
-    size = paper_size(word)
-    if size is None:
-        raise argparse.ArgumentTypeError(f"{word!r} is not a paper size: use A4, A5, A6 or A6x4")
-    return size
+# Each command: what runs it; the servers and the commands that fill a database may start without
+# one (they make it), the others refuse to read an empty one made by mistake.
+Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
+COMMANDS: dict[str, Command] = {
+    "run": run_bot, "web": run_web, "demo": run_demo, "import": run_import, "staff": run_staff, "qr": run_qr,
+    "posters": run_posters, "stats": run_stats, "backup": run_backup, "migrate": run_migrate,
+}
+MAKE_DATABASE = {"run", "web", "demo", "import"}
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gridbot", description="Grid service-request bot for Telegram")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="start the bot (long polling), and the web server if WEB_PORT is set")
-    commands.add_parser("web", help="run the public web server alone (no token needed)")
-    commands.add_parser("demo", help="fill an empty database with a demo town")
-    importer = commands.add_parser(
-        "import", help="import grids, staff, categories, shops, sites or the calendar of holidays from CSV"
-    )
+    """The command line, in the language of the active catalog."""
+    parser = argparse.ArgumentParser(prog="gridbot", description=_("Grid service-request bot for Telegram"), add_help=False)
+    # argparse's own -h text is English; ours follows the catalog.
+    help_flag = {"action": "help", "help": _("show this help and exit")}
+    parser.add_argument("-h", "--help", **help_flag)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text, add_help=False)
+        sub.add_argument("-h", "--help", **help_flag)
+        return sub
+
+    command("run", _("start the bot (long polling), and the web server if WEB_PORT is set"))
+    command("web", _("run the public web server alone (no token needed)"))
+    command("demo", _("fill an empty database with a demo town"))
+    importer = command(
+        "import", _("import grids, staff, categories, shops, sites or the calendar of holidays from CSV or Excel"))
     importer.add_argument("what", choices=["grids", "staff", "categories", "shops", "sites", "calendar"])
     importer.add_argument("file", type=Path)
     importer.add_argument("--replace", action="store_true",
-                          help="staff only: the file is the complete staff list; everyone else loses their roles")
-    staff = commands.add_parser("staff", help="list staff or remove someone's roles")
-    staff_commands = staff.add_subparsers(dest="staff_command", required=True)
-    staff_commands.add_parser("list", help="each staff member: roles, scopes, opened the bot, blocked it")
-    remove = staff_commands.add_parser("remove", help="take roles away; their open tickets go to others at once")
+                          help=_("staff only: the file is the complete staff list; everyone else loses their roles"))
+    staff = command("staff", _("list staff or remove someone's roles"))
+    staff_commands = staff.add_subparsers(dest="staff_command", required=True, metavar="list|remove")
+    staff_commands.add_parser("list", help=_("each staff member: roles, scopes, opened the bot, blocked it"))
+    remove = staff_commands.add_parser("remove", help=_("take roles away; their open tickets go to others at once"))
     remove.add_argument("telegram_id", type=int)
-    remove.add_argument("--role", choices=[r.value for r in Role], help="only this role (default: all)")
-    remove.add_argument("--scope", help="only the role in this scope (a grid code, village, town, …)")
-    qr_command = commands.add_parser("qr", help="write the QR code card of a grid, a shop or a site")
+    remove.add_argument("--role", choices=[r.value for r in Role], help=_("only this role (default: all)"))
+    remove.add_argument("--scope", help=_("only the role in this scope (a grid code, village, town, …)"))
+    qr_command = command("qr", _("write the QR code card of a grid, a shop or a site"))
     which = qr_command.add_mutually_exclusive_group(required=True)
-    which.add_argument("--grid", help="a grid's code")
-    which.add_argument("--shop", help="a shop's code (经营码)")
-    which.add_argument("--site", help="a supervised site's code (监管码)")
-    qr_command.add_argument("-o", "--output", type=Path, required=True, help="file to write: .png, .jpg or .jpeg")
-    posters = commands.add_parser("posters", help="write a printable PDF with a poster per grid, shop or site")
+    which.add_argument("--grid", help=_("a grid's code"))
+    which.add_argument("--shop", help=_("a shop's code (经营码)"))
+    which.add_argument("--site", help=_("a supervised site's code (监管码)"))
+    qr_command.add_argument("-o", "--output", type=Path, required=True, help=_("file to write: .png, .jpg or .jpeg"))
+    posters = command("posters", _("write a printable PDF with a poster per grid, shop or site"))
     kinds = posters.add_mutually_exclusive_group()
-    kinds.add_argument("--shops", action="store_true", help="a poster per shop instead of per grid")
-    kinds.add_argument("--sites", action="store_true", help="a poster per supervised site instead of per grid")
+    kinds.add_argument("--shops", action="store_true", help=_("a poster per shop instead of per grid"))
+    kinds.add_argument("--sites", action="store_true", help=_("a poster per supervised site instead of per grid"))
     posters.add_argument("--town")
     posters.add_argument("--village")
-    posters.add_argument("--size", type=paper_size_argument, default="A4",
-                         help="A4, A5, A6 or A6x4 (four A6 posters on an A4 sheet, with cut marks)")
-    posters.add_argument("-o", "--output", type=Path, required=True, help="PDF file to write")
-    stats = commands.add_parser(
-        "stats", help="print a period's statistics (default: the last full week); export its tickets")
+    # Checked when the command runs: the paper sizes live with the printing code (bot.codes), which
+    # imports aiogram.
+    posters.add_argument("--size", default="A4", help=_("A4, A5, A6 or A6x4 (four A6 posters on an A4 sheet, with cut marks)"))
+    posters.add_argument("-o", "--output", type=Path, required=True, help=_("PDF file to write"))
+    stats = command("stats", _("print a period's statistics (default: the last full week); export its tickets"))
     period = stats.add_mutually_exclusive_group()
-    for flag, example in (("week", "2026-W47"), ("month", "2026-11"), ("quarter", "2026-Q4")):
-        period.add_argument(f"--{flag}", metavar=flag.upper(),
-                            help=f"a {flag} such as {example}; 'last' for the last full one, 'current' for"
-                                 f" this {flag} so far (not final)")
-    period.add_argument("--from", dest="from_day", metavar="DAY", help="first day of a range, 2026-11-01 (with --to)")
-    stats.add_argument("--to", dest="to_day", metavar="DAY", help="last day of a range, 2026-11-15 (with --from)")
+    for flag, example, help_text in (
+        ("week", "2026-W47", _("a week such as {example}; 'last' for the last full one, 'current' for this week so far (not final)")),
+        ("month", "2026-11", _("a month such as {example}; 'last' for the last full one, 'current' for this month so far (not final)")),
+        ("quarter", "2026-Q4", _("a quarter such as {example}; 'last' for the last full one, 'current' for this quarter so far (not final)")),
+    ):
+        period.add_argument(f"--{flag}", metavar=flag.upper(), help=help_text.format(example=example))
+    period.add_argument("--from", dest="from_day", metavar="DAY", help=_("first day of a range, 2026-11-01 (with --to)"))
+    stats.add_argument("--to", dest="to_day", metavar="DAY", help=_("last day of a range, 2026-11-15 (with --from)"))
     where = stats.add_mutually_exclusive_group()
-    where.add_argument("--town")
-    where.add_argument("--village")
-    where.add_argument("--grid", help="a grid's code")
+    where.add_argument("--town", help=_("a town's name"))
+    where.add_argument("--village", help=_("a village's name"))
+    where.add_argument("--grid", help=_("a grid's code"))
     stats.add_argument("--scorecards", action="store_true",
-                       help="also print every grid's, village's, town's and department's scorecard")
-    stats.add_argument("--csv", type=Path, help="also write the period's tickets as CSV (UTF-8 with BOM)")
-    stats.add_argument("--xlsx", type=Path, help="also write the period's tickets as an Excel file")
-    backup = commands.add_parser("backup", help="copy the database consistently, also while the bot runs")
-    backup.add_argument("file", type=Path, help="the copy to write")
-    migrate = commands.add_parser("migrate", help="copy the SQLite database (DATABASE_PATH) into an empty PostgreSQL one")
+                       help=_("also print every grid's, village's, town's and department's scorecard"))
+    stats.add_argument("--csv", type=Path, help=_("also write the period's tickets as CSV (UTF-8 with BOM)"))
+    stats.add_argument("--xlsx", type=Path, help=_("also write the period's tickets as an Excel file"))
+    backup = command("backup", _("copy the database consistently, also while the bot runs"))
+    backup.add_argument("file", help=_("the copy to write, or a folder to write it into"))
+    migrate = command("migrate", _("copy the SQLite database (DATABASE_PATH) into an empty PostgreSQL one"))
     migrate.add_argument("--to", dest="url", required=True, metavar="postgresql://…",
-                         help="the PostgreSQL database; then set DATABASE_URL to it")
+                         help=_("the PostgreSQL database; then set DATABASE_URL to it"))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        settings = load_settings()
-        setup_logging(settings.bot_token)
-        if args.command == "run":
-            settings.require_token()
-            asyncio.run(run_bot(settings))
+    with Catalogs(configured_language()).context():
+        args = build_parser().parse_args(argv)
+        try:
+            settings = load_settings()
+            setup_logging(settings.bot_token)
+            if args.command not in MAKE_DATABASE:
+                require_database(settings)
+            return asyncio.run(COMMANDS[args.command](settings, args))
+        except SettingsError as error:
+            print(_("configuration error: {error}").format(error=error), file=sys.stderr)
+            return 2
+        except CommandError as error:
+            print(error, file=sys.stderr)
+            return error.exit_code
+        except KeyboardInterrupt:
             return 0
-        if args.command == "web":
-            asyncio.run(run_web(settings))
-            return 0
-        if args.command == "demo":
-            return asyncio.run(run_demo(settings))
-        if args.command == "backup":
-            return asyncio.run(run_backup(settings, args.file))
-        if args.command == "migrate":
-            return asyncio.run(run_migrate(settings, args.url))
-        if args.command == "import":
-            return asyncio.run(run_import(settings, args.what, args.file, args.replace))
-        if args.command == "staff" and args.staff_command == "list":
-            return asyncio.run(run_staff_list(settings))
-        if args.command == "staff":
-            return asyncio.run(run_staff_remove(settings, args.telegram_id, args.role, args.scope))
-        if args.command == "qr":
-            codes = {CodeKind.GRID: args.grid, CodeKind.SHOP: args.shop, CodeKind.SUPERVISION: args.site}
-            kind, code = next((kind, code) for kind, code in codes.items() if code)
-            return asyncio.run(run_qr(settings, kind, code, args.output))
-        if args.command == "stats":
-            return asyncio.run(run_stats(settings, args))
-        if args.command == "posters":
-            kind = CodeKind.SHOP if args.shops else CodeKind.SUPERVISION if args.sites else CodeKind.GRID
-            return asyncio.run(run_posters(settings, kind, args.output, args.size, args.town, args.village))
-    except SettingsError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
-        return 2
-    except (NoBotUsername, FontNotFoundError, MissingGlyphsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 0
-    except (TelegramNetworkError, TelegramAPIError) as error:
-        # At start-up (getMe, the command menus): a wrong URL, a server down, a revoked token.
-        log.critical("cannot reach the Bot API: %s", error)
-        return 1
-    except Exception:
-        # Through logging, whose filter takes the token out of the traceback as well.
-        log.critical("gridbot stopped by an unexpected error", exc_info=True)
-        return 1
-    return 0
+        except Exception:
+            # Through logging, whose filter takes the token out of the traceback as well.
+            log.critical("gridbot stopped by an unexpected error", exc_info=True)
+            return 1
 
 
 if __name__ == "__main__":

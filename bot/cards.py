@@ -9,8 +9,8 @@ from html import escape
 
 from aiogram.methods import SendMediaGroup, SendPhoto, SendVideo, SendVideoNote, SendVoice, TelegramMethod
 from aiogram.types import InputMediaPhoto, InputMediaVideo
-from aiogram.utils.i18n import gettext as _
 
+from bot.catalogs import gettext as _
 from bot.config import Settings
 from bot.texts import (
     HISTORY_NOTE_LIMIT,

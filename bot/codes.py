@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 
+from bot.catalogs import gettext as _
 from bot.config import Settings
 from domain.models import Grid, Role, StaffMember
 from domain.shops import Shop, Site

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from aiogram import Bot
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 
+from bot.catalogs import gettext as _
 from bot.config import SUPPORTED_LANGUAGES
 from domain.models import Role, RoleGrant
 from domain.tickets import has_role, is_staff

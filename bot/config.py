@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from bot.catalogs import gettext as _
 from domain.models import BoardTowns
 
 SUPPORTED_LANGUAGES = ("zh", "en")
@@ -61,13 +62,9 @@ class Settings:
 
     def require_token(self) -> str:
         if not self.bot_token:
-            raise SettingsError(
-                "BOT_TOKEN is not set. Get a token from @BotFather and put BOT_TOKEN=... in .env"
-            )
+            raise SettingsError(_("BOT_TOKEN is not set. Get a token from @BotFather and put BOT_TOKEN=... in .env"))
         if not TOKEN_PATTERN.match(self.bot_token):
-            raise SettingsError(
-                "BOT_TOKEN is malformed: expected '<digits>:<secret>' as @BotFather gives it"
-            )
+            raise SettingsError(_("BOT_TOKEN is malformed: expected '<digits>:<secret>' as @BotFather gives it"))
         return self.bot_token
 
 
@@ -80,16 +77,20 @@ def check_api_url(url: str) -> str:
     because a bad URL would otherwise fail at the first request, with the token in the URL."""
     if not url:
         return url
-    problem = "must look like http://127.0.0.1:8081 or https://bot-api.example.org"
+    example = "http://127.0.0.1:8081, https://bot-api.example.org"
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError for a port out of range or not a number
     except ValueError as error:
-        raise SettingsError(f"TELEGRAM_API_URL is not a valid URL ({error}); it {problem}") from None
+        raise SettingsError(
+            _("TELEGRAM_API_URL is not a valid URL ({error}); it must look like {example}").format(error=error, example=example)
+        ) from None
     if parts.scheme not in ("http", "https") or not parts.hostname or not HOST_PATTERN.fullmatch(parts.hostname) or port == 0:
-        raise SettingsError(f"TELEGRAM_API_URL {problem}")
+        raise SettingsError(_("TELEGRAM_API_URL must look like {example}").format(example=example))
     if parts.query or parts.fragment or parts.username or parts.password:
-        raise SettingsError(f"TELEGRAM_API_URL must have no user, query or fragment; it {problem}")
+        raise SettingsError(
+            _("TELEGRAM_API_URL must have no user, query or fragment; it must look like {example}").format(example=example)
+        )
     return url
 
 
@@ -98,14 +99,36 @@ def names_list(value: str) -> frozenset[str]:
     return frozenset(part.strip() for part in re.split(r"[,;，、]", value) if part.strip())
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
-) -> Settings:
-    """Read settings; real environment variables win over the `.env` file."""
+def _values(environ: Mapping[str, str] | None, env_file: str | Path | None) -> dict[str, str]:
+    """The settings as given; real environment variables win over the `.env` file."""
     values: dict[str, str] = {}
     if env_file is not None and Path(env_file).is_file():
         values.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
     values.update(os.environ if environ is None else environ)
+    return values
+
+
+def configured_language(environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env") -> str:
+    """DEFAULT_LANGUAGE for the command line's own messages, also when another setting is wrong
+    (a wrong DEFAULT_LANGUAGE is reported by load_settings, in Chinese)."""
+    language = _values(environ, env_file).get("DEFAULT_LANGUAGE", "").strip().lower()
+    return language if language in SUPPORTED_LANGUAGES else SUPPORTED_LANGUAGES[0]
+
+
+def _whole_number(name: str, text: str, low: int, high: int) -> int:
+    if not re.fullmatch(r"[0-9]{1,9}", text) or not low <= int(text) <= high:
+        raise SettingsError(
+            _("{name} must be a whole number from {low} to {high}, got {value!r}").format(
+                name=name, low=low, high=high, value=text)
+        )
+    return int(text)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: str | Path | None = ".env"
+) -> Settings:
+    """Read and check the settings; real environment variables win over the `.env` file."""
+    values = _values(environ, env_file)
 
     def get(name: str, default: str = "") -> str:
         return values.get(name, default).strip()
@@ -118,74 +141,70 @@ def load_settings(
             admin_ids.add(int(part))
         except ValueError:
             raise SettingsError(
-                f"ADMIN_IDS must be comma-separated Telegram user ids, got {part.strip()!r}"
+                _("ADMIN_IDS must be comma-separated Telegram user ids, got {value!r}").format(value=part.strip())
             ) from None
 
     tz_name = get("TIMEZONE", "Asia/Shanghai")
     try:
         timezone = ZoneInfo(tz_name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(f"TIMEZONE {tz_name!r} is not a known time zone") from None
+        raise SettingsError(_("TIMEZONE {value!r} is not a known time zone").format(value=tz_name)) from None
 
     language = get("DEFAULT_LANGUAGE", "zh").lower()
     if language not in SUPPORTED_LANGUAGES:
         raise SettingsError(
-            f"DEFAULT_LANGUAGE must be one of {', '.join(SUPPORTED_LANGUAGES)}, got {language!r}"
+            _("DEFAULT_LANGUAGE must be one of {choices}, got {value!r}").format(
+                choices=", ".join(SUPPORTED_LANGUAGES), value=language)
         )
 
     api_url = check_api_url(get("TELEGRAM_API_URL")) or None
 
     prefix = get("TICKET_PREFIX", "XG").upper()
     if not re.fullmatch(r"[A-Z]{1,6}", prefix):
-        raise SettingsError("TICKET_PREFIX must be 1 to 6 Latin letters")
+        raise SettingsError(_("TICKET_PREFIX must be 1 to 6 Latin letters"))
 
     username = get("BOT_USERNAME").lstrip("@") or None
-    try:
-        min_rated = int(get("STATS_MIN_RATED", "5"))
-    except ValueError:
-        raise SettingsError("STATS_MIN_RATED must be a whole number") from None
-    try:
-        min_tickets = int(get("STATS_MIN_TICKETS", "5"))
-    except ValueError:
-        raise SettingsError("STATS_MIN_TICKETS must be a whole number") from None
+    # A unit is ranked from this many tickets on; fewer than one would rank units without any.
+    min_rated = _whole_number("STATS_MIN_RATED", get("STATS_MIN_RATED", "5"), 1, 100_000)
+    min_tickets = _whole_number("STATS_MIN_TICKETS", get("STATS_MIN_TICKETS", "5"), 1, 100_000)
     digest = re.fullmatch(r"(MON|TUE|WED|THU|FRI|SAT|SUN) ([01]\d|2[0-3]):([0-5]\d)", get("DIGEST_AT", "MON 08:00").upper())
     if not digest:
-        raise SettingsError("DIGEST_AT must look like 'MON 08:00' (weekday and 24-hour time)")
-    per_hour = get("TICKETS_PER_HOUR", "10")
-    if not re.fullmatch(r"[0-9]{1,6}", per_hour):
-        raise SettingsError(f"TICKETS_PER_HOUR must be a whole number (0 for no limit), got {per_hour!r}")
-    web_port = get("WEB_PORT")
-    if web_port and not (web_port.isdigit() and 1 <= int(web_port) <= 65535):
-        raise SettingsError(f"WEB_PORT must be a port number from 1 to 65535, got {web_port!r}")
+        raise SettingsError(_("DIGEST_AT must look like 'MON 08:00' (weekday and 24-hour time)"))
+    per_hour = _whole_number("TICKETS_PER_HOUR", get("TICKETS_PER_HOUR", "10"), 0, 999_999)  # 0: no limit
+    web_port = _whole_number("WEB_PORT", get("WEB_PORT"), 1, 65535) if get("WEB_PORT") else None
     web_host = get("WEB_HOST", "127.0.0.1")
     if not HOST_PATTERN.fullmatch(web_host):
-        raise SettingsError(f"WEB_HOST must be a host name or an IP address, got {web_host!r}")
+        raise SettingsError(_("WEB_HOST must be a host name or an IP address, got {value!r}").format(value=web_host))
     board_towns = names_list(get("BOARD_TOWNS"))
     suggestion_towns = names_list(get("BOARD_SUGGESTIONS"))
     if not suggestion_towns <= board_towns:
-        raise SettingsError("BOARD_SUGGESTIONS names towns that are not in BOARD_TOWNS: "
-                            + ", ".join(sorted(suggestion_towns - board_towns)))
+        raise SettingsError(_("BOARD_SUGGESTIONS names towns that are not in BOARD_TOWNS: {towns}").format(
+            towns=", ".join(sorted(suggestion_towns - board_towns))))
     database_url = get("DATABASE_URL")
     if database_url and not database_url.startswith(("postgresql://", "postgres://")):
-        raise SettingsError("DATABASE_URL must look like postgresql://user@host:5432/gridbot (or be unset for SQLite)")
+        raise SettingsError(_("DATABASE_URL must look like postgresql://user@host:5432/gridbot (or be unset for SQLite)"))
     nearest_km = get("NEAREST_GRID_KM", "5")
     if not re.fullmatch(r"[0-9]{1,4}(\.[0-9]{1,3})?", nearest_km) or float(nearest_km) <= 0:
-        raise SettingsError(f"NEAREST_GRID_KM must be a distance in kilometres above 0, e.g. 5 or 2.5, "
-                            f"got {nearest_km!r}")
+        raise SettingsError(_("NEAREST_GRID_KM must be a distance in kilometres above 0, e.g. 5 or 2.5, got {value!r}")
+                            .format(value=nearest_km))
     font = get("FONT_PATH")
     if font and not Path(font).is_file():
-        raise SettingsError(f"FONT_PATH {font!r} is not a file")
+        raise SettingsError(_("FONT_PATH {value!r} is not a file").format(value=font))
     fallback_fonts = tuple(Path(part.strip()) for part in get("FALLBACK_FONTS").split(os.pathsep) if part.strip())
     for path in fallback_fonts:
         if not path.is_file():
-            raise SettingsError(f"FALLBACK_FONTS: {str(path)!r} is not a file")
+            raise SettingsError(_("FALLBACK_FONTS: {value!r} is not a file").format(value=str(path)))
     hotline = " ".join(get("HOTLINE").split())
     if len(hotline) > 40:
-        raise SettingsError(f"HOTLINE must be at most 40 characters, got {len(hotline)}")
+        raise SettingsError(_("HOTLINE must be at most 40 characters, got {count}").format(count=len(hotline)))
+    # Relative to the folder the command runs in, as any path on a command line.
+    database = Path(get("DATABASE_PATH", "./data/gridbot.sqlite3"))
+    if database.is_dir():
+        raise SettingsError(_("DATABASE_PATH {value!r} is a folder; name the database file in it").format(value=str(database)))
 
     return Settings(
         bot_token=get("BOT_TOKEN") or None,
-        database_path=Path(get("DATABASE_PATH", "./data/gridbot.sqlite3")),
+        database_path=database,
         telegram_api_url=api_url.rstrip("/") if api_url else None,
         admin_ids=frozenset(admin_ids),
         timezone=timezone,
@@ -195,13 +214,13 @@ def load_settings(
         font_path=Path(font) if font else None,
         fallback_fonts=fallback_fonts,
         hotline=hotline,
-        stats_min_rated=max(1, min_rated),
-        stats_min_tickets=max(1, min_tickets),
+        stats_min_rated=min_rated,
+        stats_min_tickets=min_tickets,
         digest_weekday=WEEKDAYS.index(digest.group(1)),
         digest_time=time(int(digest.group(2)), int(digest.group(3))),
-        tickets_per_hour=int(per_hour),
+        tickets_per_hour=per_hour,
         web_host=web_host,
-        web_port=int(web_port) if web_port else None,
+        web_port=web_port,
         board=BoardTowns(board_towns, suggestion_towns),
         database_url=database_url or None,
         nearest_grid_km=float(nearest_km),

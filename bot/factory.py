@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from contextlib import suppress
 
@@ -38,17 +37,13 @@ from bot.session import UpdateDecodingSession
 from bot.steps import StepCommandMiddleware
 from domain.board import BoardService
 from domain.models import Role, RoleGrant
-from domain.service import TicketService
+from domain.service import TicketService, wall_clock
 from handlers import get_routers
 from storage.base import Storage
 
 log = logging.getLogger(__name__)
 # How long a stopping bot waits for the updates it is handling.
 SHUTDOWN_GRACE_SECONDS = 10.0
-
-
-def wall_clock() -> int:
-    return int(time.time())
 
 
 def create_bot(settings: Settings) -> Bot:

@@ -16,8 +16,8 @@ from aiogram.methods import AnswerCallbackQuery, TelegramMethod
 from aiogram.enums import ChatType
 from aiogram.types import CallbackQuery, Chat, TelegramObject, Update, User
 from aiogram.utils.i18n import I18nMiddleware
-from aiogram.utils.i18n import gettext as _
 
+from bot.catalogs import gettext as _
 from bot.commands import register_chat_commands
 from bot.config import Settings
 from bot.texts import CALLBACK_ANSWER_LIMIT, CAPTION_LIMIT, MESSAGE_LIMIT, fit_html

@@ -8,8 +8,8 @@ from html import escape
 from aiogram.methods import DeleteMyCommands, SendLocation, SendMessage, SetMyCommands, TelegramMethod
 from aiogram.types import BotCommandScopeChat, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 
+from bot.catalogs import gettext as _
 from bot.commands import commands_for
 from bot.config import Settings
 from bot.digest import NOTICE_DIGEST

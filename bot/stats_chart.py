@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 from zoneinfo import ZoneInfo
 
-from aiogram.utils.i18n import gettext as _
-
+from bot.catalogs import gettext as _
 from bot.config import Settings
 from bot.stats_report import rate_name, unit_level_name
 from domain.charts import TREND_RATES, TREND_WEEKS, ChartLabels, load_trend, render_chart, units_shown

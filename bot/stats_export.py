@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from aiogram.utils.i18n import gettext as _
-
+from bot.catalogs import gettext as _
 from bot.config import Settings
 from bot.stats_report import (
     base_name,

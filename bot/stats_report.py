@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from aiogram.utils.i18n import gettext as _
-
+from bot.catalogs import gettext as _
 from bot.config import Settings
 from bot.texts import format_duration, format_time
 from domain.models import Tier

@@ -18,7 +18,8 @@ from aiogram import BaseMiddleware, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import Message, ReplyKeyboardRemove
-from aiogram.utils.i18n import gettext as _
+
+from bot.catalogs import gettext as _
 
 # Handler flag: this command works inside any step without leaving it (it ends the step itself
 # if it has to, like /cancel).

@@ -9,8 +9,7 @@ from datetime import datetime, timezone
 from html import escape
 from zoneinfo import ZoneInfo
 
-from aiogram.utils.i18n import gettext as _
-
+from bot.catalogs import gettext as _
 from domain.models import Category, Grid, Kind, MediaKind, Role, Status, Ticket, Tier
 from domain.service import (
     PASSED_ON_OPENED,

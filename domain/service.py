@@ -3,6 +3,7 @@ the notices it causes in one storage transaction. No chat code here: callers ren
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
@@ -167,6 +168,11 @@ class Placement:
     holders: list[int]  # who get its card: the reachable staff there (or admins, see `place`)
     waiting_tier: Tier | None  # the tier it belongs at, while it is held above that
     passed_over: list[StaffMember]  # staff of the tiers passed over: not opened the bot, or blocked it
+
+
+def wall_clock() -> int:
+    """Now, in whole seconds: the clock of the running bot and of the commands."""
+    return int(time.time())
 
 
 class TicketService:

@@ -59,3 +59,9 @@ def clip(text: str, limit: int, tail: str = "…") -> str:
             break
         kept.append(char)
     return "".join(kept) + tail
+
+
+def N_(message: str) -> str:
+    """Marks a message id for the catalogs (scripts/update_catalogs.py) where it is made: the domain
+    has no catalogs, so the caller that shows the message translates it then."""
+    return message

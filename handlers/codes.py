@@ -14,8 +14,8 @@ from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, Message
 from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 
+from bot.catalogs import gettext as _
 from bot.codes import (
     PAPER_NAMES,
     NoBotUsername,

@@ -10,8 +10,8 @@ from aiogram.filters import Command
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 
+from bot.catalogs import gettext as _
 from bot.commands import register_chat_commands
 from bot.steps import IN_ANY_STEP
 from domain.media import MAX_FILE_BYTES, MAX_VIDEO_NOTE_SECONDS, Refusal, refusal, to_data

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import gettext as _
 
+from bot.catalogs import gettext as _
 from bot.config import Settings
 from bot.texts import weekday_names
 from domain.digest import DigestChoice, parse_digest_choice

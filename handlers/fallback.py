@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiogram import Router
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.i18n import gettext as _
 
+from bot.catalogs import gettext as _
 from domain.models import RoleGrant
 from handlers.callbacks import DepartmentCb, HandOverCb, StaffTicketCb
 from handlers.common import help_text

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiogram.filters import Filter
 from aiogram.types import Message, TelegramObject
 from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 
+from bot.catalogs import gettext as _
 from domain.models import Role, RoleGrant
 from domain.tickets import has_role, is_staff
 

@@ -11,8 +11,8 @@ from aiogram.types import (
     KeyboardButton,
     ReplyKeyboardMarkup,
 )
-from aiogram.utils.i18n import gettext as _
 
+from bot.catalogs import gettext as _
 from bot.texts import kind_name, status_name
 from domain.board import report_photos
 from domain.deadlines import next_tier

@@ -9,8 +9,8 @@ from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
-from aiogram.utils.i18n import gettext as _
 
+from bot.catalogs import gettext as _
 from bot.config import Settings
 from bot.cards import resident_view
 from bot.texts import (

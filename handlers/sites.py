@@ -12,9 +12,9 @@ from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
-from aiogram.utils.i18n import gettext as _
 
 from bot.cards import media_method
+from bot.catalogs import gettext as _
 from bot.codes import site_specs
 from bot.config import Settings
 from bot.texts import format_time, grid_line

@@ -9,8 +9,8 @@ from aiogram import F, Router
 from aiogram.filters import CommandObject, CommandStart, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
-from aiogram.utils.i18n import gettext as _
 
+from bot.catalogs import gettext as _
 from bot.commands import commands_for
 from bot.config import Settings
 from bot.steps import IN_ANY_STEP

@@ -11,8 +11,8 @@ from html import escape
 from aiogram import Router
 from aiogram.filters import Command, CommandObject
 from aiogram.types import BufferedInputFile, CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
-from aiogram.utils.i18n import gettext as _
 
+from bot.catalogs import gettext as _
 from bot.config import Settings
 from bot.stats_chart import chart_caption, chart_png
 from bot.stats_export import load_export, write_export_xlsx, write_tickets_csv

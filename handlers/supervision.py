@@ -13,8 +13,8 @@ from aiogram import F, Router
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.i18n import gettext as _
 
+from bot.catalogs import gettext as _
 from bot.config import Settings
 from bot.texts import deadline_text, format_time, grid_line, tier_name, ticket_error_text
 from domain.models import Role, RoleGrant, Tier

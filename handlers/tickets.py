@@ -11,9 +11,9 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.i18n import gettext as _
 
 from bot.cards import TicketCard, media_method, resident_view, staff_card_whole
+from bot.catalogs import gettext as _
 from bot.config import Settings
 from bot.texts import split_message, ticket_error_text
 from domain.board import reviews

@@ -21,7 +21,7 @@ TEMPLATE = LOCALES / "messages.pot"
 def main() -> None:
     babel = [sys.executable, "-m", "babel.messages.frontend"]
     subprocess.run(
-        [*babel, "extract", "-F", "babel.cfg", "-k", "_", "-k", "__", "--no-location",
+        [*babel, "extract", "-F", "babel.cfg", "-k", "_", "-k", "__", "-k", "N_", "--no-location",
          "--omit-header", "--sort-output", "-o", str(TEMPLATE), "."],
         cwd=ROOT, check=True,
     )

@@ -7,7 +7,7 @@ a ticket change, its event and the notices it causes are committed together or n
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -110,7 +110,9 @@ class Storage(ABC):
 
     # -- grids, staff, categories -----------------------------------------------------------------
     @abstractmethod
-    async def upsert_grids(self, grids: Sequence[Grid]) -> None: ...
+    async def upsert_grids(self, grids: Iterable[Grid]) -> None:
+        """Insert or update by code, in one transaction; `grids` is read once, as it is written (an
+        import streams a file through it), and an error it raises writes nothing."""
 
     @abstractmethod
     async def get_grid(self, code: str) -> Grid | None: ...
@@ -147,7 +149,8 @@ class Storage(ABC):
         """Those of `telegram_ids` who have written to the bot and not blocked it since."""
 
     @abstractmethod
-    async def upsert_categories(self, categories: Sequence[Category]) -> None: ...
+    async def upsert_categories(self, categories: Iterable[Category]) -> None:
+        """As upsert_grids; new categories are listed after the stored ones."""
 
     @abstractmethod
     async def list_categories(self) -> list[Category]: ...
@@ -429,8 +432,8 @@ class Storage(ABC):
 
     # -- shops and supervised sites (SQL: storage/codes_sql.py; rules: domain/shops.py) --------
     @abstractmethod
-    async def upsert_shops(self, shops: Sequence[Shop]) -> None:
-        """Insert or update by code; an empty owner clears the owner."""
+    async def upsert_shops(self, shops: Iterable[Shop]) -> None:
+        """Insert or update by code, as upsert_grids; an empty owner clears the owner."""
 
     @abstractmethod
     async def get_shop(self, code: str) -> Shop | None: ...
@@ -466,7 +469,8 @@ class Storage(ABC):
         """Every shop of `scope` rated in [since, until), with its ratings of that time."""
 
     @abstractmethod
-    async def upsert_sites(self, sites: Sequence[Site]) -> None: ...
+    async def upsert_sites(self, sites: Iterable[Site]) -> None:
+        """Insert or update by code, as upsert_grids."""
 
     @abstractmethod
     async def get_site(self, code: str) -> Site | None: ...

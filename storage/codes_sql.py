@@ -3,7 +3,7 @@ backends (storage/sql.py; tables: migration 0005; rules: domain/shops.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -56,17 +56,17 @@ def _inspection(row: Sequence[Any], photos: tuple[Attachment, ...] = ()) -> Insp
 class CodesMixin:
     # Provided by storage.sql.SqlStorage.
     _all: Callable[..., Awaitable[list[Sequence[Any]]]]
-    _run_many: Callable[[str, Sequence[Sequence[Any]]], Awaitable[None]]
+    _run_many: Callable[[str, Iterable[Sequence[Any]]], Awaitable[None]]
     _transaction: Callable[..., Awaitable[Any]]
     _insert_notices: Callable[[Sequence[Notice], int], Statement]
 
     # -- shops --------------------------------------------------------------------------------------
-    async def upsert_shops(self, shops: Sequence[Shop]) -> None:
+    async def upsert_shops(self, shops: Iterable[Shop]) -> None:
         await self._run_many(
             "INSERT INTO shops(code, name, grid_code, owner_id) VALUES (?,?,?,?)"
             " ON CONFLICT(code) DO UPDATE SET name = excluded.name,"
             " grid_code = excluded.grid_code, owner_id = excluded.owner_id",
-            [(s.code, s.name, s.grid_code, s.owner_id) for s in shops],
+            ((s.code, s.name, s.grid_code, s.owner_id) for s in shops),
         )
 
     async def get_shop(self, code: str) -> Shop | None:
@@ -135,12 +135,12 @@ class CodesMixin:
         return [_score(r) for r in rows]
 
     # -- supervised sites ---------------------------------------------------------------------------
-    async def upsert_sites(self, sites: Sequence[Site]) -> None:
+    async def upsert_sites(self, sites: Iterable[Site]) -> None:
         await self._run_many(
             "INSERT INTO sites(code, name, grid_code, kind) VALUES (?,?,?,?)"
             " ON CONFLICT(code) DO UPDATE SET name = excluded.name,"
             " grid_code = excluded.grid_code, kind = excluded.kind",
-            [(s.code, s.name, s.grid_code, s.kind.value) for s in sites],
+            ((s.code, s.name, s.grid_code, s.kind.value) for s in sites),
         )
 
     async def get_site(self, code: str) -> Site | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 from abc import abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 from importlib import resources
@@ -187,12 +187,12 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, Storage):
         return row[0] == 0
 
     # -- grids, staff, categories -----------------------------------------------------------------
-    async def upsert_grids(self, grids: Sequence[Grid]) -> None:
+    async def upsert_grids(self, grids: Iterable[Grid]) -> None:
         await self._run_many(
             "INSERT INTO grids(code, name, village, town, lat, lon) VALUES (?,?,?,?,?,?)"
             " ON CONFLICT(code) DO UPDATE SET name=excluded.name, village=excluded.village,"
             " town=excluded.town, lat=excluded.lat, lon=excluded.lon",
-            [(g.code, g.name, g.village, g.town, g.lat, g.lon) for g in grids],
+            ((g.code, g.name, g.village, g.town, g.lat, g.lon) for g in grids),
         )
 
     async def get_grid(self, code: str) -> Grid | None:
@@ -289,7 +289,7 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, Storage):
         )
         return {r[0] for r in rows}
 
-    async def upsert_categories(self, categories: Sequence[Category]) -> None:
+    async def upsert_categories(self, categories: Iterable[Category]) -> None:
         def write() -> Work[None]:
             (last,) = yield one("SELECT COALESCE(MAX(position), 0) FROM categories")
             yield run_many(
@@ -299,11 +299,11 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, Storage):
                 " name_en=excluded.name_en, department=excluded.department,"
                 " reply_within=excluded.reply_within, resolve_within=excluded.resolve_within,"
                 " deadline_unit=excluded.deadline_unit",
-                [
+                (
                     (c.code, c.name_zh, c.name_en, c.department, c.reply_within, c.resolve_within,
                      c.deadline_unit.value, last + i + 1)
                     for i, c in enumerate(categories)
-                ],
+                ),
             )
 
         await self._transaction(write)
@@ -431,7 +431,7 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, Storage):
             [(ticket_id, stage, i, a.file_id, a.file_unique_id, a.kind.value) for i, a in enumerate(attachments)],
         )
 
-    async def _run_many(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
+    async def _run_many(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
         """One statement for each of `params`, as one transaction."""
 
         def write() -> Work[None]:

@@ -163,7 +163,7 @@ class SqliteStorage(SqlStorage):
                 copy.close()
             if verdict != "ok":
                 raise sqlite3.DatabaseError(f"the copy failed its check: {verdict}")
+            os.replace(partial, target)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-        os.replace(partial, target)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -12,12 +12,12 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class Statement:
     """One statement of a transaction and what its generator is sent back: "one" (the first row
-    or None), "rows" (every row), "count" (rows changed) or "many" (`params` is a list of rows
-    to run it with; nothing)."""
+    or None), "rows" (every row), "count" (rows changed) or "many" (`params` are the rows to run
+    it with, a list or a generator; nothing)."""
 
     result: str
     sql: str
-    params: Sequence[Any] | Mapping[str, Any] = ()
+    params: Sequence[Any] | Mapping[str, Any] | Iterable[Sequence[Any]] = ()
 
 
 def one(sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Statement:
@@ -32,7 +32,9 @@ def run(sql: str, params: Sequence[Any] | Mapping[str, Any] = ()) -> Statement:
     return Statement("count", sql, params)
 
 
-def run_many(sql: str, params: Sequence[Sequence[Any]]) -> Statement:
+def run_many(sql: str, params: Iterable[Sequence[Any]]) -> Statement:
+    """`params` may be a generator, read once as the statement runs (an import streams a file
+    through it); an error it raises rolls the transaction back."""
     return Statement("many", sql, params)
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from bot.__main__ import RedactTokenFilter, main
 from bot.config import SettingsError, load_settings
-from domain.models import Role, Status
+from domain.models import Grid, Role, Status
 from storage.sqlite import SqliteStorage
 
 TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"
@@ -71,7 +71,7 @@ def test_dotenv_file_is_read_and_environment_wins(env, monkeypatch):
 
 def test_run_without_token_is_a_clear_error(env, capsys):
     assert main(["run"]) == 2
-    assert "BOT_TOKEN is not set" in capsys.readouterr().err
+    assert "配置错误：未设置 BOT_TOKEN" in capsys.readouterr().err  # in DEFAULT_LANGUAGE, Chinese by default
 
 
 def test_token_is_redacted_from_logs(caplog):
@@ -112,11 +112,11 @@ def test_bad_rows_are_reported_and_nothing_is_written(env, capsys):
     )
     assert main(["import", "grids", str(grids)]) == 1
     err = capsys.readouterr().err
-    assert "line 3: code 'bad code'" in err
-    assert "line 4: name is empty" in err
-    assert "line 5: lat must be between -90 and 90" in err
-    assert "line 6: repeats line 2" in err
-    assert "nothing was imported" in err
+    assert "第 3 行：code 'bad code'" in err
+    assert "第 4 行：name 为空" in err
+    assert "第 5 行：lat 须在 -90 到 90 之间" in err
+    assert "第 6 行：与第 2 行重复" in err
+    assert "中的内容都未导入" in err
     assert read_db(env / "db" / "gridbot.sqlite3")[0] == []
 
 
@@ -135,7 +135,7 @@ def test_import_staff_and_categories(env, capsys):
                    encoding="utf-8")
     assert main(["import", "staff", str(bad)]) == 1
     err = capsys.readouterr().err
-    assert "line 2: telegram_id" in err and "line 3: role 'boss'" in err and "line 4: role grid_worker needs a scope" in err
+    assert "第 2 行：telegram_id" in err and "第 3 行：role 'boss'" in err and "第 4 行：grid_worker 角色需要范围" in err
 
     categories = env / "categories.csv"
     categories.write_text(
@@ -145,7 +145,7 @@ def test_import_staff_and_categories(env, capsys):
     assert main(["import", "categories", str(categories)]) == 0
     categories.write_text("code,name\nwater,x\n", encoding="utf-8")
     assert main(["import", "categories", str(categories)]) == 1
-    assert "line 1: the header must be" in capsys.readouterr().err
+    assert "第 1 行：表头缺少 name_zh 列" in capsys.readouterr().err
 
     _grids, stored_staff, stored_categories = read_db(env / "db" / "gridbot.sqlite3")
     assert {(s.telegram_id, s.role) for s in stored_staff} == {(501, Role.GRID_WORKER), (501, Role.VILLAGE), (9, Role.ADMIN)}
@@ -178,7 +178,7 @@ def test_demo_fills_an_empty_database_once(env, capsys):
 
     asyncio.run(check())
     assert main(["demo"]) == 1
-    assert "already holds data" in capsys.readouterr().err
+    assert "已有数据" in capsys.readouterr().err
 
 
 def test_a_village_name_stands_in_one_town_only(env, capsys):
@@ -187,7 +187,7 @@ def test_a_village_name_stands_in_one_town_only(env, capsys):
     assert main(["import", "grids", str(grids)]) == 0
     grids.write_text("code,name,village,town,lat,lon\nB1,乙一,东村,乙镇,,\nA1,甲一,东村,乙镇,,\n", encoding="utf-8")
     assert main(["import", "grids", str(grids)]) == 1
-    assert "line 2: village '东村' is already in town '甲镇'" in capsys.readouterr().err
+    assert "第 2 行：村 '东村' 已属于乡镇 '甲镇'" in capsys.readouterr().err
     # moving the only grid of the village to another town is fine
     grids.write_text("code,name,village,town,lat,lon\nA1,甲一,东村,乙镇,,\n", encoding="utf-8")
     assert main(["import", "grids", str(grids)]) == 0
@@ -214,7 +214,7 @@ def test_a_bad_api_url_is_a_clear_error_without_the_token(tmp_path, url):
     result = run_cli(tmp_path, "run", TELEGRAM_API_URL=url)
     output = result.stdout + result.stderr
     assert result.returncode == 2, output
-    assert "configuration error: TELEGRAM_API_URL" in result.stderr
+    assert "配置错误：TELEGRAM_API_URL" in result.stderr
     assert TOKEN_SECRET not in output and "Traceback" not in output
 
 
@@ -238,3 +238,129 @@ def test_an_unexpected_error_is_logged_without_the_token(caplog):
         logging.getLogger("test.redact").exception("stopped")
     record_text = caplog.handler.format(caplog.records[-1])
     assert "Traceback" in record_text and TOKEN_SECRET not in record_text and "<token>" in record_text
+
+
+# -- command-line traps (issue 13) ----------------------------------------------------------------
+def small_town(path: Path) -> None:
+    async def fill():
+        db = await SqliteStorage.open(path)
+        try:
+            await db.upsert_grids([Grid("DL01", "东里一网格", "东里村", "西岗镇", None, None)])
+        finally:
+            await db.close()
+
+    asyncio.run(fill())
+
+
+def test_help_and_stats_start_without_aiogram(tmp_path):
+    """aiogram takes seconds to import; `--help` and `stats` do without it (a fresh interpreter,
+    as this one has it loaded already)."""
+    small_town(tmp_path / "gridbot.sqlite3")
+    script = (
+        "import sys\n"
+        "from bot.__main__ import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "assert 'aiogram' not in sys.modules, 'aiogram imported by --help'\n"
+        "assert main(['stats', '--scorecards']) == 0\n"
+        "assert main(['stats', '--month', 'last', '--town', '西岗镇']) == 0\n"
+        "print('aiogram' in sys.modules)\n"
+    )
+    environment = {key: value for key, value in os.environ.items() if key != "BOT_TOKEN"}
+    environment.update(PYTHONPATH=str(ROOT), DATABASE_PATH=str(tmp_path / "gridbot.sqlite3"))
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=environment, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "False" and "网格化便民服务" in result.stdout
+
+
+@pytest.mark.parametrize("flag, name, says", [
+    ("--town", "不存在镇", "没有名为 '不存在镇' 的乡镇；已有乡镇：西岗镇"),
+    ("--village", "西村", "没有名为 '西村' 的村；已有村：东里村"),
+    ("--grid", "XX99", "没有编码为 'XX99' 的网格"),
+])
+def test_stats_of_an_unknown_town_village_or_grid_is_an_error(env, capsys, flag, name, says):
+    small_town(env / "db" / "gridbot.sqlite3")
+    assert main(["stats", flag, name]) == 2
+    captured = capsys.readouterr()
+    assert says in captured.err and captured.out == ""
+
+
+@pytest.mark.parametrize("command", [
+    ["stats"], ["staff", "list"], ["staff", "remove", "5"], ["backup", "copy.sqlite3"],
+    ["qr", "--grid", "DL01", "-o", "x.png"], ["posters", "-o", "x.pdf"],
+])
+def test_a_missing_database_is_an_error_not_an_empty_one(tmp_path, monkeypatch, capsys, command):
+    """Run from another folder, a relative DATABASE_PATH names no file: said so, nothing created."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DEFAULT_LANGUAGE", raising=False)
+    monkeypatch.setenv("DATABASE_PATH", "data/gridbot.sqlite3")
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert f"数据库 {tmp_path / 'data' / 'gridbot.sqlite3'} 不存在" in err and "DATABASE_PATH" in err
+    assert not (tmp_path / "data").exists()
+
+
+def test_import_makes_the_database(env, capsys):
+    grids = env / "grids.csv"
+    grids.write_text("code,name,village,town,lat,lon\nDL01,东里一网格,东里村,西岗镇,,\n", encoding="utf-8")
+    assert main(["import", "grids", str(grids)]) == 0
+    assert (env / "db" / "gridbot.sqlite3").is_file()
+
+
+@pytest.mark.parametrize("option", ["--csv", "--xlsx"])
+def test_an_export_into_a_missing_folder_is_refused_before_the_report(env, capsys, option):
+    small_town(env / "db" / "gridbot.sqlite3")
+    assert main(["stats", option, "/no/such/dir/x.csv"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err == "无法写入 /no/such/dir/x.csv：文件夹 /no/such/dir 不存在\n"
+    assert captured.out == "" and "Traceback" not in captured.err
+    assert main(["stats", option, str(env)]) == 1
+    assert "是一个文件夹" in capsys.readouterr().err
+
+
+def test_backup_into_a_folder_writes_a_named_copy_there(env, capsys):
+    small_town(env / "db" / "gridbot.sqlite3")
+    folder = env / "backups"
+    folder.mkdir()
+    assert main(["backup", str(folder)]) == 0
+    (copy,) = folder.iterdir()  # no .partial left beside it
+    assert copy.name.startswith("gridbot-") and copy.suffix == ".sqlite3"
+    assert [g.code for g in read_db(copy)[0]] == ["DL01"]
+    # a folder that does not exist yet, written with a trailing slash
+    assert main(["backup", f"{env / 'new'}/"]) == 0
+    assert [p.suffix for p in (env / "new").iterdir()] == [".sqlite3"]
+
+
+@pytest.mark.parametrize("name, value", [
+    ("STATS_MIN_RATED", "-1"), ("STATS_MIN_RATED", "0"), ("STATS_MIN_TICKETS", "x"), ("TICKETS_PER_HOUR", "-1"),
+])
+def test_bad_number_settings_are_refused_by_name(env, monkeypatch, capsys, name, value):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=name):
+        load_settings()
+    small_town(env / "db" / "gridbot.sqlite3")
+    assert main(["stats"]) == 2
+    assert capsys.readouterr().err.startswith(f"配置错误：{name} 须为")
+
+
+def test_a_folder_as_database_path_is_refused(env, monkeypatch):
+    monkeypatch.setenv("DATABASE_PATH", str(env))
+    with pytest.raises(SettingsError, match="DATABASE_PATH"):
+        load_settings()
+
+
+def test_cli_messages_follow_default_language(env, monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "网格化便民服务" in capsys.readouterr().out
+    assert main(["stats"]) == 1
+    assert "不存在" in capsys.readouterr().err
+    monkeypatch.setenv("DEFAULT_LANGUAGE", "en")
+    with pytest.raises(SystemExit):
+        main(["stats", "--help"])
+    assert "print a period's statistics" in capsys.readouterr().out
+    assert main(["stats"]) == 1
+    assert "does not exist. DATABASE_PATH is relative" in capsys.readouterr().err
+    monkeypatch.setenv("STATS_MIN_RATED", "-1")  # the language holds with another setting wrong
+    assert main(["stats"]) == 2
+    assert capsys.readouterr().err.startswith("configuration error: STATS_MIN_RATED must be a whole number")

@@ -388,7 +388,7 @@ def test_import_shops_and_sites(cli, capsys):
     sites.write_text("code,name,grid,kind\nS001,西岗农贸市场,DL01,facility\nS002,南庄主街,NZ01,street\n", encoding="utf-8")
     assert main(["import", "sites", str(sites)]) == 0
     assert read(cli / "cli.sqlite3", lambda db: db.get_site("S002")) == Site("S002", "南庄主街", "NZ01", SiteKind.STREET)
-    assert "imported 2 sites" in capsys.readouterr().out
+    assert "导入 2 个场所" in capsys.readouterr().out
 
     staff = cli / "staff.csv"
     staff.write_text("telegram_id,name,role,scope\n1201,张监管,inspector,\n1202,店长,shop_owner,M001\n", encoding="utf-8")
@@ -410,22 +410,22 @@ def test_import_errors_name_their_lines_and_write_nothing(cli, capsys):
     )
     assert main(["import", "shops", str(shops)]) == 1
     err = capsys.readouterr().err
-    assert "line 3: code 'M 2' may use only" in err
-    assert "line 4: grid 'XX99' is not known" in err
-    assert "line 5: owner_telegram_id must be empty or a positive whole number" in err
-    assert "line 6: repeats line 2" in err
-    assert "line 7: name is empty" in err
-    assert "nothing was imported" in err
+    assert "第 3 行：code 'M 2' 只能使用" in err
+    assert "第 4 行：grid 'XX99' 不是已知的网格" in err
+    assert "第 5 行：owner_telegram_id 须为正整数" in err
+    assert "第 6 行：与第 2 行重复" in err
+    assert "第 7 行：name 为空" in err
+    assert "中的内容都未导入" in err
     assert read(cli / "cli.sqlite3", lambda db: db.get_shop("M001")) is None
 
     sites = cli / "sites.csv"
     sites.write_text("code,name,grid,kind\nS001,市场,DL01,market\nS002,街,,street\n", encoding="utf-8")
     assert main(["import", "sites", str(sites)]) == 1
     err = capsys.readouterr().err
-    assert "line 2: kind 'market' is not one of facility, street" in err and "line 3: grid is empty" in err
+    assert "第 2 行：kind 'market' 不是 facility, street 之一" in err and "第 3 行：grid 为空" in err
     sites.write_text("code,name,grid\nS001,市场,DL01\n", encoding="utf-8")
     assert main(["import", "sites", str(sites)]) == 1
-    assert "line 1: the header must be code,name,grid,kind" in capsys.readouterr().err
+    assert "第 1 行：表头缺少 kind 列" in capsys.readouterr().err
 
 
 # -- the migration ----------------------------------------------------------------------------------

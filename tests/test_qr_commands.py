@@ -167,7 +167,7 @@ def test_cli_card_is_written_as_its_file_name_says(cli_db, monkeypatch, capsys):
         card = Image.open(cli_db / name)
         assert card.format == image_format and decode_all(card) == [LINK.format("DL01")]
     assert main(["qr", "--grid", "DL01", "-o", str(cli_db / "dl01.gif")]) == 2
-    assert ".png, .jpg or .jpeg" in capsys.readouterr().err
+    assert "文件名须以 .png、.jpg 或 .jpeg 结尾" in capsys.readouterr().err  # in DEFAULT_LANGUAGE
     assert not (cli_db / "dl01.gif").exists()
 
 
@@ -181,7 +181,7 @@ def test_cli_names_no_font_can_print(cli_db, monkeypatch, capsys):
     pdf = cli_db / "dongli.pdf"
     assert main(["posters", "--village", "东里村", "-o", str(pdf)]) == 1
     err = capsys.readouterr().err
-    assert f"left out '{EXT_B}家网格'" in err and "U+2A6A5" in err
+    assert f"未生成 '{EXT_B}家网格'" in err and "U+2A6A5" in err
     assert len(list(pdf_pages(pdf.read_bytes(), dpi=72))) == 2
 
 
@@ -199,7 +199,7 @@ def test_cli_shop_and_site_cards_and_posters(cli_db, monkeypatch, capsys):
     assert main(["qr", "--site", "S001", "-o", str(cli_db / "s1.jpg")]) == 0
     assert decode_all(Image.open(cli_db / "s1.jpg")) == [site_link.format("S001")]
     assert main(["qr", "--site", "NOPE", "-o", str(cli_db / "x.png")]) == 1
-    assert "no site with the code 'NOPE'" in capsys.readouterr().err
+    assert "没有编码为 'NOPE' 的场所" in capsys.readouterr().err
 
     pdf = cli_db / "shops.pdf"
     assert main(["posters", "--shops", "--village", "东里村", "--size", "A5", "-o", str(pdf)]) == 0
@@ -207,7 +207,7 @@ def test_cli_shop_and_site_cards_and_posters(cli_db, monkeypatch, capsys):
     assert main(["posters", "--sites", "-o", str(pdf)]) == 0
     assert [decode_all(page) for page in pdf_pages(pdf.read_bytes(), dpi=72)] == [[site_link.format("S001")]]
     assert main(["posters", "--sites", "--village", "南庄村", "-o", str(pdf)]) == 1
-    assert "no sites match" in capsys.readouterr().err
+    assert "没有符合的场所" in capsys.readouterr().err
 
 
 async def test_admin_gets_posters_of_shops_and_sites(harness):

@@ -130,7 +130,7 @@ async def test_a_removed_worker_is_refused_at_once_and_their_tickets_go_on(harne
     await h.tap(worker, StaffTicketCb(action="take", ticket_id=ticket.id))
 
     assert await run_cli(h, monkeypatch, "staff", "remove", str(WORKER_DL01)) == 0
-    assert "removed 501" in capsys.readouterr().out
+    assert "已撤销 501" in capsys.readouterr().out
     # The running bot's outbox finds the rest in the database.
     before = len(h.session.calls)
     await h.dp["outbox"].deliver_due(h.bot)
@@ -166,7 +166,7 @@ async def test_import_with_replace_makes_the_file_the_staff_list(harness, monkey
     )
     assert await run_cli(h, monkeypatch, "import", "staff", str(staff), "--replace") == 0
     out = capsys.readouterr().out
-    assert "removed 501" in out and "removed 601" in out and "removed 502" not in out
+    assert "已撤销 501" in out and "已撤销 601" in out and "已撤销 502" not in out
     assert await h.db.roles_of(WORKER_DL01) == [] and await h.db.roles_of(VILLAGE_DL) == []
     assert [m.telegram_id for m in await h.db.staff_with_role(Role.GRID_WORKER, "DL01")] == [511]
     # Nobody in DL01 or its village can be reached now: the town command centre holds the ticket.
@@ -179,9 +179,9 @@ async def test_import_with_replace_makes_the_file_the_staff_list(harness, monkey
     assert await run_cli(h, monkeypatch, "staff", "list") == 0
     listing = capsys.readouterr().out
     line_511 = next(line for line in listing.splitlines() if line.startswith("511"))
-    assert "grid_worker DL01" in line_511 and "opened the bot: no" in line_511
+    assert "grid_worker DL01" in line_511 and "打开过机器人：否" in line_511
     line_801 = next(line for line in listing.splitlines() if line.startswith("801"))
-    assert "opened the bot: yes" in line_801 and "blocked: no" in line_801
+    assert "打开过机器人：是" in line_801 and "已屏蔽：否" in line_801
     assert any(line.startswith("1\t") and "ADMIN_IDS" in line for line in listing.splitlines())
 
     # The new worker opens the bot: the ticket comes back to the grid, card and all.
@@ -207,11 +207,11 @@ async def test_a_staff_file_naming_unknown_places_is_refused_whole(harness, monk
     )
     assert await run_cli(h, monkeypatch, "import", "staff", str(staff), "--replace") == 1
     err = capsys.readouterr().err
-    for line, word in ((3, "'A99'"), (4, "'北村'"), (5, "'东岗镇'"), (6, "'宣传部'"), (7, "admin takes no scope"),
+    for line, word in ((3, "'A99'"), (4, "'北村'"), (5, "'东岗镇'"), (6, "'宣传部'"), (7, "admin 角色不带范围"),
                        (8, "'东岗镇'")):
-        assert f"line {line}: " in err and word in err
-    assert "line 2:" not in err and "line 9:" not in err
-    assert "nothing was imported" in err
+        assert f"第 {line} 行：" in err and word in err
+    assert "第 2 行：" not in err and "第 9 行：" not in err
+    assert "中的内容都未导入" in err
     assert await h.db.roles_of(520) == [] and await h.db.roles_of(WORKER_DL01)  # nothing changed
 
 

@@ -441,7 +441,7 @@ async def test_gridbot_backup_and_the_documented_restore(harness, tmp_path, monk
     monkeypatch.setenv("DATABASE_PATH", str(h.settings.database_path))
     backup = tmp_path / "gridbot-backup.sqlite3"
     assert await asyncio.to_thread(gridbot_main, ["backup", str(backup)]) == 0
-    assert "backup of" in capsys.readouterr().out
+    assert "的备份已写入" in capsys.readouterr().out
     assert await asyncio.to_thread(gridbot_main, ["backup", str(h.settings.database_path)]) == 1
     # Restore as README says: stop the bot, copy the backup over DATABASE_PATH, remove -wal/-shm.
     restored_path = tmp_path / "restored" / "gridbot.sqlite3"

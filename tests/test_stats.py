@@ -701,15 +701,15 @@ def test_cli_monthly_red_black_list_and_scorecards(demo_town, capsys):
 
 
 @pytest.mark.parametrize("flags, says", [
-    (["--week", "0001-W01"], "2000 to 2099"),  # crashed with OverflowError
-    (["--week", "2026-W99"], "no such"),
-    (["--month", "2026-13"], "no such"),
-    (["--quarter", "2026-Q0"], "no such"),
-    (["--week", "2026-11"], "write a week like"),
-    (["--from", "2026-11-15"], "write a week like"),
-    (["--from", "2026-11-15", "--to", "2026-11-01"], "ends before it starts"),
-    (["--from", "2025-01-01", "--to", "2026-06-01"], "at most 366 days"),
-    (["--month", "2099-12"], "no such"),  # has not started
+    (["--week", "0001-W01"], "2000 年至 2099 年"),  # crashed with OverflowError
+    (["--week", "2026-W99"], "没有这样的"),
+    (["--month", "2026-13"], "没有这样的"),
+    (["--quarter", "2026-Q0"], "没有这样的"),
+    (["--week", "2026-11"], "请写成周"),
+    (["--from", "2026-11-15"], "请写成周"),
+    (["--from", "2026-11-15", "--to", "2026-11-01"], "结束早于开始"),
+    (["--from", "2025-01-01", "--to", "2026-06-01"], "最多 366 天"),
+    (["--month", "2099-12"], "没有这样的"),  # has not started
 ])
 def test_cli_refuses_bad_periods_clearly(demo_town, capsys, flags, says):
     assert main(["stats", *flags]) == 2

@@ -5,7 +5,9 @@ categories in working days; the deadline watcher end to end."""
 from __future__ import annotations
 
 import asyncio
+import tempfile
 from datetime import date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -13,8 +15,9 @@ from aiogram.methods import SendMessage
 
 from bot.__main__ import main
 from domain.deadlines import deadlines, shifted
-from domain.imports import parse_calendar, parse_categories
+from domain import imports
 from domain.models import Category, DeadlineUnit, EventType, Tier
+from domain.tables import Table
 from domain.workdays import CalendarDay, WorkCalendar
 from handlers.callbacks import ResidentTicketCb, StaffTicketCb
 from storage.sqlite import SqliteStorage
@@ -25,8 +28,17 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 RESIDENT = 1001
 # 国庆 2026 as the State Council published it: 1–7 October off; Sunday 20 September and Saturday
 # 10 October are working days (调休).
+def parse(kind: imports.Kind, text: str) -> tuple[list, list[str]]:
+    """The rows of a CSV text, or its problems, as `gridbot import` reads a file."""
+    with tempfile.TemporaryDirectory() as folder:
+        table = Table(Path(folder) / "import.csv")
+        table.path.write_text(text, encoding="utf-8")
+        check = imports.check(table, kind)
+        return ([] if check.bad else list(imports.read(table, kind))), [str(p) for p in check.problems]
+
+
 NATIONAL_DAY_CSV = "\ufeff日期,类型\n" + "".join(f"2026-10-0{d},休\n" for d in range(1, 8)) + "2026/9/20,班\n2026-10-10,班\n"
-NATIONAL_DAY = {d.day: d.working for d in parse_calendar(NATIONAL_DAY_CSV).rows}
+NATIONAL_DAY = {d.day: d.working for d in parse(imports.calendar(), NATIONAL_DAY_CSV)[0]}
 WORKDAY_WATER = Category("water", "供水", "Water supply", "水务局", 1, 3, DeadlineUnit.WORKDAYS)
 
 
@@ -96,35 +108,38 @@ def test_days_are_days_of_the_configured_time_zone():
 
 
 def test_calendar_and_category_files():
-    days_read = parse_calendar("date,type\n2026-10-01,holiday\n2026-10-10,workday\n2026-10-02,节假日\n2026-09-20,工作日\n")
-    assert not days_read.errors
-    assert [(d.day, d.working) for d in days_read.rows] == [
+    days_read, errors = parse(imports.calendar(),
+                              "date,type\n2026-10-01,holiday\n2026-10-10,workday\n2026-10-02,节假日\n2026-09-20,工作日\n")
+    assert not errors
+    assert [(d.day, d.working) for d in days_read] == [
         (date(2026, 10, 1), False), (date(2026, 10, 10), True), (date(2026, 10, 2), False), (date(2026, 9, 20), True)
     ]
     assert NATIONAL_DAY[date(2026, 9, 20)] is True and NATIONAL_DAY[date(2026, 10, 7)] is False
-    bad = parse_calendar("日期,类型\n2026-02-30,休\n2026-10-01,放假\n2026-10-01,休\n2026-10-01,班\n")
-    assert bad.rows == [] and bad.errors == [
-        "line 2: date must be a day such as 2026-10-01, got '2026-02-30'",
-        "line 3: type '放假' is not one of holiday, 休, 节假日, workday, 班, 工作日",
+    rows, errors = parse(imports.calendar(), "日期,类型\n2026-02-30,休\n2026-10-01,放假\n2026-10-01,休\n2026-10-01,班\n")
+    assert rows == [] and errors == [  # columns named as the file names them
+        "line 2: 日期 must be a day such as 2026-10-01, got '2026-02-30'",
+        "line 3: 类型 '放假' is not one of holiday, 休, 节假日, workday, 班, 工作日",
         "line 5: repeats line 4",
     ]
 
     header = "code,name_zh,name_en,department,reply,resolve,unit\n"
-    good = parse_categories(header + "water,供水,Water,水务局,1,3,workdays\nroads,道路,Roads,交通运输局,2,48,hours\n"
-                            "other,其他,Other,综合指挥中心,4,72,\n")
-    assert not good.errors
-    assert [(c.code, c.reply_within, c.resolve_within, c.deadline_unit) for c in good.rows] == [
+    good, errors = parse(imports.categories(), header + "water,供水,Water,水务局,1,3,workdays\n"
+                         "roads,道路,Roads,交通运输局,2,48,hours\nother,其他,Other,综合指挥中心,4,72,\n")
+    assert not errors
+    assert [(c.code, c.reply_within, c.resolve_within, c.deadline_unit) for c in good] == [
         ("water", 1, 3, DeadlineUnit.WORKDAYS), ("roads", 2, 48, DeadlineUnit.HOURS),
         ("other", 4, 72, DeadlineUnit.HOURS),
     ]
-    bad = parse_categories(header + "a,甲,A,水务局,0.5,3,workdays\nb,乙,B,水务局,1,2,days\nc,丙,C,水务局,3,2,workdays\n")
-    assert bad.errors == [
+    _rows, errors = parse(imports.categories(),
+                          header + "a,甲,A,水务局,0.5,3,workdays\nb,乙,B,水务局,1,2,days\nc,丙,C,水务局,3,2,workdays\n")
+    assert errors == [
         "line 2: reply must be a whole number of working days from 1 to 365, got '0.5'",
-        "line 3: unit 'days' is not one of hours, workdays",
+        "line 3: unit 'days' is not one of hours, 小时, workdays, 工作日",
         "line 4: resolve must not be shorter than reply",
     ]
-    old = parse_categories("code,name_zh,name_en,department,reply_hours,resolve_hours\nwater,供水,Water,水务局,1,12\n")
-    assert [(c.reply_within, c.resolve_within, c.deadline_unit) for c in old.rows] == [(1, 12, DeadlineUnit.HOURS)]
+    old, _errors = parse(imports.categories(),
+                         "code,name_zh,name_en,department,reply_hours,resolve_hours\nwater,供水,Water,水务局,1,12\n")
+    assert [(c.reply_within, c.resolve_within, c.deadline_unit) for c in old] == [(1, 12, DeadlineUnit.HOURS)]
 
 
 def test_gridbot_imports_a_calendar_and_a_category_in_working_days(tmp_path, monkeypatch, capsys):
@@ -136,15 +151,15 @@ def test_gridbot_imports_a_calendar_and_a_category_in_working_days(tmp_path, mon
     calendar = tmp_path / "2026.csv"
     calendar.write_text(NATIONAL_DAY_CSV, encoding="utf-8")
     assert main(["import", "calendar", str(calendar)]) == 0
-    assert "imported 9 calendar days from" in (out := capsys.readouterr().out)
-    assert "(2026-09-20 to 2026-10-10: 7 holidays, 2 working days)" in out
+    assert "导入 9 天日历" in (out := capsys.readouterr().out)
+    assert "（2026-09-20 至 2026-10-10：7 天节假日，2 天工作日）" in out
     categories = tmp_path / "categories.csv"
     categories.write_text("code,name_zh,name_en,department,reply,resolve,unit\nwater,供水,Water,水务局,1,3,workdays\n",
                           encoding="utf-8")
     assert main(["import", "categories", str(categories)]) == 0
     calendar.write_text("date,type\n2026-13-01,holiday\n", encoding="utf-8")
     assert main(["import", "calendar", str(calendar)]) == 1
-    assert "line 2: date must be a day" in capsys.readouterr().err
+    assert "第 2 行：date 须为日期" in capsys.readouterr().err
 
     async def stored():
         db = await SqliteStorage.open(database)
