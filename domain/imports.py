@@ -279,15 +279,17 @@ def grids(stored: Sequence[Grid] = ()) -> Kind[Grid]:
     access rules and statistics, so one name may not stand in two towns."""
 
     def parser() -> Callable[[Row], Grid]:
-        place_of = {grid.code: (grid.village, grid.town) for grid in stored}
+        # The stored grids' places until the file names them again (a code twice in the file is
+        # refused anyway), so that what this keeps does not grow with the file.
+        stored_place = {grid.code: (grid.village, grid.town) for grid in stored}
         towns_of_village: dict[str, Counter[str]] = {}  # village -> grids in each town
-        for village, town in place_of.values():
+        for village, town in stored_place.values():
             towns_of_village.setdefault(village, Counter())[town] += 1
 
         def grid_in_one_town(row: Row) -> Grid:
             grid = _grid(row)
             towns = towns_of_village.setdefault(grid.village, Counter())
-            moved = place_of.get(grid.code)  # a grid's own place before does not count against it
+            moved = stored_place.get(grid.code)  # a grid's own place before does not count against it
 
             def others(town: str) -> int:
                 return towns[town] - (moved == (grid.village, town))
@@ -301,7 +303,7 @@ def grids(stored: Sequence[Grid] = ()) -> Kind[Grid]:
                 )
             if moved is not None:
                 towns_of_village[moved[0]][moved[1]] -= 1
-            place_of[grid.code] = (grid.village, grid.town)
+                del stored_place[grid.code]
             towns[grid.town] += 1
             return grid
 
