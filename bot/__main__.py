@@ -599,7 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
     # argparse's own -h text is English; ours follows the catalog.
     help_flag = {"action": "help", "help": _("show this help and exit")}
     parser.add_argument("-h", "--help", **help_flag)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", title=_("commands"))
 
     def command(name: str, help_text: str) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text, add_help=False)
