@@ -65,6 +65,8 @@ class Table:
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """(line number, cells) for each row, the header first; rows with nothing in them skipped.
         Raises TableError for a file that is neither CSV text nor a workbook."""
+        if self.path.suffix.lower() == ".xls":  # Excel 97-2003: a binary format openpyxl does not read
+            raise TableError(N_("{path} is an old Excel file (.xls); save it as .xlsx or as CSV"), path=self.path)
         if self.path.suffix.lower() in XLSX_SUFFIXES:
             yield from self._workbook_rows()
         else:

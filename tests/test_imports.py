@@ -132,6 +132,10 @@ def test_xlsx_bad_rows_name_their_row_and_the_column_as_the_file_names_it(town, 
     not_a_workbook.write_text("code,name\n", encoding="utf-8")
     assert main(["import", "grids", str(not_a_workbook)]) == 1
     assert "不是 Excel 工作簿（.xlsx）" in capsys.readouterr().err and grids_of(town) == []
+    old_excel = town / "grids.xls"
+    old_excel.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    assert main(["import", "grids", str(old_excel)]) == 1
+    assert "是旧版 Excel 文件（.xls）；请另存为 .xlsx 或 CSV" in capsys.readouterr().err
 
 
 def test_shops_and_sites_with_chinese_headers(town, capsys):
