@@ -12,9 +12,9 @@ from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, StateFilter
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, Message
-from aiogram.utils.i18n import gettext as _
 
 from bot.cards import media_method
+from bot.catalogs import gettext as _
 from bot.config import Settings
 from bot.texts import category_name, fit_message, format_duration, format_time, kind_name, ticket_error_text
 from domain.board import BoardService, proposed_text, public_text, report_photos
