@@ -241,8 +241,13 @@ async def import_kind(storage: Storage, what: str) -> Kind:
     if what == "grids":
         return imports.grids(await storage.list_grids())
     if what == "staff":
+        from bot.texts import role_name
+
         departments = {c.department for c in await storage.list_categories()}
-        return imports.staff(imports.KnownScopes(await storage.list_grids(), departments, await storage.shop_codes()))
+        with Catalogs("zh").context():  # a town office writes 网格员 as the bot shows it
+            role_names = {role_name(role): role for role in Role}
+        known = imports.KnownScopes(await storage.list_grids(), departments, await storage.shop_codes())
+        return imports.staff(known, role_names)
     if what == "categories":
         return imports.categories()
     if what == "calendar":

@@ -343,13 +343,15 @@ class KnownScopes:
             raise RowError(unknown, scope=scope)
 
 
-def staff(known: KnownScopes) -> Kind[StaffMember]:
+def staff(known: KnownScopes, role_names: Mapping[str, Role] | None = None) -> Kind[StaffMember]:
     """Staff; a row whose scope names no stored grid, village, town, department or shop, or an
-    admin row with a scope, is an error."""
+    admin row with a scope, is an error. A role is its value (grid_worker) or one of `role_names`
+    (the names the bot shows, such as 网格员)."""
+    roles = {role.value: role for role in Role} | dict(role_names or {})
 
     def member(row: Row) -> StaffMember:
         telegram_id = row.whole_number("telegram_id")
-        role = Role(row.choice("role", [r.value for r in Role]))
+        role = roles[row.choice("role", list(roles))]
         scope = row.get("scope")
         # Officials and inspectors without a scope cover every town.
         if role not in (Role.ADMIN, Role.OFFICIAL, Role.INSPECTOR) and not scope:

@@ -110,8 +110,8 @@ def test_xlsx_grids_and_staff_with_numbers_as_excel_types_them(town, capsys):
 
     staff = town / "staff.xlsx"
     workbook(staff, [["姓名", "Telegram ID", "角色", "范围"],
-                     ["王网格", 501.0, "grid_worker", 1001],
-                     ["李书记", 601, "village", "东里村"],
+                     ["王网格", 501.0, "网格员", 1001],  # roles as the bot names them in Chinese, or their values
+                     ["李书记", 601, "村工作人员", "东里村"],
                      ["管理员", 9, "admin", None]])
     assert main(["import", "staff", str(staff)]) == 0
     assert "导入 3 个工作人员角色" in capsys.readouterr().out
