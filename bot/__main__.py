@@ -336,9 +336,9 @@ async def write_staff(settings: Settings, storage: Storage, members: list[StaffM
 def staff_service(settings: Settings, storage: Storage):
     """The ticket service as the bot runs it: a removal here reaches the running bot through the
     database (its outbox sends the cards and the notices)."""
-    from domain.service import TicketService, wall_clock
+    from bot.factory import ticket_service
 
-    return TicketService(storage, wall_clock, settings.tickets_per_hour, settings.admin_ids, settings.timezone)
+    return ticket_service(settings, storage)
 
 
 def print_removed(removed) -> None:

@@ -27,8 +27,12 @@ from bot.texts import (
     status_name,
     tier_name,
     visible_length,
+    visit_outcome_name,
+    visit_reason_text,
 )
-from domain.models import Attachment, EventType, Grid, MediaKind, Ticket, TicketEvent, Tier
+from domain.models import (
+    Attachment, EventType, Grid, MediaKind, Ticket, TicketEvent, Tier, VisitOutcome, VisitReason,
+)
 from domain.media import counts, from_data
 from domain.text import clip
 from domain.tickets import OPEN_STATUSES, format_number, mask_personal
@@ -37,7 +41,8 @@ from storage.base import Storage
 # Events only staff see: residents read what happened to their ticket (a missed deadline too),
 # not how staff work on it.
 INTERNAL_EVENTS = frozenset({EventType.NOTE, EventType.REMINDED, EventType.URGED, EventType.REASSIGNED,
-                             EventType.PUBLISHED, EventType.KEPT_PRIVATE})
+                             EventType.PUBLISHED, EventType.KEPT_PRIVATE,
+                             EventType.CONFIRM_REMINDED, EventType.VISIT_DUE, EventType.VISITED})
 # Words the resident and staff wrote to each other; the filer reads them, followers do not.
 # Every other note (escalation, hand-over and return reasons) is internal.
 PUBLIC_NOTES = frozenset(
@@ -160,6 +165,13 @@ def event_text(event: TicketEvent, names: HistoryNames, for_staff: bool) -> str:
         text = _("Asked the resident")
     elif kind is EventType.RESIDENT_MESSAGE and data.get("addition"):
         text = _("Resident added information")
+    elif kind is EventType.AUTO_CLOSED:
+        text = _("Closed without the resident's confirmation after {days} days").format(days=data.get("days", "?"))
+    elif kind is EventType.VISIT_DUE:
+        text = _("Return visit (回访) due: {reason}, by the {tier}").format(
+            reason=visit_reason_text(VisitReason(data["reason"])), tier=tier_name(Tier(data["tier"])))
+    elif kind is EventType.VISITED:
+        text = _("Return visit (回访): {outcome}").format(outcome=visit_outcome_name(VisitOutcome(data["outcome"])))
     else:
         text = {
             EventType.CREATED: _("Filed"),
@@ -174,6 +186,8 @@ def event_text(event: TicketEvent, names: HistoryNames, for_staff: bool) -> str:
             EventType.URGED: _("Urged"),
             EventType.NOTE: _("📝 Internal note"),
             EventType.WITHDRAWN: _("Withdrawn by the resident"),
+            EventType.PHONED: _("📞 Contacted by phone"),
+            EventType.CONFIRM_REMINDED: _("The resident was reminded to confirm"),
         }[kind]
     shows_actor = for_staff and event.actor_id is not None and event.actor_id not in names.residents
     return _("{event} ({who})").format(event=text, who=names.actor(event.actor_id)) if shows_actor else text
@@ -214,6 +228,10 @@ def with_history(head: str, lines: list[str]) -> str:
     return fit_message(text + "\n" + "\n".join(reversed(kept)))
 
 
+def callback_line(phone: str) -> str:
+    return _("📞 Please call back: {phone}").format(phone=escape(phone))
+
+
 @dataclass(frozen=True)
 class TicketCard:
     """A ticket as staff or a resident read it, as it fits one message, and the whole of it (every
@@ -237,9 +255,11 @@ class TicketCard:
         )
 
 
-async def staff_card_whole(db: Storage, settings: Settings, ticket: Ticket, language: str, now: int) -> TicketCard:
+async def staff_card_whole(db: Storage, settings: Settings, ticket: Ticket, language: str, now: int,
+                           holds: bool) -> TicketCard:
     """The card staff see: kind, category, grid, status and holder, age, deadlines, photos,
-    location, the resident's name if they shared it, the text, and the whole history."""
+    location, the resident's name if they shared it, the call-back number for those who hold the
+    ticket (`holds`: they may act on it now), the text, and the whole history."""
     grid = await db.get_grid(ticket.grid_code)
     category = await db.get_category(ticket.category_code)
     events = await db.events(ticket.id)
@@ -275,9 +295,10 @@ async def staff_card_whole(db: Storage, settings: Settings, ticket: Ticket, lang
             name = escape(contact.full_name or "")
             if contact.username:
                 name += " @" + escape(contact.username)
-            if contact.phone:
-                name += " " + escape(contact.phone)
             lines.append(_("Resident: {name}").format(name=name.strip()))
+    if ticket.callback_phone:
+        lines.append(callback_line(ticket.callback_phone) if holds
+                     else _("📞 The resident asked to be called back (the number is shown to those handling it)"))
     lines += ["", escape(ticket.description)]
     return TicketCard.of("\n".join(lines), events, names, settings.timezone, for_staff=True)
 

@@ -59,6 +59,9 @@ class Settings:
     def database(self) -> str | Path:
         """What `storage.open_storage` opens: the PostgreSQL URL if set, else the SQLite file."""
         return self.database_url or self.database_path
+    phone_retention_days: int = 30  # a call-back number is erased this long after its ticket closed
+    confirm_reminder_days: int = 3  # an unanswered resolution: the resident is reminded once
+    auto_close_days: int = 7  # and then closed without confirmation
 
     def require_token(self) -> str:
         if not self.bot_token:
@@ -187,6 +190,16 @@ def load_settings(
     if not re.fullmatch(r"[0-9]{1,4}(\.[0-9]{1,3})?", nearest_km) or float(nearest_km) <= 0:
         raise SettingsError(_("NEAREST_GRID_KM must be a distance in kilometres above 0, e.g. 5 or 2.5, got {value!r}")
                             .format(value=nearest_km))
+    days = {}
+    for name, default in (("PHONE_RETENTION_DAYS", "30"), ("CONFIRM_REMINDER_DAYS", "3"), ("AUTO_CLOSE_DAYS", "7")):
+        value = get(name, default)
+        if not re.fullmatch(r"[0-9]{1,4}", value) or not 1 <= int(value) <= 3650:
+            raise SettingsError(_("{name} must be a whole number of days from 1 to 3650, got {value!r}").format(
+                name=name, value=value))
+        days[name] = int(value)
+    if days["CONFIRM_REMINDER_DAYS"] >= days["AUTO_CLOSE_DAYS"]:
+        raise SettingsError(_("CONFIRM_REMINDER_DAYS must be fewer than AUTO_CLOSE_DAYS: the reminder comes before "
+                              "the closing"))
     font = get("FONT_PATH")
     if font and not Path(font).is_file():
         raise SettingsError(_("FONT_PATH {value!r} is not a file").format(value=font))
@@ -224,4 +237,7 @@ def load_settings(
         board=BoardTowns(board_towns, suggestion_towns),
         database_url=database_url or None,
         nearest_grid_km=float(nearest_km),
+        phone_retention_days=days["PHONE_RETENTION_DAYS"],
+        confirm_reminder_days=days["CONFIRM_REMINDER_DAYS"],
+        auto_close_days=days["AUTO_CLOSE_DAYS"],
     )

@@ -1,4 +1,6 @@
-"""The deadline watcher: escalates overdue tickets and reminds holders, from what the database says."""
+"""The deadline watcher: escalates overdue tickets and reminds holders, reminds residents of
+resolutions they have not answered and closes them, erases call-back numbers kept long enough; all
+from what the database says."""
 
 from __future__ import annotations
 
@@ -20,6 +22,11 @@ async def watch_deadlines(tickets: TicketService, outbox: OutboxSender, every: f
             escalated, reminded = await tickets.run_deadlines()
             if escalated or reminded:
                 log.info("deadlines: %d escalated, %d reminded", escalated, reminded)
+                outbox.wake()
+            asked, closed, erased = await tickets.run_aftercare()
+            if asked or closed or erased:
+                log.info("after resolution: %d residents reminded, %d closed without confirmation, "
+                         "%d call-back numbers erased", asked, closed, erased)
                 outbox.wake()
         except Exception:  # a passing database error must not stop the watcher for good
             log.exception("deadline check failed; trying again")

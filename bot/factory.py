@@ -37,7 +37,7 @@ from bot.session import UpdateDecodingSession
 from bot.steps import StepCommandMiddleware
 from domain.board import BoardService
 from domain.models import Role, RoleGrant
-from domain.service import TicketService, wall_clock
+from domain.service import Aftercare, TicketService, wall_clock
 from handlers import get_routers
 from storage.base import Storage
 
@@ -68,6 +68,12 @@ def configure_session(bot: Bot) -> None:
     bot.session.middleware(PacedReplies())
 
 
+def ticket_service(settings: Settings, storage: Storage, clock: Callable[[], int] = wall_clock) -> TicketService:
+    """The ticket service with the settings' rules, as the bot and the commands use it."""
+    aftercare = Aftercare(settings.confirm_reminder_days, settings.auto_close_days, settings.phone_retention_days)
+    return TicketService(storage, clock, settings.tickets_per_hour, settings.admin_ids, settings.timezone, aftercare)
+
+
 def create_dispatcher(
     settings: Settings,
     storage: Storage,
@@ -83,7 +89,7 @@ def create_dispatcher(
     # One limiter for the outbox and the handlers' replies: Telegram's limits are the bot's.
     limiter = Limiter(*send_intervals) if send_intervals else Limiter()
     outbox = OutboxSender(storage, renderer, clock, limiter)
-    tickets = TicketService(storage, clock, settings.tickets_per_hour, settings.admin_ids, settings.timezone)
+    tickets = ticket_service(settings, storage, clock)
     outbox.on_unreachable = tickets.staff_unreachable
     dp = Dispatcher(
         # Forms live in the database, so a resident can go on after a restart.

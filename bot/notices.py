@@ -15,7 +15,7 @@ from bot.config import Settings
 from bot.digest import NOTICE_DIGEST
 from bot.i18n import pick_language
 from bot.stats_report import report_text
-from bot.cards import holder_place, media_method, staff_card_whole
+from bot.cards import callback_line, holder_place, media_method, staff_card_whole
 from bot.texts import (
     deadline_text,
     fit_message,
@@ -25,11 +25,13 @@ from bot.texts import (
     role_name,
     status_name,
     tier_name,
+    visit_outcome_name,
+    visit_reason_text,
 )
 from domain import service
 from domain.board import reviews
 from domain.media import from_data, sending_parts
-from domain.models import EventType, Notice, Role, RoleGrant, Status, Ticket, Tier
+from domain.models import EventType, Notice, Role, RoleGrant, Status, Ticket, Tier, VisitOutcome, VisitReason
 from domain.shops import NOTICE_INSPECTION_SAVED, NOTICE_SHOP_RATED
 from domain.stats import Period, PeriodKind, Scope, ScopeLevel
 from domain.tickets import format_number
@@ -109,7 +111,8 @@ class NoticeRenderer:
             if notice.type == service.NOTICE_TICKET_LOCATION:
                 return SendLocation(chat_id=chat_id, latitude=ticket.lat, longitude=ticket.lon)
             if notice.type == service.NOTICE_NEW_TICKET:
-                card = await staff_card_whole(self.storage, self.settings, ticket, language, self.clock())
+                # A card goes to those who hold the ticket now.
+                card = await staff_card_whole(self.storage, self.settings, ticket, language, self.clock(), True)
                 text = card.text
                 if notice.data.get("passed_on"):
                     text = passed_on_text(notice.data["passed_on"], ticket.tier) + "\n\n" + text
@@ -206,6 +209,22 @@ class NoticeRenderer:
                         number=number) + "\n" + escape(notice.data["reason"]),
                     reply_markup=keyboards.open_card(ticket),
                 )
+            if notice.type == service.NOTICE_CONFIRM_REMINDER:
+                return SendMessage(
+                    chat_id=chat_id,
+                    text=_(
+                        "Ticket {number} was marked resolved and waits for your answer: is the problem solved? "
+                        "Without an answer it will be closed on {time} without your confirmation."
+                    ).format(number=number, time=format_time(notice.data["close_at"], self.settings.timezone)),
+                    reply_markup=keyboards.solved_question(ticket.id),
+                )
+            if notice.type == service.NOTICE_AUTO_CLOSED:
+                return SendMessage(chat_id=chat_id, text=_(
+                    "Ticket {number} was closed without your confirmation: it waited {days} days for your answer. "
+                    "If the problem is still there, please report it again."
+                ).format(number=number, days=notice.data["days"]))
+            if notice.type == service.NOTICE_RETURN_VISIT:
+                return await self._return_visit(notice, ticket, number)
             if notice.type == service.NOTICE_RATED:
                 text = _("The resident rated ticket {number}: {stars} of 5").format(
                     number=number, stars=notice.data["stars"]
@@ -275,11 +294,30 @@ class NoticeRenderer:
         elif event is EventType.KEPT_PRIVATE:
             text = (_("Ticket {number} was taken off the public board.") if data.get("was_public")
                     else _("Ticket {number} stays off the public board."))
+        elif event is EventType.PHONED:
+            text = _("Your call with the resident of ticket {number} is recorded.").format(number=number)
+        elif event is EventType.VISITED:
+            text = _("Return visit for ticket {number} recorded: {outcome}.").format(
+                number=number, outcome=visit_outcome_name(VisitOutcome(data["outcome"])))
         elif event is EventType.ESCALATED:
             text = _("Ticket {number} went up to the {tier}.").format(number=number, tier=tier_name(Tier(data["to"])))
         else:
             raise ValueError(f"no confirmation for {event}")
         return SendMessage(chat_id=notice.chat_id, text=text, reply_markup=markup)
+
+    async def _return_visit(self, notice: Notice, ticket: Ticket, number: str) -> TelegramMethod | None:
+        """To the village or town: whom to contact and why, the call-back number if the resident
+        gave one (they are the staff who contact the resident now), and the outcome buttons."""
+        reason = VisitReason(notice.data["reason"])
+        visit = next((v for v in await self.storage.return_visits(ticket.id) if v.reason is reason), None)
+        if visit is None:
+            return None
+        lines = [_("📞 Return visit (回访) for ticket {number}: {reason}. Please contact the resident, then record "
+                   "how satisfied they are now.").format(number=number, reason=visit_reason_text(reason))]
+        if ticket.callback_phone:
+            lines.append(callback_line(ticket.callback_phone))
+        return SendMessage(chat_id=notice.chat_id, text="\n".join(lines),
+                           reply_markup=keyboards.visit_outcomes(visit.id, ticket))
 
     async def _staff_notice(self, notice: Notice) -> TelegramMethod:
         """Who cannot be reached (to the town command centre and admins); a removed role and the

@@ -23,6 +23,7 @@ from domain.stats import (
     RateDefinition,
     Scope,
     ScopeLevel,
+    Tally,
     UnitLevel,
     UnitScore,
     load_report,
@@ -71,8 +72,8 @@ def rate_name(definition: RateDefinition) -> str:
 def rate_meaning(definition: RateDefinition) -> str:
     """What the rate counts, for the legend (the README's table says the same)."""
     return {
-        "response_rate": _("received tickets whose first reply (or closing) came before the reply deadline "
-                           "passed, of the tickets received"),
+        "response_rate": _("received tickets whose first reply, call (已电话联系) or closing came before the "
+                           "reply deadline passed, of the tickets received"),
         "completion_rate": _("received tickets closed by staff and not reopened at the period's end, "
                              "of the tickets received"),
         "reopen_rate": _("received tickets a resident reopened (not solved) by the period's end, "
@@ -229,6 +230,7 @@ def period_report(
             closed=totals.closed, change=change.closed),
     ]
     lines += [rate_line(totals, d, change.rates[d.key]) for d in RATES if d.base is not Base.RECEIVED]
+    lines += aftercare_lines(totals.tally)
     lines += [
         _duration_line(_("Time to close"), totals.time_to_close),
         _("Closed in the grid {grid} · village {village} · town {town} · department {department}").format(
@@ -264,6 +266,21 @@ def period_report(
     return "\n".join(lines)
 
 
+def aftercare_lines(tally: Tally) -> list[str]:
+    """Of the tickets closed: those closed without confirmation, and the return visits (回访)."""
+    lines = [_("Closed without the resident's confirmation: {count} (neither solved nor rated)").format(
+        count=tally.auto_closed)]
+    if tally.visits:
+        done = tally.visits_satisfied + tally.visits_basically_satisfied + tally.visits_unsatisfied
+        lines.append(_("Return visits (回访): {visits} · satisfied {satisfied} · basically satisfied {basically} · "
+                       "unsatisfied {unsatisfied} · not yet visited {pending}").format(
+            visits=tally.visits, satisfied=tally.visits_satisfied, basically=tally.visits_basically_satisfied,
+            unsatisfied=tally.visits_unsatisfied, pending=tally.visits - done))
+    else:
+        lines.append(_("Return visits (回访): none"))
+    return lines
+
+
 def legend_text() -> str:
     """ℹ️: what each figure counts, as the README's table says it."""
     lines = [_("ℹ️ How the figures are counted"), ""]
@@ -278,7 +295,11 @@ def legend_text() -> str:
         _("Overdue: received tickets with a resolve deadline missed at any tier by the period's end "
           "(recorded when it happens, so a later escalation does not erase it)."),
         _("Urged: how often the received tickets' holders were urged (催办)."),
-        _("Time to first response: from filing to the first reply or closing. Time to close: from filing "
+        _("Closed without confirmation: tickets closed in the period that the resident did not answer within "
+          "AUTO_CLOSE_DAYS of the resolution; they count as closed, neither as solved nor as rated."),
+        _("Return visits (回访): tickets closed in the period that got a return visit (a rating of 1 or 2 stars, "
+          "or a second “not solved”) by the period's end, by the outcome recorded by then."),
+        _("Time to first response: from filing to the first reply, call or closing. Time to close: from filing "
           "to the closing. Mean, and the time 90% of the tickets stayed within."),
         _("Ranking: the mean of the response, solved and satisfaction rates; a unit with fewer than "
           "STATS_MIN_TICKETS received or STATS_MIN_RATED rated tickets is shown but not ranked."),

@@ -10,7 +10,7 @@ from html import escape
 from zoneinfo import ZoneInfo
 
 from bot.catalogs import gettext as _
-from domain.models import Category, Grid, Kind, MediaKind, Role, Status, Ticket, Tier
+from domain.models import Category, Grid, Kind, MediaKind, Role, Status, Ticket, Tier, VisitOutcome, VisitReason
 from domain.service import (
     PASSED_ON_OPENED,
     PASSED_ON_REMOVED,
@@ -45,6 +45,21 @@ def status_name(status: Status) -> str:
         Status.MERGED: _("Merged into another ticket"),
         Status.WITHDRAWN: _("Withdrawn by the resident"),
     }[status]
+
+
+def visit_reason_text(reason: VisitReason) -> str:
+    return {
+        VisitReason.LOW_RATING: _("the resident rated it 1 or 2 stars"),
+        VisitReason.REOPENED_TWICE: _("the resident said twice it is not solved"),
+    }[reason]
+
+
+def visit_outcome_name(outcome: VisitOutcome) -> str:
+    return {
+        VisitOutcome.SATISFIED: _("satisfied (满意)"),
+        VisitOutcome.BASICALLY_SATISFIED: _("basically satisfied (基本满意)"),
+        VisitOutcome.UNSATISFIED: _("unsatisfied (不满意)"),
+    }[outcome]
 
 
 def tier_name(tier: Tier) -> str:

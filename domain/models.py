@@ -69,6 +69,16 @@ class EventType(StrEnum):
     # left out (data {"hidden_photos": [...], "edit": bool}); or kept off the board (data {"was_public"}).
     PUBLISHED = "published"
     KEPT_PRIVATE = "kept_private"
+    # Staff called the resident back (已电话联系), with a note staff see: the first response, as a reply is.
+    PHONED = "phoned"
+    # The resident was reminded to confirm a resolution they had not answered (CONFIRM_REMINDER_DAYS).
+    CONFIRM_REMINDED = "confirm_reminded"
+    # Closed without the resident's confirmation after AUTO_CLOSE_DAYS: neither solved nor rated.
+    AUTO_CLOSED = "auto_closed"
+    # A return visit (回访) is due: data {"visit_id", "reason": "low_rating" | "reopened_twice", "tier"}.
+    VISIT_DUE = "return_visit_due"
+    # Its outcome was recorded, with a note: data {"visit_id", "outcome": see VisitOutcome}.
+    VISITED = "return_visited"
 
 
 @dataclass(frozen=True)
@@ -122,7 +132,6 @@ class Resident:
     language: str | None = None
     full_name: str = ""
     username: str | None = None
-    phone: str | None = None
     unreachable: bool = False  # they blocked the bot
     telegram_language: str | None = None
     opened_at: int | None = None  # when they first wrote to the bot; None: never
@@ -184,11 +193,40 @@ class Ticket:
     after_attachments: tuple[Attachment, ...] = ()  # staff's, with the resolution
     # The tier it belongs at while it is held above it because nobody there can be reached.
     waiting_tier: Tier | None = None
+    # The resident's own number, shared to be called back (回电); None when not asked or erased.
+    callback_phone: str | None = None
+    closed_at: int | None = None  # closed for good (not merely resolved)
+    confirm_reminded_at: int | None = None  # the resident was reminded to confirm the resolution
 
     @property
     def concerned_residents(self) -> int:
         """The filer plus everyone who tapped "me too"."""
         return 1 + self.follower_count
+
+
+class VisitReason(StrEnum):
+    LOW_RATING = "low_rating"  # rated 1 or 2 stars
+    REOPENED_TWICE = "reopened_twice"  # "not solved" a second time
+
+
+class VisitOutcome(StrEnum):
+    SATISFIED = "satisfied"  # 满意
+    BASICALLY_SATISFIED = "basically_satisfied"  # 基本满意
+    UNSATISFIED = "unsatisfied"  # 不满意
+
+
+@dataclass(frozen=True)
+class ReturnVisit:
+    """A return visit (回访) owed to a ticket's resident by the village, or the town (`tier`)."""
+
+    id: int
+    ticket_id: int
+    reason: VisitReason
+    tier: Tier
+    created_at: int
+    visited_at: int | None = None
+    visitor_id: int | None = None
+    outcome: VisitOutcome | None = None
 
 
 @dataclass(frozen=True)

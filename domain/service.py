@@ -16,12 +16,15 @@ from domain.models import (
     Notice,
     Attachment,
     Role,
+    ReturnVisit,
     RoleGrant,
     StaffMember,
     Status,
     Ticket,
     TicketEvent,
     Tier,
+    VisitOutcome,
+    VisitReason,
 )
 from domain.deadlines import DueAction, deadlines, due_action, missed_deadlines, next_tier, shifted
 from domain.geo import valid_location
@@ -36,11 +39,14 @@ from domain.tickets import (
     TIER_OF_ROLE,
     Action,
     TransitionError,
+    callback_number,
     may_supervise,
+    may_visit,
     next_status,
     staff_may_handle,
     staff_may_view,
     tier_holder,
+    visit_tier,
 )
 from domain.workdays import WorkCalendar
 from storage.base import NewTicket, Storage, TicketChange
@@ -126,7 +132,7 @@ CONFIRMED_EVENTS = frozenset({
     EventType.CREATED, EventType.FOLLOWED, EventType.RESIDENT_MESSAGE, EventType.CONFIRMED, EventType.REOPENED,
     EventType.RATED, EventType.TAKEN, EventType.REPLIED, EventType.RESOLVED, EventType.HANDED_OVER,
     EventType.ESCALATED, EventType.RETURNED, EventType.MERGED, EventType.NOTE, EventType.URGED, EventType.WITHDRAWN,
-    EventType.PUBLISHED, EventType.KEPT_PRIVATE,
+    EventType.PUBLISHED, EventType.KEPT_PRIVATE, EventType.PHONED, EventType.VISITED,
 })
 # To the town command centre and admins: staff who have not opened the bot or blocked it, with
 # how many tickets wait for them (data {"people": [{"name", "role", "scope", "blocked", "waiting"}]}).
@@ -141,9 +147,17 @@ NOTICE_ESCALATED_AWAY = "escalated_away"  # to the holders a ticket left by itse
 NOTICE_URGED = "urged"  # to the holders: the town command centre or an official urges them (催办)
 NOTICE_MERGED = "merged"  # to the residents of a ticket merged into another
 NOTICE_WITHDRAWN = "withdrawn"  # to whoever handled it: the resident withdrew it, data {"reason"}
+# To the resident: a resolution waits for their answer (data {"close_at"}), with "solved?" again.
+NOTICE_CONFIRM_REMINDER = "confirm_reminder"
+NOTICE_AUTO_CLOSED = "auto_closed"  # to the resident: closed without their confirmation
+# To the village or town: a return visit (回访) is due (data {"reason"}), with the outcome buttons.
+NOTICE_RETURN_VISIT = "return_visit"
+DAY_SECONDS = 86400
 
 # One urge per ticket within this time is enough: the holders already have the message.
 URGE_INTERVAL_SECONDS = 3600
+# A rating of this many stars or fewer brings a return visit (回访).
+LOW_RATING = 2
 
 
 @dataclass(frozen=True)
@@ -158,6 +172,17 @@ class Draft:
     lat: float | None = None
     lon: float | None = None
     share_contact: bool = False
+    callback_phone: str | None = None  # the resident's own number, from Telegram's contact button
+
+
+@dataclass(frozen=True)
+class Aftercare:
+    """What follows a resolution, in days: the resident is reminded to confirm it once, then it
+    closes without confirmation; a call-back number is kept this long after the ticket closed."""
+
+    confirm_reminder_days: int = 3
+    auto_close_days: int = 7
+    phone_retention_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -183,12 +208,14 @@ class TicketService:
         tickets_per_hour: int = 10,
         admin_ids: frozenset[int] = frozenset(),
         timezone: ZoneInfo = ZoneInfo("Asia/Shanghai"),
+        aftercare: Aftercare = Aftercare(),
     ):
         self.storage = storage
         self.clock = clock
         self.timezone = timezone  # the days of working-day deadlines are days in this zone
         self.tickets_per_hour = tickets_per_hour  # per resident; 0 means no limit
         self.admin_ids = admin_ids  # ADMIN_IDS from the settings; admins imported as staff count too
+        self.aftercare = aftercare
 
     # -- helpers ----------------------------------------------------------------------------------
     async def get(self, ticket_id: int) -> Ticket:
@@ -377,6 +404,8 @@ class TicketService:
             raise InvalidInput("location")
         if len(draft.attachments) > MAX_ATTACHMENTS:
             raise InvalidInput("too many attachments")
+        if draft.callback_phone is not None and callback_number(draft.callback_phone) != draft.callback_phone:
+            raise InvalidInput("phone")
         grid = await self.storage.get_grid(draft.grid_code)
         category = await self.storage.get_category(draft.category_code)
         if grid is None or category is None:
@@ -408,6 +437,7 @@ class TicketService:
             tier=placement.tier,
             waiting_tier=placement.waiting_tier,
             source_key=source_key,
+            callback_phone=draft.callback_phone,
         )
         draft_ticket = replace(draft_ticket, tier=placement.tier)
         filed = TicketEvent(0, now, EventType.CREATED, resident_id, None, {"tier": placement.tier.value})
@@ -495,15 +525,17 @@ class TicketService:
         followers = await self.storage.followers(ticket.id)
         notices = self.card_notices(reopened, placement.holders, reason)
         notices += self._status_notices(followers, ticket, status)
+        earlier = [e for e in await self.storage.events(ticket.id) if e.type is EventType.REOPENED]
+        visit, visitors = await self._return_visit(ticket, VisitReason.REOPENED_TWICE) if len(earlier) == 1 else (None, [])
         stored = await self._change(
             ticket,
             TicketChange(
                 status=status, tier=placement.tier, waiting_tier=placement.waiting_tier, clear_assignee=True,
                 tier_since=now, reply_due_at=reply_due, resolve_due_at=resolve_due, new_deadline_window=True,
-                resume_clock=True,
+                resume_clock=True, return_visit=visit,
             ),
             TicketEvent(ticket.id, now, EventType.REOPENED, resident_id, reason),
-            notices,
+            notices + visitors,
         )
         await self._warn_passed_over(stored, placement, now)
         return stored
@@ -512,18 +544,21 @@ class TicketService:
         ticket = await self._resident_ticket(ticket_id, resident_id)
         if not 1 <= stars <= 5:
             raise InvalidInput("stars")
-        if ticket.rating is not None and comment is None:
+        # Only what the resident confirmed is rated: not a ticket closed without their answer.
+        if (ticket.rating is not None and comment is None) or ticket.confirmed_at is None:
             raise Conflict(ticket_id)
         if comment is not None:
             comment = self._check_text(comment, MAX_NOTE)
         status = self._next(ticket, Action.RATE)
         now = self.clock()
         staff = await self.handlers_of(ticket)
+        low = ticket.rating is None and stars <= LOW_RATING
+        visit, visitors = await self._return_visit(ticket, VisitReason.LOW_RATING) if low else (None, [])
         return await self._change(
             ticket,
-            TicketChange(status=status, rating=stars, rating_comment=comment),
+            TicketChange(status=status, rating=stars, rating_comment=comment, return_visit=visit),
             TicketEvent(ticket.id, now, EventType.RATED, resident_id, comment, {"stars": stars}),
-            [Notice(s, NOTICE_RATED, ticket.id, {"stars": stars, "comment": comment or ""}) for s in staff],
+            [Notice(s, NOTICE_RATED, ticket.id, {"stars": stars, "comment": comment or ""}) for s in staff] + visitors,
         )
 
     # -- staff ------------------------------------------------------------------------------------
@@ -607,6 +642,22 @@ class TicketService:
         event = TicketEvent(ticket.id, self.clock(), EventType.NOTE, actor_id, text)
         await self.storage.record_event(event, self._done(event))
         return ticket
+
+    async def phoned(self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant], note: str) -> Ticket:
+        """Staff called the resident back (已电话联系): a note for staff, and the first response to
+        the resident if nothing answered them before, as a reply would be."""
+        ticket, _ = await self._staff_ticket(ticket_id, grants)
+        note = self._check_text(note, MAX_NOTE)
+        status = self._next(ticket, Action.PHONE)
+        now = self.clock()
+        notices = self._status_notices(await self.residents_of(ticket), ticket, status) if status != ticket.status else []
+        return await self._change(
+            ticket,
+            TicketChange(status=status, first_reply_at=self._first_reply(ticket, now),
+                         assignee_id=actor_id if ticket.assignee_id is None else None),
+            TicketEvent(ticket.id, now, EventType.PHONED, actor_id, note),
+            notices,
+        )
 
     async def hand_over_target(self, ticket_id: int, grants: Sequence[RoleGrant], grid_code: str) -> tuple[Ticket, Grid]:
         """The ticket and the grid this person may hand it to, or the error why not."""
@@ -839,6 +890,81 @@ class TicketService:
             TicketEvent(ticket.id, now, EventType.REMINDED, None, None, data),
             [Notice(r, NOTICE_REMINDER, ticket.id, data, urgent=True) for r in recipients],
         )
+
+    # -- after the resolution: confirming, closing, return visits (回访) ----------------------------
+    async def run_aftercare(self) -> tuple[int, int, int]:
+        """Remind residents of resolutions they have not answered, once each; close those still
+        unanswered as closed without confirmation; erase call-back numbers kept long enough. Each
+        change is a compare-and-set on the stored ticket, so a restart neither reminds nor closes
+        twice. Returns (reminded, closed, numbers erased)."""
+        now, rules = self.clock(), self.aftercare
+        remind_before = now - rules.confirm_reminder_days * DAY_SECONDS
+        close_before = now - rules.auto_close_days * DAY_SECONDS
+        reminded = closed = 0
+        for ticket in await self.storage.tickets_unconfirmed(remind_before, close_before):
+            try:
+                if ticket.resolved_at is not None and ticket.resolved_at <= close_before:
+                    await self._close_unconfirmed(ticket, now)
+                    closed += 1
+                else:
+                    await self._remind_to_confirm(ticket, now)
+                    reminded += 1
+            except Conflict:
+                continue  # the resident answered meanwhile
+        erased = await self.storage.erase_callback_phones(now - rules.phone_retention_days * DAY_SECONDS)
+        return reminded, closed, erased
+
+    async def _remind_to_confirm(self, ticket: Ticket, now: int) -> None:
+        close_at = (ticket.resolved_at or now) + self.aftercare.auto_close_days * DAY_SECONDS
+        await self._change(
+            ticket,
+            TicketChange(status=ticket.status, confirm_reminded_at=now),
+            TicketEvent(ticket.id, now, EventType.CONFIRM_REMINDED, None),
+            [Notice(ticket.resident_id, NOTICE_CONFIRM_REMINDER, ticket.id, {"close_at": close_at})],
+        )
+
+    async def _close_unconfirmed(self, ticket: Ticket, now: int) -> None:
+        status = self._next(ticket, Action.AUTO_CLOSE)
+        followers = await self.storage.followers(ticket.id)
+        await self._change(
+            ticket,
+            TicketChange(status=status),
+            TicketEvent(ticket.id, now, EventType.AUTO_CLOSED, None, None, {"days": self.aftercare.auto_close_days}),
+            [Notice(ticket.resident_id, NOTICE_AUTO_CLOSED, ticket.id, {"days": self.aftercare.auto_close_days}),
+             *self._status_notices(followers, ticket, status)],
+        )
+
+    async def _return_visit(self, ticket: Ticket, reason: VisitReason) -> tuple[tuple[VisitReason, Tier], list[Notice]]:
+        """A return visit to open with a change, and the notices for who pays it: the reachable
+        staff of the village (or the town), or of the tiers above when nobody there is reachable."""
+        tier = visit_tier(ticket)
+        visitors = (await self.place(ticket, tier)).holders
+        return (reason, tier), [Notice(v, NOTICE_RETURN_VISIT, ticket.id, {"reason": reason.value}, urgent=True)
+                                for v in visitors]
+
+    async def visit_to_record(self, visit_id: int, grants: Sequence[RoleGrant]) -> ReturnVisit:
+        """The return visit this person may record now, or the error why not."""
+        visit = await self.storage.get_return_visit(visit_id)
+        if visit is None:
+            raise NotFound(visit_id)
+        ticket = await self.get(visit.ticket_id)
+        grid = await self.storage.get_grid(ticket.grid_code)
+        if grid is None or not may_visit(grants, visit, grid):
+            raise NotAllowed(ticket.id)
+        if visit.visited_at is not None:
+            raise Conflict(ticket.id)
+        return visit
+
+    async def record_visit(self, visit_id: int, actor_id: int, grants: Sequence[RoleGrant],
+                           outcome: VisitOutcome, note: str) -> ReturnVisit:
+        """The village (or town) contacted the resident and records how satisfied they are now."""
+        visit = await self.visit_to_record(visit_id, grants)
+        note = self._check_text(note, MAX_NOTE)
+        event = TicketEvent(visit.ticket_id, self.clock(), EventType.VISITED, actor_id, note,
+                            {"visit_id": visit.id, "reason": visit.reason.value, "outcome": outcome.value})
+        if not await self.storage.record_return_visit(visit.id, outcome, event, self._done(event)):
+            raise Conflict(visit.ticket_id)
+        return replace(visit, visited_at=event.at, visitor_id=actor_id, outcome=outcome)
 
     # -- reachable holders ------------------------------------------------------------------------
     async def _warn_passed_over(self, ticket: Ticket, placement: Placement, now: int) -> None:

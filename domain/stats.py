@@ -11,8 +11,8 @@ compared on equal terms. The definitions (each rate is a `Rate`, None when nothi
   since (status resolved or closed, `resolved_at` before the end). A ticket reopened later counts
   as not resolved: the tickets table keeps only the latest closing.
 - completion rate (办结率) = resolved / received.
-- replied: received tickets with a first staff reply, or failing that a staff closing, before the
-  week's end. Reply rate (回复率) = replied / received.
+- replied: received tickets with a first staff reply or call to the resident (已电话联系), or failing
+  that a staff closing, before the week's end. Reply rate (回复率) = replied / received.
 - solved (解决率): tickets the resident confirmed as solved (status closed, `confirmed_at` before the
   end), over received; kept apart from resolved so that closing a ticket does not count as solving
   it.
@@ -374,6 +374,13 @@ class Tally(NamedTuple):
     closed_in_town: int = 0
     closed_in_department: int = 0
     withdrawn: int = 0
+    # Of the tickets closed: closed without the resident's confirmation (neither solved nor rated),
+    # and those with a return visit (回访) by the period's end, by its outcome then (none: not yet).
+    auto_closed: int = 0
+    visits: int = 0
+    visits_satisfied: int = 0
+    visits_basically_satisfied: int = 0
+    visits_unsatisfied: int = 0
 
     def closed_in(self, tier: Tier) -> int:
         return getattr(self, f"closed_in_{tier.value}")

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from enum import StrEnum
 
-from domain.models import Grid, Kind, Role, RoleGrant, Status, Ticket, Tier
+from domain.models import Grid, Kind, ReturnVisit, Role, RoleGrant, Status, Ticket, Tier
 
 # Photos per ticket, as in the Xigang phone form.
 MAX_PHOTOS = 5
@@ -52,6 +52,8 @@ class Action(StrEnum):
     CONFIRM = "confirm"
     REOPEN = "reopen"
     RATE = "rate"
+    PHONE = "phone"  # staff called the resident back (已电话联系)
+    AUTO_CLOSE = "auto_close"  # the resident never answered "solved?"
 
 
 class TransitionError(Exception):
@@ -78,6 +80,8 @@ _TRANSITIONS: dict[Action, dict[Status, Status]] = {
     Action.CONFIRM: {Status.RESOLVED: Status.CLOSED},
     Action.REOPEN: {Status.RESOLVED: Status.REOPENED},
     Action.RATE: {Status.CLOSED: Status.CLOSED},
+    Action.PHONE: {s: s for s in OPEN_STATUSES} | {Status.NEW: Status.IN_PROGRESS},
+    Action.AUTO_CLOSE: {Status.RESOLVED: Status.CLOSED},
 }
 
 
@@ -86,6 +90,35 @@ def next_status(status: Status, action: Action) -> Status:
         return _TRANSITIONS[action][status]
     except KeyError:
         raise TransitionError(status, action) from None
+
+
+# A phone number as Telegram's contact button gives it: digits with or without "+" (E.164 has at
+# most 15 digits; Telegram's test numbers have 5).
+_PHONE_NUMBER = re.compile(r"\+?([0-9]{5,15})")
+
+
+def callback_number(phone_number: str | None) -> str | None:
+    """A shared contact's number as stored for a call-back ("+8613912345678"), or None if it is not one."""
+    match = _PHONE_NUMBER.fullmatch((phone_number or "").replace(" ", ""))
+    return "+" + match.group(1) if match else None
+
+
+def visit_tier(ticket: Ticket) -> Tier:
+    """Who pays a return visit (回访): the village for tickets closed at the grid or the village,
+    the town command centre for those closed above."""
+    closed_at = ticket.resolved_tier or ticket.tier
+    return Tier.VILLAGE if closed_at in (Tier.GRID, Tier.VILLAGE) else Tier.TOWN
+
+
+def may_visit(grants: Iterable[RoleGrant], visit: ReturnVisit, grid: Grid) -> bool:
+    """Whether someone may record a return visit: its village's staff, the town command centre of
+    its town (which gets a village's visits when nobody there is reachable), admins."""
+    return any(
+        g.role is Role.ADMIN
+        or (g.role is Role.TOWN and g.scope == grid.town)
+        or (visit.tier is Tier.VILLAGE and g.role is Role.VILLAGE and g.scope == grid.village)
+        for g in grants
+    )
 
 
 def format_number(prefix: str, ticket_id: int) -> str:

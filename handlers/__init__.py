@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiogram import Router
 
 from handlers import (
-    codes, common, digest, fallback, moderation, resident, shops, sites, staff, start, stats, supervision, tickets,
+    codes, common, digest, fallback, followup, moderation, resident, shops, sites, staff, start, stats, supervision, tickets,
 )
 
 
@@ -18,6 +18,7 @@ def get_routers() -> list[Router]:
         staff.build_router(),  # staff only (router-level filter)
         supervision.build_router(),  # returns and merges (staff), /overdue and urging (town, officials)
         moderation.build_router(),  # the public board: /moderate and the review (town, village staff)
+        followup.build_router(),  # call-backs (before the resident's form: its step) and return visits
         codes.build_router(),  # /qr for staff, /posters for admins
         stats.build_router(),  # /stats for officials and admins
         digest.build_router(),  # /digest: officials choose their digests

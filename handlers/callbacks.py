@@ -140,6 +140,14 @@ class ResidentTicketCb(CheckedCallbackData, prefix="rt"):
     ticket_id: RowId
 
 
+class VisitCb(CheckedCallbackData, prefix="rv"):
+    """The village or town records a return visit (回访): `outcome` is the index in
+    `domain.models.VisitOutcome`."""
+
+    visit_id: RowId
+    outcome: SmallNumber
+
+
 class RateCb(CheckedCallbackData, prefix="rate"):
     ticket_id: RowId
     stars: SmallNumber

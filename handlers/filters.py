@@ -34,12 +34,30 @@ def done_label() -> str:
     return _("✅ Done")
 
 
-class DoneButton(Filter):
-    """The "Done" button in any language: the user may have switched with /lang mid-form."""
+NO_CALL_MSGID = "↩️ Back, no call"
+
+
+def no_call_label() -> str:
+    """The reply button that leaves the call-back step without a number."""
+    return _("↩️ Back, no call")
+
+
+class ReplyButton(Filter):
+    """A reply button by its text (`msgid`) in any language: the user may have switched with /lang mid-form."""
+
+    def __init__(self, msgid: str):
+        self.msgid = msgid
 
     async def __call__(self, message: Message, i18n: I18n) -> bool:
-        labels = {i18n.gettext(DONE_MSGID, locale=language) for language in i18n.available_locales}
-        return message.text in labels | {DONE_MSGID}
+        labels = {i18n.gettext(self.msgid, locale=language) for language in i18n.available_locales}
+        return message.text in labels | {self.msgid}
+
+
+class DoneButton(ReplyButton):
+    """The "Done" button in any language."""
+
+    def __init__(self):
+        super().__init__(DONE_MSGID)
 
 
 class Has(Filter):

@@ -13,12 +13,12 @@ from aiogram.types import (
 )
 
 from bot.catalogs import gettext as _
-from bot.texts import kind_name, status_name
+from bot.texts import kind_name, status_name, visit_outcome_name
 from domain.board import report_photos
 from domain.deadlines import next_tier
-from domain.models import Category, Grid, Kind, Status, Ticket, Tier
+from domain.models import Category, Grid, Kind, Status, Ticket, Tier, VisitOutcome
 from domain.tickets import OPEN_STATUSES, format_number
-from handlers.filters import done_label
+from handlers.filters import done_label, no_call_label
 from handlers.callbacks import (
     CategoryCb,
     DepartmentCb,
@@ -37,6 +37,7 @@ from handlers.callbacks import (
     ResidentTicketCb,
     StaffTicketCb,
     UrgeCb,
+    VisitCb,
 )
 
 
@@ -101,15 +102,33 @@ def description_done() -> ReplyKeyboardMarkup:
     )
 
 
-def confirm(share_contact: bool) -> InlineKeyboardMarkup:
+def confirm(share_contact: bool, call_back: bool) -> InlineKeyboardMarkup:
     contact = _("👤 Share my contact: yes") if share_contact else _("👤 Share my contact: no")
+    phone = _("📞 Call me back: yes") if call_back else _("📞 Call me back")
     return InlineKeyboardMarkup(
         inline_keyboard=[
             [button(_("✅ Submit"), FormCb(action="confirm")), button(_("✏️ Edit description"), FormCb(action="edit"))],
             [button(contact, FormCb(action="contact"))],
+            [button(phone, FormCb(action="callback"))],
             [button(_("✖️ Cancel"), FormCb(action="cancel"))],
         ]
     )
+
+
+def share_phone() -> ReplyKeyboardMarkup:
+    """Telegram's contact button: it sends the resident's own number, which they cannot edit."""
+    return ReplyKeyboardMarkup(
+        keyboard=[[KeyboardButton(text=_("📱 Share my phone number"), request_contact=True)],
+                  [KeyboardButton(text=no_call_label())]],
+        resize_keyboard=True,
+        one_time_keyboard=True,
+    )
+
+
+def visit_outcomes(visit_id: int, ticket: Ticket) -> InlineKeyboardMarkup:
+    """A return visit's card: how satisfied the resident is now, and the ticket's card."""
+    picks = [button(visit_outcome_name(o), VisitCb(visit_id=visit_id, outcome=i)) for i, o in enumerate(VisitOutcome)]
+    return markup([*picks, button(_("📋 Open the card"), StaffTicketCb(action="view", ticket_id=ticket.id))])
 
 
 def staff_ticket(ticket: Ticket, handles: bool = True, shortened: bool = False,
@@ -127,6 +146,7 @@ def staff_ticket(ticket: Ticket, handles: bool = True, shortened: bool = False,
             button(_("💬 Reply"), StaffTicketCb(action="reply", ticket_id=ticket.id)),
             button(_("❓ Ask the resident"), StaffTicketCb(action="ask", ticket_id=ticket.id)),
             button(_("✅ Mark resolved"), StaffTicketCb(action="resolve", ticket_id=ticket.id)),
+            button(_("📞 Called the resident"), StaffTicketCb(action="phoned", ticket_id=ticket.id)),
         ]
         if ticket.tier is Tier.GRID:
             buttons.append(button(_("↪️ Hand over"), StaffTicketCb(action="handover", ticket_id=ticket.id)))

@@ -215,7 +215,8 @@ async def description_done(message: Message, state: FSMContext, db: Storage, lan
     await state.set_state(TicketForm.confirm)
     await state.update_data(share=False)
     await message.answer(_("Please check your report."), reply_markup=ReplyKeyboardRemove())
-    await message.answer(await summary(data, db, lang), reply_markup=keyboards.confirm(False))
+    await message.answer(await summary(data, db, lang),
+                         reply_markup=keyboards.confirm(False, bool(data.get("callback_phone"))))
 
 
 async def add_text(message: Message, state: FSMContext) -> None:
@@ -254,17 +255,20 @@ async def summary(data: dict, db: Storage, lang: str) -> str:
         lines.append(media_summary(counts(from_data(data["attachments"]))))
     if data.get("lat") is not None:
         lines.append(_("Location: {lat:.5f}, {lon:.5f}").format(lat=data["lat"], lon=data["lon"]))
+    if data.get("callback_phone"):
+        lines.append(_("📞 Call me back on {phone}").format(phone=escape(data["callback_phone"])))
     lines += ["", escape(data["text"])]
     return "\n".join(lines)
 
 
 async def toggle_contact(query: CallbackQuery, state: FSMContext) -> None:
-    share = not (await state.get_data()).get("share", False)
+    data = await state.get_data()
+    share = not data.get("share", False)
     await state.update_data(share=share)
     await query.answer(
         _("The grid worker will see your name.") if share else _("The grid worker will not see your name.")
     )
-    await edit_buttons(query, keyboards.confirm(share), _("Please check your report."))
+    await edit_buttons(query, keyboards.confirm(share, bool(data.get("callback_phone"))), _("Please check your report."))
 
 
 async def edit_description(query: CallbackQuery, state: FSMContext) -> None:
@@ -293,6 +297,7 @@ async def submit(
         lat=data.get("lat"),
         lon=data.get("lon"),
         share_contact=data.get("share", False),
+        callback_phone=data.get("callback_phone"),
     )
     try:
         ticket, created = await tickets.file(query.from_user.id, draft, source_key="form:" + data["form_id"])

@@ -13,6 +13,7 @@ class TicketForm(StatesGroup):
     duplicates = State()  # open tickets of the same grid and category: "me too" or go on
     description = State()  # text, photos, location; then "done"
     confirm = State()
+    callback = State()  # 📞 call me back: the resident shares their own number with the contact button
 
 
 class ResidentAnswer(StatesGroup):
@@ -69,3 +70,9 @@ class InternalNote(StatesGroup):
 class Moderate(StatesGroup):
     review = State()  # the public text and photos of one ticket, with buttons (the draft is in the form)
     text = State()  # staff write the public text
+class PhoneCall(StatesGroup):
+    note = State()  # staff called the resident back (已电话联系): what was said, for staff
+
+
+class VisitNote(StatesGroup):
+    note = State()  # the outcome of a return visit (回访) is chosen; then a note

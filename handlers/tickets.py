@@ -10,7 +10,7 @@ from aiogram import Bot, F, Router
 from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, Message
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 from bot.cards import TicketCard, media_method, resident_view, staff_card_whole
 from bot.catalogs import gettext as _
@@ -33,11 +33,15 @@ from storage.base import Storage
 TICKET_NUMBER = re.compile(r"(?:([A-Za-z]+)-)?0*(\d{1,12})")
 
 
-async def staff_keyboard(db: Storage, settings: Settings, ticket: Ticket, grants: list[RoleGrant], card: TicketCard):
+async def staff_card(db: Storage, settings: Settings, ticket: Ticket, grants: list[RoleGrant], lang: str,
+                     now: int) -> tuple[TicketCard, InlineKeyboardMarkup]:
+    """The card as this person may see it, with the buttons they may use; the call-back number
+    only for those who may act on the ticket now."""
     grid = await db.get_grid(ticket.grid_code)
-    return keyboards.staff_ticket(ticket, handles=grid is not None and staff_may_handle(grants, ticket, grid),
-                                  shortened=card.shortened,
-                                  moderates=reviews(grants, ticket, grid, settings.board))
+    holder = grid is not None and staff_may_handle(grants, ticket, grid)
+    card = await staff_card_whole(db, settings, ticket, lang, now, holder)
+    return card, keyboards.staff_ticket(ticket, handles=holder, shortened=card.shortened,
+                                        moderates=reviews(grants, ticket, grid, settings.board))
 
 
 async def send_staff_card(bot: Bot, chat_id: int, db: Storage, settings: Settings, ticket: Ticket,
@@ -47,8 +51,8 @@ async def send_staff_card(bot: Bot, chat_id: int, db: Storage, settings: Setting
         await bot(media_method(chat_id, part))
     if ticket.lat is not None and ticket.lon is not None:
         await bot.send_location(chat_id, latitude=ticket.lat, longitude=ticket.lon)
-    card = await staff_card_whole(db, settings, ticket, lang, now)
-    await bot.send_message(chat_id, card.text, reply_markup=await staff_keyboard(db, settings, ticket, grants, card))
+    card, markup = await staff_card(db, settings, ticket, grants, lang, now)
+    await bot.send_message(chat_id, card.text, reply_markup=markup)
 
 
 async def refresh_card(bot: Bot, chat_id: int, message_id: int | None, db: Storage, settings: Settings,
@@ -57,8 +61,8 @@ async def refresh_card(bot: Bot, chat_id: int, message_id: int | None, db: Stora
     ticket = await db.get_ticket(ticket_id)
     if message_id is None or ticket is None:
         return
-    card = await staff_card_whole(db, settings, ticket, lang, now)
-    text, markup = card.text, await staff_keyboard(db, settings, ticket, grants, card)
+    card, markup = await staff_card(db, settings, ticket, grants, lang, now)
+    text = card.text
     try:
         await bot.edit_message_text(text=text, chat_id=chat_id, message_id=message_id, reply_markup=markup)
     except TelegramBadRequest as error:
@@ -131,7 +135,7 @@ async def view(query: CallbackQuery, callback_data: StaffTicketCb, db: Storage, 
         return
     await query.answer()
     if callback_data.action == "full":
-        await send_whole(query, (await staff_card_whole(db, settings, ticket, lang, clock())).whole)
+        await send_whole(query, (await staff_card(db, settings, ticket, grants, lang, clock()))[0].whole)
         return
     await send_staff_card(query.bot, query.message.chat.id, db, settings, ticket, grants, lang, clock())
 
@@ -145,7 +149,7 @@ async def resident_full_text(query: CallbackQuery, callback_data: ResidentTicket
     if ticket is not None and await concerns(db, ticket, user_id):
         whole = (await resident_view(db, settings, ticket, user_id, lang)).whole
     elif ticket is not None and await viewable(db, ticket.id, grants):
-        whole = (await staff_card_whole(db, settings, ticket, lang, clock())).whole
+        whole = (await staff_card(db, settings, ticket, grants, lang, clock()))[0].whole
     else:
         await query.answer(ticket_error_text(NotAllowed(callback_data.ticket_id)), show_alert=True)
         return

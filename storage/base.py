@@ -20,6 +20,7 @@ from domain.models import (
     Attachment,
     PublicPost,
     Resident,
+    ReturnVisit,
     Role,
     RoleGrant,
     StaffMember,
@@ -27,6 +28,8 @@ from domain.models import (
     Ticket,
     TicketEvent,
     Tier,
+    VisitOutcome,
+    VisitReason,
 )
 from domain.digest import DigestChoice
 from domain.shops import Inspection, NewInspection, Shop, ShopRating, ShopScore, Site
@@ -52,6 +55,7 @@ class NewTicket:
     waiting_tier: Tier | None = None  # see Ticket.waiting_tier
     # Identifies the Telegram update that asked for it, so a redelivered update files nothing new.
     source_key: str | None = None
+    callback_phone: str | None = None  # see Ticket.callback_phone
 
 
 @dataclass(frozen=True)
@@ -96,6 +100,10 @@ class TicketChange:
     # Clear reminded_at and the recorded misses: a new deadline gets its own reminder and misses.
     new_deadline_window: bool = False
     after_attachments: tuple[Attachment, ...] = field(default_factory=tuple)
+    confirm_reminded_at: int | None = None
+    # Also open a return visit (回访) for this reason at this tier, with its VISIT_DUE event, unless
+    # the ticket has one for that reason already.
+    return_visit: tuple[VisitReason, Tier] | None = None
 
 
 class Storage(ABC):
@@ -186,9 +194,6 @@ class Storage(ABC):
     async def set_language(self, telegram_id: int, language: str) -> None: ...
 
     @abstractmethod
-    async def set_phone(self, telegram_id: int, phone: str) -> None: ...
-
-    @abstractmethod
     async def mark_unreachable(self, telegram_id: int) -> None:
         """They blocked the bot."""
 
@@ -260,6 +265,27 @@ class Storage(ABC):
 
     @abstractmethod
     async def followers(self, ticket_id: int) -> list[int]: ...
+
+    @abstractmethod
+    async def tickets_unconfirmed(self, remind_before: int, close_before: int, limit: int = 500) -> list[Ticket]:
+        """Resolved tickets the resident has not answered: resolved before `close_before`, or
+        before `remind_before` and not yet reminded of this resolution; oldest first."""
+
+    @abstractmethod
+    async def erase_callback_phones(self, closed_before: int) -> int:
+        """Forget the call-back numbers of tickets closed before `closed_before`; returns how many."""
+
+    @abstractmethod
+    async def return_visits(self, ticket_id: int) -> list[ReturnVisit]: ...
+
+    @abstractmethod
+    async def get_return_visit(self, visit_id: int) -> ReturnVisit | None: ...
+
+    @abstractmethod
+    async def record_return_visit(self, visit_id: int, outcome: VisitOutcome, event: TicketEvent,
+                                  notices: Sequence[Notice] = ()) -> bool:
+        """Store the outcome (the visitor is the event's actor) and its VISITED event, unless an
+        outcome is recorded already (then nothing is written and False is returned)."""
 
     @abstractmethod
     async def events(self, ticket_id: int) -> list[TicketEvent]: ...

@@ -32,6 +32,7 @@ from domain.models import (
     Notice,
     PublicPost,
     Resident,
+    ReturnVisit,
     Role,
     RoleGrant,
     StaffMember,
@@ -39,6 +40,8 @@ from domain.models import (
     Ticket,
     TicketEvent,
     Tier,
+    VisitOutcome,
+    VisitReason,
 )
 from domain.deadlines import REMINDER_SHARE
 from domain.digest import DEFAULT_DIGEST_CHOICE, DigestChoice
@@ -70,7 +73,7 @@ TICKET_COLUMNS = (
     "t.resolved_at, t.resolved_tier, t.confirmed_at, t.rating, t.rating_comment, "
     "t.reply_due_at, t.resolve_due_at, t.department, t.tier_since, t.paused_at, t.reminded_at, "
     "(SELECT COUNT(*) FROM ticket_followers f WHERE f.ticket_id = t.id), t.reply_missed_at, t.resolve_missed_at,"
-    " t.waiting_tier"
+    " t.waiting_tier, t.callback_phone, t.closed_at, t.confirm_reminded_at"
 )
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
 _OPEN_SQL = "(" + ",".join("?" * len(_OPEN)) + ")"
@@ -111,17 +114,19 @@ def ticket_from_row(row: Sequence, attachments: tuple[Attachment, ...] = (), aft
         attachments=attachments,
         after_attachments=after,
         waiting_tier=Tier(row[28]) if row[28] else None,
+        callback_phone=row[29],
+        closed_at=row[30],
+        confirm_reminded_at=row[31],
     )
 
 
 USER_COLUMNS = (
-    "u.telegram_id, u.language, u.full_name, u.username, u.phone, u.unreachable, u.telegram_language,"
-    " u.opened_at"
+    "u.telegram_id, u.language, u.full_name, u.username, u.unreachable, u.telegram_language, u.opened_at"
 )
 
 
 def _user(row: Sequence) -> Resident:
-    return Resident(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7])
+    return Resident(row[0], row[1], row[2], row[3], bool(row[4]), row[5], row[6])
 
 
 def _grid(row: Sequence) -> Grid:
@@ -345,7 +350,7 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, Storage):
             " ORDER BY s.role, s.scope",
             (telegram_id,),
         )
-        grants = [RoleGrant(Role(r[8]), r[9]) for r in rows if r[8] is not None]
+        grants = [RoleGrant(Role(r[7]), r[8]) for r in rows if r[7] is not None]
         before = _user(rows[0]) if rows[0][0] is not None else None
         if before is not None and before.reachable and (before.full_name, before.username, before.telegram_language) == (
             full_name, username, telegram_language
@@ -380,9 +385,6 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, Storage):
 
     async def set_language(self, telegram_id: int, language: str) -> None:
         await self._set_user_column(telegram_id, "language", language)
-
-    async def set_phone(self, telegram_id: int, phone: str) -> None:
-        await self._set_user_column(telegram_id, "phone", phone)
 
     async def mark_unreachable(self, telegram_id: int) -> None:
         await self._set_user_column(telegram_id, "unreachable", True)
@@ -448,14 +450,14 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, Storage):
             inserted = yield one(
                 "INSERT INTO tickets(kind, category_code, grid_code, resident_id, share_contact,"
                 " description, lat, lon, status, tier, department, created_at, tier_since,"
-                " reply_due_at, resolve_due_at, source_key, waiting_tier)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                " reply_due_at, resolve_due_at, source_key, waiting_tier, callback_phone)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                 " ON CONFLICT(source_key) DO NOTHING RETURNING id",
                 (ticket.kind.value, ticket.category_code, ticket.grid_code, ticket.resident_id,
                  ticket.share_contact, ticket.description, ticket.lat, ticket.lon,
                  Status.NEW.value, ticket.tier.value, ticket.department, now, now,
                  ticket.reply_due_at, ticket.resolve_due_at, ticket.source_key,
-                 ticket.waiting_tier.value if ticket.waiting_tier else None),
+                 ticket.waiting_tier.value if ticket.waiting_tier else None, ticket.callback_phone),
             )
             if inserted is None:
                 (existing,) = yield one("SELECT id FROM tickets WHERE source_key = ?", (ticket.source_key,))
@@ -498,7 +500,7 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, Storage):
         columns: dict[str, object] = {"status": change.status.value}
         for name in ("grid_code", "department", "assignee_id", "first_reply_at", "resolved_at",
                      "confirmed_at", "rating", "rating_comment", "reply_due_at", "resolve_due_at",
-                     "tier_since", "paused_at", "reminded_at"):
+                     "tier_since", "paused_at", "reminded_at", "confirm_reminded_at"):
             value = getattr(change, name)
             if value is not None:
                 columns[name] = value
@@ -516,6 +518,9 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, Storage):
             # Moved, or taken where it is held: it waits for its own tier only until then.
             columns["waiting_tier"] = change.waiting_tier.value if change.waiting_tier else None
         assignments = ", ".join(f"{name} = ?" for name in columns)
+        if change.status not in OPEN_STATUSES and change.status is not Status.RESOLVED:
+            assignments += ", closed_at = COALESCE(closed_at, ?)"  # closed for good: from the first time
+            columns["closed_at"] = event.at
 
         def write() -> Work[bool]:
             changed = yield one(
@@ -528,12 +533,77 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, Storage):
                 yield run("DELETE FROM ticket_attachments WHERE ticket_id = ? AND stage = 'after'", (ticket_id,))
                 yield self._insert_attachments(ticket_id, "after", change.after_attachments)
             yield self._insert_event(event, changed[0])
+            if change.return_visit is not None:
+                yield from self._open_return_visit(ticket_id, *change.return_visit, event.at, changed[0])
             yield self._insert_notices(notices, event.at)
             return True
 
         if not await self._transaction(write):
             return None
         return await self.get_ticket(ticket_id)
+
+    def _open_return_visit(self, ticket_id: int, reason: VisitReason, tier: Tier, now: int,
+                           ticket_tier: str) -> Work[None]:
+        opened = yield one(
+            "INSERT INTO return_visits(ticket_id, reason, tier, created_at) VALUES (?,?,?,?)"
+            " ON CONFLICT DO NOTHING RETURNING id",
+            (ticket_id, reason.value, tier.value, now),
+        )
+        if opened is not None:
+            data = {"visit_id": opened[0], "reason": reason.value, "tier": tier.value}
+            # With the ticket's own tier: the visit does not move the ticket (statistics read its tier).
+            yield self._insert_event(TicketEvent(ticket_id, now, EventType.VISIT_DUE, None, None, data), ticket_tier)
+
+    async def tickets_unconfirmed(self, remind_before: int, close_before: int, limit: int = 500) -> list[Ticket]:
+        rows = await self._all(
+            f"SELECT {TICKET_COLUMNS} FROM tickets t WHERE t.status = 'resolved'"
+            " AND (t.resolved_at <= ?2 OR (t.resolved_at <= ?1"
+            "      AND (t.confirm_reminded_at IS NULL OR t.confirm_reminded_at < t.resolved_at)))"
+            " ORDER BY t.resolved_at LIMIT ?3",
+            (remind_before, close_before, limit),
+        )
+        return [ticket_from_row(r) for r in rows]
+
+    async def erase_callback_phones(self, closed_before: int) -> int:
+        def write() -> Work[int]:
+            return (yield run(
+                "UPDATE tickets SET callback_phone = NULL WHERE callback_phone IS NOT NULL AND closed_at < ?",
+                (closed_before,),
+            ))
+
+        return await self._transaction(write)
+
+    _VISIT_COLUMNS = "id, ticket_id, reason, tier, created_at, visited_at, visitor_id, outcome"
+
+    @staticmethod
+    def _visit(row: Sequence) -> ReturnVisit:
+        return ReturnVisit(row[0], row[1], VisitReason(row[2]), Tier(row[3]), row[4], row[5], row[6],
+                           VisitOutcome(row[7]) if row[7] else None)
+
+    async def return_visits(self, ticket_id: int) -> list[ReturnVisit]:
+        rows = await self._all(f"SELECT {self._VISIT_COLUMNS} FROM return_visits WHERE ticket_id = ? ORDER BY id",
+                               (ticket_id,))
+        return [self._visit(r) for r in rows]
+
+    async def get_return_visit(self, visit_id: int) -> ReturnVisit | None:
+        row = await self._one(f"SELECT {self._VISIT_COLUMNS} FROM return_visits WHERE id = ?", (visit_id,))
+        return self._visit(row) if row else None
+
+    async def record_return_visit(self, visit_id: int, outcome: VisitOutcome, event: TicketEvent,
+                                  notices: Sequence[Notice] = ()) -> bool:
+        def write() -> Work[bool]:
+            recorded = yield run(
+                "UPDATE return_visits SET visited_at = ?, visitor_id = ?, outcome = ? WHERE id = ? AND visited_at IS NULL",
+                (event.at, event.actor_id, outcome.value, visit_id),
+            )
+            if recorded != 1:
+                return False
+            (tier,) = yield one("SELECT tier FROM tickets WHERE id = ?", (event.ticket_id,))
+            yield self._insert_event(event, tier)
+            yield self._insert_notices(notices, event.at)
+            return True
+
+        return await self._transaction(write)
 
     async def record_event(self, event: TicketEvent, notices: Sequence[Notice] = ()) -> None:
         def write() -> Work[None]:
@@ -592,8 +662,8 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, Storage):
             if kept is None:
                 return False
             merged = yield one(
-                "UPDATE tickets SET status = ? WHERE id = ? AND status = ? RETURNING tier",
-                (Status.MERGED.value, ticket_id, expected.value),
+                "UPDATE tickets SET status = ?, closed_at = ? WHERE id = ? AND status = ? RETURNING tier",
+                (Status.MERGED.value, event.at, ticket_id, expected.value),
             )
             if merged is None:
                 return False

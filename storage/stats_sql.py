@@ -20,7 +20,7 @@ from dataclasses import astuple, dataclass, replace
 from functools import cache
 from typing import Any
 
-from domain.models import Grid, Status, Ticket, Tier
+from domain.models import Grid, Status, Ticket, Tier, VisitOutcome
 from domain.stats import (
     SATISFIED_FROM_RATING,
     CategoryCount,
@@ -65,6 +65,10 @@ _MERGED = _STATUSES.index(Status.MERGED)
 _WITHDRAWN = _STATUSES.index(Status.WITHDRAWN)
 _CLOSED_CODES = f"({_STATUSES.index(Status.RESOLVED)}, {_STATUSES.index(Status.CLOSED)})"
 _DEPARTMENT = _TIERS.index(Tier.DEPARTMENT)
+# A return visit's outcome, as its index in VisitOutcome.
+_OUTCOMES = list(VisitOutcome)
+_OUTCOME_BASE = 4
+assert len(_OUTCOMES) <= _OUTCOME_BASE
 
 
 
@@ -151,7 +155,7 @@ CREATE TEMP TABLE IF NOT EXISTS period_facts (
     created_at {d.integer}, received {d.flag}, status {d.integer}, tier {d.integer}, response_at {d.integer},
     responded_on_time {d.flag}, closed_at {d.integer}, closed_tier {d.integer}, closed_late {d.flag},
     first_time {d.flag}, overdue {d.flag}, reopened {d.flag}, returned {d.flag}, urges {d.integer},
-    confirmed {d.flag}, stars {d.integer}
+    confirmed {d.flag}, stars {d.integer}, auto_closed {d.flag}, visit {d.flag}, visit_outcome {d.integer}
 )"""
     table = f"{d.temp}.period_facts"
     # One row per ticket of the scope's grids, from its events before :end, received in the period
@@ -169,7 +173,7 @@ SELECT id, grid_code, category_code, COALESCE(substr(sent_to, {_SENT_TO_DIGITS +
     CASE WHEN last_status % {_STATUS_BASE} IN {_CLOSED_CODES} THEN closing % {_TIER_BASE} END,
     resolve_miss IS NOT NULL AND resolve_miss < closing / {_TIER_BASE},
     detour IS NULL, resolve_miss IS NOT NULL, reopened, returned, urges, confirmed,
-    rating % {_STATUS_BASE}
+    rating % {_STATUS_BASE}, auto_closed, visit, visit_outcome % {_OUTCOME_BASE}
 FROM (
     SELECT t.id, t.category_code, t.department, t.created_at,
         COALESCE((SELECT {json_text("h.data", "from")} FROM ticket_events h
@@ -180,8 +184,8 @@ FROM (
             AS sent_to,
         MAX(e.id * {_STATUS_BASE} + {_code("e.status", _STATUSES)}) AS last_status,
         MAX(e.id * {_TIER_BASE} + {_code("e.tier", _TIERS)}) AS last_tier,
-        MIN(CASE WHEN e.type IN ('replied', 'resolved') THEN e.id END) AS response_id,
-        MIN(CASE WHEN e.type IN ('replied', 'resolved') THEN e.at END) AS response_at,
+        MIN(CASE WHEN e.type IN ('replied', 'resolved', 'phoned') THEN e.id END) AS response_id,
+        MIN(CASE WHEN e.type IN ('replied', 'resolved', 'phoned') THEN e.at END) AS response_at,
         MIN(CASE WHEN e.type = 'deadline_missed' AND {json_text("e.data", "deadline")} = 'reply'
             THEN e.id END) AS reply_miss,
         MIN(CASE WHEN e.type = 'deadline_missed' AND {json_text("e.data", "deadline")} = 'resolve'
@@ -195,7 +199,11 @@ FROM (
         {d.count_of.format(condition="e.type = 'urged'")} AS urges,
         {d.any_of.format(condition="e.type = 'confirmed'")} AS confirmed,
         MAX(CASE WHEN e.type = 'rated'
-            THEN e.id * {_STATUS_BASE} + {d.json_int.format(column="e.data", key="stars")} END) AS rating
+            THEN e.id * {_STATUS_BASE} + {d.json_int.format(column="e.data", key="stars")} END) AS rating,
+        {d.any_of.format(condition="e.type = 'auto_closed'")} AS auto_closed,
+        {d.any_of.format(condition="e.type = 'return_visit_due'")} AS visit,
+        MAX(CASE WHEN e.type = 'return_visited'
+            THEN e.id * {_OUTCOME_BASE} + {_code(json_text("e.data", "outcome"), _OUTCOMES)} END) AS visit_outcome
     FROM tickets t JOIN ticket_events e ON e.ticket_id = t.id AND e.at < :end
     WHERE {{which}}
     GROUP BY t.id
@@ -233,6 +241,10 @@ ON CONFLICT DO NOTHING"""
         "close_seconds": d.sum_of.format(value=f"CASE WHEN {_C} THEN closed_at - created_at END"),
         **{f"closed_in_{tier.value}": d.count_of.format(condition=f"{_C} AND closed_tier = {i}")
            for i, tier in enumerate(_TIERS)},
+        "auto_closed": d.count_of.format(condition=f"{_C} AND auto_closed"),
+        "visits": d.count_of.format(condition=f"{_C} AND visit"),
+        **{f"visits_{o.value}": d.count_of.format(condition=f"{_C} AND visit AND visit_outcome = {i}")
+           for i, o in enumerate(_OUTCOMES)},
     }
     tally = ", ".join(column_of[name] for name in Tally._fields)
     return StatsSql(

@@ -30,6 +30,7 @@ from aiogram.methods import TelegramMethod
 from aiogram.types import (
     CallbackQuery,
     Chat,
+    Contact,
     Document,
     InaccessibleMessage,
     InlineKeyboardMarkup,
@@ -242,6 +243,13 @@ class Harness:
 
     async def location(self, user: User, lat: float, lon: float) -> list[TelegramMethod]:
         return await self.send(user, location=Location(latitude=lat, longitude=lon))
+
+    async def contact(self, user: User, phone_number: str, owner_id: int | None = None) -> list[TelegramMethod]:
+        """A shared contact: the sender's own (Telegram's contact button) unless `owner_id` names
+        another user (0: a contact without a Telegram account)."""
+        owner = user.id if owner_id is None else owner_id
+        return await self.send(user, contact=Contact(phone_number=phone_number, first_name=user.first_name,
+                                                     user_id=owner or None))
 
     async def sticker(self, user: User) -> list[TelegramMethod]:
         return await self.send(user, sticker=Sticker(file_id="st", file_unique_id="stu", type="regular",

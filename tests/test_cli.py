@@ -62,6 +62,23 @@ def test_settings_defaults_and_errors(env, monkeypatch):
         load_settings()
 
 
+def test_follow_up_days_are_checked(env, monkeypatch):
+    for name in ("PHONE_RETENTION_DAYS", "CONFIRM_REMINDER_DAYS", "AUTO_CLOSE_DAYS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    assert (settings.phone_retention_days, settings.confirm_reminder_days, settings.auto_close_days) == (30, 3, 7)
+    for name, value in (("PHONE_RETENTION_DAYS", "0"), ("PHONE_RETENTION_DAYS", "ten"), ("AUTO_CLOSE_DAYS", "-1")):
+        monkeypatch.setenv(name, value)
+        with pytest.raises(SettingsError, match=name):
+            load_settings()
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("CONFIRM_REMINDER_DAYS", "7")
+    with pytest.raises(SettingsError, match="CONFIRM_REMINDER_DAYS"):
+        load_settings()
+    monkeypatch.setenv("AUTO_CLOSE_DAYS", "14")
+    assert load_settings().auto_close_days == 14
+
+
 def test_dotenv_file_is_read_and_environment_wins(env, monkeypatch):
     (env / ".env").write_text("DEFAULT_LANGUAGE=en\nTICKET_PREFIX=AB\n", encoding="utf-8")
     monkeypatch.setenv("TICKET_PREFIX", "CD")

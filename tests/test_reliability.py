@@ -392,17 +392,20 @@ async def test_one_log_line_per_update_without_token_or_phone(harness, caplog):
     phone = "+8613912345678"
     resident = h.user(RESIDENT, "en")
     await h.send(resident, "/start")
-    await h.db.set_phone(RESIDENT, phone)
     caplog.clear()
     # INFO, as `gridbot run` sets it up (at DEBUG, aiosqlite prints every SQL parameter).
     with caplog.at_level(logging.INFO):
         await start_form(h, resident, "Call me on " + phone)
         await h.send(resident, "✅ Done")
+        await h.tap(resident, FormCb(action="callback"))
+        await h.contact(resident, phone.lstrip("+"))  # shared with the contact button (call me back)
         await h.tap(resident, FormCb(action="contact"))
         await h.tap(resident, FormCb(action="confirm"))
+    assert (await h.db.resident_tickets(RESIDENT))[0].callback_phone == phone
     update_lines = [r.getMessage() for r in caplog.records if r.name == "gridbot.updates"]
     assert [line.split()[2] for line in update_lines] == [
-        "message", "callback_query", "callback_query", "message", "message", "callback_query", "callback_query"
+        "message", "callback_query", "callback_query", "message", "message", "callback_query", "message",
+        "callback_query", "callback_query",
     ]
     assert all(line.endswith(" ms") for line in update_lines)
     everything = "\n".join(r.getMessage() for r in caplog.records)
