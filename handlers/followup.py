@@ -10,8 +10,8 @@ from aiogram import F, Router
 from aiogram.fsm.context import FSMContext
 from aiogram.filters import StateFilter
 from aiogram.types import CallbackQuery, Message, ReplyKeyboardRemove
-from bot.catalogs import gettext as _
 
+from bot.catalogs import gettext as _
 from bot.config import Settings
 from bot.texts import ticket_error_text, visit_outcome_name
 from domain.models import RoleGrant, VisitOutcome
