@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from storage.sql import SqlStorage, migrations
+from storage.sql import SqlStorage, pending_migrations
 from storage.statements import Statement, Work
 from storage.stats_sql import POSTGRES_STATS
 
@@ -124,16 +124,15 @@ class PostgresStorage(SqlStorage):
             await connection.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
             )
-            current = await connection.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")
-            for version, script in migrations("migrations_pg"):
-                if version > current:
-                    await connection.execute(script)
-                    await connection.execute(
-                        "INSERT INTO schema_migrations(version, applied_at)"
-                        " VALUES ($1, CAST(EXTRACT(EPOCH FROM now()) AS BIGINT))",
-                        version,
-                    )
-        await self._after_migrations(fresh=current == 0)
+            applied = {row[0] for row in await connection.fetch("SELECT version FROM schema_migrations")}
+            for version, script in pending_migrations("migrations_pg", applied):
+                await connection.execute(script)
+                await connection.execute(
+                    "INSERT INTO schema_migrations(version, applied_at)"
+                    " VALUES ($1, CAST(EXTRACT(EPOCH FROM now()) AS BIGINT))",
+                    version,
+                )
+        await self._after_migrations(fresh=not applied)
 
     async def _transaction(self, work: Callable[[], Work[T]], durable: bool = True, write: bool = True) -> T:
         begin = "BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"

@@ -67,6 +67,12 @@ def migrations(folder: str = "migrations") -> list[tuple[int, str]]:
     return sorted(found)
 
 
+def pending_migrations(folder: str, applied: set[int]) -> list[tuple[int, str]]:
+    """The scripts of `folder` not yet applied, in order. Every number is checked, not only those
+    above the highest applied: work landed in parallel can add a lower number after a higher one."""
+    return [(version, script) for version, script in migrations(folder) if version not in applied]
+
+
 TICKET_COLUMNS = (
     "t.id, t.kind, t.category_code, t.grid_code, t.resident_id, t.share_contact, t.description, "
     "t.lat, t.lon, t.status, t.tier, t.assignee_id, t.created_at, t.first_reply_at, "

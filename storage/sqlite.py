@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from storage.sql import SqlStorage, migrations
+from storage.sql import SqlStorage, migrations, pending_migrations
 from storage.statements import Statement, Work
 from storage.stats_sql import SQLITE_STATS
 
@@ -70,14 +70,31 @@ class SqliteStorage(SqlStorage):
     async def _migrate(self) -> None:
         async with self._db.execute("PRAGMA user_version") as cur:
             (current,) = await cur.fetchone()
-        for version, script in migrations():
-            if version <= current:
-                continue
+        async with self._db.execute("SELECT 1 FROM sqlite_master WHERE name = 'schema_migrations'") as cur:
+            recorded = await cur.fetchone() is not None
+        if not recorded:
+            # Databases from before this table kept only the highest version (user_version): every
+            # script up to it was applied.
+            await self._db.executescript(
+                "BEGIN IMMEDIATE;CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY);"
+                + "".join(
+                    f"INSERT INTO schema_migrations(version) VALUES ({version});"
+                    for version, _ in migrations()
+                    if version <= current
+                )
+                + "COMMIT;"
+            )
+        async with self._db.execute("SELECT version FROM schema_migrations") as cur:
+            applied = {row[0] for row in await cur.fetchall()}
+        for version, script in pending_migrations("migrations", applied):
             # executescript commits first; the script itself is one transaction with its version.
             await self._db.executescript(
-                f"BEGIN IMMEDIATE;\n{script}\nPRAGMA user_version={version};\nCOMMIT;"
+                f"BEGIN IMMEDIATE;\n{script}\n"
+                f"INSERT INTO schema_migrations(version) VALUES ({version});\n"
+                f"PRAGMA user_version={max(version, current)};\nCOMMIT;"
             )
-        await self._after_migrations(fresh=current == 0)
+            current = max(version, current)
+        await self._after_migrations(fresh=not applied)
 
     async def _transaction(self, work: Callable[[], Work[T]], durable: bool = True, write: bool = True) -> T:
         """One transaction in a single trip to the database thread.

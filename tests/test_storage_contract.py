@@ -117,3 +117,30 @@ def test_placeholders_are_numbered_for_postgresql():
     assert numbered("SELECT ?1 WHERE x <= ?1 LIMIT ?2") == ("SELECT $1 WHERE x <= $1 LIMIT $2", ())
     assert numbered("SELECT :end, '?:x', e.id::text WHERE s >= :start AND t < :end") == (
         "SELECT $1, '?:x', e.id::text WHERE s >= $2 AND t < $1", ("end", "start"))
+
+
+async def test_a_migration_landed_after_a_higher_one_is_still_applied(database, monkeypatch):
+    """Work landed in parallel can add migration 15 after a database already has 17: a database
+    that has 17 must still get 15 when it next opens."""
+    import storage.sql
+
+    real = storage.sql.migrations
+
+    def with_extra(extra):
+        def scripts(folder="migrations"):
+            return sorted([*real(folder), *((version, f"CREATE TABLE {table} (x INTEGER);") for version, table in extra)])
+
+        return scripts
+
+    monkeypatch.setattr(storage.sql, "migrations", with_extra([(9002, "landed_first")]))
+    monkeypatch.setattr("storage.sqlite.migrations", storage.sql.migrations)
+    first = await open_storage(database)
+    await first.close()
+
+    monkeypatch.setattr(storage.sql, "migrations", with_extra([(9001, "landed_later"), (9002, "landed_first")]))
+    monkeypatch.setattr("storage.sqlite.migrations", storage.sql.migrations)
+    again = await open_storage(database)
+    try:
+        assert await again._all("SELECT x FROM landed_later") == []
+    finally:
+        await again.close()
