@@ -3,12 +3,15 @@ to staff, additions from /my, staff replies and resolutions; end to end, in both
 
 from __future__ import annotations
 
+import sqlite3
+
 from aiogram.methods import SendMediaGroup, SendMessage, SendPhoto, SendVideo, SendVideoNote, SendVoice
 from aiogram.types import InputMediaPhoto, InputMediaVideo
 
 from domain.media import MAX_FILE_BYTES
-from domain.models import EventType, MediaKind
+from domain.models import Attachment, EventType, MediaKind
 from handlers.callbacks import CategoryCb, FormCb, KindCb, ResidentTicketCb, StaffTicketCb
+from storage.sqlite import SqliteStorage, migrations
 from tests.conftest import WORKER_DL01, joined, last_buttons, to_chat
 
 RESIDENT = 1001
@@ -163,3 +166,26 @@ async def test_after_media_of_a_resolution_reach_the_resident(harness):
     assert [type(c) for c in to_resident][:2] == [SendVideo, SendVideoNote]
     assert to_resident[0].video == "after-video" and to_resident[1].video_note == "after-round"
     assert "Pipe replaced" in to_resident[-1].text
+
+
+async def test_migration_0015_keeps_the_photos_of_tickets_filed_before(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    for version, script in migrations():
+        if version < 15:
+            old.executescript(f"BEGIN;\n{script}\nPRAGMA user_version={version};\nCOMMIT;")
+    old.execute("INSERT INTO tickets(id, kind, category_code, grid_code, resident_id, description, status,"
+                " created_at) VALUES (7, 'complaint', 'water', 'DL01', 1001, '漏水', 'new', 1)")
+    old.executemany("INSERT INTO ticket_photos(ticket_id, stage, position, file_id, file_unique_id)"
+                    " VALUES (7, ?, ?, ?, ?)", [("report", 0, "old-1", "u1"), ("report", 1, "old-2", "u2"),
+                                                ("after", 0, "old-after", "u3")])
+    old.commit()
+    old.close()
+
+    db = await SqliteStorage.open(path)
+    try:
+        ticket = await db.get_ticket(7)
+        assert ticket.attachments == (Attachment("old-1", "u1"), Attachment("old-2", "u2"))
+        assert ticket.after_attachments == (Attachment("old-after", "u3", MediaKind.PHOTO),)
+    finally:
+        await db.close()

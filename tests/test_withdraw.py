@@ -14,6 +14,7 @@ from tests.test_ticket_loop import file_ticket
 
 RESIDENT = 1001
 FOLLOWER = 1002
+OFFICIAL = 701  # 镇长, an official of the town
 
 
 async def test_withdrawing_asks_a_reason_and_a_confirmation_then_tells_the_holder(harness):
@@ -64,6 +65,14 @@ async def test_withdrawing_asks_a_reason_and_a_confirmation_then_tells_the_holde
             b[1] for b in last_buttons(calls, resident.id)}
         calls = await h.tap(resident, withdraw)
         assert (await h.db.get_ticket(ticket.id)).status is Status.WITHDRAWN and calls
+
+    # The officials' report counts both apart, in either language.
+    h.clock.advance(60)  # "so far" counts what happened before this moment
+    for language, line in (("zh", "居民撤回、不计入：2"), ("en", "Withdrawn by the resident and not counted: 2")):
+        await h.db.set_language(OFFICIAL, language)
+        calls = await h.send(h.user(OFFICIAL, language), "/stats 2025-W47")  # the harness's week, so far
+        out = joined(calls, OFFICIAL)
+        assert line in out and ("受理：0 件" in out or "Received: 0 tickets" in out)
 
 
 async def test_only_the_filer_withdraws_and_followers_read_the_status(harness):
