@@ -43,6 +43,19 @@ def report_photos(ticket: Ticket) -> tuple[Attachment, ...]:
     return tuple(a for a in ticket.attachments if a.kind is MediaKind.PHOTO)
 
 
+# Pins are rounded to about 100 m: a report's location may be the resident's doorstep.
+PIN_DECIMALS = 3
+
+
+def pin_location(ticket: Ticket, grid: Grid | None) -> tuple[float, float] | None:
+    """Where the board's map puts the ticket: its location, rounded, or else its grid's."""
+    if ticket.lat is not None and ticket.lon is not None:
+        return round(ticket.lat, PIN_DECIMALS), round(ticket.lon, PIN_DECIMALS)
+    if grid is not None and grid.lat is not None and grid.lon is not None:
+        return grid.lat, grid.lon
+    return None
+
+
 def reviews(grants: Iterable[RoleGrant], ticket: Ticket, grid: Grid | None, towns: BoardTowns) -> bool:
     """Whether the person's card of the ticket offers the public board's review."""
     return grid is not None and may_moderate(grants, grid) and may_go_public(ticket, grid, towns)
@@ -127,7 +140,22 @@ class BoardService:
         RECENT_DAYS, newest first, with their photos."""
         if town not in self.towns.towns:
             return []
-        grids = {g.code: g for g in await self.storage.list_grids() if g.town == town}
+        return [(t, p) for t, p, _ in await self.published({town}, self.clock() - RECENT_SECONDS)]
+
+    async def published(self, towns: Iterable[str], closed_since: int) -> list[tuple[Ticket, PublicPost, Grid]]:
+        """The approved tickets of these board towns, open or closed at or after `closed_since`,
+        newest first, each with its decision and grid."""
+        wanted = set(towns) & self.towns.towns
+        grids = {g.code: g for g in await self.storage.list_grids() if g.town in wanted}
         # A town that stops publishing suggestions takes those it published off its board.
-        return [(t, p) for t, p in await self.storage.public_posts(list(grids), self.clock() - RECENT_SECONDS)
+        return [(t, p, grids[t.grid_code]) for t, p in await self.storage.public_posts(list(grids), closed_since)
                 if may_go_public(t, grids[t.grid_code], self.towns)]
+
+    async def published_ticket(self, ticket_id: int) -> tuple[Ticket, PublicPost, Grid] | None:
+        """One approved ticket of a board town, however long ago it closed; None for any other."""
+        ticket = await self.storage.get_ticket(ticket_id)
+        grid = await self.storage.get_grid(ticket.grid_code) if ticket else None
+        if ticket is None or grid is None or not may_go_public(ticket, grid, self.towns):
+            return None
+        post = await self.storage.public_post(ticket_id)
+        return (ticket, post, grid) if post is not None and post.public else None

@@ -15,10 +15,9 @@ from aiohttp import web
 
 from bot.config import Settings
 from storage.base import Storage
+from web.keys import CLOCK, SETTINGS, STORAGE
+from web.open311 import add_open311
 
-SETTINGS = web.AppKey("settings", Settings)
-STORAGE = web.AppKey("storage", Storage)
-CLOCK = web.AppKey("clock", Callable[[], int])
 # The port `gridbot web` listens on when WEB_PORT is not set.
 DEFAULT_WEB_PORT = 8080
 
@@ -39,6 +38,7 @@ def create_app(settings: Settings, storage: Storage, clock: Callable[[], int] = 
     app[STORAGE] = storage
     app[CLOCK] = clock
     app.router.add_get("/healthz", healthz)
+    add_open311(app)
     return app
 
 

@@ -1,0 +1,159 @@
+"""Open311 GeoReport v2 (issue 15), read through a client written from the spec (tests/georeport_client.py):
+every endpoint, filter and error, in JSON and XML; only approved public tickets, with their approved
+text, never the resident's original words or identity."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from domain.board import BoardService
+from domain.models import BoardTowns, EventType, Kind, Role, RoleGrant, Status, TicketEvent
+from storage.base import NewTicket, TicketChange
+from tests.conftest import VILLAGE_DL, open_harness
+from tests.georeport_client import GeoReportClient, GeoReportError
+from web.app import create_app
+
+TOWN = "西岗镇"
+BOARD = BoardTowns(frozenset({TOWN}))
+VILLAGE = [RoleGrant(Role.VILLAGE, "东里村")]
+RESIDENT = 4242
+ORIGINAL = "张三家门口水管漏水，电话13812345678"
+DAY = 86400
+
+
+@pytest.fixture
+async def api(tmp_path, caplog, database):
+    """The test town with these tickets, and a GeoReport client of each format on its web server."""
+    async with open_harness(tmp_path, caplog, database, board=BOARD) as h:
+        board = BoardService(h.db, h.clock, BOARD)
+        now = h.clock()
+
+        async def filed(kind=Kind.REPORT, category="water", grid="DL01", days_ago=0, lat=None, lon=None,
+                        public: bool | None = True) -> int:
+            ticket, _ = await h.db.create_ticket(NewTicket(
+                kind, category, grid, RESIDENT, ORIGINAL, lat=lat, lon=lon,
+                reply_due_at=now - days_ago * DAY + 3600, resolve_due_at=now - days_ago * DAY + 2 * DAY), now - days_ago * DAY)
+            if public is True:
+                await board.publish(ticket.id, VILLAGE_DL, VILLAGE, f"水管漏水 {ticket.id}", [])
+            elif public is False:
+                await board.keep_private(ticket.id, VILLAGE_DL, VILLAGE)
+            return ticket.id
+
+        ids = {
+            "old": await filed(days_ago=100),
+            "roads": await filed(category="roads", grid="DL02", days_ago=10, lat=34.812345, lon=117.176543),
+            "open": await filed(days_ago=1),
+            "undecided": await filed(public=None),
+            "private": await filed(public=False),
+            "complaint": await filed(kind=Kind.COMPLAINT, public=None),
+        }
+        event = TicketEvent(ids["roads"], now, EventType.RESOLVED, VILLAGE_DL, "修好了")
+        await h.db.change_ticket(ids["roads"], Status.NEW, TicketChange(Status.RESOLVED, resolved_at=now), event)
+        server = TestClient(TestServer(create_app(h.settings, h.db, h.clock)))
+        await server.start_server()
+        base = str(server.make_url("/open311/v2"))
+        yield h, ids, {fmt: GeoReportClient(server.session, base, fmt) for fmt in ("json", "xml")}
+        await server.close()
+
+
+def same(value) -> str:
+    """A field as both formats give it (XML has no numbers and no empty strings)."""
+    return "" if value is None else str(value)
+
+
+async def test_discovery_and_services(api):
+    h, ids, clients = api
+    codes = [c.code for c in await h.db.list_categories()]
+    for fmt, client in clients.items():
+        [endpoint] = (await client.discovery())["endpoints"]
+        assert endpoint["url"] == client.base and endpoint["specification"] == "http://wiki.open311.org/GeoReport_v2"
+        assert set(endpoint["formats"]) == {"application/json", "text/xml"}
+        services = await client.services()
+        assert [s["service_code"] for s in services] == codes
+        water = services[codes.index("water")]
+        assert (water["service_name"], water["group"], same(water["metadata"])) == ("供水", "水务局", "False" if fmt == "json" else "false")
+        assert (await client.service_definition("water"))["attributes"] == []
+        with pytest.raises(GeoReportError) as refused:
+            await client.service_definition("no_such_service")
+        assert refused.value.status == 404
+
+
+async def test_requests_lists_only_approved_public_tickets_in_the_window(api):
+    h, ids, clients = api
+    for client in clients.values():
+        listed = await client.requests()  # the last 90 days by default
+        assert [r["service_request_id"] for r in listed] == [str(ids["open"]), str(ids["roads"])]
+        roads = listed[1]
+        assert roads["status"] == "closed" and roads["status_notes"] == "已解决，等待反映人确认"
+        assert roads["description"] == f"水管漏水 {ids['roads']}"  # the approved text
+        assert (roads["service_code"], roads["service_name"]) == ("roads", "道路交通")
+        assert roads["agency_responsible"] == "东里二网格" and same(roads["expected_datetime"]) == ""
+        assert roads["address"] == "西岗镇东里村东里二网格" and roads["address_id"] == "DL02"
+        assert (float(roads["lat"]), float(roads["long"])) == (34.812, 117.177)  # rounded as the board's pin
+        opened = listed[0]
+        assert opened["status"] == "open" and opened["status_notes"] == "已受理，等待承办"
+        assert opened["expected_datetime"] == w3c_days_ago(h, -1)  # filed a day ago, to resolve in two
+        assert float(opened["lat"]) == 34.8105  # no location of its own: its grid's
+
+
+async def test_filters(api):
+    h, ids, clients = api
+    for client in clients.values():
+        async def listed(**filters) -> list[int]:
+            return sorted(int(r["service_request_id"]) for r in await client.requests(**filters))
+
+        assert await listed(start_date="2000-01-01T00:00:00Z", end_date="2100-01-01T00:00:00+08:00") == \
+            sorted([ids["old"], ids["roads"], ids["open"]])
+        assert await listed(status="open", start_date="2000-01-01") == sorted([ids["old"], ids["open"]])
+        assert await listed(status="closed") == [ids["roads"]]
+        assert await listed(service_code="roads") == [ids["roads"]]
+        assert await listed(service_code="power") == []
+        # Ids override the dates; tickets that are not public are not found by id either.
+        wanted = ",".join(str(ids[k]) for k in ("old", "undecided", "private", "complaint"))
+        assert await listed(service_request_id=wanted) == [ids["old"]]
+        start = w3c_days_ago(h, 5)
+        assert await listed(start_date=start) == [ids["open"]]
+        assert await listed(end_date=start) == [ids["roads"]]  # the 90 days before it
+        for bad in ({"status": "pending"}, {"start_date": "yesterday"}, {"end_date": "2026-01-01T00:00:00"},
+                    {"service_request_id": "1,x"}, {"start_date": "2026-02-01", "end_date": "2026-01-01"}):
+            with pytest.raises(GeoReportError) as refused:
+                await client.requests(**bad)
+            assert refused.value.status == 400 and next(iter(bad)) in refused.value.errors[0]["description"]
+
+
+def w3c_days_ago(h, days: int) -> str:
+    return datetime.fromtimestamp(h.clock() - days * DAY, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def test_one_request_and_errors(api):
+    h, ids, clients = api
+    for client in clients.values():
+        found = await client.request(str(ids["old"]))  # by id, however old
+        assert found["service_request_id"] == str(ids["old"]) and found["description"] == f"水管漏水 {ids['old']}"
+        for hidden in ("undecided", "private", "complaint"):
+            with pytest.raises(GeoReportError) as refused:
+                await client.request(str(ids[hidden]))
+            assert refused.value.status == 404
+        for nonsense in ("999999", "abc"):
+            with pytest.raises(GeoReportError) as refused:
+                await client.request(nonsense)
+            assert refused.value.status == 404
+    with pytest.raises(GeoReportError) as refused:
+        await GeoReportClient(clients["json"].session, clients["json"].base, "csv").requests()
+    assert refused.value.status == 404
+
+
+async def test_no_resident_identity_and_cors_only_for_reading(api):
+    h, ids, clients = api
+    session, base = clients["json"].session, clients["json"].base
+    for fmt in ("json", "xml"):
+        for resource in ("requests", f"requests/{ids['old']}", "services", "discovery"):
+            async with session.get(f"{base}/{resource}.{fmt}", params={"start_date": "2000-01-01"}) as response:
+                body = await response.text()
+                assert response.headers["Access-Control-Allow-Origin"] == "*"
+                assert str(RESIDENT) not in body and "13812345678" not in body and "张三" not in body
+    async with session.post(f"{base}/requests.json") as response:
+        assert "Access-Control-Allow-Origin" not in response.headers

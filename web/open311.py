@@ -1,0 +1,213 @@
+"""Open311 GeoReport v2 under /open311/v2/ (wiki.open311.org/GeoReport_v2), in JSON and XML.
+
+Read-only here: discovery, the services (our categories) and the public tickets as service
+requests. What a ticket shows and which tickets are public come from domain/board.py and
+domain/open311.py; this module parses the query and writes the answer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from xml.etree import ElementTree
+
+from aiohttp import web
+
+from bot.catalogs import Catalogs
+from bot.catalogs import gettext as _
+from domain.board import BoardService, pin_location
+from domain.models import Category, Grid, PublicPost, Status, Ticket
+from domain.open311 import (
+    MAX_REQUESTS,
+    InvalidQuery,
+    RequestQuery,
+    agency_responsible,
+    expected_at,
+    open311_status,
+    updated_at,
+    w3c,
+)
+from web.keys import CLOCK, SETTINGS, STORAGE
+
+PREFIX = "/open311/v2"
+SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+CONTENT_TYPES = {"json": "application/json", "xml": "text/xml"}
+CATALOGS = web.AppKey("open311_catalogs", Catalogs)
+# The element each list's items get in XML, by the list's element (the spec's examples).
+XML_ITEMS = {
+    "services": "service", "service_requests": "request", "attributes": "attribute", "values": "value",
+    "endpoints": "endpoint", "formats": "format", "errors": "error",
+}
+
+
+def status_notes(status: Status) -> str:
+    """The state in plain words for anyone reading the board."""
+    return {
+        Status.NEW: _("Received, waiting to be taken up"),
+        Status.IN_PROGRESS: _("Being handled"),
+        Status.WAITING_RESIDENT: _("Waiting for more details from the person who reported it"),
+        Status.RESOLVED: _("Resolved, waiting for the person who reported it to confirm"),
+        Status.REOPENED: _("Reopened: the person who reported it says it is not solved"),
+        Status.CLOSED: _("Closed: the person who reported it confirmed it is solved"),
+        Status.MERGED: _("Merged into another report"),
+        Status.WITHDRAWN: _("Withdrawn by the person who reported it"),
+    }[status]
+
+
+def service(category: Category, language: str) -> dict:
+    other = "en" if language == "zh" else "zh"
+    return {
+        "service_code": category.code, "service_name": category.name(language),
+        "description": category.name(other), "metadata": False, "type": "realtime",
+        "keywords": "", "group": category.department,
+    }
+
+
+def service_request(ticket: Ticket, post: PublicPost, grid: Grid, category: Category | None, language: str) -> dict:
+    """A public ticket as the spec's service request: the approved text, the grid as the address,
+    the location as rounded as the board's pin."""
+    pin = pin_location(ticket, grid)
+    return {
+        "service_request_id": str(ticket.id),
+        "status": open311_status(ticket.status),
+        "status_notes": status_notes(ticket.status),
+        "service_name": category.name(language) if category else ticket.category_code,
+        "service_code": ticket.category_code,
+        "description": post.text,
+        "agency_responsible": agency_responsible(ticket, grid),
+        "service_notice": "",
+        "requested_datetime": w3c(ticket.created_at),
+        "updated_datetime": w3c(updated_at(ticket, post)),
+        "expected_datetime": w3c(expected_at(ticket)),
+        "address": f"{grid.town}{grid.village}{grid.name}",
+        "address_id": grid.code,
+        "zipcode": "",
+        "lat": pin[0] if pin else None,
+        "long": pin[1] if pin else None,
+        "media_url": "",
+    }
+
+
+def to_xml(root: str, value: object) -> bytes:
+    element = ElementTree.Element(root)
+    _fill(element, value)
+    return b'<?xml version="1.0" encoding="UTF-8"?>' + ElementTree.tostring(element, encoding="utf-8")
+
+
+def _fill(element: ElementTree.Element, value: object) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _fill(ElementTree.SubElement(element, key), item)
+    elif isinstance(value, list):
+        for item in value:
+            _fill(ElementTree.SubElement(element, XML_ITEMS[element.tag]), item)
+    elif isinstance(value, bool):
+        element.text = "true" if value else "false"
+    elif value is not None:
+        element.text = str(value)
+
+
+def answer(fmt: str, root: str, value: object, status: int = 200) -> web.Response:
+    if fmt == "xml":
+        return web.Response(body=to_xml(root, value), status=status, content_type="text/xml", charset="utf-8")
+    return web.Response(text=json.dumps(value, ensure_ascii=False), status=status,
+                        content_type="application/json", charset="utf-8")
+
+
+def error(fmt: str, status: int, description: str) -> web.Response:
+    """The spec's error answer: a list of {code, description}."""
+    return answer(fmt, "errors", [{"code": status, "description": description}], status)
+
+
+def formatted(handler: Callable) -> Callable:
+    """Handlers for `<resource>.json` and `<resource>.xml`, speaking in the town's language; any
+    other format is a 404 in JSON."""
+
+    async def handle(request: web.Request) -> web.Response:
+        fmt = request.match_info["format"]
+        if fmt not in CONTENT_TYPES:
+            return error("json", 404, _("Unknown format {format}: use json or xml").format(format=fmt))
+        with request.app[CATALOGS].context():
+            return await handler(request, fmt)
+
+    return handle
+
+
+@formatted
+async def discovery(request: web.Request, fmt: str) -> web.Response:
+    base = f"{request.scheme}://{request.host}{PREFIX}"
+    return answer(fmt, "discovery", {
+        "changeset": "2026-11-30T00:00:00Z",
+        "contact": request.app[SETTINGS].hotline,
+        "key_service": _("API keys are issued by the town command centre"),
+        "endpoints": [{
+            "specification": SPECIFICATION, "url": base, "changeset": "2026-11-30T00:00:00Z",
+            "type": "production", "formats": list(CONTENT_TYPES.values()),
+        }],
+    })
+
+
+@formatted
+async def services(request: web.Request, fmt: str) -> web.Response:
+    language = request.app[SETTINGS].default_language
+    return answer(fmt, "services", [service(c, language) for c in await request.app[STORAGE].list_categories()])
+
+
+@formatted
+async def service_definition(request: web.Request, fmt: str) -> web.Response:
+    code = request.match_info["code"]
+    if await request.app[STORAGE].get_category(code) is None:
+        return error(fmt, 404, _("No service {code}").format(code=code))
+    return answer(fmt, "service_definition", {"service_code": code, "attributes": []})
+
+
+def board_service(request: web.Request) -> BoardService:
+    return BoardService(request.app[STORAGE], request.app[CLOCK], request.app[SETTINGS].board)
+
+
+async def as_requests(request: web.Request, found: list[tuple[Ticket, PublicPost, Grid]]) -> list[dict]:
+    language = request.app[SETTINGS].default_language
+    categories = {c.code: c for c in await request.app[STORAGE].list_categories()}
+    return [service_request(t, p, g, categories.get(t.category_code), language) for t, p, g in found]
+
+
+@formatted
+async def requests(request: web.Request, fmt: str) -> web.Response:
+    try:
+        query = RequestQuery.parse(dict(request.query), request.app[CLOCK]())
+    except InvalidQuery as bad:
+        return error(fmt, 400, _("Invalid {parameter}").format(parameter=bad.args[0]))
+    board = board_service(request)
+    # A ticket requested in the window and closed was closed after its start.
+    published = await board.published(board.towns.towns, 0 if query.ids is not None else query.start)
+    found = [item for item in published if query.matches(item[0])][:MAX_REQUESTS]
+    return answer(fmt, "service_requests", await as_requests(request, found))
+
+
+@formatted
+async def one_request(request: web.Request, fmt: str) -> web.Response:
+    ticket_id = request.match_info["id"]
+    found = await board_service(request).published_ticket(int(ticket_id)) if ticket_id.isdigit() else None
+    if found is None:
+        return error(fmt, 404, _("No public service request {id}").format(id=ticket_id))
+    return answer(fmt, "service_requests", await as_requests(request, [found]))
+
+
+@web.middleware
+async def cors_for_reading(request: web.Request, handler) -> web.StreamResponse:
+    """Any web page may read the public API; only GET is open across origins, so no page can file
+    a ticket with a visitor's browser (no preflight for POST is answered)."""
+    response = await handler(request)
+    if request.method in ("GET", "HEAD") and request.path.startswith(PREFIX + "/"):
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+def add_open311(app: web.Application) -> None:
+    app[CATALOGS] = Catalogs(app[SETTINGS].default_language)
+    app.middlewares.append(cors_for_reading)
+    get = app.router.add_get
+    get(PREFIX + "/discovery.{format}", discovery)
+    get(PREFIX + "/services.{format}", services)
+    get(PREFIX + "/services/{code}.{format}", service_definition)
+    get(PREFIX + "/requests.{format}", requests)
+    get(PREFIX + "/requests/{id}.{format}", one_request)
