@@ -274,6 +274,9 @@ async def run_import(settings: Settings, args: argparse.Namespace) -> int:
     if not path.is_file():
         raise CommandError(_("cannot read {path}: there is no such file").format(path=path))
     table = Table(path)
+    if not settings.database_url and not settings.database_path.exists():
+        # Said, so that an import run in the wrong folder does not fill a database the bot never reads.
+        print(_("a new database is made: {path}").format(path=settings.database_path.absolute()))
     storage = await open_database(settings)
     try:
         kind = await import_kind(storage, what)

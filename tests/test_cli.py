@@ -322,6 +322,9 @@ def test_import_makes_the_database(env, capsys):
     grids.write_text("code,name,village,town,lat,lon\nDL01,东里一网格,东里村,西岗镇,,\n", encoding="utf-8")
     assert main(["import", "grids", str(grids)]) == 0
     assert (env / "db" / "gridbot.sqlite3").is_file()
+    assert f"新建了数据库：{env / 'db' / 'gridbot.sqlite3'}" in capsys.readouterr().out
+    assert main(["import", "grids", str(grids)]) == 0
+    assert "新建了数据库" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("option", ["--csv", "--xlsx"])
