@@ -15,6 +15,8 @@ from storage.base import NewTicket, TicketChange
 from tests.conftest import VILLAGE_DL, open_harness
 from tests.georeport_client import GeoReportClient, GeoReportError
 from web.app import create_app
+from web.limits import MAX_BUCKETS, TokenBuckets
+from web.open311 import BURST_PER_ADDRESS
 
 TOWN = "西岗镇"
 BOARD = BoardTowns(frozenset({TOWN}))
@@ -157,3 +159,29 @@ async def test_no_resident_identity_and_cors_only_for_reading(api):
                 assert str(RESIDENT) not in body and "13812345678" not in body and "张三" not in body
     async with session.post(f"{base}/requests.json") as response:
         assert "Access-Control-Allow-Origin" not in response.headers
+
+
+async def test_rate_limit_per_address(api):
+    h, ids, clients = api
+    client = clients["xml"]
+    done = 0
+    with pytest.raises(GeoReportError) as refused:
+        while True:
+            await client.services()
+            done += 1
+    assert refused.value.status == 429 and done == BURST_PER_ADDRESS
+    h.clock.advance(10)
+    for _ in range(10):
+        await clients["json"].services()
+    with pytest.raises(GeoReportError):
+        await clients["json"].services()
+
+
+def test_token_buckets_forget_quiet_clients():
+    now = [0.0]
+    buckets = TokenBuckets(1.0, 2, lambda: now[0])
+    assert buckets.take("a") and buckets.take("a") and not buckets.take("a") and buckets.take("b")
+    now[0] += 1
+    assert buckets.take("a") and not buckets.take("a")
+    buckets.buckets = {n: (2.0, 0.0) for n in range(MAX_BUCKETS)}
+    assert buckets.take("c") and set(buckets.buckets) == {"c"}

@@ -27,11 +27,16 @@ from domain.open311 import (
     w3c,
 )
 from web.keys import CLOCK, SETTINGS, STORAGE
+from web.limits import TokenBuckets
 
 PREFIX = "/open311/v2"
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CONTENT_TYPES = {"json": "application/json", "xml": "text/xml"}
 CATALOGS = web.AppKey("open311_catalogs", Catalogs)
+PER_ADDRESS = web.AppKey("open311_per_address", TokenBuckets)
+# Requests a client address may make at once, and refilled each second (web/limits.py).
+BURST_PER_ADDRESS = 60
+PER_SECOND_PER_ADDRESS = 1.0
 # The element each list's items get in XML, by the list's element (the spec's examples).
 XML_ITEMS = {
     "services": "service", "service_requests": "request", "attributes": "attribute", "values": "value",
@@ -119,14 +124,16 @@ def error(fmt: str, status: int, description: str) -> web.Response:
 
 
 def formatted(handler: Callable) -> Callable:
-    """Handlers for `<resource>.json` and `<resource>.xml`, speaking in the town's language; any
-    other format is a 404 in JSON."""
+    """Handlers for `<resource>.json` and `<resource>.xml`, speaking in the town's language, within
+    the rate limit of the client's address; any other format is a 404 in JSON."""
 
     async def handle(request: web.Request) -> web.Response:
         fmt = request.match_info["format"]
-        if fmt not in CONTENT_TYPES:
-            return error("json", 404, _("Unknown format {format}: use json or xml").format(format=fmt))
         with request.app[CATALOGS].context():
+            if fmt not in CONTENT_TYPES:
+                return error("json", 404, _("Unknown format {format}: use json or xml").format(format=fmt))
+            if not request.app[PER_ADDRESS].take(request.remote):
+                return error(fmt, 429, _("Too many requests: wait a minute and try again"))
             return await handler(request, fmt)
 
     return handle
@@ -204,6 +211,7 @@ async def cors_for_reading(request: web.Request, handler) -> web.StreamResponse:
 
 def add_open311(app: web.Application) -> None:
     app[CATALOGS] = Catalogs(app[SETTINGS].default_language)
+    app[PER_ADDRESS] = TokenBuckets(PER_SECOND_PER_ADDRESS, BURST_PER_ADDRESS, app[CLOCK])
     app.middlewares.append(cors_for_reading)
     get = app.router.add_get
     get(PREFIX + "/discovery.{format}", discovery)
