@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Mapping
@@ -26,6 +27,8 @@ from bot.config import Settings, SettingsError, configured_language, load_settin
 from domain.models import Role
 
 if TYPE_CHECKING:
+    from aiogram import Bot, Dispatcher
+
     from qr import CodeKind
     from domain.imports import Kind
     from domain.models import StaffMember
@@ -128,6 +131,9 @@ async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
         web_runner = None
         try:
             dispatcher = create_dispatcher(settings, storage)
+            if settings.webhook_url:
+                await run_webhook(settings, bot, storage, dispatcher)
+                return 0
             if settings.web_port:
                 from web.app import create_app, start_web
 
@@ -144,6 +150,35 @@ async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
         log.critical("cannot reach the Bot API: %s", error)
         return 1
     return 0
+
+
+async def run_webhook(settings: Settings, bot: Bot, storage: Storage, dispatcher: Dispatcher) -> None:
+    """Webhook mode: the web server (WEB_PORT, default 8080) takes Telegram's updates at the path
+    of WEBHOOK_URL; what an earlier process stored and did not handle is handled first."""
+    from bot.factory import wall_clock
+    from web.app import DEFAULT_WEB_PORT, create_app, start_web
+    from web.webhook import add_webhook
+
+    app = create_app(settings, storage)
+    intake = add_webhook(app, settings, dispatcher, bot, storage, wall_clock)
+    workflow = {"dispatcher": dispatcher, "bots": [bot], **dispatcher.workflow_data}
+    await dispatcher.emit_startup(bot=bot, **workflow)
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+    port = settings.web_port or DEFAULT_WEB_PORT
+    runner = await start_web(app, settings.web_host, port)
+    try:
+        if handled := await intake.handle_stored():
+            log.info("handled %s updates stored before the last stop", handled)
+        await bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
+                              allowed_updates=dispatcher.resolve_used_update_types())
+        log.info("webhook mode: updates on %s:%s", settings.web_host, port)
+        await stop.wait()
+    finally:
+        await runner.cleanup()  # no new requests; the ones in hand are stored and go on
+        await intake.wait_idle()
+        await dispatcher.emit_shutdown(bot=bot, **workflow)
 
 
 async def run_web(settings: Settings, args: argparse.Namespace) -> int:

@@ -54,6 +54,9 @@ class Settings:
     nearest_grid_km: float = 5.0  # a shared location farther than this from every grid finds none
     # postgresql://… to keep everything in PostgreSQL instead of the SQLite file `database_path`.
     database_url: str | None = field(default=None, repr=False)  # may hold a password
+    # Webhook mode (web/webhook.py): Telegram posts updates to this https URL, with this secret.
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
 
     @property
     def database(self) -> str | Path:
@@ -183,6 +186,14 @@ def load_settings(
     if not suggestion_towns <= board_towns:
         raise SettingsError(_("BOARD_SUGGESTIONS names towns that are not in BOARD_TOWNS: {towns}").format(
             towns=", ".join(sorted(suggestion_towns - board_towns))))
+    webhook_url, webhook_secret = get("WEBHOOK_URL"), get("WEBHOOK_SECRET")
+    if webhook_url:
+        parts = urlsplit(webhook_url)
+        if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+            raise SettingsError(_("WEBHOOK_URL must be an https URL such as https://bot.example.org/telegram"))
+        # Telegram's secret_token: 1 to 256 of A-Z a-z 0-9 _ -.
+        if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", webhook_secret):
+            raise SettingsError(_("WEBHOOK_SECRET must be 16 to 256 letters, digits, _ or - (with WEBHOOK_URL)"))
     database_url = get("DATABASE_URL")
     if database_url and not database_url.startswith(("postgresql://", "postgres://")):
         raise SettingsError(_("DATABASE_URL must look like postgresql://user@host:5432/gridbot (or be unset for SQLite)"))
@@ -240,4 +251,6 @@ def load_settings(
         phone_retention_days=days["PHONE_RETENTION_DAYS"],
         confirm_reminder_days=days["CONFIRM_REMINDER_DAYS"],
         auto_close_days=days["AUTO_CLOSE_DAYS"],
+        webhook_url=webhook_url or None,
+        webhook_secret=webhook_secret if webhook_url else None,
     )

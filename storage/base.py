@@ -442,6 +442,19 @@ class Storage(ABC):
         """Drop records of updates handled before `before`; Telegram will not send them again."""
 
     @abstractmethod
+    async def store_update(self, update_id: int, body: str, now: int) -> bool:
+        """Keep an update Telegram posted (webhook mode) until it is handled; False, with nothing
+        stored, if it is stored already or was handled."""
+
+    @abstractmethod
+    async def stored_updates(self, limit: int = 100) -> list[tuple[int, str]]:
+        """Updates stored and not yet handled, as (update id, body), oldest first."""
+
+    @abstractmethod
+    async def forget_update(self, update_id: int) -> None:
+        """The stored update is handled."""
+
+    @abstractmethod
     async def drop_pending(self, chat_id: int, reason: str) -> None:
         """Drop every unsent outbox item of one chat (the user blocked the bot)."""
 

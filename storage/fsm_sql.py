@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from storage.base import Storage
-from storage.statements import Work, run, run_many
+from storage.statements import Work, one, run, run_many
 
 
 def _is_finished(form: tuple[str | None, str]) -> bool:
@@ -69,6 +69,29 @@ class FormsMixin:
             yield run("DELETE FROM handled_updates WHERE handled_at < ?", (before,))
 
         await self._transaction(write, durable=False)
+
+    async def store_update(self, update_id: int, body: str, now: int) -> bool:
+        def write() -> Work[bool]:
+            handled = yield one("SELECT 1 FROM handled_updates WHERE update_id = ?", (update_id,))
+            if handled:
+                return False
+            stored = yield run(
+                "INSERT INTO incoming_updates(update_id, body, received_at) VALUES (?, ?, ?)"
+                " ON CONFLICT(update_id) DO NOTHING",
+                (update_id, body, now),
+            )
+            return stored == 1
+
+        # Durable: Telegram is told 200 after this and will not send the update again.
+        return await self._transaction(write)
+
+    async def stored_updates(self, limit: int = 100) -> list[tuple[int, str]]:
+        rows = await self._all(
+            "SELECT update_id, body FROM incoming_updates ORDER BY received_at, update_id LIMIT ?", (limit,))
+        return [(row[0], row[1]) for row in rows]
+
+    async def forget_update(self, update_id: int) -> None:
+        await self._run_many("DELETE FROM incoming_updates WHERE update_id = ?", [(update_id,)])
 
     async def drop_pending(self, chat_id: int, reason: str) -> None:
         await self._run_many(
