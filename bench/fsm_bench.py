@@ -74,7 +74,9 @@ async def measure(steps: int, folder: Path) -> None:
     gridbot_db = await SqliteStorage.open(folder / "gridbot.sqlite3")
     naive_db = await SqliteStorage.open(folder / "naive.sqlite3")
     # The naive way: each form write is an ordinary durable transaction of its own.
-    naive_db._relaxed_tx = naive_db._tx  # type: ignore[method-assign]
+    durable_transaction = naive_db._transaction
+    naive_db._transaction = (  # type: ignore[method-assign]
+        lambda work, durable=True, write=True: durable_transaction(work, write=write))
     ways: list[tuple[str, BaseStorage, SqliteStorage | None]] = [
         ("memory", MemoryStorage(), None),
         ("gridbot", SqliteFsmStorage(gridbot_db, lambda: 0), gridbot_db),
