@@ -52,6 +52,9 @@ class Settings:
     # public too (public reports always may, complaints never).
     board: BoardTowns = BoardTowns()
     nearest_grid_km: float = 5.0  # a shared location farther than this from every grid finds none
+    # Map tiles of the board's page, e.g. https://tile.example.org/{z}/{x}/{y}.png; None: no map.
+    map_tile_url: str | None = None
+    map_attribution: str = ""  # the tile provider's required credit, shown under the map
     # postgresql://… to keep everything in PostgreSQL instead of the SQLite file `database_path`.
     database_url: str | None = field(default=None, repr=False)  # may hold a password
     # Webhook mode (web/webhook.py): Telegram posts updates to this https URL, with this secret.
@@ -211,6 +214,13 @@ def load_settings(
     if days["CONFIRM_REMINDER_DAYS"] >= days["AUTO_CLOSE_DAYS"]:
         raise SettingsError(_("CONFIRM_REMINDER_DAYS must be fewer than AUTO_CLOSE_DAYS: the reminder comes before "
                               "the closing"))
+    tile_url = get("MAP_TILE_URL")
+    if tile_url:
+        parts = urlsplit(tile_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or not all(
+                key in tile_url for key in ("{z}", "{x}", "{y}")):
+            raise SettingsError(_("MAP_TILE_URL must be an http(s) address with {{z}}, {{x}} and {{y}}, e.g. {example}")
+                                .format(example="https://tile.example.org/{z}/{x}/{y}.png"))
     font = get("FONT_PATH")
     if font and not Path(font).is_file():
         raise SettingsError(_("FONT_PATH {value!r} is not a file").format(value=font))
@@ -253,4 +263,6 @@ def load_settings(
         auto_close_days=days["AUTO_CLOSE_DAYS"],
         webhook_url=webhook_url or None,
         webhook_secret=webhook_secret if webhook_url else None,
+        map_tile_url=tile_url or None,
+        map_attribution=get("MAP_ATTRIBUTION"),
     )

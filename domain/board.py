@@ -33,7 +33,8 @@ def may_moderate(grants: Iterable[RoleGrant], grid: Grid) -> bool:
 
 
 def may_go_public(ticket: Ticket, grid: Grid, towns: BoardTowns) -> bool:
-    return ticket.kind in towns.kinds(grid.town) and ticket.status is not Status.MERGED
+    """Its kind may go public in its town, and it was neither merged into another nor withdrawn."""
+    return ticket.kind in towns.kinds(grid.town) and ticket.status not in (Status.MERGED, Status.WITHDRAWN)
 
 
 def report_photos(ticket: Ticket) -> tuple[Attachment, ...]:
@@ -41,6 +42,12 @@ def report_photos(ticket: Ticket) -> tuple[Attachment, ...]:
     voice messages or video notes, which may carry their voice or face. Hidden photos are counted
     by their position here."""
     return tuple(a for a in ticket.attachments if a.kind is MediaKind.PHOTO)
+
+
+def public_photos(ticket: Ticket, post: PublicPost) -> tuple[Attachment, ...]:
+    """The photos the board shows: the resident's not hidden, then staff's "after" photos."""
+    shown = tuple(p for i, p in enumerate(report_photos(ticket)) if i not in post.hidden_photos)
+    return shown + tuple(a for a in ticket.after_attachments if a.kind is MediaKind.PHOTO)
 
 
 # Pins are rounded to about 100 m: a report's location may be the resident's doorstep.

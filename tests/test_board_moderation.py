@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from domain.board import BoardService, may_moderate, proposed_text
-from domain.models import BoardTowns, Decision, EventType, Grid, Kind, Role, RoleGrant
+from domain.models import BoardTowns, Decision, EventType, Kind, Role, RoleGrant
 from domain.service import Conflict, InvalidInput, NotAllowed
 from handlers.callbacks import ModerateCb, StaffTicketCb
 from tests.conftest import (

@@ -56,6 +56,11 @@ def test_board_settings(tmp_path, monkeypatch):
     assert load_settings({}).board.towns == frozenset()
     board = load_settings({"BOARD_TOWNS": "西岗镇， 东沙河镇、,", "BOARD_SUGGESTIONS": "西岗镇"}).board
     assert board.towns == {"西岗镇", "东沙河镇"} and board.suggestion_towns == {"西岗镇"}
+    tiles = "https://t0.tianditu.gov.cn/DataServer?T=vec_w&x={x}&y={y}&l={z}&tk=KEY"
+    assert load_settings({"MAP_TILE_URL": tiles}).map_tile_url == tiles
+    for bad in ("https://tiles.example.org/{z}/{x}.png", "file:///{z}/{x}/{y}", "//{z}/{x}/{y}"):
+        with pytest.raises(SettingsError, match="MAP_TILE_URL"):
+            load_settings({"MAP_TILE_URL": bad})
     with pytest.raises(SettingsError, match="BOARD_SUGGESTIONS .*南庄镇"):
         load_settings({"BOARD_TOWNS": "西岗镇", "BOARD_SUGGESTIONS": "南庄镇"})
 

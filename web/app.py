@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.config import Settings
 from storage.base import Storage
+from web.board import add_board
 from web.keys import CLOCK, SETTINGS, STORAGE
 from web.open311 import add_open311
 
@@ -38,6 +39,7 @@ def create_app(settings: Settings, storage: Storage, clock: Callable[[], int] = 
     app[STORAGE] = storage
     app[CLOCK] = clock
     app.router.add_get("/healthz", healthz)
+    add_board(app, settings)
     add_open311(app)
     return app
 
