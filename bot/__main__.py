@@ -269,7 +269,23 @@ async def run_demo(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def import_kind(storage: Storage, what: str) -> Kind:
+async def import_kind(settings: Settings, storage: Storage, what: str) -> Kind:
+    """What `gridbot import WHAT` reads, checked against what is stored; names that go on posters
+    must be printable with the fonts at hand."""
+    from domain import imports
+    from qr import FontNotFoundError, find_fonts
+
+    kind = await stored_kind(storage, what)
+    if what not in imports.PRINTED:
+        return kind
+    try:
+        fonts = find_fonts(settings.font_path, settings.fallback_fonts)
+    except FontNotFoundError:
+        return kind  # nothing can be printed: `gridbot posters` says why
+    return imports.printable(kind, imports.PRINTED[what], fonts.missing)
+
+
+async def stored_kind(storage: Storage, what: str) -> Kind:
     """What `gridbot import WHAT` reads, checked against what is stored."""
     from domain import imports
 
@@ -314,7 +330,7 @@ async def run_import(settings: Settings, args: argparse.Namespace) -> int:
         print(_("a new database is made: {path}").format(path=settings.database_path.absolute()))
     storage = await open_database(settings)
     try:
-        kind = await import_kind(storage, what)
+        kind = await import_kind(settings, storage, what)
         check = imports.check(table, kind)
         if check.unread_columns:
             print(_("columns not read (not columns of {what}): {names}").format(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Generic, TypeVar
 
@@ -222,6 +222,42 @@ def read(table: Table, kind: Kind[T]) -> Iterator[T]:
         if isinstance(entry, Problem):
             raise RowError(N_("line {line} changed since it was checked: {problem}"), line=line, problem=str(entry))
         yield entry
+
+
+def printable(kind: Kind[T], texts: Callable[[T], Sequence[tuple[str, str]]],
+              missing: Callable[[str], str]) -> Kind[T]:
+    """`kind`, refusing a row with a text that goes on posters and QR cards (`texts` gives each
+    with its column) holding a character that no font has (`missing` finds them): a poster would
+    print an empty box, so the name is refused here, with its line and the character."""
+
+    def parser() -> Callable[[Row], T]:
+        parse = kind.parser()
+
+        def checked(row: Row) -> T:
+            item = parse(row)
+            for key, text in texts(item):
+                lacking = missing(text)
+                if lacking:
+                    raise RowError(
+                        N_("{column} {value!r} has {characters}, which no font can print: set FALLBACK_FONTS to a "
+                           "font that has it (or install the Debian package fonts-hanazono), or change the name"),
+                        column=row.column(key), value=text,
+                        characters=", ".join(f"{c} (U+{ord(c):04X})" for c in lacking))
+            return item
+
+        return checked
+
+    return replace(kind, parser=parser)
+
+
+# What each kind prints on posters and QR cards, with its column.
+PRINTED: dict[str, Callable[[object], Sequence[tuple[str, str]]]] = {
+    "grids": lambda grid: [("name", grid.name), ("village", grid.village), ("town", grid.town)],
+    # A grid worker's name is on the grid's poster; other staff are printed nowhere.
+    "staff": lambda member: [("name", member.name)] if member.role is Role.GRID_WORKER else [],
+    "shops": lambda shop: [("name", shop.name)],
+    "sites": lambda site: [("name", site.name)],
+}
 
 
 # -- the kinds --------------------------------------------------------------------------------------

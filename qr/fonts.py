@@ -6,8 +6,8 @@ first fallback that has it: the fonts the FALLBACK_FONTS setting names, Noto San
 FONT_PATH chose another), the Noto fonts of the package `manimgx-fonts` (emoji, symbols, Arabic
 script for Uyghur names, …) and, where the Debian package fonts-hanazono is installed, HanaMin A
 and B, which cover CJK Extension A and B ("𪚥"). No PyPI package carries a font for Extension B, so
-a character that no font has is never drawn as a tofu box: `FontChain.missing` finds it, and
-printing says which character of which name is missing.
+a character that no font has is never drawn as a tofu box: `FontChain.missing` finds it, the
+import refuses the name, and printing says which character of which name is missing.
 """
 
 from __future__ import annotations
@@ -59,17 +59,27 @@ class FontChain:
     def primary(self) -> Path:
         return self.paths[0]
 
+    @functools.cached_property
+    def _primary_characters(self) -> frozenset[str]:
+        return _characters(self.primary)
+
     def font_for(self, character: str) -> Path | None:
         """The first font of the chain that has `character`, or None."""
         return next((path for path in self.paths if ord(character) in _coverage(path)), None)
 
     def missing(self, text: str) -> str:
         """The characters of `text` (each once, in order) that no font of the chain has."""
+        # Nearly every text is all in the first font: one set difference (an import checks
+        # every name of a file of a million rows).
+        lacking = set(text).difference(self._primary_characters)
+        if not lacking:
+            return ""
         return "".join(
             dict.fromkeys(
                 character
                 for character in text
-                if not character.isspace()
+                if character in lacking
+                and not character.isspace()
                 and character not in _INVISIBLE
                 and self.font_for(character) is None
             )
@@ -163,6 +173,10 @@ def _package_fallbacks() -> tuple[Path, ...]:
     folder = Path(manimgx_fonts.__file__).parent
     fonts = sorted(folder.glob("*.ttf"), key=lambda path: (not path.name.startswith("NotoEmoji"), path.name))
     return tuple(fonts)
+
+
+def _characters(path: Path) -> frozenset[str]:
+    return frozenset(map(chr, _coverage(path)))
 
 
 @functools.lru_cache(maxsize=64)

@@ -16,6 +16,7 @@ from domain import imports
 from domain.models import Grid, Role
 from domain.tables import Table, csv_encoding
 from storage.sqlite import SqliteStorage
+from tests.test_qr import ext_b_font, no_system_fonts  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
@@ -49,8 +50,9 @@ def workbook(path, rows) -> None:
     book.save(path)
 
 
-def test_a_gbk_file_from_chinese_excel_with_chinese_headers_in_any_order(town, capsys):
+def test_a_gbk_file_from_chinese_excel_with_chinese_headers_in_any_order(town, capsys, monkeypatch, ext_b_font):
     """Chinese Excel's "CSV (逗号分隔)" is GBK; the columns as the office named them, lat/lon left out."""
+    monkeypatch.setenv("FALLBACK_FONTS", str(ext_b_font))  # a font that prints 𪚥, or the import refuses it
     path = town / "网格.csv"
     path.write_bytes("镇,村,名称,编码\r\n西岗镇,东里村,东里一网格,DL01\r\n西岗镇,东里村,东里二网格（𪚥）,DL02\r\n"
                      .encode("gb18030"))

@@ -14,7 +14,7 @@ from domain.models import Grid
 from domain.shops import Shop, Site, SiteKind
 from handlers.callbacks import QrGridCb
 from tests.conftest import GRIDS, WORKER_DL01, joined, last_buttons
-from tests.test_qr import EXT_B, decode_all, no_system_fonts, pdf_pages  # noqa: F401 (autouse fixture)
+from tests.test_qr import EXT_B, decode_all, ext_b_font, no_system_fonts, pdf_pages, pdf_texts  # noqa: F401 (fixtures)
 
 LINK = "https://t.me/grid_test_bot?start=g_{}"
 
@@ -171,11 +171,37 @@ def test_cli_card_is_written_as_its_file_name_says(cli_db, monkeypatch, capsys):
     assert not (cli_db / "dl01.gif").exists()
 
 
-def test_cli_names_no_font_can_print(cli_db, monkeypatch, capsys):
+def test_import_refuses_a_name_no_font_can_print_with_its_line_and_character(cli_db, monkeypatch, capsys, ext_b_font):
+    grids = cli_db / "more.csv"
+    grids.write_text(f"code,name,village,town\nDL08,东里八网格,东里村,西岗镇\nDL09,{EXT_B}家网格,东里村,西岗镇\n",
+                     encoding="utf-8")
+    assert main(["import", "grids", str(grids)]) == 1
+    err = capsys.readouterr().err
+    assert f"第 3 行：name '{EXT_B}家网格' 含有 {EXT_B} (U+2A6A5)，没有字体能打印" in err
+    staff = cli_db / "staff.csv"
+    staff.write_text(f"telegram_id,name,role,scope\n9001,王{EXT_B},grid_worker,DL01\n", encoding="utf-8")
+    assert main(["import", "staff", str(staff)]) == 1
+    assert "第 2 行：name" in capsys.readouterr().err
+    # Names printed nowhere are not checked.
+    staff.write_text(f"telegram_id,name,role,scope\n9001,王{EXT_B},village,东里村\n", encoding="utf-8")
+    assert main(["import", "staff", str(staff)]) == 0
+
+    # With a font that has it, the name is imported and printed.
+    monkeypatch.setenv("FALLBACK_FONTS", str(ext_b_font))
     monkeypatch.setenv("BOT_USERNAME", "grid_test_bot")
+    assert main(["import", "grids", str(grids)]) == 0
+    pdf = cli_db / "dongli.pdf"
+    assert main(["posters", "--village", "东里村", "--size", "A6x4", "-o", str(pdf)]) == 0
+    assert f"{EXT_B}家网格" in pdf_texts(pdf.read_bytes())[0]
+
+
+def test_cli_names_a_name_no_font_can_print_any_more(cli_db, monkeypatch, capsys, ext_b_font):
+    monkeypatch.setenv("BOT_USERNAME", "grid_test_bot")
+    monkeypatch.setenv("FALLBACK_FONTS", str(ext_b_font))
     grids = cli_db / "more.csv"
     grids.write_text(f"code,name,village,town,lat,lon\nDL09,{EXT_B}家网格,东里村,西岗镇,,\n", encoding="utf-8")
     assert main(["import", "grids", str(grids)]) == 0
+    monkeypatch.delenv("FALLBACK_FONTS")  # the font is gone since
     assert main(["qr", "--grid", "DL09", "-o", str(cli_db / "x.png")]) == 2
     assert "U+2A6A5" in capsys.readouterr().err
     pdf = cli_db / "dongli.pdf"
