@@ -615,6 +615,8 @@ async def run_stats(settings: Settings, args: argparse.Namespace) -> int:
     except PeriodError as error:
         raise CommandError(_("cannot read the period {text!r}: {reason}").format(
             text=error.text, reason=period_error(error.reason)), 2) from None
+    if args.with_phones and not args.csv:
+        raise CommandError(_("--with-phones adds a column to the CSV: give --csv FILE too"), 2)
     exports = [output_file(path) for path in (args.csv, args.xlsx) if path]
     storage = await open_database(settings)
     try:
@@ -629,7 +631,7 @@ async def run_stats(settings: Settings, args: argparse.Namespace) -> int:
             export = await load_export(storage, settings, period, scope, settings.default_language, now)
             try:
                 if args.csv:
-                    count = write_tickets_csv(args.csv, export, settings)
+                    count = write_tickets_csv(args.csv, export, settings, args.with_phones)
                 if args.xlsx:
                     grids = {g.code: g.name for g in export.grids.values()}
                     count = write_export_xlsx(args.xlsx, export, settings, scope_name(scope, grids))
@@ -715,6 +717,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help=_("also print every grid's, village's, town's and department's scorecard"))
     stats.add_argument("--csv", type=Path, help=_("also write the period's tickets as CSV (UTF-8 with BOM)"))
     stats.add_argument("--xlsx", type=Path, help=_("also write the period's tickets as an Excel file"))
+    stats.add_argument("--with-phones", action="store_true", help=_(
+        "add to the CSV the call-back numbers residents shared and not yet erased (for admins: keep the file safe)"))
     backup = command("backup", _("copy the database consistently, also while the bot runs"))
     backup.add_argument("file", help=_("the copy to write, or a folder to write it into"))
     migrate = command("migrate", _("copy the SQLite database (DATABASE_PATH) into an empty PostgreSQL one"))

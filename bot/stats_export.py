@@ -21,6 +21,7 @@ from bot.stats_report import (
 from bot.texts import format_time, kind_name, status_name, tier_name
 from domain.exports import (
     EXPORT_FIELDS,
+    PHONE_FIELD,
     NO,
     YES,
     Cell,
@@ -103,6 +104,7 @@ def export_headers() -> dict[str, str]:
         "rating_now": _("Rating ({when})").format(when=now),
         "rating_comment_now": _("Rating comment"),
         "description": _("Description"),
+        PHONE_FIELD: _("Call-back number (回电)"),
     }
 
 
@@ -115,15 +117,16 @@ def export_labels() -> dict[str, str]:
     return labels
 
 
-def _ticket_rows(export: Export, settings: Settings) -> list[list[Cell]]:
+def _ticket_rows(export: Export, settings: Settings, with_phones: bool = False) -> list[list[Cell]]:
     return list(ticket_rows(export.tickets, export.grids, export.categories, settings.timezone,
-                            settings.ticket_prefix, export_labels()))
+                            settings.ticket_prefix, export_labels(), with_phones))
 
 
-def write_tickets_csv(out: str | Path | BinaryIO, export: Export, settings: Settings) -> int:
-    """The tickets as CSV (UTF-8 with BOM); returns how many."""
-    rows = _ticket_rows(export, settings)
-    write_csv(out, export_header(export_headers()), rows)
+def write_tickets_csv(out: str | Path | BinaryIO, export: Export, settings: Settings, with_phones: bool = False) -> int:
+    """The tickets as CSV (UTF-8 with BOM); returns how many. `with_phones` adds the call-back
+    numbers still kept: only when an admin asks (`gridbot stats --with-phones`)."""
+    rows = _ticket_rows(export, settings, with_phones)
+    write_csv(out, export_header(export_headers(), with_phones), rows)
     return len(rows)
 
 

@@ -4,7 +4,8 @@ workbooks of several sheets (`Sheet`, `write_workbook`).
 Each ticket is exported as it stood at the period's end (`domain.stats.TicketAtEnd`), so an export
 of a closed period never changes; its current state follows in extra columns. Every word a reader
 sees comes from the caller, already translated: the column headers, the names of categories, the
-labels of kinds, statuses, tiers, yes and no, the sheets' names. Residents' ids and phone numbers
+labels of kinds, statuses, tiers, yes and no, the sheets' names. Residents' ids are not exported,
+nor their call-back numbers unless an admin asks (`with_phones`, `gridbot stats --csv F --with-phones`).
 are not exported.
 """
 
@@ -72,12 +73,17 @@ Cell = str | int | float | datetime | None
 _A4 = 9  # xlsxwriter's paper size code
 
 
-def export_header(headers: Mapping[str, str]) -> list[str]:
+# The call-back number a resident shared (while it is kept), after the other columns, only when asked.
+PHONE_FIELD = "callback_phone"
+
+
+def export_header(headers: Mapping[str, str], with_phones: bool = False) -> list[str]:
     """The caller's translated headers in column order; KeyError names any that are missing."""
-    missing = [name for name in EXPORT_FIELDS if name not in headers]
+    fields = (*EXPORT_FIELDS, PHONE_FIELD) if with_phones else EXPORT_FIELDS
+    missing = [name for name in fields if name not in headers]
     if missing:
         raise KeyError(f"no header for export columns {', '.join(missing)}")
-    return [headers[name] for name in EXPORT_FIELDS]
+    return [headers[name] for name in fields]
 
 
 def ticket_rows(
@@ -87,10 +93,11 @@ def ticket_rows(
     tz: ZoneInfo,
     number_prefix: str,
     labels: Mapping[str, str] | None = None,
+    with_phones: bool = False,
 ) -> Iterator[list[Cell]]:
-    """One row per ticket in `EXPORT_FIELDS` order; times are local, without a zone, as Excel
-    wants them. `labels` translates kind, status and tier values ("in_progress" -> "处理中") and
-    `YES` and `NO`; values without a label are written as they are."""
+    """One row per ticket in `EXPORT_FIELDS` order (then `PHONE_FIELD` `with_phones`); times are
+    local, without a zone, as Excel wants them. `labels` translates kind, status and tier values
+    ("in_progress" -> "处理中") and `YES` and `NO`; values without a label are written as they are."""
     labels = labels or {}
 
     def local(moment: int | None) -> datetime | None:
@@ -111,7 +118,7 @@ def ticket_rows(
         ticket = at_end.ticket
         grid = grids.get(at_end.grid_code)
         grid_now = grids.get(ticket.grid_code)
-        yield [
+        row: list[Cell] = [
             format_number(number_prefix, ticket.id),
             local(ticket.created_at),
             label(ticket.kind),
@@ -139,6 +146,7 @@ def ticket_rows(
             ticket.rating_comment,
             ticket.description,
         ]
+        yield [*row, ticket.callback_phone] if with_phones else row
 
 
 def _csv_cell(value: Cell) -> str | int | float:

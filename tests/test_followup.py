@@ -9,6 +9,7 @@ import logging
 import pytest
 from aiogram.methods import SendMessage
 
+from bot.__main__ import CommandError, build_parser, run_stats
 from bot.stats_export import load_export, write_tickets_csv
 from domain.models import EventType, Status, Tier
 from domain.service import TicketService
@@ -299,3 +300,19 @@ async def test_second_not_solved_brings_a_return_visit_for_the_town_above_the_vi
     calls = await h.send(h.user(TOWN_STAFF, "en"), "Still angry; the department is on it")
     assert "unsatisfied" in joined(calls, TOWN_STAFF)
     assert (await h.db.return_visits(ticket.id))[0].outcome.value == "unsatisfied"
+
+
+async def test_only_an_admin_asking_exports_the_numbers(harness, tmp_path):
+    """The bot's exports never carry call-back numbers; `gridbot stats --csv F --with-phones`, run
+    by whoever administers the server, adds them."""
+    h = harness
+    await file_with_callback(h, h.user(RESIDENT, "en"), "en")
+    parser = build_parser()
+    period = ["stats", "--from", "2025-11-17", "--to", "2026-01-31"]
+    plain, with_phones = tmp_path / "plain.csv", tmp_path / "phones.csv"
+    assert await run_stats(h.settings, parser.parse_args([*period, "--csv", str(plain)])) == 0
+    assert await run_stats(h.settings, parser.parse_args([*period, "--csv", str(with_phones), "--with-phones"])) == 0
+    assert "13912345678" not in plain.read_text("utf-8-sig")
+    assert "8613912345678" in with_phones.read_text("utf-8-sig")
+    with pytest.raises(CommandError):
+        await run_stats(h.settings, parser.parse_args([*period, "--with-phones"]))
