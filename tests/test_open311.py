@@ -7,16 +7,18 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 from aiohttp.test_utils import TestClient, TestServer
 
 from domain.board import BoardService
-from domain.models import BoardTowns, EventType, Kind, Role, RoleGrant, Status, TicketEvent
+from domain.models import BoardTowns, Decision, EventType, Kind, PublicPost, Role, RoleGrant, Status, Ticket, TicketEvent, Tier
 from storage.base import NewTicket, TicketChange
-from tests.conftest import VILLAGE_DL, open_harness
+from tests.conftest import GRIDS, VILLAGE_DL, open_harness
 from tests.georeport_client import GeoReportClient, GeoReportError
 from web.app import create_app
 from web.limits import MAX_BUCKETS, TokenBuckets
-from web.open311 import BURST_PER_ADDRESS
+from web.open311 import BURST_PER_ADDRESS, answer, service_request
 
 TOWN = "西岗镇"
 BOARD = BoardTowns(frozenset({TOWN}))
@@ -185,3 +187,34 @@ def test_token_buckets_forget_quiet_clients():
     assert buckets.take("a") and not buckets.take("a")
     buckets.buckets = {n: (2.0, 0.0) for n in range(MAX_BUCKETS)}
     assert buckets.take("c") and set(buckets.buckets) == {"c"}
+
+
+PRIVATE = "私密原话"  # in every resident's original text; staff's approved text never has it
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    resident_id=st.integers(10**11, 10**12 - 1),  # Telegram ids; long enough to differ from any time or place
+    phone=st.from_regex(r"1[3-9]\d{9}", fullmatch=True),
+    name=st.sampled_from(["张三", "李四娘", "Wang Wei"]),
+    status=st.sampled_from(list(Status)),
+    tier=st.sampled_from(list(Tier)),
+    located=st.booleans(),
+    public_text=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40),
+    fmt=st.sampled_from(["json", "xml"]),
+)
+def test_no_personal_data_in_any_service_request(resident_id, phone, name, status, tier, located, public_text, fmt):
+    """Whatever the ticket, its service request holds the approved text and public places only:
+    never the resident's id, name, phone, original words, rating comment or staff's notes."""
+    assume(not any(secret in public_text for secret in (phone, name, PRIVATE, str(resident_id))))
+    ticket = Ticket(
+        7, Kind.REPORT, "water", "DL01", resident_id, True, f"{name} {phone} {PRIVATE}",
+        34.81 if located else None, 117.17 if located else None, status, tier, resident_id + 1, 1_700_000_000,
+        rating=1, rating_comment=f"{name}{phone}{PRIVATE}", department="水务局", resolve_due_at=1_700_100_000,
+    )
+    post = PublicPost(7, Decision.PUBLIC, public_text, frozenset(), 1_700_000_100, resident_id + 2)
+    found = service_request(ticket, post, GRIDS[0], None, "zh")
+    body = answer(fmt, "service_requests", [found]).body.decode()
+    assert found["description"] == public_text
+    for secret in (str(resident_id), str(resident_id + 1), str(resident_id + 2), phone, name, PRIVATE):
+        assert secret not in body
