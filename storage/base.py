@@ -301,8 +301,6 @@ class Storage(ABC):
         may be merged into."""
 
     @abstractmethod
-
-    @abstractmethod
     async def resident_tickets(self, resident_id: int, limit: int = 20) -> list[Ticket]:
         """Tickets the resident filed or follows, newest first."""
 

@@ -584,9 +584,12 @@ for _ in sys.stdin:
 
 
 class BotForks:
+    """One bot at a time, forked by FORKING_RUN. Only the running bot is ever signalled: the pid of
+    one that has ended may already belong to another process (other tests, other runs)."""
+
     def __init__(self, process: asyncio.subprocess.Process):
         self.process = process
-        self.pids: list[int] = []
+        self.running: int | None = None
 
     @classmethod
     async def open(cls, folder: Path, database: Path, api_url: str, log, **settings: str) -> BotForks:
@@ -597,11 +600,11 @@ class BotForks:
 
     async def start(self) -> None:
         self.process.stdin.write(b"run\n")
-        self.pids.append(int(await self.process.stdout.readline()))
+        self.running = int(await self.process.stdout.readline())
 
-    @staticmethod
-    async def end(pid: int, sig: int = signal.SIGKILL) -> None:
-        """Send `sig` and wait until the process is gone."""
+    async def end(self, sig: int = signal.SIGKILL) -> None:
+        """Send `sig` to the running bot and wait until it is gone."""
+        pid, self.running = self.running, None
         os.kill(pid, sig)
         while True:
             try:
@@ -611,11 +614,8 @@ class BotForks:
             await asyncio.sleep(0.02)
 
     async def close(self) -> None:
-        for pid in self.pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        if self.running is not None:
+            await self.end()
         self.process.kill()
         await self.process.wait()
 
@@ -789,7 +789,7 @@ async def test_repeated_kill_9_under_traffic_loses_and_doubles_nothing(tmp_path)
     async def kill_repeatedly(bots: BotForks) -> None:
         for pause in KILL_AFTER:
             await asyncio.sleep(pause)
-            await bots.end(bots.pids[-1])  # kill -9, with residents in every step of their forms
+            await bots.end()  # kill -9, with residents in every step of their forms
             since = len(api.calls)
             await bots.start()
             await api.wait_for(lambda c: c.method == "getUpdates", since, 120)
@@ -808,7 +808,7 @@ async def test_repeated_kill_9_under_traffic_loses_and_doubles_nothing(tmp_path)
             )), 240)
             while await asyncio.to_thread(unsent):  # the last cards and numbers go out
                 await asyncio.sleep(0.1)
-            await bots.end(bots.pids[-1], signal.SIGTERM)
+            await bots.end(signal.SIGTERM)
         finally:
             await bots.close()
             await api.stop()
