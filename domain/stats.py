@@ -766,12 +766,13 @@ async def load_report(
     top: int = DEFAULT_TOP,
 ) -> PeriodReport:
     """The period's report with the period before for comparison, read through `storage`. With
-    `now` inside the period, its figures so far (not final); with `now` after it, its sums are
-    stored once and read back (a closed period cannot change)."""
+    `now`, the days over by then are summed first (`Storage.close_days`), and a period not over is
+    shown so far (not final)."""
     window = period.window(tz, now)
-    over = now is not None and window.final
-    rows = await storage.period_rows(window, scope, closed=over)
-    previous_tally = await storage.period_totals(period.previous().window(tz), scope, closed=now is not None)
+    if now is not None:
+        await storage.close_days(tz, now)
+    rows = await storage.period_rows(window, scope)
+    previous_tally = await storage.period_totals(period.previous().window(tz), scope)
     return compute_report(period, scope, window, rows, previous_tally, min_rated, min_tickets, top)
 
 
