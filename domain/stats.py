@@ -425,7 +425,6 @@ class PeriodRows:
     response_p90_seconds: int | None
     close_p90_seconds: int | None
     grids: tuple[Grid, ...]  # the grids of the scope, for names
-    grid_workers: tuple[tuple[str, str], ...] = ()  # (grid code, name) of their workers now
 
 
 # -- figures ---------------------------------------------------------------------------------------
@@ -602,7 +601,6 @@ class UnitScore:
     parent: str
     figures: Figures
     ranked: bool
-    workers: tuple[str, ...] = ()  # a grid's workers (as staff now), by name
 
 
 def has_enough_samples(figures: Figures, min_rated: int, min_tickets: int) -> bool:
@@ -699,14 +697,10 @@ def unit_scores(rows: PeriodRows, min_rated: int, min_tickets: int) -> dict[Unit
     """Grids as storage counted them; villages and towns as the sums of their grids; departments
     as storage counted them."""
     grids = {g.code: g for g in rows.grids}
-    workers: dict[str, list[str]] = {}
-    for code, name in rows.grid_workers:
-        workers.setdefault(code, []).append(name)
 
     def unit(level: UnitLevel, key: str, name: str, parent: str, tally: Tally) -> UnitScore:
         figures = Figures(tally)
-        return UnitScore(level, key, name, parent, figures, has_enough_samples(figures, min_rated, min_tickets),
-                         tuple(workers.get(key, ())) if level is UnitLevel.GRID else ())
+        return UnitScore(level, key, name, parent, figures, has_enough_samples(figures, min_rated, min_tickets))
 
     by_grid, villages, towns = [], {}, {}
     for row in sorted(rows.by_grid, key=lambda r: r.key):

@@ -559,15 +559,12 @@ class StatsMixin:
                     return False  # summed meanwhile
                 [top] = yield one("SELECT COALESCE(MAX(id), 0) FROM ticket_events")
                 begins = max(start, last[0]) if last else start
-                # The day is claimed first: a second writer summing it at the same time (another
-                # replica on PostgreSQL) waits here, finds it taken and leaves it.
-                if not (yield run("INSERT INTO stats_days(day_start, day_end, last_event_id) VALUES (?, ?, ?)"
-                                  " ON CONFLICT DO NOTHING", (begins, end, top))):
-                    return False
                 yield from _sum_changes(dialect, begins, last[1] if last else 0, end, midnights, begins)
                 facts = stats_sql(dialect).facts_table_name
                 yield run(f"DELETE FROM stats_ticket_facts WHERE id IN (SELECT id FROM {dialect.temp}.changed)")
                 yield run(f"INSERT INTO stats_ticket_facts SELECT * FROM {facts}")
+                yield run("INSERT INTO stats_days(day_start, day_end, last_event_id) VALUES (?, ?, ?)",
+                          (begins, end, top))
                 yield from _roll_up(day, tz)
                 return True
 
@@ -630,7 +627,7 @@ class StatsMixin:
             categories=tuple(CategoryCount(code, int(n)) for code, n in categories),
             response_p90_seconds=(yield from p90(_RESPONSE, sums.responded)),
             close_p90_seconds=(yield from p90(_CLOSE, sums.closed)),
-            **(yield from _grids(scope, parameters)),
+            grids=(yield from _grids(scope, parameters)),
         )
 
     @classmethod
@@ -668,7 +665,7 @@ class StatsMixin:
             categories=tuple(CategoryCount(code, n) for code, n in categories),
             response_p90_seconds=(yield from p90(sql.response_p90, sums.responded)),
             close_p90_seconds=(yield from p90(sql.close_p90, sums.closed)),
-            **(yield from _grids(scope, parameters)),
+            grids=(yield from _grids(scope, parameters)),
         )
 
     async def period_tickets(self, window: PeriodWindow, scope: Scope) -> list[TicketAtEnd]:
@@ -692,16 +689,13 @@ class StatsMixin:
         return await self._read(work)
 
 
-def _grids(scope: Scope, parameters: dict[str, Any]) -> Work[dict[str, tuple]]:
-    """The scope's grids and their workers as they are now: a renamed grid shows its new name in
-    every period, and its scorecard names who works it today."""
-    codes = _GRID_CODES[scope.level]
-    grids = yield select(
-        f"SELECT code, name, village, town, lat, lon FROM grids WHERE code IN ({codes}) ORDER BY code", parameters)
-    workers = yield select(
-        f"SELECT scope, name FROM staff WHERE role = 'grid_worker' AND scope IN ({codes}) ORDER BY scope, name",
-        parameters)
-    return {"grids": tuple(Grid(*row) for row in grids), "grid_workers": tuple((code, name) for code, name in workers)}
+def _grids(scope: Scope, parameters: dict[str, Any]) -> Work[tuple[Grid, ...]]:
+    """The scope's grids as they are now: a renamed grid shows its new name in every period."""
+    rows = yield select(
+        f"SELECT code, name, village, town, lat, lon FROM grids WHERE code IN ({_GRID_CODES[scope.level]}) ORDER BY code",
+        parameters,
+    )
+    return tuple(Grid(*row) for row in rows)
 
 
 def _at_end(ticket: Ticket, facts: Sequence[Any], grid: Grid | None) -> TicketAtEnd:
