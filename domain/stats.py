@@ -766,13 +766,12 @@ async def load_report(
     top: int = DEFAULT_TOP,
 ) -> PeriodReport:
     """The period's report with the period before for comparison, read through `storage`. With
-    `now`, the days over by then are summed first (`Storage.close_days`), and a period not over is
-    shown so far (not final)."""
+    `now` inside the period, its figures so far (not final); with `now` after it, its sums are
+    stored once and read back (a closed period cannot change)."""
     window = period.window(tz, now)
-    if now is not None:
-        await storage.close_days(tz, now)
-    rows = await storage.period_rows(window, scope)
-    previous_tally = await storage.period_totals(period.previous().window(tz), scope)
+    over = now is not None and window.final
+    rows = await storage.period_rows(window, scope, closed=over)
+    previous_tally = await storage.period_totals(period.previous().window(tz), scope, closed=now is not None)
     return compute_report(period, scope, window, rows, previous_tally, min_rated, min_tickets, top)
 
 

@@ -11,7 +11,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from domain.models import (
     Category,
@@ -400,25 +399,14 @@ class Storage(ABC):
 
     # -- statistics (SQL: storage/stats_sql.py; figures: domain/stats.py) --------------------
     @abstractmethod
-    async def close_days(self, tz: ZoneInfo, now: int) -> int:
-        """Sum and store, once, each local day in `tz` over by `now` and not summed yet (what
-        its events changed in the figures); returns how many. A day summed never changes: an
-        event recorded later counts on a later day, whatever its time."""
-
-    @abstractmethod
-    async def period_rows(self, window: PeriodWindow, scope: Scope) -> PeriodRows:
+    async def period_rows(self, window: PeriodWindow, scope: Scope, closed: bool = False) -> PeriodRows:
         """Sums over the tickets of `scope` received or closed in `window`, each as its events
-        before `window.end` say it stood then: the sums of the days summed (`close_days`), with
-        what the events changed since."""
+        before `window.end` say it stood then. With `closed` (the caller knows the period is
+        over), stored the first time and read back after: they cannot change any more."""
 
     @abstractmethod
-    async def period_totals(self, window: PeriodWindow, scope: Scope) -> Tally:
+    async def period_totals(self, window: PeriodWindow, scope: Scope, closed: bool = False) -> Tally:
         """The sum of `period_rows`' tallies alone (for the period before, a trend)."""
-
-    @abstractmethod
-    async def period_rows_from_events(self, window: PeriodWindow, scope: Scope) -> PeriodRows:
-        """`period_rows` worked out from the events alone, as the definition reads (slow on a
-        big year): the day sums are held to it."""
 
     @abstractmethod
     async def period_tickets(self, window: PeriodWindow, scope: Scope) -> list[TicketAtEnd]:
