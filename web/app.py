@@ -16,6 +16,7 @@ from aiohttp import web
 from bot.config import Settings
 from storage.base import Storage
 from web.board import add_board
+from web.console import add_console
 from web.keys import CLOCK, SETTINGS, STORAGE
 from web.open311 import add_open311
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings, storage: Storage, clock: Callable[[], int] = 
     app.router.add_get("/healthz", healthz)
     add_board(app, settings)
     add_open311(app)
+    add_console(app)
     return app
 
 

@@ -1,0 +1,12 @@
+"""The console: a Telegram Mini App for staff and officials, pages under /app/ and their JSON API
+under /app/api/ (sign-in: web/console/auth.py)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from web.console.auth import add_console_auth
+
+
+def add_console(app: web.Application) -> None:
+    add_console_auth(app)
