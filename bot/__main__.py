@@ -452,6 +452,38 @@ async def run_staff_remove(settings: Settings, telegram_id: int, role: str | Non
     return 0
 
 
+async def run_apikey(settings: Settings, args: argparse.Namespace) -> int:
+    """Keys of the Open311 API: a new key is printed once, and only its hash is kept."""
+    from domain.open311 import key_hash, new_api_key
+
+    storage = await open_database(settings)
+    now = int(datetime.now().timestamp())
+    try:
+        if args.apikey_command == "create":
+            key = new_api_key()
+            if await storage.add_api_key(args.name, key_hash(key), now) is None:
+                raise CommandError(_("a live key named {name!r} exists: revoke it first").format(name=args.name))
+            print(key)
+            print(_("Keep this key now: it is not shown again, only its hash is stored."), file=sys.stderr)
+        elif args.apikey_command == "revoke":
+            if not await storage.revoke_api_key(args.name, now):
+                raise CommandError(_("no live key named {name!r}").format(name=args.name))
+            print(_("revoked {name}").format(name=args.name))
+        else:
+            def local(epoch: int) -> str:
+                return datetime.fromtimestamp(epoch, settings.timezone).strftime("%Y-%m-%d %H:%M")
+
+            keys = await storage.api_keys()
+            for key in keys:
+                state = _("revoked {at}").format(at=local(key.revoked_at)) if key.revoked_at else _("live")
+                print(_("{name}\tcreated {at}\t{state}").format(name=key.name, at=local(key.created_at), state=state))
+            if not keys:
+                print(_("no API keys; create one with `gridbot apikey create NAME`"))
+    finally:
+        await storage.close()
+    return 0
+
+
 def printing_error(error: Exception) -> CommandError:
     return CommandError(_("error: {error}").format(error=error), 2)
 
@@ -649,7 +681,7 @@ async def run_stats(settings: Settings, args: argparse.Namespace) -> int:
 Command = Callable[[Settings, argparse.Namespace], Awaitable[int]]
 COMMANDS: dict[str, Command] = {
     "run": run_bot, "web": run_web, "demo": run_demo, "import": run_import, "staff": run_staff, "qr": run_qr,
-    "posters": run_posters, "stats": run_stats, "backup": run_backup, "migrate": run_migrate,
+    "posters": run_posters, "stats": run_stats, "backup": run_backup, "migrate": run_migrate, "apikey": run_apikey,
 }
 MAKE_DATABASE = {"run", "web", "demo", "import"}
 
@@ -683,6 +715,12 @@ def build_parser() -> argparse.ArgumentParser:
     remove.add_argument("telegram_id", type=int)
     remove.add_argument("--role", choices=[r.value for r in Role], help=_("only this role (default: all)"))
     remove.add_argument("--scope", help=_("only the role in this scope (a grid code, village, town, …)"))
+    apikey = command("apikey", _("create, revoke or list keys of the Open311 API"))
+    apikey_commands = apikey.add_subparsers(dest="apikey_command", required=True, metavar="create|revoke|list")
+    for name, help_text in (("create", _("print a new key once (only its hash is stored)")),
+                            ("revoke", _("revoke the live key of this name"))):
+        apikey_commands.add_parser(name, help=help_text).add_argument("name", metavar="NAME")
+    apikey_commands.add_parser("list", help=_("every key: name, when created, revoked or live"))
     qr_command = command("qr", _("write the QR code card of a grid, a shop or a site"))
     which = qr_command.add_mutually_exclusive_group(required=True)
     which.add_argument("--grid", help=_("a grid's code"))

@@ -278,6 +278,16 @@ class PublicPost:
 
 
 @dataclass(frozen=True)
+class ApiKey:
+    """A key of the Open311 API (domain/open311.py): only its hash is stored, never the key."""
+
+    id: int
+    name: str
+    created_at: int
+    revoked_at: int | None = None
+
+
+@dataclass(frozen=True)
 class BoardTowns:
     """The towns with a public board (BOARD_TOWNS), and those that publish suggestions as well as
     public reports (BOARD_SUGGESTIONS)."""

@@ -40,6 +40,7 @@ from domain.tickets import (
     Action,
     TransitionError,
     callback_number,
+    is_api_submitter,
     may_supervise,
     may_visit,
     next_status,
@@ -326,10 +327,17 @@ class TicketService:
                 resolve_due_at=(change.resolve_due_at
                                 or shifted(ticket.resolve_due_at, ticket.paused_at, event.at, *rules)),
             )
-        stored = await self.storage.change_ticket(ticket.id, ticket.status, change, event, [*notices, *self._done(event)])
+        stored = await self.storage.change_ticket(ticket.id, ticket.status, change, event,
+                                                  self._to_chats([*notices, *self._done(event)]))
         if stored is None:
             raise Conflict(ticket.id)
         return stored
+
+    @staticmethod
+    def _to_chats(notices: Sequence[Notice]) -> list[Notice]:
+        """The notices someone can be sent: not those for the filer of a ticket filed through the
+        Open311 API, who follows it there."""
+        return [n for n in notices if not is_api_submitter(n.chat_id)]
 
     @staticmethod
     def _done(event: TicketEvent) -> list[Notice]:
@@ -442,7 +450,7 @@ class TicketService:
         draft_ticket = replace(draft_ticket, tier=placement.tier)
         filed = TicketEvent(0, now, EventType.CREATED, resident_id, None, {"tier": placement.tier.value})
         ticket, created = await self.storage.create_ticket(
-            new, now, self.card_notices(draft_ticket, placement.holders) + self._done(filed)
+            new, now, self._to_chats(self.card_notices(draft_ticket, placement.holders) + self._done(filed))
         )
         if created:
             await self._warn_passed_over(ticket, placement, now)
@@ -847,7 +855,7 @@ class TicketService:
         await self._record_misses(ticket, now)  # as `_change` does before any action
         merged = TicketEvent(ticket.id, now, EventType.MERGED, actor_id, None, {"into": kept.id})
         notices = [Notice(r, NOTICE_MERGED, ticket.id, {"into": kept.id}) for r in residents] + self._done(merged)
-        if not await self.storage.merge_ticket(ticket.id, ticket.status, kept.id, merged, follows, notices):
+        if not await self.storage.merge_ticket(ticket.id, ticket.status, kept.id, merged, follows, self._to_chats(notices)):
             raise Conflict(ticket_id)
         return await self.get(kept.id)
 

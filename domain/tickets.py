@@ -19,6 +19,20 @@ REOPEN_WINDOW_SECONDS = 7 * 24 * 3600
 # Deep-link payloads allow A-Z, a-z, 0-9, _ and - and at most 64 characters; "g_" takes two.
 GRID_CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,60}")  # use with fullmatch
 
+# A ticket filed through the Open311 API has the API key as its resident, under an id no Telegram
+# chat has (Telegram's ids have at most 52 significant bits): nothing is ever sent to it.
+API_SUBMITTER_BASE = -(2**53)
+
+
+def api_submitter(key_id: int) -> int:
+    """The resident id of the tickets filed with the API key `key_id`."""
+    return API_SUBMITTER_BASE - key_id
+
+
+def is_api_submitter(resident_id: int) -> bool:
+    return resident_id <= API_SUBMITTER_BASE
+
+
 # What other residents may see (and follow with "me too"); a complaint stays with its filer and staff.
 PUBLIC_KINDS = frozenset({Kind.REPORT, Kind.SUGGESTION})
 # Mainland mobile numbers (optionally +86, digits in groups) and 18- or 15-digit ID numbers; \d

@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from domain.models import (
+    ApiKey,
     Category,
     Grid,
     Kind,
@@ -352,6 +353,23 @@ class Storage(ABC):
     async def public_posts(self, grid_codes: Sequence[str], closed_since: int) -> list[tuple[Ticket, PublicPost]]:
         """Tickets of these grids decided public, not merged, open or closed at or after
         `closed_since`, newest first, each with its photos and its decision."""
+
+    # -- keys of the Open311 API (SQL: storage/api_keys_sql.py; rules: domain/open311.py) -----------
+    @abstractmethod
+    async def add_api_key(self, name: str, key_hash: str, now: int) -> ApiKey | None:
+        """A new live key; None, with nothing stored, when a live key has this name."""
+
+    @abstractmethod
+    async def revoke_api_key(self, name: str, now: int) -> bool:
+        """Revoke the live key of this name; False if there is none."""
+
+    @abstractmethod
+    async def api_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones too, oldest first."""
+
+    @abstractmethod
+    async def live_api_key(self, key_hash: str) -> ApiKey | None:
+        """The key with this hash, unless it is revoked."""
 
     # -- outbox -----------------------------------------------------------------------------------
     @abstractmethod

@@ -1,7 +1,8 @@
 """A small Open311 GeoReport v2 client written from the published spec (wiki.open311.org/GeoReport_v2),
 not from our server's code: resources are `<path>.<format>`, answers are JSON or XML with the
 spec's element names, errors a list of {code, description}, times W3C datetimes with a zone.
-Each answer is checked against the spec's field list, so a test reading it checks the shape too."""
+Each answer is checked against the spec's field list, so a test reading it checks the shape too.
+`POST requests` sends its arguments form-encoded (the spec's POST parameters), the api_key among them."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ REQUEST_FIELDS = {
     "agency_responsible", "service_notice", "requested_datetime", "updated_datetime", "expected_datetime",
     "address", "address_id", "zipcode", "lat", "long", "media_url",
 }
+# The fields of an answer to POST requests: the id, or a token to look it up later; and an attribute
+# of a service definition, with the datatypes the spec allows.
+POSTED_FIELDS = {"service_request_id", "token", "service_notice", "account_id"}
+ATTRIBUTE_FIELDS = {"variable", "code", "datatype", "required", "datatype_description", "order", "description"}
+DATATYPES = {"string", "number", "datetime", "text", "singlevaluelist", "multivaluelist"}
 W3C = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$")
 # The element of each item of a list in XML, by the list's element.
 XML_LISTS = {"services": "service", "service_requests": "request", "errors": "error", "attributes": "attribute",
@@ -45,6 +51,12 @@ class GeoReportClient:
             body = await response.read()
             return self._answer(response.status, response.headers.get("Content-Type", ""), body)
 
+    async def post(self, resource: str, fields: dict[str, str]) -> object:
+        url = f"{self.base}/{resource}.{self.format}"
+        async with self.session.post(url, data=fields, headers=self.headers) as response:
+            body = await response.read()
+            return self._answer(response.status, response.headers.get("Content-Type", ""), body)
+
     def _answer(self, status: int, content_type: str, body: bytes) -> object:
         if self.format == "xml":
             assert content_type.startswith("text/xml") and body.startswith(b'<?xml version="1.0" encoding="UTF-8"?>')
@@ -67,8 +79,8 @@ class GeoReportClient:
             assert endpoint["type"] in ("production", "test")
         return found
 
-    async def services(self) -> list[dict]:
-        found = await self.get("services")
+    async def services(self, **params: str) -> list[dict]:
+        found = await self.get("services", **params)
         for service in found:
             assert set(service) == SERVICE_FIELDS
             assert service["type"] in ("realtime", "batch", "blackbox")
@@ -78,13 +90,29 @@ class GeoReportClient:
     async def service_definition(self, code: str) -> dict:
         found = await self.get(f"services/{code}")
         assert found["service_code"] == code and "attributes" in found
+        for attribute in found["attributes"] or []:
+            assert ATTRIBUTE_FIELDS <= set(attribute) and attribute["datatype"] in DATATYPES
+            assert flag(attribute["variable"]) in (True, False) and flag(attribute["required"]) in (True, False)
         return found
+
+    async def post_request(self, api_key: str | None, service_code: str | None, description: str | None = None,
+                           lat: float | None = None, long: float | None = None, address_id: str | None = None,
+                           attributes: dict[str, str] | None = None, **more: str) -> dict:
+        """POST requests; the answer's one item: a service_request_id or a token."""
+        fields = {"api_key": api_key, "service_code": service_code, "description": description,
+                  "lat": lat, "long": long, "address_id": address_id, **more}
+        fields.update({f"attribute[{code}]": value for code, value in (attributes or {}).items()})
+        found = await self.post("requests", {k: str(v) for k, v in fields.items() if v is not None})
+        assert isinstance(found, list) and len(found) == 1
+        [posted] = found
+        assert set(posted) <= POSTED_FIELDS and ({"service_request_id", "token"} & set(posted))
+        return posted
 
     async def requests(self, **filters: str) -> list[dict]:
         return [checked_request(r) for r in await self.get("requests", **filters)]
 
-    async def request(self, service_request_id: str) -> dict:
-        found = await self.get(f"requests/{service_request_id}")
+    async def request(self, service_request_id: str, **params: str) -> dict:
+        found = await self.get(f"requests/{service_request_id}", **params)
         assert isinstance(found, list) and len(found) == 1
         return checked_request(found[0])
 

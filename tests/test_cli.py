@@ -384,3 +384,37 @@ def test_cli_messages_follow_default_language(env, monkeypatch, capsys):
     monkeypatch.setenv("STATS_MIN_RATED", "-1")  # the language holds with another setting wrong
     assert main(["stats"]) == 2
     assert capsys.readouterr().err.startswith("configuration error: STATS_MIN_RATED must be a whole number")
+
+
+def test_apikey_create_list_revoke(env, capsys):
+    """A key is printed once and only its hash is stored; one live key per name; a revoked key is
+    refused by the API (tests/test_open311.py) and its name may be given a new key."""
+    from domain.open311 import key_hash
+
+    path = env / "db" / "gridbot.sqlite3"
+
+    async def create() -> None:
+        await (await SqliteStorage.open(path)).close()
+
+    asyncio.run(create())
+    assert main(["apikey", "create", "12345 desk"]) == 0
+    key = capsys.readouterr().out.strip()
+    stored = b"".join(p.read_bytes() for p in path.parent.iterdir())  # the database and its WAL
+    assert len(key) >= 40 and key.encode() not in stored and key_hash(key).encode() in stored
+
+    async def live() -> list:
+        db = await SqliteStorage.open(path)
+        try:
+            return [await db.live_api_key(key_hash(key)), await db.api_keys()]
+        finally:
+            await db.close()
+
+    found, keys = asyncio.run(live())
+    assert found.name == "12345 desk" and [k.name for k in keys] == ["12345 desk"]
+    assert main(["apikey", "create", "12345 desk"]) == 1
+    assert main(["apikey", "list"]) == 0
+    assert "12345 desk" in capsys.readouterr().out
+    assert main(["apikey", "revoke", "12345 desk"]) == 0
+    assert main(["apikey", "revoke", "12345 desk"]) == 1
+    assert asyncio.run(live())[0] is None
+    assert main(["apikey", "create", "12345 desk"]) == 0

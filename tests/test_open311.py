@@ -12,13 +12,14 @@ from hypothesis import strategies as st
 from aiohttp.test_utils import TestClient, TestServer
 
 from domain.board import BoardService
+from domain.open311 import key_hash, new_api_key
 from domain.models import BoardTowns, Decision, EventType, Kind, PublicPost, Role, RoleGrant, Status, Ticket, TicketEvent, Tier
 from storage.base import NewTicket, TicketChange
-from tests.conftest import GRIDS, VILLAGE_DL, open_harness
+from tests.conftest import GRIDS, VILLAGE_DL, WORKER_DL02, WORKER_NZ01, open_harness, texts
 from tests.georeport_client import GeoReportClient, GeoReportError
 from web.app import create_app
 from web.limits import MAX_BUCKETS, TokenBuckets
-from web.open311 import BURST_PER_ADDRESS, answer, service_request
+from web.open311 import BURST_PER_ADDRESS, BURST_PER_KEY, DESK, answer, service_request
 
 TOWN = "西岗镇"
 BOARD = BoardTowns(frozenset({TOWN}))
@@ -59,6 +60,7 @@ async def api(tmp_path, caplog, database):
         server = TestClient(TestServer(create_app(h.settings, h.db, h.clock)))
         await server.start_server()
         base = str(server.make_url("/open311/v2"))
+        h.server = server
         yield h, ids, {fmt: GeoReportClient(server.session, base, fmt) for fmt in ("json", "xml")}
         await server.close()
 
@@ -78,8 +80,9 @@ async def test_discovery_and_services(api):
         services = await client.services()
         assert [s["service_code"] for s in services] == codes
         water = services[codes.index("water")]
-        assert (water["service_name"], water["group"], same(water["metadata"])) == ("供水", "水务局", "False" if fmt == "json" else "false")
-        assert (await client.service_definition("water"))["attributes"] == []
+        assert (water["service_name"], water["group"], same(water["metadata"])) == ("供水", "水务局", "True" if fmt == "json" else "true")
+        [grid] = (await client.service_definition("water"))["attributes"]
+        assert (grid["code"], grid["datatype"], same(grid["required"])) == ("grid", "string", "False" if fmt == "json" else "false")
         with pytest.raises(GeoReportError) as refused:
             await client.service_definition("no_such_service")
         assert refused.value.status == 404
@@ -160,7 +163,7 @@ async def test_no_resident_identity_and_cors_only_for_reading(api):
                 assert response.headers["Access-Control-Allow-Origin"] == "*"
                 assert str(RESIDENT) not in body and "13812345678" not in body and "张三" not in body
     async with session.post(f"{base}/requests.json") as response:
-        assert "Access-Control-Allow-Origin" not in response.headers
+        assert response.status == 403 and "Access-Control-Allow-Origin" not in response.headers
 
 
 async def test_rate_limit_per_address(api):
@@ -177,6 +180,95 @@ async def test_rate_limit_per_address(api):
         await clients["json"].services()
     with pytest.raises(GeoReportError):
         await clients["json"].services()
+
+
+async def api_key(h, name: str) -> str:
+    key = new_api_key()
+    await h.db.add_api_key(name, key_hash(key), h.clock())
+    return key
+
+
+async def test_post_files_a_ticket_the_grid_worker_gets_and_its_filer_follows(api):
+    """A desk files by location (nearest grid), by address_id or by the grid attribute; the card
+    is queued for the grid's worker and the bot's outbox sends it; the key's holder reads its
+    tickets, public or not, and nobody else does."""
+    h, ids, clients = api
+    desk, other = await api_key(h, "12345 desk"), await api_key(h, "web form")
+    calls = len(h.session.calls)
+    filed = {}
+    for fmt, client in clients.items():
+        posted = await client.post_request(desk, "roads", f"路灯坏了 {fmt}", lat=34.8132, long=117.1769)
+        assert f"XG-" in posted["service_notice"]
+        filed[fmt] = posted["service_request_id"]
+    by_code = await clients["json"].post_request(desk, "water", "漏水", address_id="NZ01")
+    by_attribute = await clients["xml"].post_request(desk, "water", "漏水", attributes={"grid": "DL02"})
+    tickets = {k: await h.db.get_ticket(int(v)) for k, v in {**filed, "code": by_code["service_request_id"],
+                                                             "attribute": by_attribute["service_request_id"]}.items()}
+    assert [t.grid_code for t in tickets.values()] == ["DL02", "DL02", "NZ01", "DL02"]
+    assert tickets["json"].kind is Kind.REPORT and (tickets["json"].lat, tickets["json"].lon) == (34.8132, 117.1769)
+    await h.dp["outbox"].deliver_due(h.bot)  # what a running bot does with what the web server stored
+    sent = h.session.calls[calls:]
+    assert any("路灯坏了 json" in t for t in texts(sent, WORKER_DL02)) and any("漏水" in t for t in texts(sent, WORKER_NZ01))
+    assert all(call.chat_id > 0 for call in sent)  # nothing for the key, which is no chat
+    for fmt, client in clients.items():
+        mine = await client.request(filed[fmt], api_key=desk)
+        assert mine["description"] == f"路灯坏了 {fmt}" and mine["status"] == "open" and mine["address_id"] == "DL02"
+        for params in ({}, {"api_key": other}):
+            with pytest.raises(GeoReportError) as refused:
+                await client.request(filed[fmt], **params)
+            assert refused.value.status == 404
+        listed = [r["service_request_id"] for r in await client.requests(api_key=desk)]
+        assert listed[:4] == [by_attribute["service_request_id"], by_code["service_request_id"], filed["xml"], filed["json"]]
+        assert str(ids["open"]) in listed  # the public ones too
+        assert [r["service_request_id"] for r in await client.requests(api_key=other)] == [str(ids["open"]), str(ids["roads"])]
+        assert [r["service_request_id"] for r in await client.requests(api_key=desk, service_code="water",
+                                                                           service_request_id=filed["json"])] == []
+
+
+async def test_post_errors(api):
+    h, ids, clients = api
+    desk, revoked = await api_key(h, "desk"), await api_key(h, "old")
+    await h.db.revoke_api_key("old", h.clock())
+    for client in clients.values():
+        async def refused(api_key, service_code="water", description="漏水", lat=34.81, long=117.17, **more) -> tuple[int, str]:
+            with pytest.raises(GeoReportError) as error:
+                await client.post_request(api_key, service_code, description, lat=lat, long=long, **more)
+            status, description = error.value.status, error.value.errors[0]["description"]
+            # A 400 names the argument it refuses.
+            return status, next((n for n in ("service_code", "description", "lat/long", "address_id") if n in description), "")
+
+        assert (await refused(None))[0] == 403
+        assert (await refused("not a key"))[0] == 403
+        assert (await refused(revoked))[0] == 403
+        assert await refused(desk, service_code=None) == (400, "service_code")
+        assert (await refused(desk, service_code="no_such"))[0] == 404
+        assert await refused(desk, description=None) == (400, "description")
+        assert await refused(desk, description="长" * 3001) == (400, "description")
+        assert await refused(desk, lat=None, long=None) == (400, "lat/long")
+        assert await refused(desk, long=None) == (400, "lat/long")
+        assert await refused(desk, lat="north") == (400, "lat/long")
+        assert await refused(desk, lat=91) == (400, "lat/long")
+        assert await refused(desk, lat=35.5) == (400, "lat/long")  # farther than NEAREST_GRID_KM from every grid
+        assert await refused(desk, lat=None, long=None, address_id="XX99") == (400, "address_id")
+        with pytest.raises(GeoReportError) as refused_get:
+            await client.requests(api_key=revoked)
+        assert refused_get.value.status == 403
+    h.server.app[DESK].tickets.tickets_per_hour = 1  # the filing limit of a key, counted in the database
+    await clients["json"].post_request(desk, "water", "漏水", address_id="DL01")
+    with pytest.raises(GeoReportError) as limited:
+        await clients["json"].post_request(desk, "water", "漏水", address_id="DL01")
+    assert limited.value.status == 429
+
+
+async def test_rate_limit_per_key(api):
+    h, ids, clients = api
+    key = await api_key(h, "desk")
+    for _ in range(BURST_PER_KEY):
+        await clients["json"].services(api_key=key)
+    with pytest.raises(GeoReportError) as refused:
+        await clients["json"].services(api_key=key)
+    assert refused.value.status == 429
+    await clients["json"].services()  # the address has requests left
 
 
 def test_token_buckets_forget_quiet_clients():

@@ -1,31 +1,43 @@
 """Open311 GeoReport v2 under /open311/v2/ (wiki.open311.org/GeoReport_v2), in JSON and XML.
 
-Read-only here: discovery, the services (our categories) and the public tickets as service
-requests. What a ticket shows and which tickets are public come from domain/board.py and
-domain/open311.py; this module parses the query and writes the answer."""
+Discovery, the services (our categories) and the public tickets as service requests, to anyone;
+`POST requests` files a ticket with an API key (`gridbot apikey create NAME`), and that key's holder
+also reads the tickets filed with it, public or not. What a ticket shows and which tickets are
+public come from domain/board.py and domain/open311.py; this module parses the request and writes
+the answer. Rate limits per client address and per API key (web/limits.py)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from xml.etree import ElementTree
 
 from aiohttp import web
 
 from bot.catalogs import Catalogs
 from bot.catalogs import gettext as _
+from bot.factory import ticket_service
 from domain.board import BoardService, pin_location
-from domain.models import Category, Grid, PublicPost, Status, Ticket
+from domain.models import ApiKey, Category, Grid, PublicPost, Status, Ticket
 from domain.open311 import (
+    FILINGS_PER_HOUR_PER_KEY,
+    GRID_ATTRIBUTE,
     MAX_REQUESTS,
     InvalidQuery,
+    NewRequest,
+    RequestDesk,
     RequestQuery,
+    UnknownService,
     agency_responsible,
     expected_at,
+    filed_with,
     open311_status,
     updated_at,
     w3c,
 )
+from domain.service import RateLimited
+from domain.tickets import api_submitter, format_number
 from web.keys import CLOCK, SETTINGS, STORAGE
 from web.limits import TokenBuckets
 
@@ -34,9 +46,15 @@ SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 CONTENT_TYPES = {"json": "application/json", "xml": "text/xml"}
 CATALOGS = web.AppKey("open311_catalogs", Catalogs)
 PER_ADDRESS = web.AppKey("open311_per_address", TokenBuckets)
+PER_KEY = web.AppKey("open311_per_key", TokenBuckets)
+DESK = web.AppKey("open311_desk", RequestDesk)
 # Requests a client address may make at once, and refilled each second (web/limits.py).
 BURST_PER_ADDRESS = 60
 PER_SECOND_PER_ADDRESS = 1.0
+# The same for each API key, wherever its requests come from (one key may be used by several
+# machines of a desk).
+BURST_PER_KEY = 30
+PER_SECOND_PER_KEY = 0.5
 # The element each list's items get in XML, by the list's element (the spec's examples).
 XML_ITEMS = {
     "services": "service", "service_requests": "request", "attributes": "attribute", "values": "value",
@@ -62,14 +80,26 @@ def service(category: Category, language: str) -> dict:
     other = "en" if language == "zh" else "zh"
     return {
         "service_code": category.code, "service_name": category.name(language),
-        "description": category.name(other), "metadata": False, "type": "realtime",
+        "description": category.name(other), "metadata": True, "type": "realtime",
         "keywords": "", "group": category.department,
     }
 
 
-def service_request(ticket: Ticket, post: PublicPost, grid: Grid, category: Category | None, language: str) -> dict:
-    """A public ticket as the spec's service request: the approved text, the grid as the address,
-    the location as rounded as the board's pin."""
+def grid_attribute() -> dict:
+    """The one attribute of every service: the grid by its code (on its QR code), instead of a
+    location."""
+    return {
+        "variable": True, "code": GRID_ATTRIBUTE, "datatype": "string", "required": False,
+        "datatype_description": _("The grid's code, as on its QR code poster"), "order": 1,
+        "description": _("Grid code (instead of lat/long)"),
+    }
+
+
+def service_request(ticket: Ticket, post: PublicPost | None, grid: Grid, category: Category | None,
+                    language: str) -> dict:
+    """A ticket as the spec's service request: the grid as the address, the location as rounded
+    as the board's pin; the approved public text, or with no `post` (only for the holder of the
+    API key it was filed with) the words it was filed with."""
     pin = pin_location(ticket, grid)
     return {
         "service_request_id": str(ticket.id),
@@ -77,7 +107,7 @@ def service_request(ticket: Ticket, post: PublicPost, grid: Grid, category: Cate
         "status_notes": status_notes(ticket.status),
         "service_name": category.name(language) if category else ticket.category_code,
         "service_code": ticket.category_code,
-        "description": post.text,
+        "description": post.text if post is not None else ticket.description,
         "agency_responsible": agency_responsible(ticket, grid),
         "service_notice": "",
         "requested_datetime": w3c(ticket.created_at),
@@ -123,9 +153,18 @@ def error(fmt: str, status: int, description: str) -> web.Response:
     return answer(fmt, "errors", [{"code": status, "description": description}], status)
 
 
+async def parameters(request: web.Request) -> dict[str, str]:
+    """The query, and for a POST its form (which wins)."""
+    found = dict(request.query)
+    if request.method == "POST":
+        found.update({name: value for name, value in (await request.post()).items() if isinstance(value, str)})
+    return found
+
+
 def formatted(handler: Callable) -> Callable:
     """Handlers for `<resource>.json` and `<resource>.xml`, speaking in the town's language, within
-    the rate limit of the client's address; any other format is a 404 in JSON."""
+    the rate limits of the client's address and of its API key, if it gives one (a key that is not
+    live is a 403); any other format is a 404 in JSON. The handler gets the parameters and the key."""
 
     async def handle(request: web.Request) -> web.Response:
         fmt = request.match_info["format"]
@@ -134,13 +173,21 @@ def formatted(handler: Callable) -> Callable:
                 return error("json", 404, _("Unknown format {format}: use json or xml").format(format=fmt))
             if not request.app[PER_ADDRESS].take(request.remote):
                 return error(fmt, 429, _("Too many requests: wait a minute and try again"))
-            return await handler(request, fmt)
+            params = await parameters(request)
+            key = None
+            if "api_key" in params:
+                key = await request.app[DESK].key(params["api_key"])
+                if key is None:
+                    return error(fmt, 403, _("This api_key is not valid: ask the town command centre for one"))
+                if not request.app[PER_KEY].take(key.id):
+                    return error(fmt, 429, _("Too many requests with this api_key: wait a minute and try again"))
+            return await handler(request, fmt, params, key)
 
     return handle
 
 
 @formatted
-async def discovery(request: web.Request, fmt: str) -> web.Response:
+async def discovery(request: web.Request, fmt: str, params: dict[str, str], key: ApiKey | None) -> web.Response:
     base = f"{request.scheme}://{request.host}{PREFIX}"
     return answer(fmt, "discovery", {
         "changeset": "2026-11-30T00:00:00Z",
@@ -154,49 +201,90 @@ async def discovery(request: web.Request, fmt: str) -> web.Response:
 
 
 @formatted
-async def services(request: web.Request, fmt: str) -> web.Response:
+async def services(request: web.Request, fmt: str, params: dict[str, str], key: ApiKey | None) -> web.Response:
     language = request.app[SETTINGS].default_language
     return answer(fmt, "services", [service(c, language) for c in await request.app[STORAGE].list_categories()])
 
 
 @formatted
-async def service_definition(request: web.Request, fmt: str) -> web.Response:
+async def service_definition(request: web.Request, fmt: str, params: dict[str, str], key: ApiKey | None) -> web.Response:
     code = request.match_info["code"]
     if await request.app[STORAGE].get_category(code) is None:
         return error(fmt, 404, _("No service {code}").format(code=code))
-    return answer(fmt, "service_definition", {"service_code": code, "attributes": []})
+    return answer(fmt, "service_definition", {"service_code": code, "attributes": [grid_attribute()]})
 
 
 def board_service(request: web.Request) -> BoardService:
     return BoardService(request.app[STORAGE], request.app[CLOCK], request.app[SETTINGS].board)
 
 
-async def as_requests(request: web.Request, found: list[tuple[Ticket, PublicPost, Grid]]) -> list[dict]:
+async def as_requests(request: web.Request, found: list[tuple[Ticket, PublicPost | None, Grid]]) -> list[dict]:
     language = request.app[SETTINGS].default_language
     categories = {c.code: c for c in await request.app[STORAGE].list_categories()}
     return [service_request(t, p, g, categories.get(t.category_code), language) for t, p, g in found]
 
 
+async def filed_with_key(request: web.Request, key: ApiKey) -> list[tuple[Ticket, None, Grid]]:
+    """The tickets filed with this API key, newest first, as their filer reads them."""
+    storage = request.app[STORAGE]
+    grids = {g.code: g for g in await storage.list_grids()}
+    return [(t, None, grids[t.grid_code]) for t in await storage.resident_tickets(api_submitter(key.id), MAX_REQUESTS)
+            if filed_with(t, key) and t.grid_code in grids]
+
+
 @formatted
-async def requests(request: web.Request, fmt: str) -> web.Response:
+async def requests(request: web.Request, fmt: str, params: dict[str, str], key: ApiKey | None) -> web.Response:
     try:
-        query = RequestQuery.parse(dict(request.query), request.app[CLOCK]())
+        query = RequestQuery.parse(params, request.app[CLOCK]())
     except InvalidQuery as bad:
         return error(fmt, 400, _("Invalid {parameter}").format(parameter=bad.args[0]))
     board = board_service(request)
     # A ticket requested in the window and closed was closed after its start.
-    published = await board.published(board.towns.towns, 0 if query.ids is not None else query.start)
-    found = [item for item in published if query.matches(item[0])][:MAX_REQUESTS]
+    found: list[tuple[Ticket, PublicPost | None, Grid]] = list(
+        await board.published(board.towns.towns, 0 if query.ids is not None else query.start))
+    if key is not None:
+        public = {t.id for t, _p, _g in found}
+        found = sorted(found + [item for item in await filed_with_key(request, key) if item[0].id not in public],
+                       key=lambda item: -item[0].id)
+    found = [item for item in found if query.matches(item[0])][:MAX_REQUESTS]
     return answer(fmt, "service_requests", await as_requests(request, found))
 
 
 @formatted
-async def one_request(request: web.Request, fmt: str) -> web.Response:
+async def one_request(request: web.Request, fmt: str, params: dict[str, str], key: ApiKey | None) -> web.Response:
     ticket_id = request.match_info["id"]
-    found = await board_service(request).published_ticket(int(ticket_id)) if ticket_id.isdigit() else None
+    found = None
+    if ticket_id.isdigit():
+        found = await board_service(request).published_ticket(int(ticket_id))
+        ticket = await request.app[STORAGE].get_ticket(int(ticket_id)) if found is None and key else None
+        if ticket is not None and filed_with(ticket, key):
+            found = (ticket, None, await request.app[STORAGE].get_grid(ticket.grid_code))
     if found is None:
         return error(fmt, 404, _("No public service request {id}").format(id=ticket_id))
     return answer(fmt, "service_requests", await as_requests(request, [found]))
+
+
+@formatted
+async def post_request(request: web.Request, fmt: str, params: dict[str, str], key: ApiKey | None) -> web.Response:
+    """File a ticket (a public report: the board shows it once staff approve it); its filer follows
+    it by service_request_id with the same key."""
+    if key is None:
+        return error(fmt, 403, _("Filing a service request needs an api_key: ask the town command centre for one"))
+    try:
+        ticket = await request.app[DESK].file(key, NewRequest.parse(params))
+    except InvalidQuery as bad:
+        return error(fmt, 400, _("Invalid {parameter}").format(parameter=bad.args[0]))
+    except UnknownService as unknown:
+        return error(fmt, 404, _("No service {code}").format(code=unknown.args[0]))
+    except RateLimited as limited:
+        return error(fmt, 429, _("This api_key filed {count} requests in the past hour: wait and try again").format(
+            count=limited.per_hour))
+    number = format_number(request.app[SETTINGS].ticket_prefix, ticket.id)
+    return answer(fmt, "service_requests", [{
+        "service_request_id": str(ticket.id),
+        "service_notice": _("Filed as {number}; the public board shows it once staff approve it").format(number=number),
+        "account_id": None,
+    }])
 
 
 @web.middleware
@@ -210,8 +298,12 @@ async def cors_for_reading(request: web.Request, handler) -> web.StreamResponse:
 
 
 def add_open311(app: web.Application) -> None:
-    app[CATALOGS] = Catalogs(app[SETTINGS].default_language)
+    settings = app[SETTINGS]
+    app[CATALOGS] = Catalogs(settings.default_language)
     app[PER_ADDRESS] = TokenBuckets(PER_SECOND_PER_ADDRESS, BURST_PER_ADDRESS, app[CLOCK])
+    app[PER_KEY] = TokenBuckets(PER_SECOND_PER_KEY, BURST_PER_KEY, app[CLOCK])
+    tickets = ticket_service(replace(settings, tickets_per_hour=FILINGS_PER_HOUR_PER_KEY), app[STORAGE], app[CLOCK])
+    app[DESK] = RequestDesk(app[STORAGE], tickets, settings.nearest_grid_km)
     app.middlewares.append(cors_for_reading)
     get = app.router.add_get
     get(PREFIX + "/discovery.{format}", discovery)
@@ -219,3 +311,4 @@ def add_open311(app: web.Application) -> None:
     get(PREFIX + "/services/{code}.{format}", service_definition)
     get(PREFIX + "/requests.{format}", requests)
     get(PREFIX + "/requests/{id}.{format}", one_request)
+    app.router.add_post(PREFIX + "/requests.{format}", post_request)
