@@ -55,6 +55,8 @@ class Settings:
     # Map tiles of the board's page, e.g. https://tile.example.org/{z}/{x}/{y}.png; None: no map.
     map_tile_url: str | None = None
     map_attribution: str = ""  # the tile provider's required credit, shown under the map
+    # The Telegram channel that mirrors the board (bot/channel.py), e.g. -1001234567890; None: none.
+    public_channel_id: int | None = None
     # postgresql://… to keep everything in PostgreSQL instead of the SQLite file `database_path`.
     database_url: str | None = field(default=None, repr=False)  # may hold a password
     # Webhook mode (web/webhook.py): Telegram posts updates to this https URL, with this secret.
@@ -184,6 +186,10 @@ def load_settings(
     web_host = get("WEB_HOST", "127.0.0.1")
     if not HOST_PATTERN.fullmatch(web_host):
         raise SettingsError(_("WEB_HOST must be a host name or an IP address, got {value!r}").format(value=web_host))
+    channel = get("PUBLIC_CHANNEL_ID")
+    if channel and not re.fullmatch(r"-100[0-9]{6,16}", channel):
+        raise SettingsError(_("PUBLIC_CHANNEL_ID must be the channel's id, such as -1001234567890, got {value!r}").format(
+            value=channel))
     board_towns = names_list(get("BOARD_TOWNS"))
     suggestion_towns = names_list(get("BOARD_SUGGESTIONS"))
     if not suggestion_towns <= board_towns:
@@ -265,4 +271,5 @@ def load_settings(
         webhook_secret=webhook_secret if webhook_url else None,
         map_tile_url=tile_url or None,
         map_attribution=get("MAP_ATTRIBUTION"),
+        public_channel_id=int(channel) if channel else None,
     )

@@ -71,7 +71,8 @@ def configure_session(bot: Bot) -> None:
 def ticket_service(settings: Settings, storage: Storage, clock: Callable[[], int] = wall_clock) -> TicketService:
     """The ticket service with the settings' rules, as the bot and the commands use it."""
     aftercare = Aftercare(settings.confirm_reminder_days, settings.auto_close_days, settings.phone_retention_days)
-    return TicketService(storage, clock, settings.tickets_per_hour, settings.admin_ids, settings.timezone, aftercare)
+    return TicketService(storage, clock, settings.tickets_per_hour, settings.admin_ids, settings.timezone, aftercare,
+                         settings.public_channel_id)
 
 
 def create_dispatcher(
@@ -104,7 +105,7 @@ def create_dispatcher(
         limiter=limiter,
         clock=clock,
         i18n=i18n,
-        board=BoardService(storage, clock, settings.board),
+        board=BoardService(storage, clock, settings.board, settings.public_channel_id),
     )
     dp.update.outer_middleware(UpdateLogMiddleware())
     dp.update.outer_middleware(PaceRepliesMiddleware())

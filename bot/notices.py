@@ -10,6 +10,7 @@ from aiogram.types import BotCommandScopeChat, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
 
 from bot.catalogs import gettext as _
+from bot.channel import ChannelMirror
 from bot.commands import commands_for
 from bot.config import Settings
 from bot.digest import NOTICE_DIGEST
@@ -72,6 +73,7 @@ class NoticeRenderer:
         self.settings = settings
         self.i18n = i18n
         self.clock = clock
+        self.channel = ChannelMirror(storage, settings, clock)
 
     async def language_of(self, chat_id: int) -> str:
         user = await self.storage.get_user(chat_id)
@@ -101,6 +103,8 @@ class NoticeRenderer:
         number = format_number(self.settings.ticket_prefix, ticket.id)
         chat_id = notice.chat_id
         with self.i18n.context(), self.i18n.use_locale(language):
+            if notice.type == service.NOTICE_CHANNEL_POST:
+                return await self.channel.render(notice)
             if notice.type in (service.NOTICE_TICKET_PHOTOS, service.NOTICE_AFTER_PHOTOS):
                 stored = ticket.attachments if notice.type == service.NOTICE_TICKET_PHOTOS else ticket.after_attachments
                 parts = sending_parts(stored)
@@ -233,6 +237,11 @@ class NoticeRenderer:
                     text += "\n" + escape(notice.data["comment"])
                 return SendMessage(chat_id=chat_id, text=text)
         raise ValueError(f"unknown notice type {notice.type!r}")
+
+    async def sent(self, notice: Notice, method: TelegramMethod, result: object) -> None:
+        """What Telegram answered a notice matters for later ones: a channel post's message id."""
+        if notice.type == service.NOTICE_CHANNEL_POST:
+            await self.channel.sent(notice, method, result)
 
     def _done(self, notice: Notice, ticket: Ticket, number: str) -> TelegramMethod:
         """What the person who acted is told, with the buttons of their next step."""

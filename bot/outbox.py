@@ -159,7 +159,7 @@ class OutboxSender:
             return False
         await self.limiter.take(chat_id, message_count(method))
         try:
-            await bot(method)
+            result = await bot(method)
         except TelegramRetryAfter as error:
             retry_after = max(1, error.retry_after)
             self.limiter.hold_all(retry_after)
@@ -179,6 +179,7 @@ class OutboxSender:
             await self.storage.drop(item.id, "bad request: " + error.message[:200])
             return False
         # 5xx, network errors (a timeout is one) and the rest: `_deliver_one` schedules a retry.
+        await self.renderer.sent(notice, method, result)  # e.g. a channel post's id, for its edits
         try:
             await self.storage.mark_sent([item.id, *(c.id for c in combined)], self.clock())
         except Exception:

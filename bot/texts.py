@@ -47,6 +47,13 @@ def status_name(status: Status) -> str:
     }[status]
 
 
+def public_status(status: Status) -> str:
+    """The status as the public board and its channel say it."""
+    if status is Status.WAITING_RESIDENT:  # "waiting for your answer" speaks to the resident
+        return _("Waiting for the resident's answer")
+    return status_name(status)
+
+
 def visit_reason_text(reason: VisitReason) -> str:
     return {
         VisitReason.LOW_RATING: _("the resident rated it 1 or 2 stars"),

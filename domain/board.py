@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 
-from domain.models import Attachment, BoardTowns, Decision, EventType, Grid, Kind, MediaKind, PublicPost, Role, RoleGrant, Status, Ticket, TicketEvent
-from domain.service import Conflict, InvalidInput, NotAllowed, TicketService
+from domain.models import Attachment, BoardTowns, Decision, EventType, Grid, Kind, MediaKind, Notice, PublicPost, Role, RoleGrant, Status, Ticket, TicketEvent
+from domain.service import NOTICE_CHANNEL_POST, Conflict, InvalidInput, NotAllowed, TicketService
 from domain.text import clean_text, telegram_length
 from domain.tickets import MAX_DESCRIPTION, mask_personal
 from storage.base import Storage
@@ -85,10 +85,11 @@ class BoardService:
     """Staff decide what of a ticket is public; each decision is checked, stored with its event and
     confirmed through the outbox in one transaction."""
 
-    def __init__(self, storage: Storage, clock: Callable[[], int], towns: BoardTowns):
+    def __init__(self, storage: Storage, clock: Callable[[], int], towns: BoardTowns, channel_id: int | None = None):
         self.storage = storage
         self.clock = clock
         self.towns = towns
+        self.channel_id = channel_id  # PUBLIC_CHANNEL_ID: each decision brings its post up to date
 
     async def moderated(self, ticket_id: int, grants: Sequence[RoleGrant]) -> tuple[Ticket, PublicPost | None]:
         """The ticket and its current decision, if this person may decide about it now."""
@@ -113,7 +114,7 @@ class BoardService:
         post = PublicPost(ticket.id, Decision.PUBLIC, text, hidden, now, actor_id)
         event = TicketEvent(ticket.id, now, EventType.PUBLISHED, actor_id, text,
                             {"hidden_photos": sorted(hidden), "edit": before is not None and before.public})
-        await self.storage.decide_public(post, event, TicketService._done(event))
+        await self.storage.decide_public(post, event, TicketService._done(event) + self._channel(ticket))
         return post
 
     async def keep_private(self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant]) -> PublicPost:
@@ -125,8 +126,13 @@ class BoardService:
         post = PublicPost(ticket.id, Decision.PRIVATE, "", frozenset(), now, actor_id)
         event = TicketEvent(ticket.id, now, EventType.KEPT_PRIVATE, actor_id, None,
                             {"was_public": before is not None})
-        await self.storage.decide_public(post, event, TicketService._done(event))
+        taken_off = self._channel(ticket) if before is not None else []
+        await self.storage.decide_public(post, event, TicketService._done(event) + taken_off)
         return post
+
+    def _channel(self, ticket: Ticket) -> list[Notice]:
+        """The channel post to bring up to date with a decision (it renders whatever is decided)."""
+        return [Notice(self.channel_id, NOTICE_CHANNEL_POST, ticket.id)] if self.channel_id is not None else []
 
     async def queue(self, grants: Sequence[RoleGrant]) -> list[Ticket]:
         """Tickets in this person's area that may go public and nobody decided about yet, oldest

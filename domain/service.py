@@ -34,6 +34,7 @@ from domain.tickets import (
     MAX_DESCRIPTION,
     MAX_NOTE,
     OPEN_STATUSES,
+    PUBLIC_KINDS,
     REOPEN_WINDOW_SECONDS,
     FALLBACK_TIER,
     TIER_OF_ROLE,
@@ -108,6 +109,9 @@ class RateLimited(TicketError):
 
 # Notice types; bot.notices renders each one.
 NOTICE_NEW_TICKET = "new_ticket"  # the card for staff who now hold the ticket
+# To the board's channel (PUBLIC_CHANNEL_ID): post, edit or delete the ticket's post (bot/channel.py),
+# queued with each change of a ticket the board shows.
+NOTICE_CHANNEL_POST = "channel_post"
 # The ticket's attachments, before its card: data {"part": i}, the i-th of
 # domain.media.sending_parts (an album, or a voice message or video note on its own).
 NOTICE_TICKET_PHOTOS = "ticket_photos"
@@ -210,6 +214,7 @@ class TicketService:
         admin_ids: frozenset[int] = frozenset(),
         timezone: ZoneInfo = ZoneInfo("Asia/Shanghai"),
         aftercare: Aftercare = Aftercare(),
+        channel_id: int | None = None,
     ):
         self.storage = storage
         self.clock = clock
@@ -217,6 +222,7 @@ class TicketService:
         self.tickets_per_hour = tickets_per_hour  # per resident; 0 means no limit
         self.admin_ids = admin_ids  # ADMIN_IDS from the settings; admins imported as staff count too
         self.aftercare = aftercare
+        self.channel_id = channel_id  # PUBLIC_CHANNEL_ID: the board's mirror, told of each move
 
     # -- helpers ----------------------------------------------------------------------------------
     async def get(self, ticket_id: int) -> Ticket:
@@ -327,11 +333,20 @@ class TicketService:
                 resolve_due_at=(change.resolve_due_at
                                 or shifted(ticket.resolve_due_at, ticket.paused_at, event.at, *rules)),
             )
+        if change.status is not ticket.status:
+            notices = [*notices, *await self.channel_notices(ticket)]
         stored = await self.storage.change_ticket(ticket.id, ticket.status, change, event,
                                                   self._to_chats([*notices, *self._done(event)]))
         if stored is None:
             raise Conflict(ticket.id)
         return stored
+
+    async def channel_notices(self, ticket: Ticket) -> list[Notice]:
+        """The board's channel post of the ticket to bring up to date, if the board shows it."""
+        if self.channel_id is None or ticket.kind not in PUBLIC_KINDS:
+            return []
+        post = await self.storage.public_post(ticket.id)
+        return [Notice(self.channel_id, NOTICE_CHANNEL_POST, ticket.id)] if post is not None and post.public else []
 
     @staticmethod
     def _to_chats(notices: Sequence[Notice]) -> list[Notice]:
@@ -855,6 +870,7 @@ class TicketService:
         await self._record_misses(ticket, now)  # as `_change` does before any action
         merged = TicketEvent(ticket.id, now, EventType.MERGED, actor_id, None, {"into": kept.id})
         notices = [Notice(r, NOTICE_MERGED, ticket.id, {"into": kept.id}) for r in residents] + self._done(merged)
+        notices += await self.channel_notices(ticket)  # merged: off the board
         if not await self.storage.merge_ticket(ticket.id, ticket.status, kept.id, merged, follows, self._to_chats(notices)):
             raise Conflict(ticket_id)
         return await self.get(kept.id)

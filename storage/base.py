@@ -371,6 +371,17 @@ class Storage(ABC):
     async def live_api_key(self, key_hash: str) -> ApiKey | None:
         """The key with this hash, unless it is revoked."""
 
+    # -- the board's channel mirror (SQL: storage/channel_sql.py; rules: bot/channel.py) -------------
+    @abstractmethod
+    async def channel_post(self, ticket_id: int) -> tuple[int, bool] | None:
+        """The channel message of the ticket, as (message id, whether it is a photo); None if none."""
+
+    @abstractmethod
+    async def keep_channel_post(self, ticket_id: int, message_id: int, with_photo: bool) -> None: ...
+
+    @abstractmethod
+    async def forget_channel_post(self, ticket_id: int) -> None: ...
+
     # -- outbox -----------------------------------------------------------------------------------
     @abstractmethod
     async def enqueue(self, notices: Sequence[Notice], now: int) -> None: ...

@@ -48,6 +48,7 @@ from domain.digest import DEFAULT_DIGEST_CHOICE, DigestChoice
 from domain.tickets import OPEN_STATUSES, PUBLIC_KINDS
 from domain.workdays import CalendarDay
 from storage.api_keys_sql import ApiKeysMixin
+from storage.channel_sql import ChannelPostsMixin
 from storage.base import NewTicket, OutboxItem, QueuePage, Storage, TicketChange
 from storage.codes_sql import CodesMixin
 from storage.fsm_sql import FormsMixin
@@ -160,7 +161,7 @@ def _category(row: Sequence) -> Category:
     return Category(*row[:6], DeadlineUnit(row[6]))
 
 
-class SqlStorage(StatsMixin, FormsMixin, CodesMixin, ApiKeysMixin, Storage):
+class SqlStorage(StatsMixin, FormsMixin, CodesMixin, ApiKeysMixin, ChannelPostsMixin, Storage):
     """Every `Storage` method over the three primitives a backend provides (with `close` and
     `backup_to`)."""
 

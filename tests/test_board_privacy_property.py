@@ -2,7 +2,7 @@
 as a property: random residents (names, usernames, phones to call back), random tickets of every kind with
 numbers and private words in their text, random approvals (the masked text or one staff wrote),
 hidden photos, withdrawals, replies, answers, resolutions and ratings; the page, in both languages,
-must show none of it."""
+and the ticket's post in the board's Telegram channel must show none of it."""
 
 from __future__ import annotations
 
@@ -13,14 +13,16 @@ from aiohttp.test_utils import make_mocked_request
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.channel import ChannelMirror
 from domain.board import BoardService, proposed_text
-from domain.models import Attachment, BoardTowns, Kind, MediaKind, Role, RoleGrant
-from domain.service import Draft, TicketError, TicketService
+from domain.models import Attachment, BoardTowns, Kind, MediaKind, Notice, Role, RoleGrant
+from domain.service import NOTICE_CHANNEL_POST, Draft, TicketError, TicketService
 from domain.tickets import callback_number
 from storage.sqlite import SqliteStorage
 from tests.conftest import GRIDS, STAFF, FakeClock, make_settings, opened_the_bot
 from web.app import create_app
 from web.board import board_page
+from web.keys import SETTINGS
 
 TOWN = "西岗镇"
 TOWNS = BoardTowns(frozenset({TOWN}), frozenset({TOWN}))
@@ -107,6 +109,10 @@ async def run(cases: list[dict]) -> None:
             response = await board_page(make_mocked_request("GET", f"/board/{TOWN}?lang={language}", app=app,
                                                             match_info={"town": TOWN}))
             pages.append(response.text)
+        mirror = ChannelMirror(db, app[SETTINGS], clock)
+        for n in range(len(cases)):
+            post = await mirror.render(Notice(-1001234567890, NOTICE_CHANNEL_POST, n + 1))
+            pages.append(str(getattr(post, "text", None) or getattr(post, "caption", None) or ""))
         page = "\n".join(pages)
         for i in range(5):
             for private in (str(FIRST_RESIDENT + i), resident_name(i), f"private_user_{i}", phone(i)):

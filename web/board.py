@@ -16,7 +16,7 @@ from bot.cards import history_lines, history_names
 from bot.catalogs import gettext as _
 from bot.config import SUPPORTED_LANGUAGES, Settings
 from bot.i18n import CatalogI18n, create_i18n
-from bot.texts import category_name, format_duration, format_time, kind_name, status_name
+from bot.texts import category_name, format_duration, format_time, kind_name, public_status
 from domain.board import BoardService, pin_location, public_photos
 from domain.models import Grid, PublicPost, Status, Ticket
 from domain.tickets import OPEN_STATUSES, format_number
@@ -67,12 +67,6 @@ def security_headers(settings: Settings) -> dict[str, str]:
         "Referrer-Policy": "no-referrer",
         "X-Content-Type-Options": "nosniff",
     }
-
-
-def public_status(status: Status) -> str:
-    if status is Status.WAITING_RESIDENT:  # "waiting for your answer" speaks to the resident
-        return _("Waiting for the resident's answer")
-    return status_name(status)
 
 
 async def ticket_html(request: web.Request, town: str, ticket: Ticket, post: PublicPost, grid: Grid | None,
