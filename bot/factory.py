@@ -72,7 +72,7 @@ def ticket_service(settings: Settings, storage: Storage, clock: Callable[[], int
     """The ticket service with the settings' rules, as the bot and the commands use it."""
     aftercare = Aftercare(settings.confirm_reminder_days, settings.auto_close_days, settings.phone_retention_days)
     return TicketService(storage, clock, settings.tickets_per_hour, settings.admin_ids, settings.timezone, aftercare,
-                         settings.public_channel_id)
+                         settings.public_channel_id, settings.board)
 
 
 def create_dispatcher(

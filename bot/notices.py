@@ -18,6 +18,7 @@ from bot.i18n import pick_language
 from bot.stats_report import report_text
 from bot.cards import callback_line, holder_place, media_method, staff_card_whole
 from bot.texts import (
+    kind_name,
     deadline_text,
     fit_message,
     format_time,
@@ -229,6 +230,18 @@ class NoticeRenderer:
                 ).format(number=number, days=notice.data["days"]))
             if notice.type == service.NOTICE_RETURN_VISIT:
                 return await self._return_visit(notice, ticket, number)
+            if notice.type == service.NOTICE_AWAITS_REVIEW:
+                grid = await self.storage.get_grid(ticket.grid_code)
+                return SendMessage(chat_id=chat_id, text=_(
+                    "📢 {kind} {number} ({grid}) waits for your decision: may the public board show it? "
+                    "Open it to decide, or see everything waiting with /moderate."
+                ).format(kind=kind_name(ticket.kind), number=number, grid=escape(grid.name if grid else ticket.grid_code)),
+                    reply_markup=keyboards.open_card(ticket))
+            if notice.type == service.NOTICE_NOW_PUBLIC:
+                return SendMessage(chat_id=chat_id, text=_(
+                    "📢 Your ticket {number} ({kind}) is now on the public board, as staff approved it. Your name "
+                    "and contact details are never shown."
+                ).format(kind=kind_name(ticket.kind), number=number))
             if notice.type == service.NOTICE_RATED:
                 text = _("The resident rated ticket {number}: {stars} of 5").format(
                     number=number, stars=notice.data["stars"]

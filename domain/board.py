@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from domain.models import Attachment, BoardTowns, Decision, EventType, Grid, Kind, MediaKind, Notice, PublicPost, Role, RoleGrant, Status, Ticket, TicketEvent
-from domain.service import NOTICE_CHANNEL_POST, Conflict, InvalidInput, NotAllowed, TicketService
+from domain.service import NOTICE_CHANNEL_POST, NOTICE_NOW_PUBLIC, Conflict, InvalidInput, NotAllowed, TicketService
 from domain.text import clean_text, telegram_length
 from domain.tickets import MAX_DESCRIPTION, mask_personal
 from storage.base import Storage
@@ -114,7 +114,9 @@ class BoardService:
         post = PublicPost(ticket.id, Decision.PUBLIC, text, hidden, now, actor_id)
         event = TicketEvent(ticket.id, now, EventType.PUBLISHED, actor_id, text,
                             {"hidden_photos": sorted(hidden), "edit": before is not None and before.public})
-        await self.storage.decide_public(post, event, TicketService._done(event) + self._channel(ticket))
+        told = [] if before is not None and before.public else [Notice(ticket.resident_id, NOTICE_NOW_PUBLIC, ticket.id)]
+        notices = TicketService._to_chats(TicketService._done(event) + told) + self._channel(ticket)
+        await self.storage.decide_public(post, event, notices)
         return post
 
     async def keep_private(self, ticket_id: int, actor_id: int, grants: Sequence[RoleGrant]) -> PublicPost:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from domain.categories import COMMAND_CENTRE
 from domain.models import (
+    BoardTowns,
     EventType,
     Grid,
     Kind,
@@ -112,6 +113,10 @@ NOTICE_NEW_TICKET = "new_ticket"  # the card for staff who now hold the ticket
 # To the board's channel (PUBLIC_CHANNEL_ID): post, edit or delete the ticket's post (bot/channel.py),
 # queued with each change of a ticket the board shows.
 NOTICE_CHANNEL_POST = "channel_post"
+# The public board: to village staff (the town's where the village has nobody reachable) when a
+# ticket that may go public is filed and waits for their decision; to its filer once it is public.
+NOTICE_AWAITS_REVIEW = "awaits_review"
+NOTICE_NOW_PUBLIC = "now_public"
 # The ticket's attachments, before its card: data {"part": i}, the i-th of
 # domain.media.sending_parts (an album, or a voice message or video note on its own).
 NOTICE_TICKET_PHOTOS = "ticket_photos"
@@ -215,6 +220,7 @@ class TicketService:
         timezone: ZoneInfo = ZoneInfo("Asia/Shanghai"),
         aftercare: Aftercare = Aftercare(),
         channel_id: int | None = None,
+        board: BoardTowns = BoardTowns(),
     ):
         self.storage = storage
         self.clock = clock
@@ -223,6 +229,7 @@ class TicketService:
         self.admin_ids = admin_ids  # ADMIN_IDS from the settings; admins imported as staff count too
         self.aftercare = aftercare
         self.channel_id = channel_id  # PUBLIC_CHANNEL_ID: the board's mirror, told of each move
+        self.board = board  # BOARD_TOWNS: where tickets of which kinds wait for a decision to go public
 
     # -- helpers ----------------------------------------------------------------------------------
     async def get(self, ticket_id: int) -> Ticket:
@@ -340,6 +347,18 @@ class TicketService:
         if stored is None:
             raise Conflict(ticket.id)
         return stored
+
+    async def _review_notices(self, kind: Kind, grid: Grid) -> list[Notice]:
+        """A new ticket that may go public waits for a decision: its village's reachable staff are
+        told, or where there are none, its town's (domain.board.may_moderate)."""
+        if kind not in self.board.kinds(grid.town):
+            return []
+        for role, scope in ((Role.VILLAGE, grid.village), (Role.TOWN, grid.town)):
+            staff = await self.storage.staff_with_role(role, scope)
+            reachable = sorted(await self.storage.reachable([m.telegram_id for m in staff]))
+            if reachable:
+                return [Notice(r, NOTICE_AWAITS_REVIEW, 0) for r in reachable]
+        return []
 
     async def channel_notices(self, ticket: Ticket) -> list[Notice]:
         """The board's channel post of the ticket to bring up to date, if the board shows it."""
@@ -465,7 +484,8 @@ class TicketService:
         draft_ticket = replace(draft_ticket, tier=placement.tier)
         filed = TicketEvent(0, now, EventType.CREATED, resident_id, None, {"tier": placement.tier.value})
         ticket, created = await self.storage.create_ticket(
-            new, now, self._to_chats(self.card_notices(draft_ticket, placement.holders) + self._done(filed))
+            new, now, self._to_chats(self.card_notices(draft_ticket, placement.holders) + self._done(filed)
+                                     + await self._review_notices(draft.kind, grid))
         )
         if created:
             await self._warn_passed_over(ticket, placement, now)

@@ -9,7 +9,7 @@ from aiogram.methods import DeleteMessage, EditMessageMedia, EditMessageText, Se
 
 from domain.models import Attachment, BoardTowns, Kind, MediaKind, Role, RoleGrant
 from domain.service import Draft, NotAllowed
-from tests.conftest import VILLAGE_DL, WORKER_DL01, open_harness
+from tests.conftest import TOWN_STAFF, VILLAGE_DL, WORKER_DL01, open_harness
 
 TOWN = "西岗镇"
 CHANNEL = -1001234567890
@@ -91,3 +91,26 @@ async def test_text_posts_and_hidden_photos(mirrored):
         await board.publish(complaint, VILLAGE_DL, VILLAGE, "投诉", [])
     await tickets.withdraw(plain, RESIDENT, "已经好了")  # off the board: the post goes
     assert [type(c) for c in await channel_calls(h)] == [DeleteMessage]
+
+
+async def test_moderators_hear_of_what_waits_and_the_resident_of_going_public(mirrored):
+    """Village staff are told a ticket waits for their decision (the town's when the village has
+    nobody reachable); the filer once it is public, not again at an edit. Complaints wait for nobody."""
+    h = mirrored
+    before = len(h.session.calls)
+    first = await filed(h)
+    await filed(h, kind=Kind.COMPLAINT)
+    await h.dp["outbox"].deliver_due(h.bot)
+    await h.db.mark_unreachable(VILLAGE_DL)
+    second = await filed(h)
+    await h.dp["outbox"].deliver_due(h.bot)
+    told = [c for c in h.session.calls[before:] if "/moderate" in (getattr(c, "text", None) or "")]
+    assert [(c.chat_id, f"XG-{ticket:06d}" in c.text) for c, ticket in zip(told, (first, second))] == \
+        [(VILLAGE_DL, True), (TOWN_STAFF, True)]
+    board = h.dp["board"]
+    for text in ("东里一网格水管漏水", "东里一网格水管漏水了"):
+        before = len(h.session.calls)
+        await board.publish(first, TOWN_STAFF, [RoleGrant(Role.TOWN, TOWN)], text, [])
+        await h.dp["outbox"].deliver_due(h.bot)
+        public = [c for c in h.session.calls[before:] if c.chat_id == RESIDENT and "公开" in c.text]
+        assert len(public) == (1 if text == "东里一网格水管漏水" else 0)
