@@ -5,6 +5,7 @@ text, never the resident's original words or identity."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from urllib.parse import quote
 
 import pytest
 from hypothesis import assume, given, settings
@@ -13,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from domain.board import BoardService
 from domain.open311 import key_hash, new_api_key
-from domain.models import BoardTowns, Decision, EventType, Kind, PublicPost, Role, RoleGrant, Status, Ticket, TicketEvent, Tier
+from domain.models import Attachment, BoardTowns, Decision, MediaKind, EventType, Kind, PublicPost, Role, RoleGrant, Status, Ticket, TicketEvent, Tier
 from storage.base import NewTicket, TicketChange
 from tests.conftest import GRIDS, VILLAGE_DL, WORKER_DL02, WORKER_NZ01, open_harness, texts
 from tests.georeport_client import GeoReportClient, GeoReportError
@@ -310,3 +311,15 @@ def test_no_personal_data_in_any_service_request(resident_id, phone, name, statu
     assert found["description"] == public_text
     for secret in (str(resident_id), str(resident_id + 1), str(resident_id + 2), phone, name, PRIVATE):
         assert secret not in body
+
+
+async def test_media_url_is_the_boards_first_approved_photo(api):
+    h, ids, clients = api
+    photos = tuple(Attachment(f"p{i}", f"u{i}", MediaKind.PHOTO) for i in range(2))
+    ticket, _ = await h.db.create_ticket(NewTicket(Kind.REPORT, "water", "DL01", RESIDENT, ORIGINAL, attachments=photos),
+                                         h.clock())
+    await BoardService(h.db, h.clock, BOARD).publish(ticket.id, VILLAGE_DL, VILLAGE, "水管漏水", [0])
+    for client in clients.values():
+        found = await client.request(str(ticket.id))
+        assert found["media_url"] == f"{client.base.removesuffix('/open311/v2')}/board/{quote(TOWN)}/photo/{ticket.id}/0"
+        assert same((await client.request(str(ids["open"])))["media_url"]) == ""  # no photo

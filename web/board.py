@@ -69,6 +69,11 @@ def security_headers(settings: Settings) -> dict[str, str]:
     }
 
 
+def photo_path(town: str, ticket_id: int, index: int) -> str:
+    """Where the board serves a ticket's `index`-th public photo (domain.board.public_photos)."""
+    return f"/board/{quote(town)}/photo/{ticket_id}/{index}"
+
+
 async def ticket_html(request: web.Request, town: str, ticket: Ticket, post: PublicPost, grid: Grid | None,
                       language: str, now: int) -> str:
     settings, storage = request.app[SETTINGS], request.app[STORAGE]
@@ -93,7 +98,7 @@ async def ticket_html(request: web.Request, town: str, ticket: Ticket, post: Pub
     photos = public_photos(ticket, post) if FILES in request.app else ()
     if photos:
         parts.append('<div class="photos">' + "".join(
-            f'<img src="/board/{quote(town)}/photo/{ticket.id}/{i}" loading="lazy" alt="{number}">'
+            f'<img src="{photo_path(town, ticket.id, i)}" loading="lazy" alt="{number}">'
             for i in range(len(photos))) + "</div>")
     parts.append("<details><summary>{label}</summary><ol>{steps}</ol></details></article>".format(
         label=_("What happened ({count})").format(count=len(steps)),

@@ -18,7 +18,7 @@ from aiohttp import web
 from bot.catalogs import Catalogs
 from bot.catalogs import gettext as _
 from bot.factory import ticket_service
-from domain.board import BoardService, pin_location
+from domain.board import BoardService, pin_location, public_photos
 from domain.models import ApiKey, Category, Grid, PublicPost, Status, Ticket
 from domain.open311 import (
     FILINGS_PER_HOUR_PER_KEY,
@@ -38,6 +38,7 @@ from domain.open311 import (
 )
 from domain.service import RateLimited
 from domain.tickets import api_submitter, format_number
+from web.board import FILES, photo_path
 from web.keys import CLOCK, SETTINGS, STORAGE
 from web.limits import TokenBuckets
 
@@ -96,10 +97,10 @@ def grid_attribute() -> dict:
 
 
 def service_request(ticket: Ticket, post: PublicPost | None, grid: Grid, category: Category | None,
-                    language: str) -> dict:
+                    language: str, media_url: str = "") -> dict:
     """A ticket as the spec's service request: the grid as the address, the location as rounded
-    as the board's pin; the approved public text, or with no `post` (only for the holder of the
-    API key it was filed with) the words it was filed with."""
+    as the board's pin, `media_url` its first approved photo; the approved public text, or with no
+    `post` (only for the holder of the API key it was filed with) the words it was filed with."""
     pin = pin_location(ticket, grid)
     return {
         "service_request_id": str(ticket.id),
@@ -118,7 +119,7 @@ def service_request(ticket: Ticket, post: PublicPost | None, grid: Grid, categor
         "zipcode": "",
         "lat": pin[0] if pin else None,
         "long": pin[1] if pin else None,
-        "media_url": "",
+        "media_url": media_url,
     }
 
 
@@ -218,10 +219,18 @@ def board_service(request: web.Request) -> BoardService:
     return BoardService(request.app[STORAGE], request.app[CLOCK], request.app[SETTINGS].board)
 
 
+def media_url(request: web.Request, ticket: Ticket, post: PublicPost | None, grid: Grid) -> str:
+    """The board's address of the first approved photo, when the board serves photos."""
+    if post is None or not post.public or FILES not in request.app or not public_photos(ticket, post):
+        return ""
+    return f"{request.scheme}://{request.host}{photo_path(grid.town, ticket.id, 0)}"
+
+
 async def as_requests(request: web.Request, found: list[tuple[Ticket, PublicPost | None, Grid]]) -> list[dict]:
     language = request.app[SETTINGS].default_language
     categories = {c.code: c for c in await request.app[STORAGE].list_categories()}
-    return [service_request(t, p, g, categories.get(t.category_code), language) for t, p, g in found]
+    return [service_request(t, p, g, categories.get(t.category_code), language, media_url(request, t, p, g))
+            for t, p, g in found]
 
 
 async def filed_with_key(request: web.Request, key: ApiKey) -> list[tuple[Ticket, None, Grid]]:
