@@ -418,3 +418,12 @@ def test_apikey_create_list_revoke(env, capsys):
     assert main(["apikey", "revoke", "12345 desk"]) == 1
     assert asyncio.run(live())[0] is None
     assert main(["apikey", "create", "12345 desk"]) == 0
+
+
+def test_public_channel_id_is_a_channels_id(env, monkeypatch):
+    assert load_settings().public_channel_id is None
+    monkeypatch.setenv("PUBLIC_CHANNEL_ID", "@board_channel")  # the Bot API takes it, but notices need the id
+    with pytest.raises(SettingsError, match="PUBLIC_CHANNEL_ID"):
+        load_settings()
+    monkeypatch.setenv("PUBLIC_CHANNEL_ID", "-1001234567890")
+    assert load_settings().public_channel_id == -1001234567890
