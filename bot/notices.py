@@ -18,10 +18,10 @@ from bot.i18n import pick_language
 from bot.stats_report import report_text
 from bot.cards import callback_line, holder_place, media_method, staff_card_whole
 from bot.texts import (
-    kind_name,
     deadline_text,
     fit_message,
     format_time,
+    kind_name,
     media_summary,
     passed_on_text,
     role_name,

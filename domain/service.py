@@ -341,7 +341,7 @@ class TicketService:
                                 or shifted(ticket.resolve_due_at, ticket.paused_at, event.at, *rules)),
             )
         if change.status is not ticket.status:
-            notices = [*notices, *await self.channel_notices(ticket)]
+            notices = [*notices, *await self._channel_notices(ticket)]
         stored = await self.storage.change_ticket(ticket.id, ticket.status, change, event,
                                                   self._to_chats([*notices, *self._done(event)]))
         if stored is None:
@@ -360,7 +360,7 @@ class TicketService:
                 return [Notice(r, NOTICE_AWAITS_REVIEW, 0) for r in reachable]
         return []
 
-    async def channel_notices(self, ticket: Ticket) -> list[Notice]:
+    async def _channel_notices(self, ticket: Ticket) -> list[Notice]:
         """The board's channel post of the ticket to bring up to date, if the board shows it."""
         if self.channel_id is None or ticket.kind not in PUBLIC_KINDS:
             return []
@@ -890,7 +890,7 @@ class TicketService:
         await self._record_misses(ticket, now)  # as `_change` does before any action
         merged = TicketEvent(ticket.id, now, EventType.MERGED, actor_id, None, {"into": kept.id})
         notices = [Notice(r, NOTICE_MERGED, ticket.id, {"into": kept.id}) for r in residents] + self._done(merged)
-        notices += await self.channel_notices(ticket)  # merged: off the board
+        notices += await self._channel_notices(ticket)  # merged: off the board
         if not await self.storage.merge_ticket(ticket.id, ticket.status, kept.id, merged, follows, self._to_chats(notices)):
             raise Conflict(ticket_id)
         return await self.get(kept.id)
