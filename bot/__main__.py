@@ -161,6 +161,7 @@ async def run_webhook(settings: Settings, bot: Bot, storage: Storage, dispatcher
 
     app = create_app(settings, storage)
     intake = add_webhook(app, settings, dispatcher, bot, storage, wall_clock)
+    dispatcher["leadership"].duties.append(webhook_setter(settings, bot, dispatcher))
     workflow = {"dispatcher": dispatcher, "bots": [bot], **dispatcher.workflow_data}
     await dispatcher.emit_startup(bot=bot, **workflow)
     stop = asyncio.Event()
@@ -168,17 +169,35 @@ async def run_webhook(settings: Settings, bot: Bot, storage: Storage, dispatcher
         asyncio.get_running_loop().add_signal_handler(signum, stop.set)
     port = settings.web_port or DEFAULT_WEB_PORT
     runner = await start_web(app, settings.web_host, port)
+    sweeping = asyncio.create_task(intake.sweep())
     try:
         if handled := await intake.handle_stored():
             log.info("handled %s updates stored before the last stop", handled)
-        await bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
-                              allowed_updates=dispatcher.resolve_used_update_types())
         log.info("webhook mode: updates on %s:%s", settings.web_host, port)
         await stop.wait()
     finally:
+        sweeping.cancel()
         await runner.cleanup()  # no new requests; the ones in hand are stored and go on
         await intake.wait_idle()
         await dispatcher.emit_shutdown(bot=bot, **workflow)
+
+
+def webhook_setter(settings: Settings, bot: Bot, dispatcher: Dispatcher) -> Callable[[], Awaitable[None]]:
+    """Sets the webhook: the leading process's duty, so that of several replicas one does it."""
+
+    async def set_webhook() -> None:
+        while True:
+            try:
+                await bot.set_webhook(settings.webhook_url, secret_token=settings.webhook_secret,
+                                      allowed_updates=dispatcher.resolve_used_update_types())
+            except Exception as error:  # the Bot API away for a moment: updates wait at Telegram
+                log.error("cannot set the webhook (%s); trying again in a minute", type(error).__name__)
+                await asyncio.sleep(60)
+                continue
+            log.info("webhook set to %s", urlsplit(settings.webhook_url).hostname)
+            return
+
+    return set_webhook
 
 
 async def run_web(settings: Settings, args: argparse.Namespace) -> int:

@@ -49,7 +49,10 @@ class HandledUpdatesMiddleware(BaseMiddleware):
 
     async def _handled_before(self, update_id: int) -> bool:
         # Telegram numbers updates in sequence, so one newer than all seen is new: no query. (After
-        # a week without updates the numbering restarts at random; the query then decides.)
+        # a week without updates the numbering restarts at random; the query then decides.) Not
+        # so when other processes handle updates too: they may have handled this one.
+        if self.db.shared:
+            return await self.db.update_handled(update_id)
         if self._newest_seen is None:
             self._newest_seen = await self.db.newest_handled_update() or 0
         if update_id > self._newest_seen:

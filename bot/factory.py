@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import secrets
+import socket
 from collections.abc import Callable
 from contextlib import suppress
 
@@ -32,7 +35,8 @@ from bot.middlewares import (
 )
 from bot.notices import NoticeRenderer
 from bot.outbox import OutboxSender
-from bot.pacing import Limiter, PacedReplies, PaceRepliesMiddleware
+from bot.leadership import Leadership
+from bot.pacing import Limiter, PacedReplies, PaceRepliesMiddleware, SharedLimiter
 from bot.session import UpdateDecodingSession
 from bot.steps import StepCommandMiddleware
 from domain.board import BoardService
@@ -44,6 +48,11 @@ from storage.base import Storage
 log = logging.getLogger(__name__)
 # How long a stopping bot waits for the updates it is handling.
 SHUTDOWN_GRACE_SECONDS = 10.0
+
+
+def replica_name() -> str:
+    """This process among all on the database: what its claims on notices and updates are made in."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 def create_bot(settings: Settings) -> Bot:
@@ -83,13 +92,20 @@ def create_dispatcher(
     send_intervals: tuple[float, float] | None = None,
 ) -> Dispatcher:
     """Everything handlers need reaches them as dispatcher data: `db`, `settings`, `tickets`,
-    `outbox`, `limiter`, `clock`, `i18n`, `board`; per update the middlewares add `user`, `grants` and
-    `lang`. `send_intervals` (overall, per chat) replace Telegram's limits, e.g. (0, 0) in tests."""
+    `outbox`, `limiter`, `replica` (this process's name in claims), `leadership`, `clock`, `i18n`,
+    `board`; per update the middlewares add `user`, `grants` and `lang`. `send_intervals` (overall,
+    per chat) replace Telegram's limits, e.g. (0, 0) in tests; without them a shared database
+    (PostgreSQL) paces every process on it together."""
     i18n = create_i18n(settings.default_language)
     renderer = NoticeRenderer(storage, settings, i18n, clock)
     # One limiter for the outbox and the handlers' replies: Telegram's limits are the bot's.
-    limiter = Limiter(*send_intervals) if send_intervals else Limiter()
-    outbox = OutboxSender(storage, renderer, clock, limiter)
+    if send_intervals:
+        limiter = Limiter(*send_intervals)
+    else:
+        limiter = SharedLimiter(storage) if storage.shared else Limiter()
+    replica = replica_name()
+    outbox = OutboxSender(storage, renderer, clock, limiter, replica)
+    leadership = Leadership(storage)
     tickets = ticket_service(settings, storage, clock)
     outbox.on_unreachable = tickets.staff_unreachable
     dp = Dispatcher(
@@ -97,12 +113,14 @@ def create_dispatcher(
         storage=fsm_storage or SqliteFsmStorage(storage, clock),
         # A user's updates wait for each other before the form is read, so a double tap sees the
         # form the first tap left; it also keeps an album's photos (separate updates) in order.
-        events_isolation=FormLocks(),
+        events_isolation=FormLocks(storage),
         db=storage,
         settings=settings,
         tickets=tickets,
         outbox=outbox,
         limiter=limiter,
+        replica=replica,
+        leadership=leadership,
         clock=clock,
         i18n=i18n,
         board=BoardService(storage, clock, settings.board, settings.public_channel_id),
@@ -122,7 +140,8 @@ def create_dispatcher(
 
 
 async def on_startup(
-    dispatcher: Dispatcher, bot: Bot, db: Storage, settings: Settings, outbox: OutboxSender, tickets: TicketService
+    dispatcher: Dispatcher, bot: Bot, db: Storage, settings: Settings, outbox: OutboxSender, tickets: TicketService,
+    leadership: Leadership,
 ) -> None:
     me = await bot.get_me()
     if me.username:
@@ -143,8 +162,10 @@ async def on_startup(
         except Exception as error:  # a staff member who never opened the chat: skip, not fatal
             log.info("no command menu for chat %s: %s", chat_id, type(error).__name__)
     dispatcher["outbox_task"] = asyncio.create_task(outbox.run(bot))
-    dispatcher["deadline_task"] = asyncio.create_task(watch_deadlines(tickets, outbox))
-    dispatcher["digest_task"] = asyncio.create_task(watch_digest(db, settings, dispatcher["clock"], outbox))
+    # In one process of all on the database (replicas on PostgreSQL), whichever leads.
+    leadership.duties += [lambda: watch_deadlines(tickets, outbox),
+                          lambda: watch_digest(db, settings, dispatcher["clock"], outbox)]
+    dispatcher["leadership_task"] = asyncio.create_task(leadership.run())
     log.info("bot @%s started", me.username)
 
 
@@ -154,12 +175,11 @@ async def on_shutdown(dispatcher: Dispatcher, outbox: OutboxSender, handled_upda
     records it. The caller closes the database after this."""
     if not await handled_updates.wait_idle(SHUTDOWN_GRACE_SECONDS):
         log.warning("stopping while updates are still being handled")
-    for name in ("deadline_task", "digest_task"):
-        task = dispatcher.workflow_data.pop(name, None)
-        if task:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+    task = dispatcher.workflow_data.pop("leadership_task", None)
+    if task:
+        task.cancel()  # and with it the watchers, if this process leads
+        with suppress(asyncio.CancelledError):
+            await task
     outbox_task = dispatcher.workflow_data.pop("outbox_task", None)
     if outbox_task:
         await outbox.stop(outbox_task)

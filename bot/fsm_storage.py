@@ -122,9 +122,12 @@ class _FormLock:
 class FormLocks(BaseEventIsolation):
     """One form's updates one after another, from before the form is read: a double tap sees what
     the first tap left. Like aiogram's SimpleEventIsolation, but a lock is forgotten as soon as no
-    update holds or waits for it, so a bot with many residents does not keep one for each."""
+    update holds or waits for it, so a bot with many residents does not keep one for each. Inside
+    this process's lock the database's `user_turn` is taken, which holds off the other processes
+    on the same database (replicas on PostgreSQL)."""
 
-    def __init__(self) -> None:
+    def __init__(self, db: Storage) -> None:
+        self.db = db
         self._locks: dict[StorageKey, _FormLock] = {}
 
     @asynccontextmanager
@@ -132,7 +135,7 @@ class FormLocks(BaseEventIsolation):
         entry = self._locks.setdefault(key, _FormLock())
         entry.users += 1
         try:
-            async with entry.lock:
+            async with entry.lock, self.db.user_turn(f"{key.chat_id}:{key.user_id}"):
                 yield
         finally:
             entry.users -= 1

@@ -47,6 +47,9 @@ from storage.base import OutboxItem, Storage
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 3600
+# How long a process holds the notices it claimed (it gives them back after each round): one that
+# dies holds them no longer, and then another process sends them. Far longer than a round takes.
+CLAIM_SECONDS = 60
 # A notice still failing after a day is dropped and logged rather than retried for ever.
 GIVE_UP_AFTER_SECONDS = 24 * 3600
 # How long a stopping bot lets the notice being sent finish, so that it is recorded as sent.
@@ -84,8 +87,13 @@ def combine(first: Notice, later: list[Notice]) -> Notice:
 
 
 class OutboxSender:
-    def __init__(self, storage: Storage, renderer: NoticeRenderer, clock: Callable[[], int], limiter: Limiter):
+    """Sends what is due, claimed as `claimant` (this process): several processes on one database
+    share the outbox, each chat's notices going out from one of them at a time."""
+
+    def __init__(self, storage: Storage, renderer: NoticeRenderer, clock: Callable[[], int], limiter: Limiter,
+                 claimant: str):
         self.storage = storage
+        self.claimant = claimant
         self.renderer = renderer
         self.clock = clock
         # Pacing runs on the limiter's clock; `clock` dates what is stored.
@@ -112,19 +120,24 @@ class OutboxSender:
     async def _deliver_due(self, bot: Bot) -> int:
         sent = 0
         while not self._stopping:
-            items = await self.storage.due_outbox(self.clock())
+            now = self.clock()
+            items = await self.storage.claim_outbox(self.claimant, now, now + CLAIM_SECONDS)
             if not items:
                 return sent
-            ready = [item for item in items if self.limiter.chat_wait(item.notice.chat_id) <= 0]
-            if not ready:
-                # Every chat with something due had a message just now: wait for the first to be free.
-                await self.limiter.sleep(min(self.limiter.chat_wait(item.notice.chat_id) for item in items))
-                continue
-            for item in ready:
-                if self._stopping:
-                    break
-                if await self._deliver_one(bot, item):
-                    sent += 1
+            try:
+                ready = [item for item in items if self.limiter.chat_wait(item.notice.chat_id) <= 0]
+                if not ready:
+                    # Every chat with something due had a message just now: wait for the first to be free.
+                    await self.limiter.sleep(min(self.limiter.chat_wait(item.notice.chat_id) for item in items))
+                    continue
+                for item in ready:
+                    if self._stopping:
+                        break
+                    if await self._deliver_one(bot, item):
+                        sent += 1
+            finally:
+                # What was not sent goes back to the outbox for whichever process comes first.
+                await self.storage.release_outbox(self.claimant, [item.id for item in items])
         return sent
 
     async def _deliver_one(self, bot: Bot, item: OutboxItem) -> bool:
@@ -162,7 +175,7 @@ class OutboxSender:
             result = await bot(method)
         except TelegramRetryAfter as error:
             retry_after = max(1, error.retry_after)
-            self.limiter.hold_all(retry_after)
+            await self.limiter.hold_all(retry_after)
             await self.storage.retry_later(item.id, item.attempts + 1, self.clock() + retry_after)
             return False
         except TelegramForbiddenError:

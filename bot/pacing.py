@@ -23,6 +23,8 @@ from aiogram.exceptions import TelegramRetryAfter
 from aiogram.methods import SendMediaGroup, TelegramMethod
 from aiogram.types import TelegramObject
 
+from storage.base import Storage
+
 log = logging.getLogger(__name__)
 
 GLOBAL_INTERVAL = 1 / 30
@@ -65,13 +67,42 @@ class Limiter:
             await self.sleep(wait)
         now = self.monotonic()
         self._next_send_at = now + self.global_interval * messages
-        self._chat_free_at[chat_id] = now + self.per_chat_interval * messages
+        self._book_chat(chat_id, now + self.per_chat_interval * messages)
+
+    def _book_chat(self, chat_id: int | str, free_at: float) -> None:
+        self._chat_free_at[chat_id] = free_at
         if len(self._chat_free_at) > 1000:  # keeps the table small without scanning it every time
+            now = self.monotonic()
             self._chat_free_at = {c: t for c, t in self._chat_free_at.items() if t > now}
 
-    def hold_all(self, seconds: float) -> None:
+    async def hold_all(self, seconds: float) -> None:
         """Telegram answered 429: nothing goes out for `seconds`."""
         self._next_send_at = max(self._next_send_at, self.monotonic() + seconds)
+
+
+class SharedLimiter(Limiter):
+    """The limits kept in a shared database (PostgreSQL) for every process on it: the ~30 messages a
+    second and the 429 holds are the bot's, whichever process sends, and so is a chat's one a
+    second. Each message books its moment in the database (a round trip, far below 1/30 s).
+
+    What `chat_wait` says is this process's own bookings, enough to choose which notices to try
+    first; `take` asks the database."""
+
+    def __init__(self, db: Storage, global_interval: float = GLOBAL_INTERVAL,
+                 per_chat_interval: float = PER_CHAT_INTERVAL,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep):
+        super().__init__(global_interval, per_chat_interval, monotonic, sleep)
+        self.db = db
+
+    async def take(self, chat_id: int | str, messages: int = 1) -> None:
+        wait = await self.db.book_send(chat_id, messages, self.global_interval, self.per_chat_interval)
+        self._book_chat(chat_id, self.monotonic() + max(0.0, wait) + self.per_chat_interval * messages)
+        if wait > 0:
+            await self.sleep(wait)
+
+    async def hold_all(self, seconds: float) -> None:
+        await self.db.hold_sends(seconds)
 
 
 # The limiter for replies of the update being handled; unset for the outbox, which paces itself.
@@ -105,7 +136,7 @@ class PacedReplies(BaseRequestMiddleware):
             try:
                 return await make_request(bot, method)
             except TelegramRetryAfter as error:
-                limiter.hold_all(max(1, error.retry_after))
+                await limiter.hold_all(max(1, error.retry_after))
                 if attempt == REPLY_ATTEMPTS:
                     raise
                 log.warning("a reply: Telegram asked to wait %s s (429); sending it again", error.retry_after)

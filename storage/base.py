@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -408,6 +409,18 @@ class Storage(ABC):
         """The tickets of which a notice of `notice_type` was sent to `chat_id` (e.g. their cards)."""
 
     @abstractmethod
+    async def claim_outbox(self, claimant: str, now: int, until: int, limit: int = 30) -> list[OutboxItem]:
+        """Like `due_outbox`, but each item is claimed by `claimant` (a process) until `until`, and
+        items another claimant holds are passed over, as is every item of their chats: a chat's
+        notices go out one after another from one process. Items whose claim ran out (a process
+        died) are claimed again; `claimant`'s own are given back to it."""
+
+    @abstractmethod
+    async def release_outbox(self, claimant: str, item_ids: Sequence[int]) -> None:
+        """`claimant` gives back what it claimed and did not send; `retry_later` and `drop` free
+        an item as well."""
+
+    @abstractmethod
     async def next_outbox_time(self) -> int | None: ...
 
     @abstractmethod
@@ -469,9 +482,16 @@ class Storage(ABC):
         """Drop records of updates handled before `before`; Telegram will not send them again."""
 
     @abstractmethod
-    async def store_update(self, update_id: int, body: str, now: int) -> bool:
-        """Keep an update Telegram posted (webhook mode) until it is handled; False, with nothing
-        stored, if it is stored already or was handled."""
+    async def store_update(self, update_id: int, body: str, now: int, claimant: str, until: int) -> bool:
+        """Keep an update Telegram posted (webhook mode) until it is handled, claimed by `claimant`
+        (the process that handles it) until `until`; False, with nothing stored, if it is stored
+        already or was handled."""
+
+    @abstractmethod
+    async def claim_stored_updates(self, claimant: str, now: int, until: int, limit: int = 100) -> list[tuple[int, str]]:
+        """Stored updates that nobody handles, claimed by `claimant` until `until`, as (update id,
+        body), oldest first: those whose claim ran out (its process died) and, on a database of one
+        process (not `shared`), every other process's, which can only be dead."""
 
     @abstractmethod
     async def stored_updates(self, limit: int = 100) -> list[tuple[int, str]]:
@@ -495,6 +515,34 @@ class Storage(ABC):
     @abstractmethod
     async def backup_to(self, target: Path) -> None:
         """A consistent copy of the whole database in the file `target`, while the bot runs."""
+
+    # -- several processes on one database (issue 14) ---------------------------------------------
+    # True when other processes may use the database at the same time (PostgreSQL): the bot then
+    # coordinates through it. False (SQLite): this process is its only user, and in-process locks
+    # and pacing are enough.
+    shared = False
+
+    def user_turn(self, key: str) -> AbstractAsyncContextManager[None]:
+        """Held while one user's update is handled (`key` names the user's chat), so that their
+        updates are handled one at a time across every process on the database. Here nothing: on a
+        database of one process the bot's own locks (bot/fsm_storage.py) do it."""
+        return nullcontext()
+
+    async def lead(self) -> bool:
+        """Whether this process is the one of all on the database that runs the deadline watcher and
+        the digest; asked again and again, it stays True until the process ends or loses its
+        connection, and then another one's turns True. A database of one process: always True."""
+        return True
+
+    async def book_send(self, chat_id: int | str, messages: int, overall: float, per_chat: float) -> float:
+        """Telegram's limits kept for every process on a `shared` database: books the next moment
+        `messages` may go to `chat_id`, `overall` seconds a message after any other and `per_chat`
+        after the chat's last, and returns the seconds until that moment."""
+        raise NotImplementedError("only a shared database paces its processes")
+
+    async def hold_sends(self, seconds: float) -> None:
+        """Telegram answered 429: nothing goes out from any process for `seconds` (`shared` only)."""
+        raise NotImplementedError("only a shared database paces its processes")
 
     # -- shops and supervised sites (SQL: storage/codes_sql.py; rules: domain/shops.py) --------
     @abstractmethod

@@ -15,6 +15,7 @@ from typing import Any
 
 from storage.base import Storage
 from storage.statements import Work, one, run, run_many
+from storage.statements import rows as select
 
 
 def _is_finished(form: tuple[str | None, str]) -> bool:
@@ -23,6 +24,8 @@ def _is_finished(form: tuple[str | None, str]) -> bool:
 
 class FormsMixin:
     # Provided by storage.sql.SqlStorage.
+    shared: bool
+    _SKIP_LOCKED: str
     _all: Callable[..., Awaitable[list[Sequence[Any]]]]
     _run_many: Callable[[str, Sequence[Sequence[Any]]], Awaitable[None]]
     _transaction: Callable[..., Awaitable[Any]]
@@ -70,15 +73,15 @@ class FormsMixin:
 
         await self._transaction(write, durable=False)
 
-    async def store_update(self, update_id: int, body: str, now: int) -> bool:
+    async def store_update(self, update_id: int, body: str, now: int, claimant: str, until: int) -> bool:
         def write() -> Work[bool]:
             handled = yield one("SELECT 1 FROM handled_updates WHERE update_id = ?", (update_id,))
             if handled:
                 return False
             stored = yield run(
-                "INSERT INTO incoming_updates(update_id, body, received_at) VALUES (?, ?, ?)"
-                " ON CONFLICT(update_id) DO NOTHING",
-                (update_id, body, now),
+                "INSERT INTO incoming_updates(update_id, body, received_at, claimed_by, claimed_until)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT(update_id) DO NOTHING",
+                (update_id, body, now, claimant, until),
             )
             return stored == 1
 
@@ -89,6 +92,21 @@ class FormsMixin:
         rows = await self._all(
             "SELECT update_id, body FROM incoming_updates ORDER BY received_at, update_id LIMIT ?", (limit,))
         return [(row[0], row[1]) for row in rows]
+
+    async def claim_stored_updates(self, claimant: str, now: int, until: int, limit: int = 100) -> list[tuple[int, str]]:
+        # On a database of one process another claimant's update is a dead process's.
+        unclaimed = "claimed_until IS NULL OR claimed_until < :now" + ("" if self.shared else " OR claimed_by != :me")
+
+        def write() -> Work[list[tuple[int, str]]]:
+            found = yield select(
+                "UPDATE incoming_updates SET claimed_by = :me, claimed_until = :until WHERE update_id IN ("
+                f"SELECT update_id FROM incoming_updates WHERE {unclaimed}"
+                f" ORDER BY received_at, update_id LIMIT :limit{self._SKIP_LOCKED}) RETURNING update_id, body, received_at",
+                {"me": claimant, "until": until, "now": now, "limit": limit},
+            )
+            return [(row[0], row[1]) for row in sorted(found, key=lambda row: (row[2], row[0]))]
+
+        return await self._transaction(write)
 
     async def forget_update(self, update_id: int) -> None:
         await self._run_many("DELETE FROM incoming_updates WHERE update_id = ?", [(update_id,)])

@@ -8,8 +8,11 @@ server settings, e.g. `?search_path=town1` keeps a database's tables in a schema
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Callable, Mapping, Sequence
+import zlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +20,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from storage.sql import SqlStorage, pending_migrations
-from storage.statements import Statement, Work
+from storage.statements import Statement, Work, one, run
 from storage.stats_sql import POSTGRES_STATS
 
 T = TypeVar("T")
@@ -25,6 +28,14 @@ T = TypeVar("T")
 URL_SCHEMES = ("postgresql://", "postgres://")
 # Held while migrating, so that processes starting together migrate once (any constant of our own).
 _MIGRATION_LOCK = 0x67726964  # "grid"
+# Two-number advisory locks (a key space apart from the one-number lock above): a user's updates
+# (`user_turn`), and leadership (`lead`).
+_USER_LOCKS = 0x67726965
+_LEAD_LOCK = 0x67726966
+USER_TURN_FIRST_POLL = 0.005
+USER_TURN_LAST_POLL = 0.1
+# Chats' pacing rows older than a minute say nothing any more; swept every so many bookings.
+FORGET_PACE_EVERY = 500
 # A quoted literal (left alone), or a placeholder: ?, ?N or :name.
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?(\d*)|(?<![:\w]):([A-Za-z_]\w*)")
 
@@ -96,12 +107,53 @@ async def drive(connection: asyncpg.Connection, work: Work[T]) -> T:
         return done.value
 
 
+class _Session:
+    """A connection of this process's own for advisory locks held across transactions (session
+    locks): PostgreSQL releases them when the connection ends, so a process that dies lets go of
+    everything it held. One query at a time; a lost connection is opened again, holding nothing."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.holds_lead = False
+        self._connection: asyncpg.Connection | None = None
+        self._busy = asyncio.Lock()
+
+    async def value(self, sql: str, *args: Any) -> Any:
+        async with self._busy:
+            if self._connection is None or self._connection.is_closed():
+                self._connection = await asyncpg.connect(self.url)
+                self.holds_lead = False
+            try:
+                return await self._connection.fetchval(sql, *args)
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+                self._connection.terminate()
+                self._connection = None
+                raise
+
+    async def close(self) -> None:
+        if self._connection is not None:
+            await self._connection.close()
+
+
+def _lock_key(key: str) -> int:
+    """`key` as the second number of a two-number advisory lock; two keys that share one merely wait
+    for each other."""
+    return zlib.crc32(key.encode()) - 2**31
+
+
 class PostgresStorage(SqlStorage):
     _STATS = POSTGRES_STATS
     _LIKE = "ILIKE"  # SQLite's LIKE ignores ASCII case
+    _SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
+    shared = True
 
-    def __init__(self, pool: asyncpg.Pool):
+    def __init__(self, pool: asyncpg.Pool, url: str, lock_sessions: int = 4):
         self._pool = pool
+        # Users' locks are spread over a few connections, so that taking one does not wait for
+        # the round trips of all the others; leadership has a connection of its own.
+        self._user_sessions = [_Session(url) for _ in range(lock_sessions)]
+        self._lead_session = _Session(url)
+        self._bookings = 0
 
     @classmethod
     async def open(cls, url: str, connections: int = 10) -> PostgresStorage:
@@ -109,7 +161,7 @@ class PostgresStorage(SqlStorage):
         # settings are SET LOCAL, locks are the transaction's. Skipping asyncpg's reset on release
         # saves a round trip per query; the statistics' temporary table is kept on purpose.
         pool = await asyncpg.create_pool(url, min_size=1, max_size=connections, reset=_keep_as_is)
-        storage = cls(pool)
+        storage = cls(pool, url)
         try:
             await storage._migrate()
         except BaseException:
@@ -158,7 +210,70 @@ class PostgresStorage(SqlStorage):
         async with self._pool.acquire() as connection, connection.transaction(isolation="repeatable_read"):
             return await drive(connection, work())
 
+    @asynccontextmanager
+    async def user_turn(self, key: str) -> AsyncIterator[None]:
+        number = _lock_key(key)
+        session = self._user_sessions[number % len(self._user_sessions)]
+        # Polled rather than waited for: a waiting pg_advisory_lock would hold the connection that
+        # other users' locks share. Another process has the user rarely, and briefly.
+        pause = USER_TURN_FIRST_POLL
+        while not await session.value("SELECT pg_try_advisory_lock($1, $2)", _USER_LOCKS, number):
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, USER_TURN_LAST_POLL)
+        try:
+            yield
+        finally:
+            try:
+                await session.value("SELECT pg_advisory_unlock($1, $2)", _USER_LOCKS, number)
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+                pass  # the connection is gone, and the lock with it
+
+    async def lead(self) -> bool:
+        session = self._lead_session
+        try:
+            if session.holds_lead:
+                await session.value("SELECT 1")  # still connected (a new connection holds nothing)
+            else:
+                session.holds_lead = await session.value("SELECT pg_try_advisory_lock($1, 0)", _LEAD_LOCK)
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError):
+            return False
+        return session.holds_lead
+
+    async def book_send(self, chat_id: int | str, messages: int, overall: float, per_chat: float) -> float:
+        self._bookings += 1
+        forget = self._bookings % FORGET_PACE_EVERY == 0
+
+        def write() -> Work[float]:
+            # The overall row first, in every booking: bookings queue on it, one at a time.
+            (free_at,) = yield one("SELECT free_at FROM send_pace WHERE id = 1 FOR UPDATE")
+            (now,) = yield one("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8")  # once it is our turn
+            chat = yield one("SELECT free_at FROM chat_pace WHERE chat_id = ?", (str(chat_id),))
+            at = max(now, free_at, chat[0] if chat else now)
+            yield run("UPDATE send_pace SET free_at = ? WHERE id = 1", (at + overall * messages,))
+            yield run(
+                "INSERT INTO chat_pace(chat_id, free_at) VALUES (?, ?)"
+                " ON CONFLICT(chat_id) DO UPDATE SET free_at = excluded.free_at",
+                (str(chat_id), at + per_chat * messages),
+            )
+            if forget:
+                yield run("DELETE FROM chat_pace WHERE free_at < ?", (now - 60,))
+            return at - now
+
+        return await self._transaction(write, durable=False)
+
+    async def hold_sends(self, seconds: float) -> None:
+        def write() -> Work[None]:
+            yield run(
+                "UPDATE send_pace SET free_at = GREATEST(free_at, EXTRACT(EPOCH FROM clock_timestamp())::float8 + ?)"
+                " WHERE id = 1",
+                (float(seconds),),
+            )
+
+        await self._transaction(write, durable=False)
+
     async def close(self) -> None:
+        for session in (*self._user_sessions, self._lead_session):
+            await session.close()
         await self._pool.close()
 
     async def backup_to(self, target: Path) -> None:

@@ -167,6 +167,9 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, ApiKeysMixin, ChannelPostsM
 
     # The operator that matches a grid's name as SQLite's LIKE does: ignoring ASCII case.
     _LIKE = "LIKE"
+    # Rows a claim selects are locked, and rows another process's claim has locked are passed
+    # over (PostgreSQL); SQLite's write transactions run one at a time anyway.
+    _SKIP_LOCKED = ""
 
     @abstractmethod
     async def _transaction(self, work: Callable[[], Work[T]], durable: bool = True, write: bool = True) -> T:
@@ -941,6 +944,33 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, ApiKeysMixin, ChannelPostsM
         )
         return [self._outbox_item(r) for r in rows]
 
+    async def claim_outbox(self, claimant: str, now: int, until: int, limit: int = 30) -> list[OutboxItem]:
+        # A chat another claimant holds is passed over whole: an urgent notice queued after its
+        # claim heads the chat now, but must not go out beside the one being sent. On a database of
+        # one process another claimant can only be dead.
+        unclaimed = (
+            " AND (claimed_until IS NULL OR claimed_until < :now OR claimed_by = :me)"
+            " AND chat_id NOT IN (SELECT chat_id FROM outbox WHERE sent_at IS NULL AND dropped_reason IS NULL"
+            " AND claimed_until >= :now AND claimed_by != :me)"
+        ) if self.shared else ""
+
+        def write() -> Work[list[OutboxItem]]:
+            found = yield select(
+                f"UPDATE outbox SET claimed_by = :me, claimed_until = :until WHERE id IN ("
+                f"SELECT id FROM outbox WHERE id IN ({self._CHAT_HEADS}) AND next_attempt_at <= :now{unclaimed}"
+                f" ORDER BY id LIMIT :limit{self._SKIP_LOCKED}) RETURNING {self._ITEM_COLUMNS}",
+                {"me": claimant, "until": until, "now": now, "limit": limit},
+            )
+            return sorted((self._outbox_item(r) for r in found), key=lambda item: item.id)
+
+        return await self._transaction(write)
+
+    async def release_outbox(self, claimant: str, item_ids: Sequence[int]) -> None:
+        await self._run_many(
+            "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?",
+            [(item_id, claimant) for item_id in item_ids],
+        )
+
     async def pending_alike(self, item: OutboxItem) -> list[OutboxItem]:
         rows = await self._all(
             f"SELECT {self._ITEM_COLUMNS} FROM outbox WHERE chat_id = ? AND ticket_id IS NOT DISTINCT FROM ? AND type = ?"
@@ -973,11 +1003,15 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, ApiKeysMixin, ChannelPostsM
 
     async def retry_later(self, item_id: int, attempts: int, next_attempt_at: int) -> None:
         await self._run_many(
-            "UPDATE outbox SET attempts = ?, next_attempt_at = ? WHERE id = ?", [(attempts, next_attempt_at, item_id)]
+            "UPDATE outbox SET attempts = ?, next_attempt_at = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ?",
+            [(attempts, next_attempt_at, item_id)],
         )
 
     async def drop(self, item_id: int, reason: str) -> None:
-        await self._run_many("UPDATE outbox SET dropped_reason = ? WHERE id = ?", [(reason, item_id)])
+        await self._run_many(
+            "UPDATE outbox SET dropped_reason = ?, claimed_by = NULL, claimed_until = NULL WHERE id = ?",
+            [(reason, item_id)],
+        )
 
     # -- key-value --------------------------------------------------------------------------------
     async def get_value(self, key: str) -> str | None:

@@ -494,7 +494,7 @@ async def test_shutdown_waits_for_the_update_in_hand_then_stops_the_outbox(harne
     await reached.wait()  # the ticket is filed; the answer is on its way
     await h.dp.emit_shutdown(bot=h.bot, dispatcher=h.dp, **h.dp.workflow_data)
     assert outbox_task.done() and not outbox_task.cancelled()
-    assert "deadline_task" not in h.dp.workflow_data and "digest_task" not in h.dp.workflow_data
+    assert "leadership_task" not in h.dp.workflow_data
     calls = await confirming
     assert "Your ticket number" in joined(calls, RESIDENT)
     await restart(h)  # the finished form was written before the shutdown ended
