@@ -6,7 +6,7 @@ One step is what a form step of the resident's flow does to the FSM: the state r
 handler, the data read, an update of the data and a new state. Three ways are timed in one run:
 
 - memory:        aiogram's MemoryStorage (forms are lost on restart);
-- gridbot:       SqliteFsmStorage as the bot uses it: the step's changes are kept until the update
+- gridbot:       DatabaseFsmStorage as the bot uses it: the step's changes are kept until the update
                  is done, then written in one commit with the update's id (synchronous=NORMAL for
                  that commit), after the check that the update is new;
 - write-through: every change its own durable commit (synchronous=FULL), the naive way.
@@ -30,7 +30,7 @@ from aiogram.fsm.state import State, StatesGroup  # noqa: E402
 from aiogram.fsm.storage.base import BaseStorage, StorageKey  # noqa: E402
 from aiogram.fsm.storage.memory import MemoryStorage  # noqa: E402
 
-from bot.fsm_storage import SqliteFsmStorage  # noqa: E402
+from bot.fsm_storage import DatabaseFsmStorage  # noqa: E402
 from storage.sqlite import SqliteStorage  # noqa: E402
 
 USERS = 200
@@ -58,7 +58,7 @@ async def run(fsm: BaseStorage, steps: int, db: SqliteStorage | None = None) -> 
     started = time.perf_counter()
     for number in range(steps):
         key = StorageKey(bot_id=42, chat_id=number % USERS + 1, user_id=number % USERS + 1)
-        if isinstance(fsm, SqliteFsmStorage) and db is not None:
+        if isinstance(fsm, DatabaseFsmStorage) and db is not None:
             # As bot/dedup.py does it: collect, write once with the update's id. (Its check that the
             # update is new costs no query while update ids grow, as Telegram's do.)
             update_id = 10_000_000 + number
@@ -79,8 +79,8 @@ async def measure(steps: int, folder: Path) -> None:
         lambda work, durable=True, write=True: durable_transaction(work, write=write))
     ways: list[tuple[str, BaseStorage, SqliteStorage | None]] = [
         ("memory", MemoryStorage(), None),
-        ("gridbot", SqliteFsmStorage(gridbot_db, lambda: 0), gridbot_db),
-        ("write-through", SqliteFsmStorage(naive_db, lambda: 0), None),
+        ("gridbot", DatabaseFsmStorage(gridbot_db, lambda: 0), gridbot_db),
+        ("write-through", DatabaseFsmStorage(naive_db, lambda: 0), None),
     ]
     for name, fsm, db in ways:  # warm-up
         await run(fsm, 200, db)

@@ -20,7 +20,7 @@ from aiogram.exceptions import TelegramAPIError
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import TelegramObject, Update
 
-from bot.fsm_storage import SqliteFsmStorage, UpdateForms
+from bot.fsm_storage import DatabaseFsmStorage, UpdateForms
 from storage.base import Storage
 
 Handler = Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]]
@@ -39,7 +39,7 @@ class HandledUpdatesMiddleware(BaseMiddleware):
     def __init__(self, db: Storage, fsm: BaseStorage, clock: Callable[[], int]):
         self.db = db
         # With another FSM storage (tests may pass MemoryStorage) forms are written as they change.
-        self.forms = fsm if isinstance(fsm, SqliteFsmStorage) else None
+        self.forms = fsm if isinstance(fsm, DatabaseFsmStorage) else None
         self.clock = clock
         self._in_flight = 0
         self._idle = asyncio.Event()

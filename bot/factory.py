@@ -22,7 +22,7 @@ from bot.config import Settings
 from bot.deadlines import watch_deadlines
 from bot.digest import watch_digest
 from bot.dedup import HandledUpdatesMiddleware
-from bot.fsm_storage import FormLocks, SqliteFsmStorage
+from bot.fsm_storage import FormLocks, DatabaseFsmStorage
 from bot.i18n import create_i18n, pick_language
 from bot.middlewares import (
     InlineButtonMiddleware,
@@ -110,7 +110,7 @@ def create_dispatcher(
     outbox.on_unreachable = tickets.staff_unreachable
     dp = Dispatcher(
         # Forms live in the database, so a resident can go on after a restart.
-        storage=fsm_storage or SqliteFsmStorage(storage, clock),
+        storage=fsm_storage or DatabaseFsmStorage(storage, clock),
         # A user's updates wait for each other before the form is read, so a double tap sees the
         # form the first tap left; it also keeps an album's photos (separate updates) in order.
         events_isolation=FormLocks(storage),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -33,21 +32,19 @@ class UpdateForms:
 _current_update: ContextVar[UpdateForms | None] = ContextVar("gridbot_update_forms", default=None)
 
 
-class SqliteFsmStorage(BaseStorage):
-    """Forms in the `Storage`. Inside `collecting()` (one per update, see bot/dedup.py) changes stay
-    in memory until `commit` writes them in one go with the update's id: a step costs one commit,
-    and a bot killed in the middle of an update leaves the form as it was before it. Outside, every
-    change is written at once.
+class DatabaseFsmStorage(BaseStorage):
+    """Forms in the `Storage` (SQLite or PostgreSQL). Inside `collecting()` (one per update, see
+    bot/dedup.py) changes stay in memory until `commit` writes them in one go with the update's id:
+    a step costs one commit, and a bot killed in the middle of an update leaves the form as it was
+    before it. Outside, every change is written at once.
 
-    Committed forms are also kept in memory (this process is their only writer), so a step reads
-    the database at most once, and not at all while the resident keeps going."""
+    A form is read from the database once per update, never kept beyond it: with replicas, the
+    user's next update may be handled by another process, which moves the form on."""
 
-    def __init__(self, db: Storage, clock: Callable[[], int], cached_forms: int = 10_000):
+    def __init__(self, db: Storage, clock: Callable[[], int]):
         self.db = db
         self.clock = clock
         self.key_builder = DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
-        self._committed: OrderedDict[str, Form] = OrderedDict()
-        self._cached_forms = cached_forms
 
     @contextmanager
     def collecting(self) -> Iterator[UpdateForms]:
@@ -60,26 +57,14 @@ class SqliteFsmStorage(BaseStorage):
 
     async def commit(self, forms: UpdateForms, update_id: int | None = None) -> None:
         """Write what one update changed, and record the update as handled."""
-        changes = forms.changes()
-        await self.db.save_forms(changes, self.clock(), update_id)
-        for name, form in changes.items():
-            self._remember(name, form)
-
-    def _remember(self, name: str, form: Form) -> None:
-        self._committed[name] = form
-        self._committed.move_to_end(name)
-        if len(self._committed) > self._cached_forms:
-            self._committed.popitem(last=False)
+        await self.db.save_forms(forms.changes(), self.clock(), update_id)
 
     async def _load(self, key: StorageKey) -> tuple[str, Form]:
         name = self.key_builder.build(key)
         forms = _current_update.get()
         if forms is not None and name in forms.known:
             return name, forms.known[name]
-        form = self._committed.get(name)
-        if form is None:
-            form = await self.db.load_form(name) or (None, Storage.EMPTY_FORM_DATA)
-            self._remember(name, form)
+        form = await self.db.load_form(name) or (None, Storage.EMPTY_FORM_DATA)
         if forms is not None:
             forms.known[name] = form
         return name, form
@@ -88,7 +73,6 @@ class SqliteFsmStorage(BaseStorage):
         forms = _current_update.get()
         if forms is None:
             await self.db.save_forms({name: form}, self.clock())
-            self._remember(name, form)
             return
         forms.known[name] = form
         forms.changed.add(name)
