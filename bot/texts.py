@@ -251,6 +251,11 @@ def split_message(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     return parts
 
 
+def urged_recently_text(number: str, at: int, tz: ZoneInfo) -> str:
+    return _("{number} was already urged at {time}; one urge per ticket an hour is enough.").format(
+        number=number, time=format_time(at, tz))
+
+
 def ticket_error_text(error: TicketError) -> str:
     if isinstance(error, NotFound):
         return _("This ticket or grid does not exist.")

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from domain.models import Role, RoleGrant, Status, Tier
-from domain.tickets import has_role, is_staff
+from domain.models import Grid, Role, RoleGrant, Status, Ticket, Tier
+from domain.tickets import OPEN_STATUSES, has_role, is_staff, may_supervise, staff_may_handle, staff_may_view
 
 # Who may open the console at all: staff of every tier, officials and admins (not residents,
 # inspectors or shop owners).
@@ -101,3 +101,26 @@ class TicketQuery:
     sort: str = "-created"
     page: int = 1
     per_page: int = 20
+
+
+def ticket_actions(grants: Iterable[RoleGrant], ticket: Ticket, grid: Grid | None) -> list[str]:
+    """What someone may do to the ticket now, as the chat card offers it (handlers/keyboards.py
+    `staff_ticket`; urging as /overdue): the holders of its tier act on it, staff of its area add
+    internal notes, the town command centre and officials urge its holders. Each action checks
+    again in domain.service when it is taken."""
+    grants = list(grants)
+    open_ = ticket.status in OPEN_STATUSES
+    actions = []
+    if grid is not None and staff_may_handle(grants, ticket, grid):
+        if ticket.status in (Status.NEW, Status.REOPENED):
+            actions.append("take")
+        if open_:
+            actions += ["reply", "resolve"]
+            actions += {Tier.GRID: ["handover", "escalate"], Tier.VILLAGE: ["escalate"], Tier.TOWN: ["route"],
+                        Tier.DEPARTMENT: ["return"]}[ticket.tier]
+            actions.append("merge")
+    if staff_may_view(grants, ticket, grid):
+        actions.append("note")
+    if open_ and grid is not None and may_supervise(grants, grid):
+        actions.append("urge")
+    return actions

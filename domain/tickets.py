@@ -135,6 +135,10 @@ def may_visit(grants: Iterable[RoleGrant], visit: ReturnVisit, grid: Grid) -> bo
     )
 
 
+# "XG-000123", "xg-123" or "123".
+TICKET_NUMBER = re.compile(r"(?:([A-Za-z]+)-)?0*(\d{1,12})")
+
+
 def format_number(prefix: str, ticket_id: int) -> str:
     return f"{prefix}-{ticket_id:06d}"
 

@@ -16,7 +16,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bot.catalogs import gettext as _
 from bot.config import Settings
-from bot.texts import deadline_text, format_time, grid_line, tier_name, ticket_error_text
+from bot.texts import deadline_text, grid_line, tier_name, ticket_error_text, urged_recently_text
 from domain.models import Role, RoleGrant, Tier
 from domain.service import TicketError, TicketService, UrgedRecently
 from domain.tickets import format_number, staff_may_handle, supervised_towns
@@ -148,12 +148,7 @@ async def urge(query: CallbackQuery, callback_data: UrgeCb, tickets: TicketServi
     try:
         await tickets.urge(callback_data.ticket_id, query.from_user.id, grants)
     except UrgedRecently as error:
-        await query.answer(
-            _("{number} was already urged at {time}; one urge per ticket an hour is enough.").format(
-                number=number, time=format_time(error.at, settings.timezone)
-            ),
-            show_alert=True,
-        )
+        await query.answer(urged_recently_text(number, error.at, settings.timezone), show_alert=True)
         return
     except TicketError as error:
         await query.answer(ticket_error_text(error), show_alert=True)

@@ -3,7 +3,6 @@ open any ticket in one's scope, internal notes (📝), and refreshing a card aft
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable
 
 from aiogram import Bot, F, Router
@@ -20,7 +19,7 @@ from domain.board import reviews
 from domain.media import sending_parts
 from domain.models import RoleGrant, Ticket
 from domain.service import NotAllowed, TicketError, TicketService
-from domain.tickets import format_number, staff_may_handle, staff_may_view
+from domain.tickets import TICKET_NUMBER, format_number, staff_may_handle, staff_may_view
 from handlers import keyboards
 from handlers.callbacks import ResidentTicketCb, StaffTicketCb
 from handlers.common import discard_form, take_note
@@ -29,8 +28,6 @@ from handlers.resident import concerns, show_ticket
 from handlers.states import InternalNote
 from storage.base import Storage
 
-# "XG-000123", "xg-123" or "123".
-TICKET_NUMBER = re.compile(r"(?:([A-Za-z]+)-)?0*(\d{1,12})")
 
 
 async def staff_card(db: Storage, settings: Settings, ticket: Ticket, grants: list[RoleGrant], lang: str,

@@ -33,6 +33,7 @@ from domain.models import (
     VisitOutcome,
     VisitReason,
 )
+from domain.console import TicketQuery, ViewScope
 from domain.digest import DigestChoice
 from domain.shops import Inspection, NewInspection, Shop, ShopRating, ShopScore, Site
 from domain.workdays import CalendarDay
@@ -333,6 +334,17 @@ class Storage(ABC):
     ) -> QueuePage:
         """One page of the open tickets these roles handle: overdue first (`domain.deadlines.is_overdue`
         at `now`), then oldest; with how many there are in all and how many are overdue."""
+
+    # -- the console (rules: domain/console.py) -------------------------------------------------------
+    @abstractmethod
+    async def console_tickets(self, scope: ViewScope, query: TicketQuery) -> tuple[int, list[Ticket]]:
+        """One page of the tickets of `scope` that match `query`, in its order, without photos:
+        (how many match in all, the page)."""
+
+    @abstractmethod
+    async def console_changes(self, scope: ViewScope, since: int | None, limit: int = 500) -> tuple[int, list[int]]:
+        """(the newest event's id, the tickets of `scope` with an event after the event `since`, the
+        latest changed first); `since` None: just the newest id, to start from."""
 
     # -- the public board (rules: domain/board.py) -------------------------------------------------
     @abstractmethod

@@ -20,6 +20,7 @@ from importlib import resources
 from typing import Any, TypeVar
 
 from domain.categories import DEFAULT_CATEGORIES
+from domain.console import SORTS, TicketQuery, ViewScope
 from domain.models import (
     Attachment,
     Category,
@@ -85,8 +86,26 @@ TICKET_COLUMNS = (
 )
 _OPEN = tuple(s.value for s in OPEN_STATUSES)
 _OPEN_SQL = "(" + ",".join("?" * len(_OPEN)) + ")"
+# The same rule as domain.deadlines.is_overdue: a running clock past either deadline (two
+# parameters: now, now).
+_OVERDUE = (
+    "(t.status != 'waiting_resident' AND ((t.resolve_due_at IS NOT NULL AND t.resolve_due_at <= ?)"
+    " OR (t.first_reply_at IS NULL AND t.reply_due_at IS NOT NULL AND t.reply_due_at <= ?)))"
+)
+# What each order of domain.console.SORTS sorts by; ties by number, the same way.
+_CONSOLE_ORDER = {
+    "created_at": "t.created_at{desc}, t.id{desc}",
+    "resolve_due_at": "CASE WHEN t.resolve_due_at IS NULL THEN 1 ELSE 0 END, t.resolve_due_at{desc}, t.id{desc}",
+    # The latest event of each ticket (index ticket_events_ticket): every ticket that matches is looked up.
+    "updated_at": "(SELECT MAX(e.id) FROM ticket_events e WHERE e.ticket_id = t.id){desc}, t.id{desc}",
+}
 _PUBLIC = tuple(k.value for k in PUBLIC_KINDS)
 _PUBLIC_SQL = "(" + ",".join("?" * len(_PUBLIC)) + ")"
+
+
+def _containing(text: str) -> str:
+    """A LIKE pattern (with ESCAPE '\\') for `text` anywhere."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def ticket_from_row(row: Sequence, attachments: tuple[Attachment, ...] = (), after: tuple[Attachment, ...] = ()) -> Ticket:
@@ -224,7 +243,7 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, ApiKeysMixin, ChannelPostsM
         return [_grid(r) for r in rows]
 
     async def search_grids(self, text: str, limit: int = 10) -> list[Grid]:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = _containing(text)
         rows = await self._all(
             "SELECT code, name, village, town, lat, lon FROM grids"
             f" WHERE name {self._LIKE} ?1 ESCAPE '\\' OR village {self._LIKE} ?1 ESCAPE '\\'"
@@ -789,15 +808,10 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, ApiKeysMixin, ChannelPostsM
         if handled is None:
             return QueuePage([], 0, 0)
         where, params = handled
-        # The same rule as domain.deadlines.is_overdue: a running clock past either deadline.
-        overdue = (
-            "(t.status != 'waiting_resident' AND ((t.resolve_due_at IS NOT NULL AND t.resolve_due_at <= ?)"
-            " OR (t.first_reply_at IS NULL AND t.reply_due_at IS NOT NULL AND t.reply_due_at <= ?)))"
-        )
         base = f" FROM tickets t JOIN grids g ON g.code = t.grid_code WHERE {where}"
-        counts = await self._one(f"SELECT COUNT(*), COUNT(CASE WHEN {overdue} THEN 1 END){base}", (now, now, *params))
+        counts = await self._one(f"SELECT COUNT(*), COUNT(CASE WHEN {_OVERDUE} THEN 1 END){base}", (now, now, *params))
         rows = await self._all(
-            f"SELECT {TICKET_COLUMNS}{base} ORDER BY {overdue} DESC, t.created_at, t.id LIMIT ? OFFSET ?",
+            f"SELECT {TICKET_COLUMNS}{base} ORDER BY {_OVERDUE} DESC, t.created_at, t.id LIMIT ? OFFSET ?",
             (*params, now, now, limit, offset),
         )
         return QueuePage([ticket_from_row(r) for r in rows], counts[0], counts[1])
@@ -821,6 +835,75 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, ApiKeysMixin, ChannelPostsM
                 (*params, limit, offset),
             )
             return total, [ticket_from_row(r) for r in page]
+
+        return await self._transaction(read, write=False)
+
+    # -- the console (rules: domain/console.py) -----------------------------------------------------
+    @staticmethod
+    def _in_scope(scope: ViewScope) -> tuple[str, list, str]:
+        """The condition on `t` (and its grid `g`) for the tickets of `scope`, its parameters, and
+        the join it needs (the grid, only for villages and towns)."""
+        if scope.everything:
+            return "TRUE", [], ""
+        clauses, params = [], []
+        for column, values in (("t.grid_code", scope.grids), ("g.village", scope.villages), ("g.town", scope.towns),
+                               ("t.department", scope.departments)):
+            if values:
+                clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+                params += sorted(values)
+        join = " JOIN grids g ON g.code = t.grid_code" if scope.villages or scope.towns else ""
+        return "(" + (" OR ".join(clauses) or "FALSE") + ")", params, join
+
+    async def console_tickets(self, scope: ViewScope, query: TicketQuery) -> tuple[int, list[Ticket]]:
+        condition, params, join = self._in_scope(scope)
+        where = [condition]
+        for column, values in (("t.status", sorted(s.value for s in query.statuses)),
+                               ("t.tier", sorted(t.value for t in query.tiers)),
+                               ("t.category_code", sorted(query.categories)),
+                               ("t.grid_code", sorted(query.grids))):
+            if values:
+                where.append(f"{column} IN ({','.join('?' * len(values))})")
+                params += values
+        if query.overdue_at is not None:
+            where.append(f"t.status IN ('new', 'in_progress', 'reopened') AND {_OVERDUE}")
+            params += [query.overdue_at, query.overdue_at]
+        if query.waiting:
+            where.append("t.status = 'waiting_resident'")
+        if query.created_from is not None:
+            where.append("t.created_at >= ?")
+            params.append(query.created_from)
+        if query.created_until is not None:
+            where.append("t.created_at < ?")
+            params.append(query.created_until)
+        if query.text:
+            where.append(f"(t.description {self._LIKE} ? ESCAPE '\\'" + (" OR t.id = ?)" if query.number else ")"))
+            params += [_containing(query.text), *([query.number] if query.number else [])]
+        source = f"FROM tickets t{join} WHERE " + " AND ".join(where)
+        column, descending = SORTS[query.sort]
+        order = _CONSOLE_ORDER[column].format(desc=" DESC" if descending else "")
+
+        def read() -> Work[tuple[int, list[Ticket]]]:
+            (total,) = yield one(f"SELECT COUNT(*) {source}", params)
+            page = yield select(f"SELECT {TICKET_COLUMNS} {source} ORDER BY {order} LIMIT ? OFFSET ?",
+                                (*params, query.per_page, (query.page - 1) * query.per_page))
+            return total, [ticket_from_row(r) for r in page]
+
+        return await self._transaction(read, write=False)
+
+    async def console_changes(self, scope: ViewScope, since: int | None, limit: int = 500) -> tuple[int, list[int]]:
+        condition, params, join = self._in_scope(scope)
+
+        def read() -> Work[tuple[int, list[int]]]:
+            (newest,) = yield one("SELECT COALESCE(MAX(id), 0) FROM ticket_events")
+            if since is None or since >= newest:
+                return newest, []
+            changed = yield select(
+                f"SELECT e.ticket_id FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id{join}"
+                f" WHERE e.id > ? AND e.id <= ? AND {condition}"
+                " GROUP BY e.ticket_id ORDER BY MAX(e.id) DESC LIMIT ?",
+                (since, newest, *params, limit),
+            )
+            return newest, [r[0] for r in changed]
 
         return await self._transaction(read, write=False)
 

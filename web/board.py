@@ -21,7 +21,7 @@ from domain.board import BoardService, pin_location, public_photos
 from domain.models import Grid, PublicPost, Status, Ticket
 from domain.tickets import OPEN_STATUSES, format_number
 from web.keys import CLOCK, SETTINGS, STORAGE
-from web.photos import TelegramFiles
+from web.photos import TelegramFiles, photo_response
 
 STATIC = Path(__file__).parent / "static"
 I18N = web.AppKey("i18n", CatalogI18n)
@@ -184,11 +184,7 @@ async def board_photo(request: web.Request) -> web.Response:
     photos = public_photos(found[0], found[1]) if found and found[2].town == request.match_info["town"] else ()
     if FILES not in request.app or index >= len(photos):
         raise web.HTTPNotFound()
-    data = await request.app[FILES].read(photos[index])
-    if data is None:
-        raise web.HTTPNotFound()
-    return web.Response(body=data, content_type="image/jpeg",
-                        headers={"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"})
+    return await photo_response(request.app[FILES], photos[index], "public, max-age=86400")
 
 
 async def static_file(request: web.Request) -> web.FileResponse:

@@ -11,7 +11,7 @@ import os
 import re
 from pathlib import Path
 
-from aiohttp import ClientError, ClientSession, ClientTimeout
+from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from domain.media import MAX_FILE_BYTES
 from domain.models import Attachment
@@ -75,3 +75,12 @@ class TelegramFiles:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+async def photo_response(files: TelegramFiles, attachment: Attachment, cache_control: str) -> web.Response:
+    """The photo as an answer to a browser, or 404 when Telegram does not give it."""
+    data = await files.read(attachment)
+    if data is None:
+        raise web.HTTPNotFound()
+    return web.Response(body=data, content_type="image/jpeg",
+                        headers={"Cache-Control": cache_control, "X-Content-Type-Options": "nosniff"})

@@ -1,12 +1,14 @@
 """The console: a Telegram Mini App for staff and officials, pages under /app/ and their JSON API
-under /app/api/ (sign-in: web/console/auth.py)."""
+under /app/api/ (sign-in: web/console/auth.py; tickets: web/console/tickets.py)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from web.console.auth import add_console_auth
+from web.console.tickets import add_ticket_api
 
 
 def add_console(app: web.Application) -> None:
     add_console_auth(app)
+    add_ticket_api(app)

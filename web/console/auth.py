@@ -76,6 +76,14 @@ def error(status: int, text: str) -> web.Response:
     return web.json_response({"error": text}, status=status)
 
 
+async def grants_of(request: web.Request, telegram_id: int) -> list[RoleGrant]:
+    """The person's roles, with ADMIN_IDS counted as admins as the bot counts them (bot/middlewares.py)."""
+    grants = await request.app[STORAGE].roles_of(telegram_id)
+    if telegram_id in request.app[SETTINGS].admin_ids:
+        grants.append(RoleGrant(Role.ADMIN))
+    return grants
+
+
 async def signed_in(request: web.Request) -> ConsoleUser:
     """Who sent the request, with the roles and language the bot knows; raises InitDataError."""
     settings, storage = request.app[SETTINGS], request.app[STORAGE]
@@ -84,9 +92,7 @@ async def signed_in(request: web.Request) -> ConsoleUser:
         raise InitDataError()
     user = verified_user(init_data.strip(), settings.bot_token or "", request.app[CLOCK]())
     telegram_id = user["id"]
-    grants = await storage.roles_of(telegram_id)
-    if telegram_id in settings.admin_ids:  # as the bot counts them (bot/middlewares.py)
-        grants.append(RoleGrant(Role.ADMIN))
+    grants = await grants_of(request, telegram_id)
     stored = await storage.get_user(telegram_id)
     language = pick_language(stored.language if stored else None,
                              (stored.telegram_language if stored else None) or user.get("language_code"),
