@@ -97,7 +97,7 @@ async def test_map_or_grids_and_no_other_server(tmp_path):
         policy = response.headers["Content-Security-Policy"]
         assert "img-src 'self' http://127.0.0.1:9;" in policy and "script-src 'self'" in policy
         assert "http" not in html.replace(TILES, "")  # every other resource is the page's own
-        for asset in ("/static/board.css", "/static/tilemap.js"):
+        for asset in ("/static/board.css", "/static/tilemap.css", "/static/tilemap.js"):
             assert (await client.get(asset)).status == 200
         assert (await client.get("/static/../app.py")).status == 404
     async with town_and_page(tmp_path) as (town, client):
@@ -113,7 +113,7 @@ async def test_the_page_stays_small(tmp_path):
             if i % 2:
                 await town.tickets.take(ticket_id, 501, [RoleGrant(Role.GRID_WORKER, "DL01")])
         html = await text_of(client, f"/board/{TOWN}")
-        css = await (await client.get("/static/board.css")).read()
+        css = await (await client.get("/static/board.css")).read() + await (await client.get("/static/tilemap.css")).read()
         js = await (await client.get("/static/tilemap.js")).read()
         assert len(html.encode()) + len(css) + len(js) < 200_000
         assert "还有 60 件更早的" in html

@@ -134,7 +134,8 @@ def page(title: str, language: str, body: str) -> str:
     return (
         f'<!doctype html><html lang="{"zh-CN" if language == "zh" else "en"}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<title>{title}</title><link rel="stylesheet" href="/static/board.css"></head><body>'
+        f'<title>{title}</title><link rel="stylesheet" href="/static/board.css">'
+        '<link rel="stylesheet" href="/static/tilemap.css"></head><body>'
         f'<header><nav class="lang">{switch}</nav><h1>{title}</h1></header>{body}'
         '<script src="/static/tilemap.js" defer></script></body></html>'
     )
@@ -189,7 +190,7 @@ async def board_photo(request: web.Request) -> web.Response:
 
 async def static_file(request: web.Request) -> web.FileResponse:
     name = request.match_info["name"]
-    if name not in ("board.css", "tilemap.js"):
+    if name not in ("board.css", "tilemap.css", "tilemap.js"):
         raise web.HTTPNotFound()
     return web.FileResponse(STATIC / name, headers={"Cache-Control": "public, max-age=3600",
                                                     "X-Content-Type-Options": "nosniff"})
