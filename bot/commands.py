@@ -1,15 +1,24 @@
-"""The command menu (setMyCommands): per language for everyone, and per chat for staff."""
+"""The command menu (setMyCommands): per language for everyone, and per chat for staff; and for
+staff, the menu button that opens the console (setChatMenuButton) when WEB_BASE_URL is set."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from aiogram import Bot
-from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeChat,
+    BotCommandScopeDefault,
+    MenuButtonDefault,
+    MenuButtonWebApp,
+    WebAppInfo,
+)
 from aiogram.utils.i18n import I18n
 
 from bot.catalogs import gettext as _
 from bot.config import SUPPORTED_LANGUAGES
+from domain.console import CONSOLE_ROLES
 from domain.models import Role, RoleGrant
 from domain.tickets import has_role, is_staff
 
@@ -56,10 +65,16 @@ async def register_default_commands(bot: Bot, i18n: I18n) -> None:
 
 
 async def register_chat_commands(
-    bot: Bot, i18n: I18n, chat_id: int, grants: Sequence[RoleGrant], language: str
+    bot: Bot, i18n: I18n, chat_id: int, grants: Sequence[RoleGrant], language: str, console_url: str | None = None
 ) -> None:
-    """Staff get their role's commands in their own chat; residents keep the default menu."""
+    """Staff get their role's commands in their own chat, and with `console_url` a menu button
+    that opens the console; residents keep the default menu."""
     if not grants:
         return
     with i18n.context(), i18n.use_locale(language):
         await bot.set_my_commands(commands_for(grants), BotCommandScopeChat(chat_id=chat_id))
+        if console_url:
+            # Per chat, so that residents keep the list of commands behind the menu button.
+            button = (MenuButtonWebApp(text=_("Console"), web_app=WebAppInfo(url=console_url))
+                      if has_role(grants, *CONSOLE_ROLES) else MenuButtonDefault())
+            await bot.set_chat_menu_button(chat_id=chat_id, menu_button=button)

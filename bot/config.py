@@ -62,6 +62,14 @@ class Settings:
     # Webhook mode (web/webhook.py): Telegram posts updates to this https URL, with this secret.
     webhook_url: str | None = None
     webhook_secret: str | None = field(default=None, repr=False)
+    # The console (web/console/), a Telegram Mini App: the https address this web server is reached
+    # at from outside, e.g. https://gridbot.example.org; None: no console buttons in the bot.
+    web_base_url: str | None = None
+
+    @property
+    def console_url(self) -> str | None:
+        """The console's first page, as the bot's buttons open it."""
+        return f"{self.web_base_url}/app/" if self.web_base_url else None
 
     @property
     def database(self) -> str | Path:
@@ -203,6 +211,13 @@ def load_settings(
         # Telegram's secret_token: 1 to 256 of A-Z a-z 0-9 _ -.
         if not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", webhook_secret):
             raise SettingsError(_("WEBHOOK_SECRET must be 16 to 256 letters, digits, _ or - (with WEBHOOK_URL)"))
+    web_base_url = get("WEB_BASE_URL").rstrip("/")
+    if web_base_url:
+        parts = urlsplit(web_base_url)
+        # Telegram opens a Mini App only from an https address (core.telegram.org/bots/webapps).
+        if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment or parts.username:
+            raise SettingsError(_("WEB_BASE_URL must be the https address of the web server as Telegram reaches it, "
+                                  "such as https://gridbot.example.org (Telegram opens the console only over HTTPS)"))
     database_url = get("DATABASE_URL")
     if database_url and not database_url.startswith(("postgresql://", "postgres://")):
         raise SettingsError(_("DATABASE_URL must look like postgresql://user@host:5432/gridbot (or be unset for SQLite)"))
@@ -269,6 +284,7 @@ def load_settings(
         auto_close_days=days["AUTO_CLOSE_DAYS"],
         webhook_url=webhook_url or None,
         webhook_secret=webhook_secret if webhook_url else None,
+        web_base_url=web_base_url or None,
         map_tile_url=tile_url or None,
         map_attribution=get("MAP_ATTRIBUTION"),
         public_channel_id=int(channel) if channel else None,

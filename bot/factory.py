@@ -158,7 +158,7 @@ async def on_startup(
         language = pick_language(user.language if user else None, user.telegram_language if user else None,
                                  settings.default_language)
         try:
-            await register_chat_commands(bot, i18n, chat_id, grants, language)
+            await register_chat_commands(bot, i18n, chat_id, grants, language, settings.console_url)
         except Exception as error:  # a staff member who never opened the chat: skip, not fatal
             log.info("no command menu for chat %s: %s", chat_id, type(error).__name__)
     dispatcher["outbox_task"] = asyncio.create_task(outbox.run(bot))

@@ -98,7 +98,8 @@ class UserContextMiddleware(BaseMiddleware):
         if reached and grants:
             await self.tickets.staff_reachable(tg_user.id, grants)
             try:
-                await register_chat_commands(data["bot"], data["i18n"], tg_user.id, grants, data["lang"])
+                await register_chat_commands(data["bot"], data["i18n"], tg_user.id, grants, data["lang"],
+                                             self.settings.console_url)
             except Exception as error:  # the menu is a convenience; the update goes on without it
                 log.warning("no command menu for chat %s: %s", tg_user.id, type(error).__name__)
         try:

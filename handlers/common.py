@@ -13,6 +13,7 @@ from aiogram.utils.i18n import I18n
 
 from bot.catalogs import gettext as _
 from bot.commands import register_chat_commands
+from bot.config import Settings
 from bot.steps import IN_ANY_STEP
 from domain.media import MAX_FILE_BYTES, MAX_VIDEO_NOTE_SECONDS, Refusal, refusal, to_data
 from domain.models import Attachment, MediaKind, Role, RoleGrant
@@ -44,18 +45,21 @@ async def set_language(
     i18n: I18n,
     bot: Bot,
     grants: list[RoleGrant],
+    settings: Settings,
 ) -> None:
     await db.set_language(query.from_user.id, callback_data.code)
     with i18n.use_locale(callback_data.code):
         await query.answer()
         await query.message.answer(_("Language set to English."))
-        await register_chat_commands(bot, i18n, query.from_user.id, grants, callback_data.code)
+        await register_chat_commands(bot, i18n, query.from_user.id, grants, callback_data.code,
+                                     settings.console_url)
 
 
-async def help_command(message: Message, grants: list[RoleGrant], bot: Bot, i18n: I18n, lang: str) -> None:
+async def help_command(message: Message, grants: list[RoleGrant], bot: Bot, i18n: I18n, lang: str,
+                       settings: Settings) -> None:
     await message.answer(help_text(grants))
     # Staff imported while the bot runs get their command menu here (start-up sets the others').
-    await register_chat_commands(bot, i18n, message.from_user.id, grants, lang)
+    await register_chat_commands(bot, i18n, message.from_user.id, grants, lang, settings.console_url)
 
 
 async def discard_form(message: Message, state: FSMContext) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from urllib.parse import urlencode
 
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import (
@@ -10,6 +11,7 @@ from aiogram.types import (
     InlineKeyboardMarkup,
     KeyboardButton,
     ReplyKeyboardMarkup,
+    WebAppInfo,
 )
 
 from bot.catalogs import gettext as _
@@ -51,6 +53,22 @@ def markup(buttons: Sequence[InlineKeyboardButton], width: int = 1) -> InlineKey
     return InlineKeyboardMarkup(
         inline_keyboard=[list(buttons[i:i + width]) for i in range(0, len(buttons), width)]
     )
+
+
+def console_view(console_url: str | None, view: str, **filters: str) -> str | None:
+    """The console's address showing `view` ("tickets", "map" or "figures") with these filters;
+    None without a console. Not in the fragment: Telegram puts the sign-in there."""
+    return f"{console_url}?{urlencode({'view': view, **filters})}" if console_url else None
+
+
+def with_console(markup: InlineKeyboardMarkup | None, url: str | None) -> InlineKeyboardMarkup | None:
+    """`markup` with a last row that opens the console at `url` (a Mini App: Telegram signs the
+    person in); `markup` as it is without a console."""
+    if not url:
+        return markup
+    rows = list(markup.inline_keyboard) if markup else []
+    return InlineKeyboardMarkup(inline_keyboard=[*rows, [
+        InlineKeyboardButton(text=_("🖥 Open in the console"), web_app=WebAppInfo(url=url))]])
 
 
 def languages() -> InlineKeyboardMarkup:

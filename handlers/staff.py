@@ -69,7 +69,8 @@ async def queue_page(db: Storage, grants: list[RoleGrant], settings: Settings, n
                 deadlines=deadline_summary(ticket, now),
             )
         )
-    return "\n".join(lines), keyboards.staff_queue(found.tickets, settings.ticket_prefix, page, pages)
+    return "\n".join(lines), keyboards.with_console(keyboards.staff_queue(found.tickets, settings.ticket_prefix, page, pages),
+                                                   keyboards.console_view(settings.console_url, "tickets"))
 
 
 async def queue(message: Message, db: Storage, grants: list[RoleGrant], settings: Settings, clock, lang: str) -> None:

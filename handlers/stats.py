@@ -34,7 +34,7 @@ from domain.stats import (
 )
 from handlers.callbacks import StatsCb
 from handlers.filters import HasRole
-from handlers.keyboards import button
+from handlers.keyboards import button, console_view, with_console
 from storage.base import Storage
 
 MAX_SCOPE_BUTTONS = 12
@@ -131,7 +131,9 @@ def report_keyboard(period: Period, scope: Scope, now: int, settings: Settings, 
     if parent is not None and scope_allowed(parent, grants, grids):
         scope_buttons.insert(0, stats_button("⬆ " + scope_name(parent, names), period, parent, "show"))
     rows = [navigation, kinds, exports] + [scope_buttons[i:i + 3] for i in range(0, len(scope_buttons), 3)]
-    return InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r])
+    console = console_view(settings.console_url, "figures", period=str(period), level=scope.level.value,
+                           name=scope.name)
+    return with_console(InlineKeyboardMarkup(inline_keyboard=[r for r in rows if r]), console)
 
 
 async def stats_command(message: Message, command: CommandObject, db: Storage, grants: list[RoleGrant],

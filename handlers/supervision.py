@@ -126,7 +126,8 @@ async def overdue_page(db: Storage, tickets: TicketService, grants: list[RoleGra
             )
         )
     lines.append(_("📋 opens a ticket's card; ⏰ urges its holders, at most once an hour per ticket."))
-    return "\n".join(lines), keyboards.overdue_page(items, settings.ticket_prefix, page, pages)
+    return "\n".join(lines), keyboards.with_console(keyboards.overdue_page(items, settings.ticket_prefix, page, pages),
+                                                   keyboards.console_view(settings.console_url, "tickets", overdue="1"))
 
 
 async def overdue(message: Message, db: Storage, tickets: TicketService, grants: list[RoleGrant],

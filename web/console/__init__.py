@@ -6,9 +6,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from web.console.auth import add_console_auth
+from web.console.figures import add_console_figures
 from web.console.tickets import add_ticket_api
 
 
 def add_console(app: web.Application) -> None:
     add_console_auth(app)
     add_ticket_api(app)
+    add_console_figures(app)
