@@ -35,7 +35,7 @@ from domain.models import (
 )
 from domain.media import counts, from_data
 from domain.text import clip
-from domain.tickets import OPEN_STATUSES, format_number, mask_personal
+from domain.tickets import OPEN_STATUSES, api_key_id, format_number, is_api_submitter, mask_personal
 from storage.base import Storage
 
 # Events only staff see: residents read what happened to their ticket (a missed deadline too),
@@ -296,6 +296,10 @@ async def staff_card_whole(db: Storage, settings: Settings, ticket: Ticket, lang
             if contact.username:
                 name += " @" + escape(contact.username)
             lines.append(_("Resident: {name}").format(name=name.strip()))
+    if is_api_submitter(ticket.resident_id):
+        key = next((k for k in await db.api_keys() if k.id == api_key_id(ticket.resident_id)), None)
+        lines.append(_("🌐 Filed through the Open311 API by {name}, which follows it there: nobody can be asked or "
+                       "told anything in Telegram.").format(name=escape(key.name if key else "?")))
     if ticket.callback_phone:
         lines.append(callback_line(ticket.callback_phone) if holds
                      else _("📞 The resident asked to be called back (the number is shown to those handling it)"))

@@ -623,6 +623,8 @@ class TicketService:
         """Write to the resident (text, a voice message, or both). With `ask`, the ticket waits
         for the resident's answer."""
         ticket, _ = await self._staff_ticket(ticket_id, grants)
+        if ask and is_api_submitter(ticket.resident_id):
+            raise NotAllowed(ticket_id)  # no answer could come: the clock would stop for good
         text = self._check_message(text, attachments)
         status = self._next(ticket, Action.ASK if ask else Action.REPLY)
         now = self.clock()

@@ -33,6 +33,11 @@ def is_api_submitter(resident_id: int) -> bool:
     return resident_id <= API_SUBMITTER_BASE
 
 
+def api_key_id(resident_id: int) -> int:
+    """The API key a ticket was filed with, from its resident id (see `api_submitter`)."""
+    return API_SUBMITTER_BASE - resident_id
+
+
 # What other residents may see (and follow with "me too"); a complaint stays with its filer and staff.
 PUBLIC_KINDS = frozenset({Kind.REPORT, Kind.SUGGESTION})
 # Mainland mobile numbers (optionally +86, digits in groups) and 18- or 15-digit ID numbers; \d

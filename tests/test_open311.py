@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from aiohttp.test_utils import TestClient, TestServer
 
 from domain.board import BoardService
+from domain.service import NotAllowed
 from domain.open311 import key_hash, new_api_key
 from domain.models import Attachment, BoardTowns, Decision, MediaKind, EventType, Kind, PublicPost, Role, RoleGrant, Status, Ticket, TicketEvent, Tier
 from storage.base import NewTicket, TicketChange
@@ -211,6 +212,12 @@ async def test_post_files_a_ticket_the_grid_worker_gets_and_its_filer_follows(ap
     sent = h.session.calls[calls:]
     assert any("路灯坏了 json" in t for t in texts(sent, WORKER_DL02)) and any("漏水" in t for t in texts(sent, WORKER_NZ01))
     assert all(call.chat_id > 0 for call in sent)  # nothing for the key, which is no chat
+    card = next(t for t in texts(sent, WORKER_DL02) if "路灯坏了 json" in t)
+    assert "Open311" in card and "12345 desk" in card  # staff know nobody can be asked
+    worker = [RoleGrant(Role.GRID_WORKER, "DL02")]
+    with pytest.raises(NotAllowed):
+        await h.dp["tickets"].reply(int(filed["json"]), WORKER_DL02, worker, "哪根路灯？", ask=True)
+    await h.dp["tickets"].reply(int(filed["json"]), WORKER_DL02, worker, "明天修")  # recorded, sent to nobody
     for fmt, client in clients.items():
         mine = await client.request(filed[fmt], api_key=desk)
         assert mine["description"] == f"路灯坏了 {fmt}" and mine["status"] == "open" and mine["address_id"] == "DL02"
