@@ -96,8 +96,8 @@ class TicketQuery:
     waiting: bool = False  # only tickets waiting for the resident's answer
     created_from: int | None = None
     created_until: int | None = None
-    number: int | None = None  # a ticket number searched for (as well as the text)
-    text: str = ""  # searched in the description
+    number: int | None = None  # the ticket searched for by its number
+    text: str = ""  # else: searched in the description
     sort: str = "-created"
     page: int = 1
     per_page: int = 20

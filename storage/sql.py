@@ -95,7 +95,9 @@ _OVERDUE = (
 # What each order of domain.console.SORTS sorts by; ties by number, the same way.
 _CONSOLE_ORDER = {
     "created_at": "t.created_at{desc}, t.id{desc}",
-    "resolve_due_at": "CASE WHEN t.resolve_due_at IS NULL THEN 1 ELSE 0 END, t.resolve_due_at{desc}, t.id{desc}",
+    # Every ticket is filed with deadlines (domain.deadlines), so no NULL sorts differently in
+    # SQLite (first) and PostgreSQL (last); the index of open tickets by deadline serves the order.
+    "resolve_due_at": "t.resolve_due_at{desc}, t.id{desc}",
     # The latest event of each ticket (index ticket_events_ticket): every ticket that matches is looked up.
     "updated_at": "(SELECT MAX(e.id) FROM ticket_events e WHERE e.ticket_id = t.id){desc}, t.id{desc}",
 }
@@ -875,9 +877,12 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, ApiKeysMixin, ChannelPostsM
         if query.created_until is not None:
             where.append("t.created_at < ?")
             params.append(query.created_until)
-        if query.text:
-            where.append(f"(t.description {self._LIKE} ? ESCAPE '\\'" + (" OR t.id = ?)" if query.number else ")"))
-            params += [_containing(query.text), *([query.number] if query.number else [])]
+        if query.number is not None:
+            where.append("t.id = ?")
+            params.append(query.number)
+        elif query.text:
+            where.append(f"t.description {self._LIKE} ? ESCAPE '\\'")
+            params.append(_containing(query.text))
         source = f"FROM tickets t{join} WHERE " + " AND ".join(where)
         column, descending = SORTS[query.sort]
         order = _CONSOLE_ORDER[column].format(desc=" DESC" if descending else "")

@@ -99,6 +99,7 @@ def parse_query(request: web.Request, now: int) -> TicketQuery:
 
     try:
         text = args.get("q", "").strip()
+        number = ticket_number(text, settings.ticket_prefix) if text else None
         query = TicketQuery(
             statuses=frozenset(Status(v) for v in values("status")),
             tiers=frozenset(Tier(v) for v in values("tier")),
@@ -108,8 +109,8 @@ def parse_query(request: web.Request, now: int) -> TicketQuery:
             waiting=args.get("waiting") == "1",
             created_from=local_midnight("from"),
             created_until=local_midnight("to", 1),  # the last day counts whole
-            number=ticket_number(text, settings.ticket_prefix) if text else None,
-            text=text[:100],
+            number=number,
+            text="" if number is not None else text[:100],
             sort=args.get("sort", "-created"),
             page=int(args.get("page", "1")),
             per_page=int(args.get("per_page", "20")),
