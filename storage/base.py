@@ -342,9 +342,13 @@ class Storage(ABC):
         (how many match in all, the page)."""
 
     @abstractmethod
-    async def console_changes(self, scope: ViewScope, since: int | None, limit: int = 500) -> tuple[int, list[int]]:
-        """(the newest event's id, the tickets of `scope` with an event after the event `since`, the
-        latest changed first); `since` None: just the newest id, to start from."""
+    async def console_changes(self, scope: ViewScope, since: int | None, settled_before: int,
+                              limit: int = 500) -> tuple[int, list[int]]:
+        """(a cursor, the tickets of `scope` with an event after the event `since`, the latest
+        changed first); `since` None: just a cursor, to start from. The cursor is the newest event
+        before `settled_before` (or `since`): an event's id is drawn before its transaction commits,
+        so with writers in parallel a lower id may become visible after a higher one; events of the
+        last moments are named again at the next call rather than passed over."""
 
     # -- the public board (rules: domain/board.py) -------------------------------------------------
     @abstractmethod

@@ -895,20 +895,21 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, ApiKeysMixin, ChannelPostsM
 
         return await self._transaction(read, write=False)
 
-    async def console_changes(self, scope: ViewScope, since: int | None, limit: int = 500) -> tuple[int, list[int]]:
+    async def console_changes(self, scope: ViewScope, since: int | None, settled_before: int,
+                              limit: int = 500) -> tuple[int, list[int]]:
         condition, params, join = self._in_scope(scope)
 
         def read() -> Work[tuple[int, list[int]]]:
-            (newest,) = yield one("SELECT COALESCE(MAX(id), 0) FROM ticket_events")
-            if since is None or since >= newest:
-                return newest, []
+            settled = yield one("SELECT id FROM ticket_events WHERE at < ? ORDER BY id DESC LIMIT 1", (settled_before,))
+            cursor = max(since or 0, settled[0] if settled else 0)
+            if since is None:
+                return cursor, []
             changed = yield select(
                 f"SELECT e.ticket_id FROM ticket_events e JOIN tickets t ON t.id = e.ticket_id{join}"
-                f" WHERE e.id > ? AND e.id <= ? AND {condition}"
-                " GROUP BY e.ticket_id ORDER BY MAX(e.id) DESC LIMIT ?",
-                (since, newest, *params, limit),
+                f" WHERE e.id > ? AND {condition} GROUP BY e.ticket_id ORDER BY MAX(e.id) DESC LIMIT ?",
+                (since, *params, limit),
             )
-            return newest, [r[0] for r in changed]
+            return cursor, [r[0] for r in changed]
 
         return await self._transaction(read, write=False)
 

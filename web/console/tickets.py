@@ -50,6 +50,9 @@ STAGES = ("report", "after")
 MAX_PAGE = 1_000_000
 # Choices offered with an action: the grids to hand over to, the tickets to merge into.
 MAX_CHOICES = 20
+# Changes this recent are named again at the next poll: a write may still be committing (storage's
+# `console_changes`).
+CHANGES_SETTLE_SECONDS = 5
 STATUS_OF_ERROR = {NotFound: 404, NotAllowed: 403, Conflict: 409, Unstaffed: 409, UrgedRecently: 409,
                    InvalidInput: 400}
 
@@ -362,12 +365,15 @@ async def photo(request: web.Request) -> web.Response:
 
 async def changes(request: web.Request) -> web.Response:
     """GET /app/api/changes?since=<cursor>: the tickets of the caller's scope changed since the
-    cursor, the latest first, and the cursor to ask with next (without `since`: the cursor alone)."""
+    cursor, the latest first, and the cursor to ask with next (without `since`: the cursor alone).
+    A ticket changed in the last seconds may be named twice."""
     try:
         since = int(request.query["since"]) if "since" in request.query else None
     except ValueError:
         raise bad_input() from None
-    cursor, tickets = await request.app[STORAGE].console_changes(view_scope(console_user(request).grants), since)
+    settled_before = request.app[CLOCK]() - CHANGES_SETTLE_SECONDS
+    cursor, tickets = await request.app[STORAGE].console_changes(view_scope(console_user(request).grants), since,
+                                                                  settled_before)
     return web.json_response({"cursor": cursor, "tickets": tickets})
 
 
