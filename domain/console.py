@@ -13,8 +13,8 @@ from domain.tickets import OPEN_STATUSES, has_role, is_staff, may_supervise, sta
 # Who may open the console at all: staff of every tier, officials and admins (not residents,
 # inspectors or shop owners).
 CONSOLE_ROLES = (Role.GRID_WORKER, Role.VILLAGE, Role.TOWN, Role.DEPARTMENT, Role.OFFICIAL, Role.ADMIN)
-# Who reads the figures: as /stats in the chat.
-FIGURES_ROLES = (Role.OFFICIAL, Role.ADMIN)
+# Who reads the figures: as /stats in the chat, and the town command centre its town's.
+FIGURES_ROLES = (Role.OFFICIAL, Role.TOWN, Role.ADMIN)
 
 
 @dataclass(frozen=True)

@@ -124,21 +124,21 @@ async def test_actions_go_through_the_chat_cards_rules_and_reach_the_resident(ha
 
         merged = await console.post(WORKER_DL01, duplicate, "merge", {"into": f"XG-{ticket_id:06d}"})
         assert merged["ticket"]["status"] == "merged"
-        moved = await console.post(WORKER_DL01, ticket_id, "escalate", {"reason": "需要村里协调"})
+        moved = await console.post(WORKER_DL01, ticket_id, "escalate", {"text": "需要村里协调"})
         assert moved["ticket"]["tier"] == "village" and moved["actions"] == ["note"]
-        await console.post(VILLAGE_DL, ticket_id, "escalate", {"reason": "需要镇里协调"})
+        await console.post(VILLAGE_DL, ticket_id, "escalate", {"text": "需要镇里协调"})
         card = await console.get(TOWN_STAFF, f"/app/api/tickets/{ticket_id}")
         assert card["actions"] == ["take", "reply", "resolve", "route", "merge", "note", "urge"]
         assert "水务局" in card["choices"]["route"]["departments"]
-        await console.post(TOWN_STAFF, ticket_id, "route", {"department": "供电公司", "reason": "x"}, status=409)
-        routed = await console.post(TOWN_STAFF, ticket_id, "route", {"department": "水务局", "reason": "主管道"})
+        await console.post(TOWN_STAFF, ticket_id, "route", {"department": "供电公司", "text": "x"}, status=409)
+        routed = await console.post(TOWN_STAFF, ticket_id, "route", {"department": "水务局", "text": "主管道"})
         assert (routed["ticket"]["tier"], routed["ticket"]["holder"]) == ("department", "水务局")
         await console.post(TOWN_STAFF, ticket_id, "urge")
         urged_again = await console.post(OFFICIAL, ticket_id, "urge", status=409)
         assert urged_again["error"].startswith(f"XG-{ticket_id:06d} 已于 ")
-        returned = await console.post(WATER_DEPT, ticket_id, "return", {"reason": "不归我们管"})
+        returned = await console.post(WATER_DEPT, ticket_id, "return", {"text": "不归我们管"})
         assert returned["ticket"]["tier"] == "town"
-        resolved = await console.post(TOWN_STAFF, ticket_id, "resolve", {"note": "已修好"})
+        resolved = await console.post(TOWN_STAFF, ticket_id, "resolve", {"text": "已修好"})
         assert resolved["ticket"]["status"] == "resolved"
         await console.post(TOWN_STAFF, ticket_id, "dance", status=404)
         assert (await h.db.get_ticket(ticket_id)).status is Status.RESOLVED

@@ -57,7 +57,8 @@ async def test_me_says_who_signed_in_and_what_they_may_do(tmp_path, database):
     db = await open_storage(database)
     await db.upsert_grids([Grid("G1", "一号网格", "东村", "西岗镇")])
     await db.upsert_staff([StaffMember(WORKER, "李四", Role.GRID_WORKER, "G1"),
-                           StaffMember(503, "王五", Role.OFFICIAL, "西岗镇")])
+                           StaffMember(503, "王五", Role.OFFICIAL, "西岗镇"),
+                           StaffMember(504, "赵六", Role.TOWN, "西岗镇")])
     await db.touch_user(WORKER, "李四", None, "zh-hans")
     await db.set_language(WORKER, "en")  # chosen with /lang: wins over Telegram's
     async with console_client(settings, db, clock) as client:
@@ -69,6 +70,8 @@ async def test_me_says_who_signed_in_and_what_they_may_do(tmp_path, database):
         }
         official = await (await client.get("/app/api/me", headers=console_headers(settings, 503, START))).json()
         assert official["language"] == "zh" and official["can"] == {"tickets": True, "act": False, "figures": True}
+        town = await (await client.get("/app/api/me", headers=console_headers(settings, 504, START))).json()
+        assert town["can"] == {"tickets": True, "act": True, "figures": True}  # their town's, as the figures allow
         admin = await (await client.get("/app/api/me", headers=console_headers(settings, ADMIN, START))).json()
         assert admin["roles"] == [{"role": "admin", "scope": "", "text": "管理员"}] and admin["can"]["act"]
         response = await client.get("/app/api/me", headers=console_headers(settings, RESIDENT, START))

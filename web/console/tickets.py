@@ -284,8 +284,9 @@ def text_field(body: dict, name: str, required: bool = True) -> str:
 
 
 async def act(request: web.Request) -> web.Response:
-    """POST /app/api/tickets/{id}/{action} with a JSON body: the action as the chat card takes it.
-    Answers the ticket as it is now, or the error in the caller's language."""
+    """POST /app/api/tickets/{id}/{action} with a JSON body: the action as the chat card takes it,
+    its words (reply, note, resolution, reason) always in "text". Answers the ticket as it is now,
+    or the error in the caller's language."""
     user, settings, storage = console_user(request), request.app[SETTINGS], request.app[STORAGE]
     ticket, _grid = await visible_ticket(request, user)
     action = request.match_info["action"]
@@ -305,21 +306,21 @@ async def act(request: web.Request) -> web.Response:
         elif action == "note":
             await service.add_note(ticket.id, actor, grants, text_field(body, "text"))
         elif action == "resolve":
-            await service.resolve(ticket.id, actor, grants, text_field(body, "note"))
+            await service.resolve(ticket.id, actor, grants, text_field(body, "text"))
         elif action == "handover":
             await service.hand_over(ticket.id, actor, grants, text_field(body, "grid"),
-                                    text_field(body, "reason", required=False))
+                                    text_field(body, "text", required=False))
         elif action == "escalate":
-            await service.escalate(ticket.id, actor, grants, text_field(body, "reason"))
+            await service.escalate(ticket.id, actor, grants, text_field(body, "text"))
         elif action == "route":
             if ticket.tier is not Tier.TOWN:
                 raise Conflict(ticket.id)
             department = text_field(body, "department")
             if department not in (await service.routable_departments())[0]:
                 raise Unstaffed(department)
-            await service.escalate(ticket.id, actor, grants, text_field(body, "reason"), department)
+            await service.escalate(ticket.id, actor, grants, text_field(body, "text"), department)
         elif action == "return":
-            await service.return_to_town(ticket.id, actor, grants, text_field(body, "reason"))
+            await service.return_to_town(ticket.id, actor, grants, text_field(body, "text"))
         elif action == "urge":
             await service.urge(ticket.id, actor, grants)
         elif action == "merge":
