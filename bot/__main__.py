@@ -137,7 +137,11 @@ async def run_bot(settings: Settings, args: argparse.Namespace) -> int:
             if settings.web_port:
                 from web.app import create_app, start_web
 
-                web_runner = await start_web(create_app(settings, storage), settings.web_host, settings.web_port)
+                from web.metrics import count_for
+
+                app = create_app(settings, storage)
+                count_for(app, dispatcher)
+                web_runner = await start_web(app, settings.web_host, settings.web_port)
                 log.info("web server on %s:%s", settings.web_host, settings.web_port)
             await dispatcher.start_polling(bot, handle_signals=True)
         finally:
@@ -157,9 +161,11 @@ async def run_webhook(settings: Settings, bot: Bot, storage: Storage, dispatcher
     of WEBHOOK_URL; what an earlier process stored and did not handle is handled first."""
     from bot.factory import wall_clock
     from web.app import DEFAULT_WEB_PORT, create_app, start_web
+    from web.metrics import count_for
     from web.webhook import add_webhook
 
     app = create_app(settings, storage)
+    count_for(app, dispatcher)
     intake = add_webhook(app, settings, dispatcher, bot, storage, wall_clock)
     dispatcher["leadership"].duties.append(webhook_setter(settings, bot, dispatcher))
     workflow = {"dispatcher": dispatcher, "bots": [bot], **dispatcher.workflow_data}

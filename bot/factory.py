@@ -19,6 +19,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from bot.codes import BOT_USERNAME_KEY
 from bot.commands import register_chat_commands, register_default_commands
 from bot.config import Settings
+from bot.counters import UpdateCounts
 from bot.deadlines import watch_deadlines
 from bot.digest import watch_digest
 from bot.dedup import HandledUpdatesMiddleware
@@ -92,8 +93,8 @@ def create_dispatcher(
     send_intervals: tuple[float, float] | None = None,
 ) -> Dispatcher:
     """Everything handlers need reaches them as dispatcher data: `db`, `settings`, `tickets`,
-    `outbox`, `limiter`, `replica` (this process's name in claims), `leadership`, `clock`, `i18n`,
-    `board`; per update the middlewares add `user`, `grants` and `lang`. `send_intervals` (overall,
+    `outbox`, `limiter`, `replica` (this process's name in claims), `leadership`, `update_counts`,
+    `clock`, `i18n`, `board`; per update the middlewares add `user`, `grants` and `lang`. `send_intervals` (overall,
     per chat) replace Telegram's limits, e.g. (0, 0) in tests; without them a shared database
     (PostgreSQL) paces every process on it together."""
     i18n = create_i18n(settings.default_language)
@@ -121,11 +122,12 @@ def create_dispatcher(
         limiter=limiter,
         replica=replica,
         leadership=leadership,
+        update_counts=UpdateCounts(),
         clock=clock,
         i18n=i18n,
         board=BoardService(storage, clock, settings.board, settings.public_channel_id),
     )
-    dp.update.outer_middleware(UpdateLogMiddleware())
+    dp.update.outer_middleware(UpdateLogMiddleware(dp["update_counts"]))
     dp.update.outer_middleware(PaceRepliesMiddleware())
     dp.update.outer_middleware(PrivateChatsOnlyMiddleware())
     dp["handled_updates"] = dp.update.outer_middleware(HandledUpdatesMiddleware(storage, dp.storage, clock))

@@ -19,6 +19,7 @@ from aiogram.utils.i18n import I18nMiddleware
 
 from bot.catalogs import gettext as _
 from bot.commands import register_chat_commands
+from bot.counters import UpdateCounts
 from bot.config import Settings
 from bot.texts import CALLBACK_ANSWER_LIMIT, CAPTION_LIMIT, MESSAGE_LIMIT, fit_html
 from bot.i18n import pick_language
@@ -39,12 +40,18 @@ class UpdateLogMiddleware(BaseMiddleware):
     validation error quotes the input, a resident's text) and a traceback for each 429 in a flood:
     Telegram's refusals get one line, other errors their type and where they arose, never their text."""
 
+    def __init__(self, counts: UpdateCounts):
+        self.counts = counts
+
     async def __call__(self, handler: Handler, event: TelegramObject, data: dict[str, Any]) -> Any:
         started = time.perf_counter()
         update_id = getattr(event, "update_id", "-")
         kind = event.event_type if isinstance(event, Update) else type(event).__name__
+        failed = True
         try:
-            return await handler(event, data)
+            result = await handler(event, data)
+            failed = False
+            return result
         except TelegramRetryAfter as error:
             log.warning("update %s %s: Telegram asked to wait %s s (429)", update_id, kind, error.retry_after)
         except TelegramAPIError as error:
@@ -54,7 +61,9 @@ class UpdateLogMiddleware(BaseMiddleware):
             frames = "".join(traceback.format_tb(error.__traceback__)).rstrip()
             log.error("update %s %s failed with %s\n%s", update_id, kind, type(error).__name__, frames)
         finally:
-            log.info("update %s %s %.1f ms", update_id, kind, (time.perf_counter() - started) * 1000)
+            seconds = time.perf_counter() - started
+            self.counts.count(seconds, failed)
+            log.info("update %s %s %.1f ms", update_id, kind, seconds * 1000)
         return UNHANDLED
 
 

@@ -98,6 +98,9 @@ class OutboxSender:
         self.clock = clock
         # Pacing runs on the limiter's clock; `clock` dates what is stored.
         self.limiter = limiter
+        # Since the start, for the operators' figures: notices sent, and tries that failed.
+        self.sent = 0
+        self.failures = 0
         # Sent, but recording that failed: recorded before anything else, never sent again.
         self._unrecorded: set[int] = set()
         self._wake = asyncio.Event()
@@ -135,6 +138,7 @@ class OutboxSender:
                         break
                     if await self._deliver_one(bot, item):
                         sent += 1
+                        self.sent += 1
             finally:
                 # What was not sent goes back to the outbox for whichever process comes first.
                 await self.storage.release_outbox(self.claimant, [item.id for item in items])
@@ -233,6 +237,7 @@ class OutboxSender:
             await self.on_unreachable(chat_id)
 
     async def _retry_later(self, item: OutboxItem, error: Exception) -> None:
+        self.failures += 1
         if item.id in self._unrecorded:
             return  # it was sent; only recording it is left, and the next round does that
         now = self.clock()

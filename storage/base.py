@@ -77,6 +77,16 @@ class OutboxItem:
 
 
 @dataclass(frozen=True)
+class WorkInHand:
+    """What waits in the database now, for the operators' figures (web/metrics.py)."""
+
+    outbox_pending: int  # notices not yet sent nor dropped
+    outbox_oldest_at: int | None  # when the oldest of them was queued
+    deadlines_due: int  # open tickets whose deadline has passed
+    stored_updates: int  # webhook updates stored and not yet handled
+
+
+@dataclass(frozen=True)
 class TicketChange:
     """Columns to set on a ticket; fields left as None are not touched."""
 
@@ -438,6 +448,10 @@ class Storage(ABC):
 
     @abstractmethod
     async def next_outbox_time(self) -> int | None: ...
+
+    @abstractmethod
+    async def work_in_hand(self, now: int) -> WorkInHand:
+        """How much is waiting: the outbox, overdue tickets, stored updates (one snapshot)."""
 
     @abstractmethod
     async def mark_sent(self, item_ids: Sequence[int], now: int) -> None: ...

@@ -50,7 +50,7 @@ from domain.tickets import OPEN_STATUSES, PUBLIC_KINDS
 from domain.workdays import CalendarDay
 from storage.api_keys_sql import ApiKeysMixin
 from storage.channel_sql import ChannelPostsMixin
-from storage.base import NewTicket, OutboxItem, QueuePage, Storage, TicketChange
+from storage.base import NewTicket, OutboxItem, QueuePage, Storage, TicketChange, WorkInHand
 from storage.codes_sql import CodesMixin
 from storage.fsm_sql import FormsMixin
 from storage.stats_sql import StatsMixin
@@ -1086,6 +1086,19 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, ApiKeysMixin, ChannelPostsM
         # Of the chats' first items only: one waiting behind a retry is not due before it.
         row = await self._one(f"SELECT MIN(next_attempt_at) FROM outbox WHERE id IN ({self._CHAT_HEADS})")
         return row[0]
+
+    async def work_in_hand(self, now: int) -> WorkInHand:
+        def read() -> Work[WorkInHand]:
+            pending, oldest = yield one(
+                "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL AND dropped_reason IS NULL")
+            # Tickets whose clock runs, as the deadline watcher reads them (`tickets_due`).
+            (overdue,) = yield one(
+                "SELECT COUNT(*) FROM tickets WHERE status IN ('new', 'in_progress', 'reopened')"
+                " AND resolve_due_at <= ?", (now,))
+            (stored,) = yield one("SELECT COUNT(*) FROM incoming_updates")
+            return WorkInHand(pending, oldest, overdue, stored)
+
+        return await self._transaction(read, write=False)
 
     async def mark_sent(self, item_ids: Sequence[int], now: int) -> None:
         await self._run_many("UPDATE outbox SET sent_at = ? WHERE id = ?", [(now, i) for i in item_ids])

@@ -18,6 +18,7 @@ from storage.base import Storage
 from web.board import add_board
 from web.console import add_console
 from web.keys import CLOCK, SETTINGS, STORAGE
+from web.metrics import add_metrics
 from web.open311 import add_open311
 
 # The port `gridbot web` listens on when WEB_PORT is not set.
@@ -43,6 +44,7 @@ def create_app(settings: Settings, storage: Storage, clock: Callable[[], int] = 
     add_board(app, settings)
     add_open311(app)
     add_console(app)
+    add_metrics(app)
     return app
 
 
