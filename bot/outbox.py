@@ -49,6 +49,7 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 3600
 # How long a process holds the notices it claimed (it gives them back after each round): one that
 # dies holds them no longer, and then another process sends them. Far longer than a round takes.
+# (Read when used: the replica test shortens it.)
 CLAIM_SECONDS = 60
 # A notice still failing after a day is dropped and logged rather than retried for ever.
 GIVE_UP_AFTER_SECONDS = 24 * 3600
@@ -174,7 +175,15 @@ class OutboxSender:
         if method is None:
             await self.storage.drop(item.id, "nothing to send")
             return False
+        # Still ours? Its claim may have run out while this round went on (pacing, a 429), and
+        # another process taken it. Asked before the message's moment is booked (a query between
+        # the two would let sends bunch up), and again if the wait for that moment was long.
+        asked_at = self.clock()
+        if not await self._keep_claim(item):
+            return False
         await self.limiter.take(chat_id, message_count(method))
+        if self.clock() - asked_at > CLAIM_SECONDS / 2 and not await self._keep_claim(item):
+            return False
         try:
             result = await bot(method)
         except TelegramRetryAfter as error:
@@ -203,6 +212,9 @@ class OutboxSender:
             self._unrecorded.add(item.id)
             raise
         return True
+
+    async def _keep_claim(self, item: OutboxItem) -> bool:
+        return await self.storage.keep_claim(self.claimant, item.id, self.clock() + CLAIM_SECONDS)
 
     async def _waits_for_the_minute(self, item: OutboxItem) -> bool:
         """A status message to a resident waits until a minute after the last one on the ticket."""

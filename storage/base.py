@@ -442,6 +442,11 @@ class Storage(ABC):
         died) are claimed again; `claimant`'s own are given back to it."""
 
     @abstractmethod
+    async def keep_claim(self, claimant: str, item_id: int, until: int) -> bool:
+        """Right before sending: whether `claimant` still holds the unsent item (its claim may have
+        run out while it waited, and another process taken it), and if so hold it until `until`."""
+
+    @abstractmethod
     async def release_outbox(self, claimant: str, item_ids: Sequence[int]) -> None:
         """`claimant` gives back what it claimed and did not send; `retry_later` and `drop` free
         an item as well."""

@@ -1054,6 +1054,20 @@ class SqlStorage(StatsMixin, FormsMixin, CodesMixin, ApiKeysMixin, ChannelPostsM
 
         return await self._transaction(write)
 
+    async def keep_claim(self, claimant: str, item_id: int, until: int) -> bool:
+        if not self.shared:
+            return True  # nobody else sends: a write per notice would cost a sync to the disk for nothing
+
+        def write() -> Work[bool]:
+            kept = yield run(
+                "UPDATE outbox SET claimed_until = ? WHERE id = ? AND claimed_by = ?"
+                " AND sent_at IS NULL AND dropped_reason IS NULL",
+                (until, item_id, claimant),
+            )
+            return kept == 1
+
+        return await self._transaction(write)
+
     async def release_outbox(self, claimant: str, item_ids: Sequence[int]) -> None:
         await self._run_many(
             "UPDATE outbox SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?",

@@ -38,6 +38,7 @@ class Call:
 class FakeBotApi:
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        self.answered: list[Call] = []  # the calls answered "ok": what Telegram accepted
         self.updates: list[dict[str, Any]] = []
         self.confirmed = 0  # getUpdates returns the updates from this id on
         self.hold: Callable[[Call], bool] = lambda call: False
@@ -101,6 +102,7 @@ class FakeBotApi:
             parameters = {"parameters": {"retry_after": retry_after}} if retry_after else {}
             return web.json_response({"ok": False, "error_code": status, "description": description, **parameters},
                                      status=status)
+        self.answered.append(call)
         return self._ok(self._result(call))
 
     async def _get_updates(self, params: dict[str, str]) -> list[dict[str, Any]]:

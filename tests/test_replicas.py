@@ -79,6 +79,9 @@ async def test_a_dead_processs_claims_run_out_and_are_taken_over(two):
     assert await second.claim_outbox("b", START + LEASE, START + 2 * LEASE) == []
     [taken] = await second.claim_outbox("b", START + LEASE + 1, START + 2 * LEASE)
     assert taken.id == claimed.id
+    # The first process, had it only waited too long, would now see that it no longer holds it.
+    assert not await first.keep_claim("dead", claimed.id, START + 2 * LEASE)
+    assert await second.keep_claim("b", taken.id, START + 2 * LEASE)
     assert await first.store_update(7, '{"update_id": 7}', START, "dead", START + LEASE)
     assert not await second.store_update(7, '{"update_id": 7}', START, "b", START + LEASE)
     assert await second.claim_stored_updates("b", START + LEASE, START + 2 * LEASE) == []

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 # How long the process that stored an update holds it: one that dies lets it go after this, and
 # another process's sweep (every UPDATE_SWEEP_SECONDS) handles it. Far longer than handling takes.
+# (Read when used: the replica test shortens them.)
 UPDATE_CLAIM_SECONDS = 60
 UPDATE_SWEEP_SECONDS = 30.0
 
@@ -85,10 +86,10 @@ class UpdateIntake:
                 await self.handle(update_id, body)
                 count += 1
 
-    async def sweep(self, every: float = UPDATE_SWEEP_SECONDS) -> None:
+    async def sweep(self) -> None:
         """Until cancelled: take over, now and then, the updates of a process that died."""
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(UPDATE_SWEEP_SECONDS)
             try:
                 if handled := await self.handle_stored():
                     log.info("handled %s updates that another process stored and did not handle", handled)
