@@ -1,7 +1,8 @@
 """The digests: each official gets last week's figures at DIGEST_AT (default Monday 08:00 local
 time) and/or last month's on the 1st at the same time, as they chose with /digest (weekly by
 default). Each goes out once per period, even if the bot was down at that moment, through the
-outbox, which keeps to Telegram's sending limits."""
+outbox, which keeps to Telegram's sending limits. The same watcher sums each day once it is over
+(`Storage.close_days`), which the reports read."""
 
 from __future__ import annotations
 
@@ -67,6 +68,9 @@ async def watch_digest(
 ) -> None:
     while True:
         try:
+            # The days over are summed soon after midnight (the digests read those sums): an
+            # event recorded later with an earlier time then counts on a later day.
+            await storage.close_days(settings.timezone, clock())
             queued = await queue_digest(storage, settings, clock())
             if queued:
                 log.info("%d digests queued", queued)

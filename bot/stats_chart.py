@@ -56,8 +56,7 @@ def chart_caption(report: PeriodReport, title_scope: str) -> str:
 
 async def chart_png(storage: Storage, settings: Settings, report: PeriodReport, title_scope: str) -> bytes:
     # Every week of the trend ended by the report's end; made with a clock, that was in the past.
-    trend = await load_trend(storage, trend_end(report, settings.timezone), settings.timezone, report.scope,
-                             closed=report.window.as_of is not None)
+    trend = await load_trend(storage, trend_end(report, settings.timezone), settings.timezone, report.scope)
     labels = chart_labels(report, title_scope)
     # matplotlib needs a second or so: off the event loop.
     return await asyncio.to_thread(render_chart, trend, report.grids, labels, str(find_cjk_font(settings.font_path)))

@@ -182,7 +182,7 @@ def scorecard_sheet(report: PeriodReport) -> Sheet:
     """Every unit with tickets, level by level, ranked ones first in the order of the ranking rule."""
     header = [_("Level"), _("Unit"), _("Part of"), _("Received"), _("Closed"), _("Rated")]
     header += [rate_name(d) for d in RATES]
-    header += [_("Overdue"), _("Urged (times)"), _("Score"), _("Rank"), _("Ranked")]
+    header += [_("Overdue"), _("Urged (times)"), _("Score"), _("Rank"), _("Ranked"), _("Grid workers")]
     rows: list[list[Cell]] = []
     for level in UnitLevel:
         units = report.units[level]
@@ -194,7 +194,7 @@ def scorecard_sheet(report: PeriodReport) -> Sheet:
                 [unit_level_name(level), unit.name, unit.parent or None, f.received, f.closed, f.rated]
                 + [_share(f.rate(d)) for d in RATES]
                 + [f.overdue, f.urges, None if value is None else Percent(value), rank.get(unit.key),
-                   _("yes") if unit.key in rank else _("no, too few samples")]
+                   _("yes") if unit.key in rank else _("no, too few samples"), "/".join(unit.workers) or None]
             )
     return Sheet(_("Scorecards"), header, rows, widths=(10, 18, 14))
 

@@ -133,7 +133,10 @@ def unit_level_name(level: UnitLevel) -> str:
 
 
 def unit_label(unit: UnitScore, esc: Callable[[str], str] = str) -> str:
-    return esc("{} ({})".format(unit.name, unit.parent) if unit.parent else unit.name)
+    label = "{} ({})".format(unit.name, unit.parent) if unit.parent else unit.name
+    if unit.workers:
+        label = _("{unit}, worked by {workers}").format(unit=label, workers="/".join(unit.workers))
+    return esc(label)
 
 
 def score_line(unit: UnitScore, esc: Callable[[str], str] = str) -> str:

@@ -64,15 +64,13 @@ class ChartLabels:
 
 
 async def load_trend(storage: Storage, last: Week, tz: ZoneInfo, scope: Scope,
-                     weeks: int = TREND_WEEKS, closed: bool = False) -> list[TrendPoint]:
-    """The figures of the `weeks` weeks up to `last`, oldest first, each as it stood at its end.
-    `closed`: the caller knows they are all over, so their sums are stored once (see
-    `Storage.period_rows`)."""
+                     weeks: int = TREND_WEEKS) -> list[TrendPoint]:
+    """The figures of the `weeks` weeks up to `last`, oldest first, each as it stood at its end."""
     chosen = [last]
     while len(chosen) < weeks:
         chosen.append(chosen[-1].previous())
     return [
-        TrendPoint(week, Figures(await storage.period_totals(Period.of_week(week).window(tz), scope, closed)))
+        TrendPoint(week, Figures(await storage.period_totals(Period.of_week(week).window(tz), scope)))
         for week in reversed(chosen)
     ]
 

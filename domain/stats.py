@@ -425,6 +425,7 @@ class PeriodRows:
     response_p90_seconds: int | None
     close_p90_seconds: int | None
     grids: tuple[Grid, ...]  # the grids of the scope, for names
+    grid_workers: tuple[tuple[str, str], ...] = ()  # (grid code, name) of their workers now
 
 
 # -- figures ---------------------------------------------------------------------------------------
@@ -601,6 +602,7 @@ class UnitScore:
     parent: str
     figures: Figures
     ranked: bool
+    workers: tuple[str, ...] = ()  # a grid's workers (as staff now), by name
 
 
 def has_enough_samples(figures: Figures, min_rated: int, min_tickets: int) -> bool:
@@ -697,10 +699,14 @@ def unit_scores(rows: PeriodRows, min_rated: int, min_tickets: int) -> dict[Unit
     """Grids as storage counted them; villages and towns as the sums of their grids; departments
     as storage counted them."""
     grids = {g.code: g for g in rows.grids}
+    workers: dict[str, list[str]] = {}
+    for code, name in rows.grid_workers:
+        workers.setdefault(code, []).append(name)
 
     def unit(level: UnitLevel, key: str, name: str, parent: str, tally: Tally) -> UnitScore:
         figures = Figures(tally)
-        return UnitScore(level, key, name, parent, figures, has_enough_samples(figures, min_rated, min_tickets))
+        return UnitScore(level, key, name, parent, figures, has_enough_samples(figures, min_rated, min_tickets),
+                         tuple(workers.get(key, ())) if level is UnitLevel.GRID else ())
 
     by_grid, villages, towns = [], {}, {}
     for row in sorted(rows.by_grid, key=lambda r: r.key):
@@ -766,12 +772,13 @@ async def load_report(
     top: int = DEFAULT_TOP,
 ) -> PeriodReport:
     """The period's report with the period before for comparison, read through `storage`. With
-    `now` inside the period, its figures so far (not final); with `now` after it, its sums are
-    stored once and read back (a closed period cannot change)."""
+    `now`, the days over by then are summed first (`Storage.close_days`), and a period not over is
+    shown so far (not final)."""
     window = period.window(tz, now)
-    over = now is not None and window.final
-    rows = await storage.period_rows(window, scope, closed=over)
-    previous_tally = await storage.period_totals(period.previous().window(tz), scope, closed=now is not None)
+    if now is not None:
+        await storage.close_days(tz, now)
+    rows = await storage.period_rows(window, scope)
+    previous_tally = await storage.period_totals(period.previous().window(tz), scope)
     return compute_report(period, scope, window, rows, previous_tally, min_rated, min_tickets, top)
 
 

@@ -12,6 +12,7 @@ from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from domain.models import (
     ApiKey,
@@ -476,14 +477,25 @@ class Storage(ABC):
 
     # -- statistics (SQL: storage/stats_sql.py; figures: domain/stats.py) --------------------
     @abstractmethod
-    async def period_rows(self, window: PeriodWindow, scope: Scope, closed: bool = False) -> PeriodRows:
-        """Sums over the tickets of `scope` received or closed in `window`, each as its events
-        before `window.end` say it stood then. With `closed` (the caller knows the period is
-        over), stored the first time and read back after: they cannot change any more."""
+    async def close_days(self, tz: ZoneInfo, now: int) -> int:
+        """Sum and store, once, each local day in `tz` over by `now` and not summed yet (what
+        its events changed in the figures); returns how many. A day summed never changes: an
+        event recorded later counts on a later day, whatever its time."""
 
     @abstractmethod
-    async def period_totals(self, window: PeriodWindow, scope: Scope, closed: bool = False) -> Tally:
+    async def period_rows(self, window: PeriodWindow, scope: Scope) -> PeriodRows:
+        """Sums over the tickets of `scope` received or closed in `window`, each as its events
+        before `window.end` say it stood then: the sums of the days summed (`close_days`), with
+        what the events changed since."""
+
+    @abstractmethod
+    async def period_totals(self, window: PeriodWindow, scope: Scope) -> Tally:
         """The sum of `period_rows`' tallies alone (for the period before, a trend)."""
+
+    @abstractmethod
+    async def period_rows_from_events(self, window: PeriodWindow, scope: Scope) -> PeriodRows:
+        """`period_rows` worked out from the events alone, as the definition reads (slow on a
+        big year): the day sums are held to it."""
 
     @abstractmethod
     async def period_tickets(self, window: PeriodWindow, scope: Scope) -> list[TicketAtEnd]:

@@ -3,10 +3,19 @@
 Every figure comes from the append-only event log as of the period's end: a ticket's events
 before then say whether it was answered in time, closed, reopened, returned, urged, rated and
 where it stood (tier, grid and department: a later hand-over or re-routing moves it in no closed
-period), so a closed period's figures never change. One pass over the events of the
-period's tickets (index ticket_events_facts, migration 0006, holds every column it reads) fills a
-temporary table with one row of facts per ticket; the sums per grid, department, day and category
-and the percentiles are read from it. `domain.stats` turns the sums into figures.
+period), so a closed period's figures never change. One pass over a set of tickets' events (index
+ticket_events_facts, migration 0006, holds every column it reads) fills a temporary table with one
+row of facts per ticket as of a moment.
+
+Summing a period that way takes seconds on a big year, so the figures are kept by the day
+(migration 0021): once a local day is over (`close_days`), the facts of the tickets whose events
+changed that day are taken as of its end, and what they changed in the counts of each grid,
+department, category and duration is stored under the day the ticket was received (or closed) and
+the day the change was seen, never rewritten. A period's counts are the sums of the changes to
+its days seen by its end; a period not over adds what the events since the last day summed
+changed. Each calendar week, month and quarter is also added up once its last day is summed, and
+read back. `period_rows_from_events` sums a period from the events alone: the tests hold the day
+sums to it, and the bench measures the two side by side. `domain.stats` turns the sums into figures.
 
 The statements are written once; what SQLite and PostgreSQL spell differently (JSON fields, yes/no
 columns and their sums) comes from the backend's `StatsDialect`.
@@ -14,17 +23,21 @@ columns and their sums) comes from the backend's `StatsDialect`.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
-from dataclasses import astuple, dataclass, replace
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from domain.models import Grid, Status, Ticket, Tier, VisitOutcome
+from domain.models import EventType, Grid, Status, Ticket, Tier, VisitOutcome
 from domain.stats import (
     SATISFIED_FROM_RATING,
     CategoryCount,
     DayTally,
+    Period,
+    PeriodKind,
     PeriodRows,
     PeriodWindow,
     Scope,
@@ -33,9 +46,10 @@ from domain.stats import (
     TicketAtEnd,
     UnitTally,
     total,
+    window_of_days,
 )
 from domain.tickets import tier_holder
-from storage.statements import Work, one, run
+from storage.statements import Work, one, run, run_many
 from storage.statements import rows as select
 
 
@@ -86,6 +100,10 @@ class StatsDialect:
     count_of: str  # {condition}: how many rows' hold
     sum_of: str  # {value}: the sum, 0 without rows
     join_in_order: str  # a join the planner must take in the order written
+    # Temporary tables are empty when a transaction begins: `on_commit` (created so) or `empty`
+    # ({table}: run first, if any) makes them so.
+    on_commit: str
+    empty: str | None
 
 
 SQLITE_STATS = StatsDialect(
@@ -100,6 +118,8 @@ SQLITE_STATS = StatsDialect(
     sum_of="TOTAL({value})",
     # CROSS JOIN keeps SQLite's planner to the order written.
     join_in_order="CROSS JOIN",
+    on_commit="",
+    empty="DELETE FROM {table}",
 )
 POSTGRES_STATS = StatsDialect(
     integer="BIGINT",
@@ -112,6 +132,11 @@ POSTGRES_STATS = StatsDialect(
     count_of="COUNT(*) FILTER (WHERE {condition})",
     sum_of="COALESCE(SUM({value}), 0)",
     join_in_order="JOIN",
+    # PostgreSQL never vacuums temporary tables: rows deleted would pile up in them and their
+    # indexes for as long as the pool keeps the connection. Emptied at commit (a truncation, only
+    # after a transaction that used them), they never hold any; cheaper than TRUNCATE first.
+    on_commit=" ON COMMIT DELETE ROWS",
+    empty=None,
 )
 
 # The department a ticket was last sent to by :end (an escalation's data names it), as the
@@ -122,12 +147,48 @@ _SENT_TO_DIGITS = 20
 # closed at its end: a withdrawn ticket is not).
 _R = f"(received AND status NOT IN ({_MERGED}, {_WITHDRAWN}))"
 _C = "(closed_at >= :start)"
+# What one ticket's facts add to each count of `Tally`: a count of those whose condition holds, or
+# a sum of values.
+_TERMS = {
+    "received": ("count", _R),
+    "merged": ("count", f"received AND status = {_MERGED}"),
+    "withdrawn": ("count", f"received AND status = {_WITHDRAWN}"),
+    "responded": ("count", f"{_R} AND response_at IS NOT NULL"),
+    "responded_on_time": ("count", f"{_R} AND responded_on_time"),
+    "response_seconds": ("sum", f"CASE WHEN {_R} THEN response_at - created_at END"),
+    "completed": ("count", f"{_R} AND closed_at IS NOT NULL"),
+    "overdue": ("count", f"{_R} AND overdue"),
+    "reopened": ("count", f"{_R} AND reopened"),
+    "returned": ("count", f"{_R} AND returned"),
+    "urges": ("sum", f"CASE WHEN {_R} THEN urges END"),
+    "closed": ("count", _C),
+    "closed_on_time": ("count", f"{_C} AND NOT closed_late"),
+    "first_time": ("count", f"{_C} AND first_time"),
+    "confirmed": ("count", f"{_C} AND confirmed"),
+    "rated": ("count", f"{_C} AND stars IS NOT NULL"),
+    "satisfied": ("count", f"{_C} AND stars >= :satisfied"),
+    "close_seconds": ("sum", f"CASE WHEN {_C} THEN closed_at - created_at END"),
+    **{f"closed_in_{tier.value}": ("count", f"{_C} AND closed_tier = {i}") for i, tier in enumerate(_TIERS)},
+    "auto_closed": ("count", f"{_C} AND auto_closed"),
+    "visits": ("count", f"{_C} AND visit"),
+    **{f"visits_{o.value}": ("count", f"{_C} AND visit AND visit_outcome = {i}") for i, o in enumerate(_OUTCOMES)},
+}
+# The counts of the tickets closed in the period; the others count those received in it.
+_CLOSED_FIELDS = tuple(name for name, (_, term) in _TERMS.items() if _C in term)
+# A unit that counts nothing (its only ticket was closed in the period, then reopened) is left out.
+_SOMETHING = ("received", "merged", "withdrawn", "closed")
 _CLOSED_IN_PERIOD = "SELECT ticket_id FROM ticket_events WHERE type = 'resolved' AND at >= :start AND at < :end"
 _RECEIVED_TICKETS = (
     "t.grid_code IN ({grids}) AND t.created_at >= :start AND t.created_at < :end"
 )
 _CLOSED_TICKETS = f"t.id IN ({_CLOSED_IN_PERIOD}) AND t.grid_code IN ({{grids}})"
 _PERIOD_TICKETS = "SELECT id FROM tickets WHERE created_at >= :start AND created_at < :end"
+# A period's tickets: those of the scope's grids received in it or closed in it (a staff closing
+# in it, as in _CLOSED_TICKETS).
+_IN_PERIOD = (
+    "grid_code IN ({grids})"
+    " AND (created_at >= :start AND created_at < :end OR {closed_too} AND closing_at >= :start)"
+)
 
 
 @dataclass(frozen=True)
@@ -156,13 +217,13 @@ CREATE TEMP TABLE IF NOT EXISTS period_facts (
     responded_on_time {d.flag}, closed_at {d.integer}, closed_tier {d.integer}, closed_late {d.flag},
     first_time {d.flag}, overdue {d.flag}, reopened {d.flag}, returned {d.flag}, urges {d.integer},
     confirmed {d.flag}, stars {d.integer}, auto_closed {d.flag}, visit {d.flag}, visit_outcome {d.integer}
-)"""
+){d.on_commit}"""
     table = f"{d.temp}.period_facts"
-    # One row per ticket of the scope's grids, from its events before :end, received in the period
-    # or closed in it (a staff closing in it, as in _CLOSED_TICKETS). Its grid and department are
-    # those it had at :end: the grid a later hand-over took it from (the log's hand-overs chain, each
+    # One row per ticket chosen by {which}, from its events before :end, kept by {keep}. Its grid
+    # and department are those it had at :end: the grid a later hand-over took it from (the log's hand-overs chain, each
     # from the grid the one before took it to), else its grid now; the department named by its last
-    # escalation before :end, else its department now. Definitions: domain/stats.py.
+    # escalation before :end, else its department now. `received` says it was received from :start
+    # on. Definitions: domain/stats.py.
     facts = f"""
 INSERT INTO {table}
 SELECT id, grid_code, category_code, COALESCE(substr(sent_to, {_SENT_TO_DIGITS + 1}), department), created_at,
@@ -208,8 +269,7 @@ FROM (
     WHERE {{which}}
     GROUP BY t.id
 ) AS ticket_facts
-WHERE grid_code IN ({{grids}})
-    AND (created_at >= :start AND created_at < :end OR {{closed_too}} AND closing_at >= :start)
+WHERE {{keep}}
 ON CONFLICT DO NOTHING"""
     # Tickets of the period handed over from the scope's grids after :end, now in another grid: the
     # period's tickets first, then each one's events after :end from the index ticket_events_facts,
@@ -221,40 +281,19 @@ ON CONFLICT DO NOTHING"""
         f" WHERE {json_text('h.data', 'from')} IN ({{{{grids}}}}))"
     )
     column_of = {
-        "received": d.count_of.format(condition=_R),
-        "merged": d.count_of.format(condition=f"received AND status = {_MERGED}"),
-        "withdrawn": d.count_of.format(condition=f"received AND status = {_WITHDRAWN}"),
-        "responded": d.count_of.format(condition=f"{_R} AND response_at IS NOT NULL"),
-        "responded_on_time": d.count_of.format(condition=f"{_R} AND responded_on_time"),
-        "response_seconds": d.sum_of.format(value=f"CASE WHEN {_R} THEN response_at - created_at END"),
-        "completed": d.count_of.format(condition=f"{_R} AND closed_at IS NOT NULL"),
-        "overdue": d.count_of.format(condition=f"{_R} AND overdue"),
-        "reopened": d.count_of.format(condition=f"{_R} AND reopened"),
-        "returned": d.count_of.format(condition=f"{_R} AND returned"),
-        "urges": d.sum_of.format(value=f"CASE WHEN {_R} THEN urges END"),
-        "closed": d.count_of.format(condition=_C),
-        "closed_on_time": d.count_of.format(condition=f"{_C} AND NOT closed_late"),
-        "first_time": d.count_of.format(condition=f"{_C} AND first_time"),
-        "confirmed": d.count_of.format(condition=f"{_C} AND confirmed"),
-        "rated": d.count_of.format(condition=f"{_C} AND stars IS NOT NULL"),
-        "satisfied": d.count_of.format(condition=f"{_C} AND stars >= :satisfied"),
-        "close_seconds": d.sum_of.format(value=f"CASE WHEN {_C} THEN closed_at - created_at END"),
-        **{f"closed_in_{tier.value}": d.count_of.format(condition=f"{_C} AND closed_tier = {i}")
-           for i, tier in enumerate(_TIERS)},
-        "auto_closed": d.count_of.format(condition=f"{_C} AND auto_closed"),
-        "visits": d.count_of.format(condition=f"{_C} AND visit"),
-        **{f"visits_{o.value}": d.count_of.format(condition=f"{_C} AND visit AND visit_outcome = {i}")
-           for i, o in enumerate(_OUTCOMES)},
+        name: d.count_of.format(condition=term) if kind == "count" else d.sum_of.format(value=term)
+        for name, (kind, term) in _TERMS.items()
     }
     tally = ", ".join(column_of[name] for name in Tally._fields)
+    something = " + ".join(column_of[name] for name in _SOMETHING) + " > 0"
     return StatsSql(
         facts_table=facts_table,
         facts=facts,
         handed_over_tickets=handed_over_tickets,
-        by_grid=f"SELECT grid_code, {tally} FROM {table} GROUP BY grid_code ORDER BY grid_code",
+        by_grid=f"SELECT grid_code, {tally} FROM {table} GROUP BY grid_code HAVING {something} ORDER BY grid_code",
         by_department=(
             f"SELECT department, {tally} FROM {table} WHERE tier = {_DEPARTMENT} GROUP BY department"
-            " ORDER BY department NULLS FIRST"
+            f" HAVING {something} ORDER BY department NULLS FIRST"
         ),
         categories=(
             f"SELECT category_code, COUNT(*) FROM {table} WHERE {_R} GROUP BY category_code ORDER BY category_code"
@@ -270,6 +309,228 @@ ON CONFLICT DO NOTHING"""
         ),
         facts_table_name=table,
     )
+
+
+# -- the day sums (migration 0021) ---------------------------------------------------------------
+_RESPONSE, _CLOSE = 0, 1  # the kinds of the durations tables
+# Each day table, and its temporary twin for what the events since the last day summed changed.
+_OPEN_TWIN = {"stats_day_sums": "open_day_sums", "stats_day_categories": "open_day_categories",
+              "stats_day_durations": "open_day_durations"}
+_HELD_BY = f"CASE WHEN tier = {_DEPARTMENT} THEN COALESCE(department, '') ELSE '' END"
+_SUM_COLUMNS = f"grid_code, key_day, department, {', '.join(Tally._fields)}"
+_SUMS = ", ".join(f"SUM({name})" for name in Tally._fields)
+_DAY_BY_GRID = (
+    f"SELECT grid_code, {_SUMS} FROM {{sums}} GROUP BY grid_code"
+    f" HAVING {' + '.join(f'SUM({name})' for name in _SOMETHING)} > 0 ORDER BY grid_code"
+)
+_DAY_TOTALS = f"SELECT {_SUMS} FROM {{sums}}"
+_DAY_BY_DEPARTMENT = (
+    f"SELECT department, {_SUMS} FROM {{sums}} AND department != '' GROUP BY department"
+    f" HAVING {' + '.join(f'SUM({name})' for name in _SOMETHING)} > 0 ORDER BY department"
+)
+_DAY_BY_DAY = "SELECT key_day, SUM(received), SUM(closed) FROM {days} GROUP BY key_day"
+_DAY_CATEGORIES = (
+    "SELECT category_code, SUM(received) FROM {categories} GROUP BY category_code"
+    " HAVING SUM(received) > 0 ORDER BY category_code"
+)
+# The largest durations of :kind with how many tickets took each, as far as the (:limit)-th.
+_DAY_DURATIONS = (
+    "SELECT seconds, SUM(tickets) FROM {durations} AND kind = :kind GROUP BY seconds"
+    " HAVING SUM(tickets) != 0 ORDER BY seconds DESC LIMIT :limit"
+)
+# A calendar week's, month's or quarter's sums, added up once from the day tables, read back.
+_ROLLED_UP = {
+    source: f"stats_period_{source} WHERE period_start = :start AND period_end = :end AND grid_code IN ({{grids}})"
+    for source in ("sums", "days", "categories", "durations")
+}
+
+
+def _day_rows(table: str, columns: str, temp: str | None) -> str:
+    """The rows of a day table for the scope's grids and the period's key days, as changed by the
+    days up to :end; with the `temp` schema, those of the days not summed yet too. Without them
+    the rows come in the order of the table's key, grid by grid, and need no sorting to group."""
+    chosen = "grid_code IN ({grids}) AND key_day >= :start AND key_day < :end"
+    summed = f"{table} WHERE {chosen} AND day < :end"
+    if temp is None:
+        return summed
+    return (f"(SELECT {columns} FROM {summed} UNION ALL SELECT {columns} FROM {temp}.{_OPEN_TWIN[table]}"
+            f" WHERE {chosen}) AS day_rows WHERE 1 = 1")
+
+
+def _day_sources(temp: str | None) -> dict[str, str]:
+    sums = _day_rows("stats_day_sums", _SUM_COLUMNS, temp)
+    return {
+        "sums": sums,
+        "days": sums,
+        "categories": _day_rows("stats_day_categories", "grid_code, category_code, received", temp),
+        "durations": _day_rows("stats_day_durations", "grid_code, kind, seconds, tickets", temp),
+    }
+
+
+_ALL_GRIDS = {"grids": _GRID_CODES[ScopeLevel.ALL]}
+_ROLL_UP = tuple(sql.format(**{k: v.format(**_ALL_GRIDS) for k, v in _day_sources(None).items()}) for sql in (
+    f"INSERT INTO stats_period_sums SELECT CAST(:start AS BIGINT), CAST(:end AS BIGINT), grid_code, department, {_SUMS}"
+    " FROM {sums} GROUP BY grid_code, department",
+    "INSERT INTO stats_period_days SELECT CAST(:start AS BIGINT), CAST(:end AS BIGINT), grid_code, key_day, SUM(received), SUM(closed)"
+    " FROM {days} GROUP BY grid_code, key_day",
+    "INSERT INTO stats_period_categories SELECT CAST(:start AS BIGINT), CAST(:end AS BIGINT), grid_code, category_code, SUM(received)"
+    " FROM {categories} GROUP BY grid_code, category_code HAVING SUM(received) != 0",
+    "INSERT INTO stats_period_durations SELECT CAST(:start AS BIGINT), CAST(:end AS BIGINT), kind, seconds, grid_code, SUM(tickets)"
+    " FROM {durations} GROUP BY kind, seconds, grid_code HAVING SUM(tickets) != 0",
+    "INSERT INTO stats_periods VALUES (CAST(:start AS BIGINT), CAST(:end AS BIGINT))",
+))
+
+
+@dataclass(frozen=True)
+class DaySql:
+    temp_tables: tuple[str, ...]
+    changed: str  # the tickets whose events changed since the last day summed
+    # What their facts now (sign 1) and then (sign -1) count, by the days summed (False) or by
+    # the midnights of a period not over (True).
+    changes: dict[bool, tuple[str, str]]
+    store_changes: tuple[str, ...]  # {stats_day_sums} ...: the changes, summed, into these tables
+    open_twins: dict[str, str]  # each day table's temporary twin, by its name
+    midnights: str  # the temporary table of a period's midnights
+    temp: str
+
+
+@cache
+def day_sql(d: StatsDialect) -> DaySql:
+    """The statements of the day sums in dialect `d`."""
+    received = ", ".join("0" if name in _CLOSED_FIELDS else _term_value(name) for name in Tally._fields)
+    closed = ", ".join(_term_value(name) if name in _CLOSED_FIELDS else "0" for name in Tally._fields)
+    midnights = f"{d.temp}.midnights"
+    # The local day a time falls in: the last midnight at or before it. Summing a day, the days
+    # summed are the midnights (the day itself is claimed first); a period not over reads the
+    # days since the last one summed by its own midnights, written for that read.
+    key_day = {
+        False: "(SELECT MAX(day_start) FROM stats_days WHERE day_start <= {time})",
+        True: f"(SELECT MAX(m) FROM {midnights} WHERE m <= {{time}})",
+    }
+    changed_ids = f"id IN (SELECT id FROM {d.temp}.changed)"
+
+    def changes_from(facts: str, open_days: bool) -> str:
+        # One row per ticket and count group: the received counts under the day it was received,
+        # the closed ones under the day it was closed. :start is 0, so `received` holds for all.
+        day_of = key_day[open_days]
+        return f"""
+INSERT INTO {d.temp}.changes
+SELECT CAST(:sign AS BIGINT), grid_code, {day_of.format(time="created_at")}, {_HELD_BY}, category_code, {received},
+    CASE WHEN {_R} THEN response_at - created_at END, NULL
+FROM {facts} WHERE {changed_ids}
+UNION ALL
+SELECT CAST(:sign AS BIGINT), grid_code, {day_of.format(time="closed_at")}, {_HELD_BY}, category_code, {closed},
+    NULL, closed_at - created_at
+FROM {facts} WHERE {_C} AND {changed_ids}"""
+
+    summed = ", ".join(f"SUM(sign * {name})" for name in Tally._fields)
+    any_change = " OR ".join(f"SUM(sign * {name}) != 0" for name in Tally._fields)
+    changes = f"{d.temp}.changes WHERE key_day IS NOT NULL"
+    return DaySql(
+        temp_tables=(
+            f"CREATE TEMP TABLE IF NOT EXISTS midnights (m {d.integer} PRIMARY KEY){d.on_commit}",
+            f"CREATE TEMP TABLE IF NOT EXISTS changed (id {d.integer} PRIMARY KEY){d.on_commit}",
+            f"""CREATE TEMP TABLE IF NOT EXISTS changes (
+    sign {d.integer}, grid_code TEXT, key_day {d.integer}, department TEXT, category_code TEXT,
+    {", ".join(f"{name} {d.integer}" for name in Tally._fields)}, response_value {d.integer},
+    close_value {d.integer}){d.on_commit}""",
+            *(f"CREATE TEMP TABLE IF NOT EXISTS {twin}{d.on_commit} AS SELECT * FROM {table} WHERE 1 = 0"
+              for table, twin in _OPEN_TWIN.items()),
+        ),
+        # Events recorded since then, and events of the time between. Each event type is named,
+        # so that the index ticket_events_type_at finds the second set.
+        changed=f"""
+INSERT INTO {d.temp}.changed
+SELECT ticket_id FROM ticket_events WHERE id > :seen AND at < :end
+UNION SELECT ticket_id FROM ticket_events
+WHERE type IN ({", ".join(f"'{t.value}'" for t in EventType)}) AND at >= :since AND at < :end""",
+        changes={open_days: (changes_from(f"{d.temp}.period_facts", open_days),
+                             changes_from("stats_ticket_facts", open_days)) for open_days in (False, True)},
+        store_changes=(
+            f"INSERT INTO {{stats_day_sums}} SELECT grid_code, key_day, CAST(:day AS BIGINT), department, {summed}"
+            f" FROM {changes} GROUP BY grid_code, key_day, department HAVING {any_change}",
+            "INSERT INTO {stats_day_categories} SELECT grid_code, key_day, CAST(:day AS BIGINT), category_code, SUM(sign * received)"
+            f" FROM {changes} AND received != 0 GROUP BY grid_code, key_day, category_code"
+            " HAVING SUM(sign * received) != 0",
+            *(f"INSERT INTO {{stats_day_durations}} SELECT grid_code, key_day, CAST(:day AS BIGINT), {kind}, {value}, SUM(sign)"
+              f" FROM {changes} AND {value} IS NOT NULL GROUP BY grid_code, key_day, {value} HAVING SUM(sign) != 0"
+              for kind, value in ((_RESPONSE, "response_value"), (_CLOSE, "close_value"))),
+        ),
+        open_twins={table: f"{d.temp}.{twin}" for table, twin in _OPEN_TWIN.items()},
+        midnights=midnights,
+        temp=d.temp,
+    )
+
+
+def _term_value(name: str) -> str:
+    """What one ticket's facts add to the count `name`."""
+    kind, term = _TERMS[name]
+    return f"CASE WHEN {term} THEN 1 ELSE 0 END" if kind == "count" else f"COALESCE({term}, 0)"
+
+
+def _sum_changes(d: StatsDialect, since: int, seen: int, end: int, day: int,
+                 midnights: Sequence[int] | None = None) -> Work[None]:
+    """Write into the day tables, as of `day`, what the events up to `end` changed in the counts
+    since the last day summed (ended at `since`, the log's last event then `seen`); with the
+    `midnights` of a period not over, into their temporary twins, by those days. The changed
+    tickets' facts are left in the facts table."""
+    sql, days = stats_sql(d), day_sql(d)
+    open_days = midnights is not None
+    for statement in (sql.facts_table, *days.temp_tables):
+        yield run(statement)
+    tables = {table: twin if open_days else table for table, twin in days.open_twins.items()}
+    emptied = [sql.facts_table_name, f"{d.temp}.changed", f"{d.temp}.changes"]
+    if midnights is not None:
+        emptied += [days.midnights, *days.open_twins.values()]
+    yield from _empty(d, emptied)
+    if midnights is not None:
+        yield run_many(f"INSERT INTO {days.midnights} VALUES (?)", [(m,) for m in midnights])
+    parameters = {"start": 0, "end": end, "since": since, "seen": seen, "satisfied": SATISFIED_FROM_RATING}
+    yield run(days.changed, parameters)
+    yield run(sql.facts.format(which=f"t.id IN (SELECT id FROM {d.temp}.changed)", keep="1 = 1"), parameters)
+    for sign, statement in zip((1, -1), days.changes[open_days]):
+        yield run(statement, parameters | {"sign": sign})
+    for statement in days.store_changes:
+        yield run(statement.format(**tables), {"day": day})
+
+
+def _empty(d: StatsDialect, tables: Iterable[str]) -> Work[None]:
+    """Empty temporary tables a transaction is about to fill, unless they came so: they live as
+    long as the connection (PostgreSQL's pool keeps it)."""
+    if d.empty is not None:
+        for table in tables:
+            yield run(d.empty.format(table=table))
+
+
+def _roll_up(day: date, tz: ZoneInfo, quiet_since: date | None = None) -> Work[None]:
+    """Add up each calendar week, month and quarter that ends with `day` (just summed). Nothing
+    happened from `quiet_since` on: a period begun since then has nothing to add up (a read sums
+    its days, as for any period)."""
+    for kind in (PeriodKind.WEEK, PeriodKind.MONTH, PeriodKind.QUARTER):
+        period = Period.containing(kind, window_of_days([day], tz).start, tz)
+        if period.last == day and (quiet_since is None or period.first < quiet_since):
+            window = period.window(tz)
+            for statement in _ROLL_UP:
+                yield run(statement, {"start": window.start, "end": window.end})
+
+
+# Whether an event was recorded since the last day summed (:seen) for a time before :end, and the
+# time of the first event from :start on (the least of each type's, each found in the index
+# ticket_events_type_at).
+_RECORDED_SINCE = "SELECT 1 FROM ticket_events WHERE id > :seen AND at < :end LIMIT 1"
+_NEXT_EVENT_AT = "SELECT MIN(at) FROM (" + " UNION ALL ".join(
+    f"SELECT (SELECT MIN(at) FROM ticket_events WHERE type = '{t.value}' AND at >= :start) AS at"
+    for t in EventType) + ") AS firsts"
+
+
+def _nth_largest(rows: Iterable[Sequence[Any]], offset: int) -> int | None:
+    """The (offset + 1)-th largest of durations given largest first with how many tickets took each."""
+    reach = 0
+    for seconds, tickets in rows:
+        reach += int(tickets)
+        if reach > offset:
+            return int(seconds)
+    return None
 
 
 def _day_of(column: str, days: int) -> str:
@@ -309,37 +570,134 @@ class StatsMixin:
         sql = stats_sql(cls._STATS)
         parameters = _parameters(window, scope)
         yield run(sql.facts_table)
-        yield run(f"DELETE FROM {sql.facts_table_name}")
+        yield from _empty(cls._STATS, [sql.facts_table_name])
         grids = _GRID_CODES[scope.level]
         which = [_RECEIVED_TICKETS] + [_CLOSED_TICKETS] * closed_too
         if scope.level in (ScopeLevel.GRID, ScopeLevel.VILLAGE):
             period = _PERIOD_TICKETS + (f" UNION {_CLOSED_IN_PERIOD}" if closed_too else "")
             which.append(sql.handed_over_tickets.format(period=period))
         for tickets in which:
-            yield run(sql.facts.format(which=tickets.format(grids=grids), grids=grids,
-                                       closed_too="TRUE" if closed_too else "FALSE"), parameters)
+            keep = _IN_PERIOD.format(grids=grids, closed_too="TRUE" if closed_too else "FALSE")
+            yield run(sql.facts.format(which=tickets.format(grids=grids), keep=keep), parameters)
         return parameters
 
-    async def period_rows(self, window: PeriodWindow, scope: Scope, closed: bool = False) -> PeriodRows:
-        key = (window.start, window.end, scope.level.value, scope.name)
-        if closed:
-            stored = await self._all(
-                'SELECT rows FROM closed_period_rows WHERE start = ? AND "end" = ? AND scope_level = ?'
-                " AND scope_name = ?", key)
-            if stored:
-                return _rows_from_json(stored[0][0])
-        rows = await self._read(lambda: self._sum_facts(window, scope))
-        if closed:
-            def write() -> Work[None]:
-                yield run(
-                    'INSERT INTO closed_period_rows(start, "end", scope_level, scope_name, rows)'
-                    " VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING", (*key, _rows_to_json(rows)))
+    async def close_days(self, tz: ZoneInfo, now: int) -> int:
+        """Sum and store each local day (in `tz`) over by `now` and not summed yet, oldest first,
+        each in a transaction of its own so that the bot writes between them. Returns how many."""
+        [(first, since)] = await self._all(
+            "SELECT (SELECT MIN(created_at) FROM tickets), (SELECT MAX(day_end) FROM stats_days)")
+        if first is None:
+            return 0
+        today = datetime.fromtimestamp(now, tz).date()
+        first_day = datetime.fromtimestamp(since if since is not None else first, tz).date()
+        if first_day >= today:
+            return 0
+        days = [first_day + timedelta(days=i) for i in range((today - first_day).days)]
+        midnights = window_of_days(days, tz).bounds
+        dialect = self._STATS
 
-            await self._transaction(write)
-        return rows
+        def close(index: int) -> Work[int]:
+            """Sum days[index], or, when nothing happened in it, the days from it to the one of
+            the next event; returns how many (none if another writer summed it meanwhile)."""
+            start, end = midnights[index], midnights[index + 1]
+            last = yield one("SELECT day_end, last_event_id FROM stats_days ORDER BY day_start DESC LIMIT 1")
+            if last and last[0] >= end:
+                return 0
+            [top] = yield one("SELECT COALESCE(MAX(id), 0) FROM ticket_events")
+            begins, seen = (max(start, last[0]), last[1]) if last else (start, 0)
+            quiet_until = index
+            if not (yield one(_RECORDED_SINCE, {"seen": seen, "end": end})):
+                [next_at] = yield one(_NEXT_EVENT_AT, {"start": begins})
+                # The days ended by the next event's time (all, without one) have no changes.
+                quiet_until = len(days) if next_at is None else min(
+                    len(days), max(index, bisect_right(midnights, next_at) - 1))
+            # The day is claimed first: a second writer summing it at the same time (another
+            # replica on PostgreSQL) waits here, finds it taken and leaves it.
+            if not (yield run("INSERT INTO stats_days(day_start, day_end, last_event_id) VALUES (?, ?, ?)"
+                              " ON CONFLICT DO NOTHING", (begins, end, top))):
+                return 0
+            if quiet_until > index:
+                # Each quiet day has its row all the same: the days summed are the midnights a
+                # ticket's time is placed by.
+                yield run_many("INSERT INTO stats_days(day_start, day_end, last_event_id) VALUES (?, ?, ?)",
+                               [(midnights[i], midnights[i + 1], top) for i in range(index + 1, quiet_until)])
+                for day in days[index:quiet_until]:
+                    yield from _roll_up(day, tz, quiet_since=days[index])
+                return quiet_until - index
+            yield from _sum_changes(dialect, begins, seen, end, begins)
+            facts = stats_sql(dialect).facts_table_name
+            yield run(f"DELETE FROM stats_ticket_facts WHERE id IN (SELECT id FROM {dialect.temp}.changed)")
+            yield run(f"INSERT INTO stats_ticket_facts SELECT * FROM {facts}")
+            yield from _roll_up(days[index], tz)
+            return 1
 
-    async def period_totals(self, window: PeriodWindow, scope: Scope, closed: bool = False) -> Tally:
-        return total(row.tally for row in (await self.period_rows(window, scope, closed)).by_grid)
+        closed = index = 0
+        while index < len(days):
+            # Not waiting for the disk at each day's commit: a day lost to a power cut is lost
+            # with its row in stats_days, and summed again.
+            summed = await self._transaction(lambda index=index: close(index), durable=False)
+            closed += summed
+            index += max(summed, 1)
+        return closed
+
+    async def period_rows(self, window: PeriodWindow, scope: Scope) -> PeriodRows:
+        return await self._read(lambda: self._sum_days(window, scope))
+
+    async def period_totals(self, window: PeriodWindow, scope: Scope) -> Tally:
+        return await self._read(lambda: self._sum_days(window, scope, totals_only=True))
+
+    async def period_rows_from_events(self, window: PeriodWindow, scope: Scope) -> PeriodRows:
+        return await self._read(lambda: self._sum_facts(window, scope))
+
+    @classmethod
+    def _sum_days(cls, window: PeriodWindow, scope: Scope, totals_only: bool = False) -> Work[Any]:
+        """The period's sums from the day tables and, past the last day summed, the events since."""
+        dialect = cls._STATS
+        last = yield one("SELECT day_end, last_event_id FROM stats_days ORDER BY day_start DESC LIMIT 1")
+        with_open = last is None or window.end > last[0]
+        if with_open:
+            since, seen = last or (0, 0)
+            yield from _sum_changes(dialect, since, seen, window.end, window.end, window.bounds)
+        elif not (yield one("SELECT 1 FROM stats_days WHERE day_end = ? OR (SELECT MIN(day_start) FROM stats_days) >= ?",
+                            (window.end, window.end))):
+            # A moment inside the days summed (a period "so far" asked for later): from the events.
+            rows = yield from cls._sum_facts(window, scope)
+            return total(row.tally for row in rows.by_grid) if totals_only else rows
+        parameters = _parameters(window, scope)
+        rolled_up = not with_open and (yield one(
+            "SELECT 1 FROM stats_periods WHERE period_start = ? AND period_end = ?", (window.start, window.end)))
+        sources = _ROLLED_UP if rolled_up else _day_sources(dialect.temp if with_open else None)
+        grids = _GRID_CODES[scope.level]
+        statements = {key: source.format(grids=grids) for key, source in sources.items()}
+
+        def query(statement: str, extra: dict[str, Any] | None = None) -> Work[list[Sequence[Any]]]:
+            return (yield select(statement.format(**statements), parameters | (extra or {})))
+
+        if totals_only:
+            [row] = yield from query(_DAY_TOTALS)
+            return Tally(*(int(n or 0) for n in row))
+        by_grid = tuple(UnitTally(row[0], _tally(row[1:])) for row in (yield from query(_DAY_BY_GRID)))
+        sums = total(row.tally for row in by_grid)
+        by_day = {key: DayTally(int(received), int(closed))
+                  for key, received, closed in (yield from query(_DAY_BY_DAY))}
+
+        def p90(kind: int, count: int) -> Work[int | None]:
+            if not count:
+                return None
+            offset = _p90_offset(count)
+            return _nth_largest((yield from query(_DAY_DURATIONS, {"kind": kind, "limit": offset + 1})), offset)
+
+        by_department = yield from query(_DAY_BY_DEPARTMENT)
+        categories = yield from query(_DAY_CATEGORIES)
+        return PeriodRows(
+            by_grid=by_grid,
+            by_department=tuple(UnitTally(row[0], _tally(row[1:])) for row in by_department),
+            by_day=tuple(by_day.get(bound, DayTally()) for bound in window.bounds[:-1]),
+            categories=tuple(CategoryCount(code, int(n)) for code, n in categories),
+            response_p90_seconds=(yield from p90(_RESPONSE, sums.responded)),
+            close_p90_seconds=(yield from p90(_CLOSE, sums.closed)),
+            **(yield from _grids(scope, parameters)),
+        )
 
     @classmethod
     def _sum_facts(cls, window: PeriodWindow, scope: Scope) -> Work[PeriodRows]:
@@ -367,11 +725,6 @@ class StatsMixin:
             row = yield one(statement, parameters | {"offset": _p90_offset(count)})
             return row[0]
 
-        grids = yield select(
-            "SELECT code, name, village, town, lat, lon FROM grids"
-            f" WHERE code IN ({_GRID_CODES[scope.level]}) ORDER BY code",
-            parameters,
-        )
         by_department = yield select(sql.by_department, parameters)
         categories = yield select(sql.categories, parameters)
         return PeriodRows(
@@ -381,7 +734,7 @@ class StatsMixin:
             categories=tuple(CategoryCount(code, n) for code, n in categories),
             response_p90_seconds=(yield from p90(sql.response_p90, sums.responded)),
             close_p90_seconds=(yield from p90(sql.close_p90, sums.closed)),
-            grids=tuple(Grid(*row) for row in grids),
+            **(yield from _grids(scope, parameters)),
         )
 
     async def period_tickets(self, window: PeriodWindow, scope: Scope) -> list[TicketAtEnd]:
@@ -405,29 +758,16 @@ class StatsMixin:
         return await self._read(work)
 
 
-def _rows_to_json(rows: PeriodRows) -> str:
-    return json.dumps({
-        "by_grid": [[u.key, list(u.tally)] for u in rows.by_grid],
-        "by_department": [[u.key, list(u.tally)] for u in rows.by_department],
-        "by_day": [list(d) for d in rows.by_day],
-        "categories": [[c.category_code, c.received] for c in rows.categories],
-        "response_p90_seconds": rows.response_p90_seconds,
-        "close_p90_seconds": rows.close_p90_seconds,
-        "grids": [list(astuple(g)) for g in rows.grids],
-    }, ensure_ascii=False)
-
-
-def _rows_from_json(text: str) -> PeriodRows:
-    data = json.loads(text)
-    return PeriodRows(
-        by_grid=tuple(UnitTally(key, Tally(*tally)) for key, tally in data["by_grid"]),
-        by_department=tuple(UnitTally(key, Tally(*tally)) for key, tally in data["by_department"]),
-        by_day=tuple(DayTally(*day) for day in data["by_day"]),
-        categories=tuple(CategoryCount(code, n) for code, n in data["categories"]),
-        response_p90_seconds=data["response_p90_seconds"],
-        close_p90_seconds=data["close_p90_seconds"],
-        grids=tuple(Grid(*grid) for grid in data["grids"]),
-    )
+def _grids(scope: Scope, parameters: dict[str, Any]) -> Work[dict[str, tuple]]:
+    """The scope's grids and their workers as they are now: a renamed grid shows its new name in
+    every period, and its scorecard names who works it today."""
+    codes = _GRID_CODES[scope.level]
+    grids = yield select(
+        f"SELECT code, name, village, town, lat, lon FROM grids WHERE code IN ({codes}) ORDER BY code", parameters)
+    workers = yield select(
+        f"SELECT scope, name FROM staff WHERE role = 'grid_worker' AND scope IN ({codes}) ORDER BY scope, name",
+        parameters)
+    return {"grids": tuple(Grid(*row) for row in grids), "grid_workers": tuple((code, name) for code, name in workers)}
 
 
 def _at_end(ticket: Ticket, facts: Sequence[Any], grid: Grid | None) -> TicketAtEnd:

@@ -133,7 +133,8 @@ async def test_the_workbook_shows_the_period_as_it_ended_and_today_beside_it(sto
     grid_rows = [row for row in scorecards[1:] if row[0] == "网格"]
     ranked_grids = ranked(export.report.grids)
     assert [row[1] for row in grid_rows[:len(ranked_grids)]] == [g.name for g in ranked_grids]
-    assert [row[-2] for row in grid_rows[:len(ranked_grids)]] == list(range(1, len(ranked_grids) + 1))
+    assert [row[-3] for row in grid_rows[:len(ranked_grids)]] == list(range(1, len(ranked_grids) + 1))
+    assert scorecards[0][-1] == "网格员" and {row[-1] for row in grid_rows} == {"甲", "乙", "丙"}
 
 
 async def test_english_readers_get_english_sheets(storage, settings):

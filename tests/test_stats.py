@@ -15,7 +15,7 @@ import pytest
 
 from bot.__main__ import main
 from bot.i18n import create_i18n
-from bot.stats_report import legend_text, period_report, rate_name
+from bot.stats_report import legend_text, period_report, rate_name, scorecards
 from domain.exports import ticket_rows
 from domain.models import EventType, Grid, Kind, Role, RoleGrant, StaffMember, Status, TicketEvent, Tier
 from domain.service import Draft, TicketService
@@ -380,6 +380,10 @@ async def test_every_figure_of_a_week_from_its_events(storage):
 
     grids = {u.key: u.figures for u in report.units[UnitLevel.GRID]}
     assert (grids["A"].received, grids["A"].closed, grids["A"].overdue) == (4, 4, 1)
+    # A grid's scorecard names its worker.
+    assert [u.workers for u in report.units[UnitLevel.GRID]] == [("甲",), ("乙",), ("丙",)]
+    with i18n_context("zh"):
+        assert "一网格 (V1)，网格员 甲：受理 4 件" in scorecards(report)
     assert (grids["B"].received, grids["B"].merged, grids["B"].closed) == (3, 1, 2)
     assert grids["C"].satisfaction_rate == Rate(0, 0)
     villages = {u.key: u for u in report.units[UnitLevel.VILLAGE]}
@@ -446,19 +450,17 @@ async def test_a_closed_period_is_byte_identical_whenever_it_is_produced(storage
     town = await week49(storage)
     now = town.at(d(0, 3, W49.next())).clock.now
     before = await reports(storage)
-    # The month of December goes on after W49, so only W49 and the range end with it: their
-    # sums are stored now, as the bot does, and read back later.
+    # The days over by `now` are summed, as the bot does, and W49 and the range are read from
+    # them; December goes on after W49.
     stored = await reports(storage, now)
     assert stored[:2] == before[:2] and stored[4:] == before[4:] and "本期尚未结束" in stored[2]
+    # Summed by the day: every day up to the end of W49 was over at `now`, not the next.
+    [(first, last)] = await storage._all("SELECT MIN(day_start), MAX(day_end) FROM stats_days")
+    assert first == local(date(2026, 11, 29)) and last == W49.window(SHANGHAI).end
     await after_the_period(town)
     for after in (await reports(storage), await reports(storage, town.clock.now)):
         assert after[:2] == before[:2] and after[4:] == before[4:]
     assert "红榜" in before[2]  # monthly: the red/black list
-    # Stored: W49, the range and the periods before them; December is not over at `now`.
-    stored = await storage._all('SELECT start, "end" FROM closed_period_rows')
-    december = Period.parse("2026-12").window(SHANGHAI)
-    assert (december.start, december.end) not in {tuple(row) for row in stored}
-    assert (W49.window(SHANGHAI).start, W49.window(SHANGHAI).end) in {tuple(row) for row in stored}
 
 
 async def units_of_week49(storage) -> list[str]:
@@ -729,12 +731,13 @@ async def test_summing_a_period_leaves_the_bot_free_to_write(storage):
     assert sum(row.tally.received for row in rows.by_grid) == 9 and town.ids
 
 
-async def test_a_trend_of_weeks_over_is_stored_once(storage):
+async def test_a_trend_of_weeks_reads_the_day_sums(storage):
     from domain.charts import TREND_WEEKS, load_trend
 
-    await week49(storage)
-    first = await load_trend(storage, W49, SHANGHAI, Scope(), closed=True)
-    [(stored,)] = await storage._all("SELECT COUNT(*) FROM closed_period_rows")
-    assert stored == TREND_WEEKS
-    assert await load_trend(storage, W49, SHANGHAI, Scope(), closed=True) == first
-    assert first[-1].figures.received == 9
+    town = await week49(storage)
+    assert await storage.close_days(SHANGHAI, d(0, 1, W49.next())) == 8  # 29 Nov to 6 Dec
+    first = await load_trend(storage, W49, SHANGHAI, Scope())
+    assert len(first) == TREND_WEEKS and first[-1].figures.received == 9
+    await after_the_period(town)
+    await storage.close_days(SHANGHAI, town.clock.now)
+    assert await load_trend(storage, W49, SHANGHAI, Scope()) == first

@@ -133,8 +133,7 @@ async def figures(request: web.Request) -> web.Response:
     names = {g.code: g.name for g in grids}
     categories = await category_names(storage, language)
     shops = await lowest_rated_shops(storage, report.window, scope)
-    trend = await load_trend(storage, trend_end(report, settings.timezone), settings.timezone, scope,
-                             closed=report.window.as_of is not None)
+    trend = await load_trend(storage, trend_end(report, settings.timezone), settings.timezone, scope)
     tz = settings.timezone
     periods = {"previous": str(period.previous()) if in_range(period.previous()) else None,
                "next": str(period.next()) if in_range(period.next()) and period.next().is_over(now, tz) else None}
