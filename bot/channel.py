@@ -27,7 +27,7 @@ from bot.catalogs import gettext as _
 from bot.config import Settings
 from bot.texts import CAPTION_LIMIT, category_name, fit_html, format_time, kind_name, public_status
 from domain import service
-from domain.board import BoardService, public_photos
+from domain.board import BoardService, board_path, public_photos
 from domain.models import Category, Grid, Notice, PublicPost, Status, Ticket
 from domain.tickets import format_number
 from storage.base import Storage
@@ -43,7 +43,18 @@ def channel_text(ticket: Ticket, post: PublicPost, grid: Grid, category: Categor
              _("Status: {status}").format(status=public_status(ticket.status))]
     if ticket.resolved_at is not None and ticket.status in (Status.RESOLVED, Status.CLOSED):
         lines.append(_("Resolved on {time}").format(time=format_time(ticket.resolved_at, settings.timezone)))
+    link = board_link(settings, grid.town, ticket.id)
+    if link:
+        lines.append(link)
     return fit_html("\n".join(lines), CAPTION_LIMIT)
+
+
+def board_link(settings: Settings, town: str, ticket_id: int) -> str:
+    """A link to the ticket on the town's board page, where WEB_BASE_URL says the server is."""
+    if not settings.web_base_url:
+        return ""
+    url = f"{settings.web_base_url}{board_path(town)}#{format_number(settings.ticket_prefix, ticket_id)}"
+    return '<a href="{url}">{label}</a>'.format(url=escape(url, quote=True), label=_("On the public board"))
 
 
 class ChannelMirror:

@@ -10,7 +10,7 @@ from aiogram.types import BotCommandScopeChat, ReplyKeyboardRemove
 from aiogram.utils.i18n import I18n
 
 from bot.catalogs import gettext as _
-from bot.channel import ChannelMirror
+from bot.channel import ChannelMirror, board_link
 from bot.commands import commands_for
 from bot.config import Settings
 from bot.digest import NOTICE_DIGEST
@@ -238,10 +238,12 @@ class NoticeRenderer:
                 ).format(kind=kind_name(ticket.kind), number=number, grid=escape(grid.name if grid else ticket.grid_code)),
                     reply_markup=keyboards.open_card(ticket))
             if notice.type == service.NOTICE_NOW_PUBLIC:
+                grid = await self.storage.get_grid(ticket.grid_code)
+                link = board_link(self.settings, grid.town, ticket.id) if grid else ""
                 return SendMessage(chat_id=chat_id, text=_(
                     "📢 Your ticket {number} ({kind}) is now on the public board, as staff approved it. Your name "
                     "and contact details are never shown."
-                ).format(kind=kind_name(ticket.kind), number=number))
+                ).format(kind=kind_name(ticket.kind), number=number) + ("\n" + link if link else ""))
             if notice.type == service.NOTICE_RATED:
                 text = _("The resident rated ticket {number}: {stars} of 5").format(
                     number=number, stars=notice.data["stars"]

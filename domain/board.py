@@ -8,6 +8,7 @@ numbers masked); the ticket keeps the resident's original, and each decision is 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from urllib.parse import quote
 
 from domain.models import Attachment, BoardTowns, Decision, EventType, Grid, Kind, MediaKind, Notice, PublicPost, Role, RoleGrant, Status, Ticket, TicketEvent
 from domain.service import NOTICE_CHANNEL_POST, NOTICE_NOW_PUBLIC, Conflict, InvalidInput, NotAllowed, TicketService
@@ -48,6 +49,11 @@ def public_photos(ticket: Ticket, post: PublicPost) -> tuple[Attachment, ...]:
     """The photos the board shows: the resident's not hidden, then staff's "after" photos."""
     shown = tuple(p for i, p in enumerate(report_photos(ticket)) if i not in post.hidden_photos)
     return shown + tuple(a for a in ticket.after_attachments if a.kind is MediaKind.PHOTO)
+
+
+def board_path(town: str) -> str:
+    """Where the web server serves the town's board (web/board.py)."""
+    return f"/board/{quote(town)}"
 
 
 # Pins are rounded to about 100 m: a report's location may be the resident's doorstep.

@@ -22,7 +22,7 @@ ORIGINAL = "张三家门口水管漏水，电话13812345678"
 @pytest.fixture
 async def mirrored(tmp_path, caplog, database):
     async with open_harness(tmp_path, caplog, database, board=BoardTowns(frozenset({TOWN})),
-                            public_channel_id=CHANNEL) as h:
+                            public_channel_id=CHANNEL, web_base_url="https://gridbot.example.org") as h:
         await h.db.touch_user(RESIDENT, "张三", "zhangsan_private", "zh")
         yield h
 
@@ -52,6 +52,7 @@ async def test_a_post_follows_its_ticket(mirrored):
     await board.publish(ticket_id, VILLAGE_DL, VILLAGE, "东里一网格水管漏水", [])
     [posted] = await channel_calls(h)
     assert isinstance(posted, SendPhoto) and posted.photo == "report0" and "东里一网格水管漏水" in posted.caption
+    assert f'href="https://gridbot.example.org/board/%E8%A5%BF%E5%B2%97%E9%95%87#XG-{ticket_id:06d}"' in posted.caption
     message_id, with_photo = await h.db.channel_post(ticket_id)
     assert with_photo
     await tickets.take(ticket_id, WORKER_DL01, WORKER)
@@ -114,3 +115,4 @@ async def test_moderators_hear_of_what_waits_and_the_resident_of_going_public(mi
         await h.dp["outbox"].deliver_due(h.bot)
         public = [c for c in h.session.calls[before:] if c.chat_id == RESIDENT and "公开" in c.text]
         assert len(public) == (1 if text == "东里一网格水管漏水" else 0)
+        assert all("https://gridbot.example.org/board/" in c.text for c in public)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from html import escape
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -17,7 +17,7 @@ from bot.catalogs import gettext as _
 from bot.config import SUPPORTED_LANGUAGES, Settings
 from bot.i18n import CatalogI18n, create_i18n
 from bot.texts import category_name, format_duration, format_time, kind_name, public_status
-from domain.board import BoardService, pin_location, public_photos
+from domain.board import BoardService, board_path, pin_location, public_photos
 from domain.models import Grid, PublicPost, Status, Ticket
 from domain.tickets import OPEN_STATUSES, format_number
 from web.keys import CLOCK, SETTINGS, STORAGE
@@ -71,7 +71,7 @@ def security_headers(settings: Settings) -> dict[str, str]:
 
 def photo_path(town: str, ticket_id: int, index: int) -> str:
     """Where the board serves a ticket's `index`-th public photo (domain.board.public_photos)."""
-    return f"/board/{quote(town)}/photo/{ticket_id}/{index}"
+    return f"{board_path(town)}/photo/{ticket_id}/{index}"
 
 
 async def ticket_html(request: web.Request, town: str, ticket: Ticket, post: PublicPost, grid: Grid | None,
