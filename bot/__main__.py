@@ -259,7 +259,7 @@ async def run_backup(settings: Settings, args: argparse.Namespace) -> int:
 async def run_migrate(settings: Settings, args: argparse.Namespace) -> int:
     """Copy the SQLite database into an empty PostgreSQL database and check the copy (stop the
     bot first: what it writes meanwhile would not be copied)."""
-    from storage.postgres import is_postgres_url
+    from storage import is_postgres_url
     from storage.transfer import TransferError, copy_to_postgres
 
     if not is_postgres_url(args.url):

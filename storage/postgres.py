@@ -25,7 +25,6 @@ from storage.stats_sql import POSTGRES_STATS
 
 T = TypeVar("T")
 
-URL_SCHEMES = ("postgresql://", "postgres://")
 # Held while migrating, so that processes starting together migrate once (any constant of our own).
 _MIGRATION_LOCK = 0x67726964  # "grid"
 # Two-number advisory locks (a key space apart from the one-number lock above): a user's updates
@@ -44,10 +43,6 @@ async def _keep_as_is(connection: asyncpg.Connection) -> None:
     """Nothing to reset (see `PostgresStorage.open`), unless a cancelled transaction is still open."""
     if connection.is_in_transaction():
         await connection.execute("ROLLBACK")
-
-
-def is_postgres_url(target: str | Path) -> bool:
-    return isinstance(target, str) and target.startswith(URL_SCHEMES)
 
 
 @lru_cache(maxsize=2048)

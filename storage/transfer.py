@@ -36,6 +36,8 @@ class TableCopy:
 
 # The migration bookkeeping of each backend is its own.
 _NOT_COPIED = {"schema_migrations"}
+# Rows read, written and read back at a time.
+BATCH_ROWS = 5000
 
 
 def _canonical(value: Any, kind: str) -> Any:
@@ -52,12 +54,23 @@ def _canonical(value: Any, kind: str) -> Any:
     return value
 
 
-def _checksum(rows: Iterable[Sequence[Any]], kinds: Sequence[str]) -> str:
-    """Of the rows in any order (the databases may sort text differently)."""
-    digest = hashlib.sha256()
-    for line in sorted(repr(tuple(_canonical(v, k) for v, k in zip(row, kinds))) for row in rows):
-        digest.update(line.encode())
-    return digest.hexdigest()[:16]
+class _Checksum:
+    """Of rows in any order (the databases may sort text differently), added up a row at a time:
+    the sum of each row's own digest, so that no table is ever held whole."""
+
+    def __init__(self, kinds: Sequence[str]):
+        self.kinds = kinds
+        self.rows = 0
+        self._sum = 0
+
+    def add(self, rows: Iterable[Sequence[Any]]) -> None:
+        for row in rows:
+            line = repr(tuple(_canonical(v, k) for v, k in zip(row, self.kinds)))
+            self._sum += int.from_bytes(hashlib.sha256(line.encode()).digest()[:16], "big")
+            self.rows += 1
+
+    def __str__(self) -> str:
+        return f"{self._sum % 2**128:032x}"[:16]
 
 
 def _for_postgres(value: Any, kind: str) -> Any:
@@ -143,9 +156,13 @@ async def _copy_table(reader: sqlite3.Connection, connection: asyncpg.Connection
         raise TransferError(f"the columns of {table} differ: SQLite has {names}, PostgreSQL {list(target_columns)}")
     kinds = [target_columns[name] for name in names]
     quoted = ", ".join(f'"{name}"' for name in names)
-    rows = reader.execute(f'SELECT {quoted} FROM "{table}"').fetchall()
-    await connection.copy_records_to_table(
-        table, columns=names, records=[tuple(_for_postgres(v, k) for v, k in zip(row, kinds)) for row in rows])
+    # In batches both ways (a town's photos and events can be more than memory holds).
+    read, written = _Checksum(kinds), _Checksum(kinds)
+    source = reader.execute(f'SELECT {quoted} FROM "{table}"')
+    while rows := source.fetchmany(BATCH_ROWS):
+        read.add(rows)
+        await connection.copy_records_to_table(
+            table, columns=names, records=[tuple(_for_postgres(v, k) for v, k in zip(row, kinds)) for row in rows])
     for name in names:
         if await connection.fetchval(
             "SELECT is_identity = 'YES' FROM information_schema.columns"
@@ -153,9 +170,9 @@ async def _copy_table(reader: sqlite3.Connection, connection: asyncpg.Connection
             await connection.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', '{name}'),"
                 f' COALESCE((SELECT MAX("{name}") FROM "{table}"), 0) + 1, false)')
-    copied = await connection.fetch(f'SELECT {quoted} FROM "{table}"')
-    expected, found = _checksum(rows, kinds), _checksum(copied, kinds)
-    if len(copied) != len(rows) or found != expected:
-        raise TransferError(f"{table}: {len(rows)} rows read, {len(copied)} written; checksum {expected} != {found}")
-    return TableCopy(table, len(rows), found)
-
+    cursor = await connection.cursor(f'SELECT {quoted} FROM "{table}"')
+    while rows := await cursor.fetch(BATCH_ROWS):
+        written.add(rows)
+    if written.rows != read.rows or str(written) != str(read):
+        raise TransferError(f"{table}: {read.rows} rows read, {written.rows} written; checksum {read} != {written}")
+    return TableCopy(table, read.rows, str(written))

@@ -49,8 +49,7 @@ from aiogram.types import (
 from bot.config import Settings
 from bot.factory import create_dispatcher
 from domain.models import Grid, Role, StaffMember
-from storage import Storage, open_storage
-from storage.postgres import is_postgres_url
+from storage import Storage, is_postgres_url, open_storage
 from tests.fake_telegram import FakeSession, make_bot
 
 START = 1_763_800_000  # 2025-11-22, a fixed "now" for every test

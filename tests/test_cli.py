@@ -270,8 +270,8 @@ def small_town(path: Path) -> None:
 
 
 def test_help_and_stats_start_without_aiogram(tmp_path):
-    """aiogram takes seconds to import; `--help` and `stats` do without it (a fresh interpreter,
-    as this one has it loaded already)."""
+    """aiogram takes seconds to import; `--help` and `stats` do without it, and on SQLite without
+    PostgreSQL's driver (a fresh interpreter, as this one has them loaded already)."""
     small_town(tmp_path / "gridbot.sqlite3")
     script = (
         "import sys\n"
@@ -280,6 +280,7 @@ def test_help_and_stats_start_without_aiogram(tmp_path):
         "assert 'aiogram' not in sys.modules, 'aiogram imported by --help'\n"
         "assert main(['stats', '--scorecards']) == 0\n"
         "assert main(['stats', '--month', 'last', '--town', '西岗镇']) == 0\n"
+        "assert 'asyncpg' not in sys.modules, 'asyncpg imported for SQLite'\n"
         "print('aiogram' in sys.modules)\n"
     )
     environment = {key: value for key, value in os.environ.items() if key != "BOT_TOKEN"}

@@ -12,7 +12,7 @@ import pytest
 from bot.__main__ import main
 from domain.models import Kind
 from domain.stats import Period, Scope
-from storage import NewTicket, open_storage
+from storage import NewTicket, open_storage, transfer
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -42,6 +42,7 @@ async def what_the_bot_reads(db) -> list:
 
 
 def test_migrate_copies_the_demo_town_and_the_bot_reads_the_same(town, postgres_schema, monkeypatch, capsys):
+    monkeypatch.setattr(transfer, "BATCH_ROWS", 50)  # tables go in many batches, as a big town's do
     assert main(["migrate", "--to", postgres_schema]) == 0
     out = capsys.readouterr().out
     assert "每张表的行都相同" in out  # in DEFAULT_LANGUAGE
