@@ -268,6 +268,10 @@ class OutboxSender:
             try:
                 await self.deliver_due(bot)
                 next_at = await self.storage.next_outbox_time()
+                if self.storage.shared and next_at is not None and next_at <= self.clock():
+                    # Due, yet not ours to claim: other processes are sending it. Asked again at the
+                    # next poll (or when woken), not every few milliseconds meanwhile.
+                    next_at = None
             except Exception as error:  # a storage hiccup must not end delivery for good
                 log.error("outbox delivery failed; trying again: %s", type(error).__name__)
                 next_at = None
