@@ -5,10 +5,10 @@ one PostgreSQL database beside one replica, in the same run (issue 14).
 
 Each resident walks the whole form (QR code, complaint, category, description, done, confirm), each
 step after the bot answered the one before, as a person does; the requests go round the replicas as
-a load balancer sends them. Prints tickets/s and updates/s for one replica and for three; in the
-three-replica run the leading replica is killed with SIGKILL halfway (its sends held first, so that
-it dies holding updates and notices), and the figures include the seconds its share waits for the
-claims to run out (3 s here, a minute in production). Then checks each run: every resident has one
+a load balancer sends them. Prints tickets/s and updates/s for one replica and for three, then for
+three again with the leading replica killed with SIGKILL halfway (its sends held first, so that it
+dies holding updates and notices; the residents file in two halves there, and the figure includes
+the seconds its share waits for the claims to run out: 3 s here, a minute in production). Then checks each run: every resident has one
 ticket and was told its number once, no message went out twice, every card reached staff once, the
 killed replica's updates and notices were done by the others, and the leadership moved.
 
