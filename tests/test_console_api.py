@@ -86,6 +86,11 @@ async def test_the_list_shows_each_scope_with_filters_sort_and_paging(harness):
         await console.post(WORKER_DL01, first, "reply", {"text": "请问具体在几楼？", "ask": True})
         assert await console.ids(TOWN_STAFF, "waiting=1") == [first]
         assert await console.ids(TOWN_STAFF, "sort=-updated") == [first, third, second]
+        h.db._WALK_EVENTS_ABOVE, h.db._WALK_EVENTS_PER_TICKET = 0, 1  # as for a large scope: the event log read back
+        assert await console.ids(TOWN_STAFF, "sort=-updated") == [first, third, second]
+        assert await console.ids(TOWN_STAFF, "sort=-updated&per_page=1&page=2") == [third]
+        assert await console.ids(TOWN_STAFF, "sort=-updated&page=2") == []
+        assert await console.ids(VILLAGE_DL, "sort=-updated&grid=DL02") == [second]
         h.clock.advance(30 * 24 * HOUR)
         assert await console.ids(TOWN_STAFF, "overdue=1&sort=deadline") == [second, third]  # waiting: clock paused
         for bad in ("status=lost", "sort=name", "per_page=101", "page=0", "page=99999999999999999999",
