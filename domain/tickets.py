@@ -165,14 +165,18 @@ def tier_holder(ticket: Ticket, grid: Grid | None, tier: Tier | None = None) -> 
     """The role and scope that hold the ticket at `tier` (by default its current tier): the grid,
     its village, its town, or its department; an unknown grid leaves the village and town scopes
     empty."""
-    tier = tier or ticket.tier
+    return holder_at(tier or ticket.tier, ticket.grid_code, ticket.department, grid)
+
+
+def holder_at(tier: Tier, grid_code: str, department: str | None, grid: Grid | None) -> tuple[Role, str]:
+    """`tier_holder` of a ticket at `tier` in grid `grid_code` (`grid`, when known) and `department`."""
     if tier is Tier.GRID:
-        return Role.GRID_WORKER, ticket.grid_code
+        return Role.GRID_WORKER, grid_code
     if tier is Tier.VILLAGE:
         return Role.VILLAGE, grid.village if grid else ""
     if tier is Tier.TOWN:
         return Role.TOWN, grid.town if grid else ""
-    return Role.DEPARTMENT, ticket.department or ""
+    return Role.DEPARTMENT, department or ""
 
 
 def staff_may_handle(grants: Iterable[RoleGrant], ticket: Ticket, grid: Grid) -> bool:

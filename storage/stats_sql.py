@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
@@ -48,7 +48,7 @@ from domain.stats import (
     total,
     window_of_days,
 )
-from domain.tickets import tier_holder
+from domain.tickets import holder_at
 from storage.statements import Work, one, run, run_many
 from storage.statements import rows as select
 
@@ -140,7 +140,8 @@ POSTGRES_STATS = StatsDialect(
 )
 
 # The department a ticket was last sent to by :end (an escalation's data names it), as the
-# event's id in 20 digits followed by the name, so that the latest is one MAX.
+# event's id in 20 digits followed by the name (none in escalations logged before they named it),
+# so that the latest is one MAX.
 _SENT_TO_DIGITS = 20
 
 # Received in the period (merged and withdrawn ones apart), and closed in the period (still
@@ -221,12 +222,19 @@ CREATE TEMP TABLE IF NOT EXISTS period_facts (
     table = f"{d.temp}.period_facts"
     # One row per ticket chosen by {which}, from its events before :end, kept by {keep}. Its grid
     # and department are those it had at :end: the grid a later hand-over took it from (the log's hand-overs chain, each
-    # from the grid the one before took it to), else its grid now; the department named by its last
-    # escalation before :end, else its department now. `received` says it was received from :start
-    # on. Definitions: domain/stats.py.
+    # from the grid the one before took it to), else its grid now; the department its last
+    # escalation to a department before :end named, else (logged before escalations named it) the
+    # one that returned it first after that escalation, else its department now. `received` says
+    # it was received from :start on. Definitions: domain/stats.py.
     facts = f"""
 INSERT INTO {table}
-SELECT id, grid_code, category_code, COALESCE(substr(sent_to, {_SENT_TO_DIGITS + 1}), department), created_at,
+SELECT id, grid_code, category_code,
+    COALESCE(NULLIF(substr(sent_to, {_SENT_TO_DIGITS + 1}), ''), CASE WHEN sent_to IS NOT NULL THEN (
+        SELECT {json_text("r.data", "from")} FROM ticket_events r
+        WHERE r.ticket_id = ticket_facts.id AND r.type = 'returned'
+            AND r.id > CAST(substr(sent_to, 1, {_SENT_TO_DIGITS}) AS BIGINT)
+        ORDER BY r.id LIMIT 1) END, department),
+    created_at,
     created_at >= :start AND created_at < :end,
     last_status % {_STATUS_BASE}, last_tier % {_TIER_BASE}, response_at,
     response_id IS NOT NULL AND (reply_miss IS NULL OR reply_miss > response_id),
@@ -240,9 +248,9 @@ FROM (
         COALESCE((SELECT {json_text("h.data", "from")} FROM ticket_events h
             WHERE h.ticket_id = t.id AND h.at >= :end AND h.type = 'handed_over'
             ORDER BY h.id LIMIT 1), t.grid_code) AS grid_code,
-        MAX(CASE WHEN e.type = 'escalated' AND {json_text("e.data", "department")} IS NOT NULL
-            THEN {d.padded.format(column="e.id", digits=_SENT_TO_DIGITS)} || {json_text("e.data", "department")} END)
-            AS sent_to,
+        MAX(CASE WHEN e.type = 'escalated' AND {json_text("e.data", "to")} = '{Tier.DEPARTMENT.value}'
+            THEN {d.padded.format(column="e.id", digits=_SENT_TO_DIGITS)}
+                || COALESCE({json_text("e.data", "department")}, '') END) AS sent_to,
         MAX(e.id * {_STATUS_BASE} + {_code("e.status", _STATUSES)}) AS last_status,
         MAX(e.id * {_TIER_BASE} + {_code("e.tier", _TIERS)}) AS last_tier,
         MIN(CASE WHEN e.type IN ('replied', 'resolved', 'phoned') THEN e.id END) AS response_id,
@@ -780,8 +788,7 @@ def _at_end(ticket: Ticket, facts: Sequence[Any], grid: Grid | None) -> TicketAt
         tier=tier_at_end,
         grid_code=grid_code,
         department=department,
-        holder_scope=tier_holder(
-            replace(ticket, tier=tier_at_end, grid_code=grid_code, department=department), grid)[1],
+        holder_scope=holder_at(tier_at_end, grid_code, department, grid)[1],
         first_response_at=response_at,
         closed_at=closed_at,
         closed_tier=_TIERS[closed_tier] if closed_tier is not None else None,

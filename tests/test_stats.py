@@ -478,8 +478,13 @@ async def units_of_week49(storage) -> list[str]:
     return texts
 
 
-async def test_a_hand_over_or_another_department_after_the_period_leaves_its_units_as_they_were(storage):
+@pytest.mark.parametrize("named", [True, False], ids=["named", "logged_before_escalations_named_it"])
+async def test_a_hand_over_or_another_department_after_the_period_leaves_its_units_as_they_were(storage, named):
     town = await week49(storage)
+    if not named:
+        # Escalations logged before they named the department: the return after W49 says whose it was.
+        await storage._all("UPDATE ticket_events SET data = '{\"from\": \"town\", \"to\": \"department\"}'"
+                           " WHERE ticket_id = ? AND note = '转水务局'", (town.ids["T5"],))
     before = await units_of_week49(storage)
     w50 = W49.next()
     # T4 was grid A's at the end of W49: handed over to grid B (village V2) afterwards.
@@ -500,6 +505,22 @@ async def test_a_hand_over_or_another_department_after_the_period_leaves_its_uni
     assert (grids["A"], grids["B"]) == (4, 3)
     states = {s.ticket.id: s for s in await tickets_at_end(storage, Period.of_week(W49), SHANGHAI)}
     assert (states[town.ids["T4"]].grid_code, states[t5.id].department) == ("A", "水务局")
+
+
+async def test_a_renamed_grid_shows_its_new_name_in_every_period(storage):
+    """Figures are kept by grid code; the names shown are the grids' now (README: Names), also in a
+    week over and read before, and in its scorecards."""
+    await week49(storage)
+    now = d(0, 9, W49.next())
+
+    async def week_text() -> str:
+        report = await load_report(storage, Period.of_week(W49), SHANGHAI, Scope(), now, 1, 1)
+        return period_report(report, {}, SHANGHAI) + scorecards(report)
+
+    with i18n_context("zh"):
+        first = await week_text()
+        await storage.upsert_grids([replace(GRIDS[0], name="东里网格")])
+        assert "一网格" in first and await week_text() == first.replace("一网格", "东里网格")
 
 
 async def test_each_ticket_as_it_stood_at_the_period_end(storage):
