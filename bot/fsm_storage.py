@@ -30,6 +30,10 @@ class UpdateForms:
 
 
 _current_update: ContextVar[UpdateForms | None] = ContextVar("gridbot_update_forms", default=None)
+# The forms read while a user's turn is held (FormLocks): nobody can change them meanwhile, in this
+# process or another, so aiogram's read of the state before the update and the handler's reads
+# after it cost one query.
+_held_forms: ContextVar[dict[str, Form] | None] = ContextVar("gridbot_held_forms", default=None)
 
 
 class DatabaseFsmStorage(BaseStorage):
@@ -38,8 +42,9 @@ class DatabaseFsmStorage(BaseStorage):
     a step costs one commit, and a bot killed in the middle of an update leaves the form as it was
     before it. Outside, every change is written at once.
 
-    A form is read from the database once per update, never kept beyond it: with replicas, the
-    user's next update may be handled by another process, which moves the form on."""
+    A form is read from the database once per update, under the user's lock, and never kept
+    beyond it: with replicas, the user's next update may be handled by another process, which moves
+    the form on."""
 
     def __init__(self, db: Storage, clock: Callable[[], int]):
         self.db = db
@@ -57,22 +62,35 @@ class DatabaseFsmStorage(BaseStorage):
 
     async def commit(self, forms: UpdateForms, update_id: int | None = None) -> None:
         """Write what one update changed, and record the update as handled."""
-        await self.db.save_forms(forms.changes(), self.clock(), update_id)
+        changes = forms.changes()
+        await self.db.save_forms(changes, self.clock(), update_id)
+        self._remember(changes)
 
     async def _load(self, key: StorageKey) -> tuple[str, Form]:
         name = self.key_builder.build(key)
         forms = _current_update.get()
         if forms is not None and name in forms.known:
             return name, forms.known[name]
-        form = await self.db.load_form(name) or (None, Storage.EMPTY_FORM_DATA)
+        held = _held_forms.get()
+        form = held.get(name) if held is not None else None
+        if form is None:
+            form = await self.db.load_form(name) or (None, Storage.EMPTY_FORM_DATA)
+            self._remember({name: form})
         if forms is not None:
             forms.known[name] = form
         return name, form
+
+    @staticmethod
+    def _remember(forms: Mapping[str, Form]) -> None:
+        held = _held_forms.get()
+        if held is not None:
+            held.update(forms)
 
     async def _store(self, name: str, form: Form) -> None:
         forms = _current_update.get()
         if forms is None:
             await self.db.save_forms({name: form}, self.clock())
+            self._remember({name: form})
             return
         forms.known[name] = form
         forms.changed.add(name)
@@ -120,7 +138,11 @@ class FormLocks(BaseEventIsolation):
         entry.users += 1
         try:
             async with entry.lock, self.db.user_turn(f"{key.chat_id}:{key.user_id}"):
-                yield
+                held = _held_forms.set({})
+                try:
+                    yield
+                finally:
+                    _held_forms.reset(held)
         finally:
             entry.users -= 1
             if not entry.users:

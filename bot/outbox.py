@@ -249,9 +249,9 @@ class OutboxSender:
             await self.on_unreachable(chat_id)
 
     async def _retry_later(self, item: OutboxItem, error: Exception) -> None:
-        self.failures += 1
         if item.id in self._unrecorded:
             return  # it was sent; only recording it is left, and the next round does that
+        self.failures += 1
         now = self.clock()
         if now - item.created_at > GIVE_UP_AFTER_SECONDS:
             log.error("outbox item %s to chat %s dropped after a day of failures: %s", item.id, item.notice.chat_id,
