@@ -146,7 +146,8 @@ async def test_one_request_and_errors(api):
             with pytest.raises(GeoReportError) as refused:
                 await client.request(str(ids[hidden]))
             assert refused.value.status == 404
-        for nonsense in ("999999", "abc"):
+        # Not a ticket number we could have: a superscript digit, beyond a database's integer.
+        for nonsense in ("999999", "abc", "²", "9" * 30):
             with pytest.raises(GeoReportError) as refused:
                 await client.request(nonsense)
             assert refused.value.status == 404

@@ -9,6 +9,7 @@ the answer. Rate limits per client address and per API key (web/limits.py)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from xml.etree import ElementTree
@@ -44,6 +45,7 @@ from web.limits import TokenBuckets
 
 PREFIX = "/open311/v2"
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
+TICKET_ID = re.compile(r"[0-9]{1,12}")
 CONTENT_TYPES = {"json": "application/json", "xml": "text/xml"}
 CATALOGS = web.AppKey("open311_catalogs", Catalogs)
 PER_ADDRESS = web.AppKey("open311_per_address", TokenBuckets)
@@ -263,7 +265,8 @@ async def requests(request: web.Request, fmt: str, params: dict[str, str], key: 
 async def one_request(request: web.Request, fmt: str, params: dict[str, str], key: ApiKey | None) -> web.Response:
     ticket_id = request.match_info["id"]
     found = None
-    if ticket_id.isdigit():
+    # ASCII digits only (str.isdigit takes "²", which int refuses), and few enough for a database integer.
+    if TICKET_ID.fullmatch(ticket_id):
         found = await board_service(request).published_ticket(int(ticket_id))
         ticket = await request.app[STORAGE].get_ticket(int(ticket_id)) if found is None and key else None
         if ticket is not None and filed_with(ticket, key):
