@@ -193,3 +193,21 @@ async def test_photos_open_for_the_viewer_they_were_signed_for(tmp_path, caplog,
             h.clock.advance(3 * HOUR)
             assert (await client.get(town_url)).status == 404  # expired
             assert downloads == ["photos/file0.jpg"]  # kept after the first time
+
+
+async def test_malformed_bodies_are_refused_in_words_and_change_nothing(harness):
+    h = harness
+    ticket_id = await file(h, "DL01", "water")
+    before = await h.db.events(ticket_id)
+    async with console_client(h.settings, h.db, h.clock) as client:
+        console = Console(h, client)
+        # JSON allows a lone UTF-16 surrogate ("\ud800"), which no text can hold.
+        for action, body in (("reply", {"text": "\ud800"}), ("note", {"text": "好\udfff"}),
+                             ("handover", {"grid": "\ud800"}), ("reply", {"text": 5}), ("reply", ["text"])):
+            refused = await console.post(WORKER_DL01, ticket_id, action, body, status=400)
+            assert refused["error"] == "输入内容无效。"
+        for raw in (b"{not json", b"\xff\xfe"):
+            response = await client.post(f"/app/api/tickets/{ticket_id}/note", data=raw,
+                                         headers=console_headers(h.settings, WORKER_DL01, h.clock.now))
+            assert response.status == 400 and (await response.json())["error"] == "输入内容无效。"
+        assert await h.db.events(ticket_id) == before

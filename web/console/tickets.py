@@ -278,9 +278,18 @@ async def show_ticket(request: web.Request) -> web.Response:
 # -- actions -----------------------------------------------------------------------------------------
 def text_field(body: dict, name: str, required: bool = True) -> str:
     value = body.get(name, "")
-    if not isinstance(value, str) or (required and not value.strip()):
+    if not isinstance(value, str) or (required and not value.strip()) or not is_unicode_text(value):
         raise bad_input()
     return value
+
+
+def is_unicode_text(value: str) -> bool:
+    """No lone UTF-16 surrogate ("\\ud800", which JSON allows): no text can hold one, nor a database."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def act(request: web.Request) -> web.Response:
