@@ -211,3 +211,7 @@ async def test_malformed_bodies_are_refused_in_words_and_change_nothing(harness)
                                          headers=console_headers(h.settings, WORKER_DL01, h.clock.now))
             assert response.status == 400 and (await response.json())["error"] == "输入内容无效。"
         assert await h.db.events(ticket_id) == before
+        # A cursor beyond any database integer (a cursor is an event's number).
+        for beyond in ("9" * 30, "-" + "9" * 30):
+            refused = await console.get(WORKER_DL01, "/app/api/changes?since=" + beyond, status=400)
+            assert refused["error"] == "输入内容无效。"

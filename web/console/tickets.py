@@ -381,6 +381,8 @@ async def changes(request: web.Request) -> web.Response:
         since = int(request.query["since"]) if "since" in request.query else None
     except ValueError:
         raise bad_input() from None
+    if since is not None and abs(since) >= 2**63:  # beyond a database integer: no cursor we gave
+        raise bad_input()
     settled_before = request.app[CLOCK]() - CHANGES_SETTLE_SECONDS
     cursor, tickets = await request.app[STORAGE].console_changes(view_scope(console_user(request).grants), since,
                                                                   settled_before)
