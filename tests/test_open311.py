@@ -262,6 +262,15 @@ async def test_post_errors(api):
         with pytest.raises(GeoReportError) as refused_get:
             await client.requests(api_key=revoked)
         assert refused_get.value.status == 403
+    # A JSON body (not the spec's form) was read as no fields: "needs an api_key" although it had one;
+    # it files nothing (the limit of one filing below would refuse the next).
+    session, base = clients["json"].session, clients["json"].base
+    fields = {"api_key": desk, "service_code": "water", "description": "漏水", "address_id": "DL01"}
+    for url in (f"{base}/requests.json", f"{base}/requests.json?api_key={desk}"):
+        async with session.post(url, json=fields) as response:
+            assert response.status == 415
+            assert (await response.json())[0]["description"] == \
+                "请以表单编码（application/x-www-form-urlencoded）提交各项参数，这是 Open311 规范的要求"
     h.server.app[DESK].tickets.tickets_per_hour = 1  # the filing limit of a key, counted in the database
     await clients["json"].post_request(desk, "water", "漏水", address_id="DL01")
     with pytest.raises(GeoReportError) as limited:

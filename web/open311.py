@@ -46,6 +46,7 @@ from web.limits import TokenBuckets
 PREFIX = "/open311/v2"
 SPECIFICATION = "http://wiki.open311.org/GeoReport_v2"
 TICKET_ID = re.compile(r"[0-9]{1,12}")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 CONTENT_TYPES = {"json": "application/json", "xml": "text/xml"}
 CATALOGS = web.AppKey("open311_catalogs", Catalogs)
 PER_ADDRESS = web.AppKey("open311_per_address", TokenBuckets)
@@ -176,6 +177,10 @@ def formatted(handler: Callable) -> Callable:
                 return error("json", 404, _("Unknown format {format}: use json or xml").format(format=fmt))
             if not request.app[PER_ADDRESS].take(request.remote):
                 return error(fmt, 429, _("Too many requests: wait a minute and try again"))
+            if request.method == "POST" and request.body_exists and request.content_type not in FORM_TYPES:
+                # Read as a form, it would be no fields at all ("needs an api_key" for a body that has one).
+                return error(fmt, 415, _("Send the fields form-encoded (application/x-www-form-urlencoded), "
+                                         "as the Open311 specification says"))
             params = await parameters(request)
             key = None
             if "api_key" in params:
