@@ -210,7 +210,12 @@ async def test_malformed_bodies_are_refused_in_words_and_change_nothing(harness)
             response = await client.post(f"/app/api/tickets/{ticket_id}/note", data=raw,
                                          headers=console_headers(h.settings, WORKER_DL01, h.clock.now))
             assert response.status == 400 and (await response.json())["error"] == "输入内容无效。"
+        # Too long as Telegram counts it (a 😀 is two UTF-16 units): said so, as the chat says it.
+        for text in ("字" * 1501, "😀" * 751):
+            refused = await console.post(WORKER_DL01, ticket_id, "reply", {"text": text}, status=400)
+            assert refused["error"] == "请不要超过1500个字。"
         assert await h.db.events(ticket_id) == before
+        await console.post(WORKER_DL01, ticket_id, "reply", {"text": "😀" * 750})
         # A cursor beyond any database integer (a cursor is an event's number).
         for beyond in ("9" * 30, "-" + "9" * 30):
             refused = await console.get(WORKER_DL01, "/app/api/changes?since=" + beyond, status=400)

@@ -33,7 +33,7 @@ from domain.service import (
     UrgedRecently,
 )
 from domain.text import clip
-from domain.tickets import OPEN_STATUSES, TICKET_NUMBER, format_number, staff_may_handle, staff_may_view
+from domain.tickets import MAX_NOTE, OPEN_STATUSES, TICKET_NUMBER, format_number, staff_may_handle, staff_may_view
 from web.board import FILES
 from web.console.auth import API_PREFIX, console_user, grants_of
 from web.keys import CLOCK, SETTINGS, STORAGE
@@ -342,6 +342,11 @@ async def act(request: web.Request) -> web.Response:
     except UrgedRecently as error:
         raise json_error(409, urged_recently_text(format_number(settings.ticket_prefix, ticket.id), error.at,
                                                    settings.timezone)) from None
+    except InvalidInput as error:
+        # Every text an action takes is a note's length at most (domain/service.py), as the chat says.
+        if error.args == ("too long",):
+            raise json_error(400, _("Please keep it under {max} characters.").format(max=MAX_NOTE)) from None
+        raise bad_input() from None
     except TicketError as error:
         raise json_error(STATUS_OF_ERROR.get(type(error), 400), plain(ticket_error_text(error))) from None
     ticket = await storage.get_ticket(ticket.id)
