@@ -271,6 +271,13 @@ async def test_post_errors(api):
             assert response.status == 415
             assert (await response.json())[0]["description"] == \
                 "请以表单编码（application/x-www-form-urlencoded）提交各项参数，这是 Open311 规范的要求"
+    # A form aiohttp cannot read was a 500: a multipart without its boundary, a charset nobody knows.
+    form = f"api_key={desk}&service_code=water&description=x&address_id=DL01"
+    for content_type in ("multipart/form-data", "multipart/form-data; boundary=zz",
+                         "application/x-www-form-urlencoded; charset=klingon"):
+        async with session.post(f"{base}/requests.json", data=form, headers={"Content-Type": content_type}) as response:
+            assert response.status == 400, content_type
+            assert (await response.json())[0]["description"].startswith("请以表单编码")
     h.server.app[DESK].tickets.tickets_per_hour = 1  # the filing limit of a key, counted in the database
     await clients["json"].post_request(desk, "water", "漏水", address_id="DL01")
     with pytest.raises(GeoReportError) as limited:

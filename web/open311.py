@@ -177,11 +177,15 @@ def formatted(handler: Callable) -> Callable:
                 return error("json", 404, _("Unknown format {format}: use json or xml").format(format=fmt))
             if not request.app[PER_ADDRESS].take(request.remote):
                 return error(fmt, 429, _("Too many requests: wait a minute and try again"))
+            not_a_form = _("Send the fields form-encoded (application/x-www-form-urlencoded), "
+                           "as the Open311 specification says")
             if request.method == "POST" and request.body_exists and request.content_type not in FORM_TYPES:
                 # Read as a form, it would be no fields at all ("needs an api_key" for a body that has one).
-                return error(fmt, 415, _("Send the fields form-encoded (application/x-www-form-urlencoded), "
-                                         "as the Open311 specification says"))
-            params = await parameters(request)
+                return error(fmt, 415, not_a_form)
+            try:
+                params = await parameters(request)
+            except (ValueError, LookupError):  # a multipart body without its boundary, an unknown charset
+                return error(fmt, 400, not_a_form)
             key = None
             if "api_key" in params:
                 key = await request.app[DESK].key(params["api_key"])
