@@ -206,9 +206,10 @@ async def test_malformed_bodies_are_refused_in_words_and_change_nothing(harness)
                              ("handover", {"grid": "\ud800"}), ("reply", {"text": 5}), ("reply", ["text"])):
             refused = await console.post(WORKER_DL01, ticket_id, action, body, status=400)
             assert refused["error"] == "输入内容无效。"
-        for raw in (b"{not json", b"\xff\xfe"):
-            response = await client.post(f"/app/api/tickets/{ticket_id}/note", data=raw,
-                                         headers=console_headers(h.settings, WORKER_DL01, h.clock.now))
+        for raw, content_type in ((b"{not json", "application/json"), (b"\xff\xfe", "application/json"),
+                                  (b'{"text": "x"}', "application/json; charset=klingon")):
+            headers = console_headers(h.settings, WORKER_DL01, h.clock.now) | {"Content-Type": content_type}
+            response = await client.post(f"/app/api/tickets/{ticket_id}/note", data=raw, headers=headers)
             assert response.status == 400 and (await response.json())["error"] == "输入内容无效。"
         # Too long as Telegram counts it (a 😀 is two UTF-16 units): said so, as the chat says it.
         for text in ("字" * 1501, "😀" * 751):

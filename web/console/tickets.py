@@ -301,7 +301,7 @@ async def act(request: web.Request) -> web.Response:
     action = request.match_info["action"]
     try:
         body = await request.json() if request.can_read_body else {}
-    except ValueError:
+    except (ValueError, LookupError):  # not JSON, not in its charset, or a charset nobody knows
         raise bad_input() from None
     if not isinstance(body, dict):
         raise bad_input()
