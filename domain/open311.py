@@ -216,6 +216,7 @@ class RequestDesk:
         draft = Draft(Kind.REPORT, request.service_code, grid.code, request.description, lat=request.lat, lon=request.lon)
         try:
             ticket, _created = await self.tickets.file(api_submitter(key.id), draft)
-        except InvalidInput:
-            raise InvalidQuery("description") from None  # the location and codes were checked above
+        except InvalidInput as refused:
+            # The location and codes were checked above; the reason ("empty", "too long") goes along.
+            raise InvalidQuery("description", *refused.args) from None
         return ticket

@@ -253,6 +253,10 @@ async def test_post_errors(api):
         assert (await refused(desk, service_code="no_such"))[0] == 404
         assert await refused(desk, description=None) == (400, "description")
         assert await refused(desk, description="长" * 3001) == (400, "description")
+        # Too long as the README counts it (a 😀 is two UTF-16 units), and said so with the limit.
+        with pytest.raises(GeoReportError) as too_long:
+            await client.post_request(desk, "water", "😀" * 1501, address_id="DL01")
+        assert too_long.value.errors[0]["description"] == "参数 description 无效：最多 3000 个字符（按 UTF-16 码元计）"
         assert await refused(desk, lat=None, long=None) == (400, "lat/long")
         assert await refused(desk, long=None) == (400, "lat/long")
         assert await refused(desk, lat="north") == (400, "lat/long")

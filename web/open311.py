@@ -38,7 +38,7 @@ from domain.open311 import (
     w3c,
 )
 from domain.service import RateLimited
-from domain.tickets import api_submitter, format_number
+from domain.tickets import MAX_DESCRIPTION, api_submitter, format_number
 from web.board import FILES, photo_path
 from web.keys import CLOCK, SETTINGS, STORAGE
 from web.limits import TokenBuckets
@@ -294,6 +294,9 @@ async def post_request(request: web.Request, fmt: str, params: dict[str, str], k
     try:
         ticket = await request.app[DESK].file(key, NewRequest.parse(params))
     except InvalidQuery as bad:
+        if bad.args == ("description", "too long"):
+            return error(fmt, 400, _("Invalid description: at most {count} characters (UTF-16 code units)").format(
+                count=MAX_DESCRIPTION))
         return error(fmt, 400, _("Invalid {parameter}").format(parameter=bad.args[0]))
     except UnknownService as unknown:
         return error(fmt, 404, _("No service {code}").format(code=unknown.args[0]))
