@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from domain.models import Attachment, Kind, MediaKind, Status
+from domain.models import Attachment, Kind, MediaKind, Status, Tier
 from domain.service import Draft
+from domain.tickets import api_submitter
 from tests.conftest import (
     TOWN_STAFF,
     VILLAGE_DL,
@@ -221,3 +222,16 @@ async def test_malformed_bodies_are_refused_in_words_and_change_nothing(harness)
         for beyond in ("9" * 30, "-" + "9" * 30):
             refused = await console.get(WORKER_DL01, "/app/api/changes?since=" + beyond, status=400)
             assert refused["error"] == "输入内容无效。"
+
+
+async def test_a_ticket_filed_through_open311_cannot_be_asked_and_says_why(harness):
+    h = harness
+    key = await h.db.add_api_key("12345 desk", "0" * 64, h.clock.now)
+    ticket, _created = await h.dp["tickets"].file(api_submitter(key.id), Draft(Kind.REPORT, "water", "DL01", "路灯坏了"))
+    async with console_client(h.settings, h.db, h.clock) as client:
+        console = Console(h, client)
+        holder = WORKER_DL01 if ticket.tier is Tier.GRID else TOWN_STAFF
+        # The person holds the ticket; it is the filer who cannot answer (it was "not in your area").
+        refused = await console.post(holder, ticket.id, "reply", {"text": "请补充具体位置", "ask": True}, status=409)
+        assert refused["error"] == "这件工单经 Open311 接口提交，没有人可以回答提问，请直接回复，不要提问。"
+        assert (await console.post(holder, ticket.id, "reply", {"text": "已安排维修"}))["ticket"]["status"] == "in_progress"

@@ -33,7 +33,15 @@ from domain.service import (
     UrgedRecently,
 )
 from domain.text import clip
-from domain.tickets import MAX_NOTE, OPEN_STATUSES, TICKET_NUMBER, format_number, staff_may_handle, staff_may_view
+from domain.tickets import (
+    MAX_NOTE,
+    OPEN_STATUSES,
+    TICKET_NUMBER,
+    format_number,
+    is_api_submitter,
+    staff_may_handle,
+    staff_may_view,
+)
 from web.board import FILES
 from web.console.auth import API_PREFIX, console_user, grants_of
 from web.keys import CLOCK, SETTINGS, STORAGE
@@ -311,7 +319,11 @@ async def act(request: web.Request) -> web.Response:
         if action == "take":
             await service.take(ticket.id, actor, grants)
         elif action == "reply":
-            await service.reply(ticket.id, actor, grants, text_field(body, "text"), ask=body.get("ask") is True)
+            ask = body.get("ask") is True
+            if ask and is_api_submitter(ticket.resident_id):  # the domain's NotAllowed would say "not in your area"
+                raise json_error(409, _("This ticket was filed through the Open311 API: nobody can answer a "
+                                        "question, so reply without asking."))
+            await service.reply(ticket.id, actor, grants, text_field(body, "text"), ask=ask)
         elif action == "note":
             await service.add_note(ticket.id, actor, grants, text_field(body, "text"))
         elif action == "resolve":
