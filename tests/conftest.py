@@ -377,8 +377,10 @@ async def open_harness(tmp_path: Path, caplog, database: str | Path, **settings:
     chosen = make_settings(tmp_path, **database_settings(database), **settings)
     dp = create_dispatcher(chosen, db, clock=clock, send_intervals=(0.0, 0.0))
     bot = make_bot()
-    yield Harness(dp, bot, db, clock, chosen)
-    await db.close()
+    try:
+        yield Harness(dp, bot, db, clock, chosen)
+    finally:  # also when the test fails: an open database's thread would keep pytest from exiting
+        await db.close()
     # The bot logs a handler's error instead of raising it (bot.middlewares.UpdateLogMiddleware):
     # in a test, such an error is a failure.
     failed = [r.getMessage() for r in caplog.get_records("call") if r.name == "gridbot.updates" and r.levelno >= logging.ERROR]

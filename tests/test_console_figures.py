@@ -138,3 +138,41 @@ async def test_the_bot_opens_the_console(tmp_path, caplog, database):
     async with open_harness(tmp_path, caplog, database) as h:  # no WEB_BASE_URL: no console anywhere
         calls = await h.send(h.user(TOWN_STAFF), "/help")
         assert not [c for c in calls if isinstance(c, SetChatMenuButton)]
+async def test_the_page_and_its_assets(tmp_path, database):
+    async with town_with_tickets(tmp_path, database, map_tile_url="https://tile.example.org/{z}/{x}/{y}.png") as (
+            db, clock, settings, client):
+        response = await client.get("/app/")
+        html = await response.text()
+        assert response.status == 200 and '<html lang="zh-CN">' in html and "供水" in html
+        policy = response.headers["Content-Security-Policy"]
+        assert "img-src 'self' https://tile.example.org;" in policy and "connect-src 'self'" in policy
+        assert "frame-ancestors https://web.telegram.org" in policy and "script-src 'self';" in policy
+        english = await (await client.get("/app/?lang=en")).text()
+        assert '<html lang="en">' in english and "Water supply" in english and "Figures" in english
+        for asset in ("/static/console/console.js", "/static/console/console.css", "/static/tilemap.js"):
+            assert (await client.get(asset)).status == 200
+        assert (await client.get("/static/console/..%2Fboard.css")).status == 404
+        assert "http" not in html.replace("https://web.telegram.org", "")  # nothing from elsewhere
+
+
+
+
+async def test_map_pins_of_ones_own_area_only(tmp_path, database):
+    async with town_with_tickets(tmp_path, database) as (db, clock, settings, client):
+        async def pins(user: int, query: str = "") -> dict:
+            response = await client.get("/app/api/map" + query, headers=console_headers(settings, user, clock.now))
+            assert response.status == 200
+            return await response.json()
+
+        village = await pins(VILLAGE_DL)
+        assert [(p["number"], p["state"], p["grid"], p["category_text"]) for p in village["pins"]] == [
+            ("XG-000001", "open", "DL01", "供水")]
+        assert [g["code"] for g in village["grids"]] == ["DL01", "DL02"] and village["grids"][0]["open"] == 1
+        assert village["tiles"] == "" and village["unplaced"] == 0
+        town = await pins(OFFICIAL, "?category=water")
+        assert sorted(p["grid"] for p in town["pins"]) == ["DL01", "NZ01"] and len(town["grids"]) == 3
+        assert (await pins(OFFICIAL, "?category=road"))["pins"] == []
+        await TicketService(db, clock, 0).resolve(2, 503, [RoleGrant(Role.GRID_WORKER, "NZ01")], "已修好")
+        assert len((await pins(OFFICIAL))["pins"]) == 1
+        assert [p["state"] for p in (await pins(OFFICIAL, "?status=all"))["pins"]] == ["done", "open"]
+        assert (await client.get("/app/api/map")).status == 401

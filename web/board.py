@@ -25,6 +25,8 @@ from web.photos import TelegramFiles, photo_response
 
 STATIC = Path(__file__).parent / "static"
 I18N = web.AppKey("i18n", CatalogI18n)
+# Telegram Web shows a Mini App (the console) in a frame of its own page; the apps in a web view.
+TELEGRAM_WEB = "https://web.telegram.org"
 FILES = web.AppKey("files", TelegramFiles)
 # The newest of each list the page shows, so that it stays small on a phone.
 OPEN_SHOWN = 60
@@ -54,15 +56,18 @@ def page_language(request: web.Request, default: str) -> str:
     return best
 
 
-def security_headers(settings: Settings) -> dict[str, str]:
+def security_headers(settings: Settings, console: bool = False) -> dict[str, str]:
+    """Our own scripts, styles and images, and the tile server's images; nothing else. The
+    console's page (web/console/pages.py) also fetches from us and is shown in Telegram Web's frame."""
     tiles = ""
     if settings.map_tile_url:
         parts = urlsplit(settings.map_tile_url)
         tiles = f" {parts.scheme}://{parts.netloc}"
+    fetches, framed_by = ("connect-src 'self'; ", TELEGRAM_WEB) if console else ("", "'none'")
     return {
         "Content-Security-Policy": (
-            f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'{tiles}; "
-            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+            f"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'{tiles}; {fetches}"
+            f"base-uri 'none'; form-action 'none'; frame-ancestors {framed_by}"
         ),
         "Referrer-Policy": "no-referrer",
         "X-Content-Type-Options": "nosniff",

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from web.console.auth import add_console_auth
 from web.console.figures import add_console_figures
+from web.console.pages import add_console_pages
 from web.console.tickets import add_ticket_api
 
 
@@ -14,3 +15,4 @@ def add_console(app: web.Application) -> None:
     add_console_auth(app)
     add_ticket_api(app)
     add_console_figures(app)
+    add_console_pages(app)

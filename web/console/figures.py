@@ -1,6 +1,7 @@
-"""The console's figures: `GET /app/api/figures`, the period report of /stats (scorecards, red
-and black lists, the 12-week trend) for a scope of the person's, and its exports
-`/app/api/figures.xlsx` and `.csv`, the files /stats sends. The figures come from the
+"""The console's map and figures: `GET /app/api/map`, the tickets a person may see as pins by
+status and category with the grids and their positions; `GET /app/api/figures`, the period report
+of /stats (scorecards, red and black lists, the 12-week trend) for a scope of the person's, and
+its exports `/app/api/figures.xlsx` and `.csv`, the files /stats sends. The figures come from the
 statistics code (bot/stats_report.py, bot/stats_export.py, domain/stats.py), never from SQL here.
 
 Who reads which figures: admins and officials without a town every scope, officials and the town
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections import Counter
 from urllib.parse import quote
 
 from aiohttp import web
@@ -25,7 +27,9 @@ from bot.stats_report import (
     scope_name,
     unit_level_name,
 )
+from bot.texts import category_name, status_name
 from domain.charts import TREND_RATES, load_trend
+from domain.console import TicketQuery, ViewScope, view_scope
 from domain.models import Grid, Role, RoleGrant
 from domain.shops import lowest_rated_shops
 from domain.stats import (
@@ -46,7 +50,9 @@ from domain.stats import (
     scope_allowed,
     widest_scope,
 )
+from domain.tickets import OPEN_STATUSES, format_number
 from handlers.stats import export_filename, in_range, period_error_text, scope_exists, started
+from web.board import PIN_STATE
 from web.console.auth import console_user
 from web.keys import CLOCK, SETTINGS, STORAGE
 
@@ -183,6 +189,58 @@ async def figures_file(request: web.Request) -> web.Response:
     })
 
 
+
+
+# -- the map ---------------------------------------------------------------------------------------
+# Pins on the map at most: the newest tickets of the person's area.
+MAP_PINS = 2000
+
+
+def grid_in_scope(scope: ViewScope, grid: Grid) -> bool:
+    return (scope.everything or grid.code in scope.grids or grid.village in scope.villages
+            or grid.town in scope.towns)
+
+
+async def ticket_map(request: web.Request) -> web.Response:
+    """GET /app/api/map?status=open|all&category=: the person's tickets as pins coloured by status
+    (as on the board), where the resident shared a location or else at their grid's position; and
+    the grids of their area with their open tickets and positions (the page draws them as tiles
+    without MAP_TILE_URL). The same tickets as their list (domain.console.view_scope)."""
+    user, settings, storage = console_user(request), request.app[SETTINGS], request.app[STORAGE]
+    scope = view_scope(user.grants)
+    category = request.query.get("category", "")
+    query = TicketQuery(statuses=frozenset() if request.query.get("status") == "all" else OPEN_STATUSES,
+                        categories=frozenset({category}) if category else frozenset(), per_page=MAP_PINS)
+    _total, tickets = await storage.console_tickets(scope, query)
+    grids = {g.code: g for g in await storage.list_grids()}
+    categories = {c.code: c for c in await storage.list_categories()}
+    pins, unplaced, open_in = [], 0, Counter()
+    for ticket in tickets:
+        grid = grids.get(ticket.grid_code)
+        open_in[ticket.grid_code] += ticket.status in OPEN_STATUSES
+        if ticket.lat is not None and ticket.lon is not None:
+            place = ticket.lat, ticket.lon
+        elif grid is not None and grid.lat is not None and grid.lon is not None:
+            place = grid.lat, grid.lon
+        else:
+            unplaced += 1
+            continue
+        pins.append({
+            "id": ticket.id, "number": format_number(settings.ticket_prefix, ticket.id), "lat": place[0],
+            "lon": place[1], "state": PIN_STATE.get(ticket.status, "done"), "status": ticket.status.value,
+            "status_text": status_name(ticket.status), "category": ticket.category_code,
+            "category_text": category_name(categories.get(ticket.category_code), ticket.category_code, user.language),
+            "grid": ticket.grid_code,
+        })
+    shown = [g for g in grids.values() if grid_in_scope(scope, g) or g.code in open_in]
+    return web.json_response({
+        "tiles": settings.map_tile_url or "", "pins": pins, "unplaced": unplaced,
+        "grids": [{"code": g.code, "name": g.name, "village": g.village, "lat": g.lat, "lon": g.lon,
+                   "open": open_in[g.code]} for g in sorted(shown, key=lambda g: (g.town, g.village, g.code))],
+    })
+
+
 def add_console_figures(app: web.Application) -> None:
+    app.router.add_get("/app/api/map", ticket_map)
     app.router.add_get("/app/api/figures", figures)
     app.router.add_get(r"/app/api/figures.{kind:xlsx|csv}", figures_file)

@@ -22,11 +22,11 @@
     var template = options.tiles || "", pins = [], grids = [];
     var width = box.clientWidth, height = box.clientHeight, zoom = 16, centre;
     box.classList.add("tilemap");
-    function fit() {  /* the largest zoom that shows every pin and grid */
+    function fit() {  /* the largest zoom that shows every pin and grid (a grid's tile whole) */
       var all = pins.concat(grids);
       if (!all.length) { zoom = 3; centre = project(35, 105, zoom); return; }
       var minX, maxX, minY, maxY;
-      for (zoom = 17; zoom > 1; zoom -= 1) {
+      for (zoom = grids.length ? 15 : 17; zoom > 1; zoom -= 1) {
         var points = all.map(function (p) { return project(p.lat, p.lon, zoom); });
         var xs = points.map(function (p) { return p.x; }), ys = points.map(function (p) { return p.y; });
         minX = Math.min.apply(null, xs); maxX = Math.max.apply(null, xs);
