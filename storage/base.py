@@ -498,9 +498,12 @@ class Storage(ABC):
         big year): the day sums are held to it."""
 
     @abstractmethod
-    async def period_tickets(self, window: PeriodWindow, scope: Scope) -> list[TicketAtEnd]:
+    async def period_tickets(self, window: PeriodWindow, scope: Scope, from_events: bool = False) -> list[TicketAtEnd]:
         """Tickets received in `window` and `scope`, oldest first, each with its state at
-        `window.end` and its current state (without photos), for export."""
+        `window.end` and its current state (without photos), for export. A ticket without events
+        since `window.end` nor since the last day summed stood then as the day sums keep it now;
+        `from_events`: every one worked out from the events, as the definition reads (the tests
+        hold the other to it)."""
 
     # -- conversation state, handled updates, blocked users, filing limit (fsm_sql.py), backup ----
     EMPTY_FORM_DATA = "{}"  # a form's data when it has none

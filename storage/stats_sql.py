@@ -192,6 +192,17 @@ _IN_PERIOD = (
 )
 
 
+_LAST_DAY_SUMMED = "SELECT day_end, last_event_id FROM stats_days ORDER BY day_start DESC LIMIT 1"
+# The facts kept for the tickets received in the period with no event from its end on nor
+# recorded after the last day summed (:seen): as they stood at its end.
+_SETTLED_FACTS = (
+    "INSERT INTO {facts} SELECT f.* FROM tickets t JOIN stats_ticket_facts f ON f.id = t.id"
+    f" WHERE {_RECEIVED_TICKETS}"
+    " AND NOT EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id AND e.at >= :end)"
+    " AND NOT EXISTS (SELECT 1 FROM ticket_events e WHERE e.ticket_id = t.id AND e.id > :seen)"
+)
+
+
 @dataclass(frozen=True)
 class StatsSql:
     facts_table: str
@@ -525,7 +536,10 @@ def _roll_up(day: date, tz: ZoneInfo, quiet_since: date | None = None) -> Work[N
 # Whether an event was recorded since the last day summed (:seen) for a time before :end, and the
 # time of the first event from :start on (the least of each type's, each found in the index
 # ticket_events_type_at).
-_RECORDED_SINCE = "SELECT 1 FROM ticket_events WHERE id > :seen AND at < :end LIMIT 1"
+# Bounded on both sides, so that PostgreSQL's generic plan of it reads the ids recorded since
+# rather than every event (with only `id > :seen` it scanned the whole log, 70 ms a day at 100,000
+# tickets a year).
+_RECORDED_SINCE = "SELECT 1 FROM ticket_events WHERE id > :seen AND id <= :top AND at < :end LIMIT 1"
 _NEXT_EVENT_AT = "SELECT MIN(at) FROM (" + " UNION ALL ".join(
     f"SELECT (SELECT MIN(at) FROM ticket_events WHERE type = '{t.value}' AND at >= :start) AS at"
     for t in EventType) + ") AS firsts"
@@ -574,13 +588,22 @@ class StatsMixin:
     _transaction: Callable[..., Any]
 
     @classmethod
-    def _fill_facts(cls, window: PeriodWindow, scope: Scope, closed_too: bool = True) -> Work[dict[str, Any]]:
+    def _fill_facts(cls, window: PeriodWindow, scope: Scope, closed_too: bool = True,
+                    settled: bool = False) -> Work[dict[str, Any]]:
+        """The facts table as of `window.end`, of the tickets received in it (and closed in it,
+        `closed_too`). `settled`: those received with no event since its end, nor since the last
+        day summed (when that is after it), are copied from the day sums' facts rather than worked
+        out from their events: nothing changed them since."""
         sql = stats_sql(cls._STATS)
         parameters = _parameters(window, scope)
         yield run(sql.facts_table)
         yield from _empty(cls._STATS, [sql.facts_table_name])
         grids = _GRID_CODES[scope.level]
         which = [_RECEIVED_TICKETS] + [_CLOSED_TICKETS] * closed_too
+        last = (yield one(_LAST_DAY_SUMMED)) if settled else None
+        if last and last[0] >= window.end:
+            yield run(_SETTLED_FACTS.format(facts=sql.facts_table_name, grids=grids), parameters | {"seen": last[1]})
+            which[0] += f" AND t.id NOT IN (SELECT id FROM {sql.facts_table_name})"
         if scope.level in (ScopeLevel.GRID, ScopeLevel.VILLAGE):
             period = _PERIOD_TICKETS + (f" UNION {_CLOSED_IN_PERIOD}" if closed_too else "")
             which.append(sql.handed_over_tickets.format(period=period))
@@ -608,13 +631,13 @@ class StatsMixin:
             """Sum days[index], or, when nothing happened in it, the days from it to the one of
             the next event; returns how many (none if another writer summed it meanwhile)."""
             start, end = midnights[index], midnights[index + 1]
-            last = yield one("SELECT day_end, last_event_id FROM stats_days ORDER BY day_start DESC LIMIT 1")
+            last = yield one(_LAST_DAY_SUMMED)
             if last and last[0] >= end:
                 return 0
             [top] = yield one("SELECT COALESCE(MAX(id), 0) FROM ticket_events")
             begins, seen = (max(start, last[0]), last[1]) if last else (start, 0)
             quiet_until = index
-            if not (yield one(_RECORDED_SINCE, {"seen": seen, "end": end})):
+            if top == seen or not (yield one(_RECORDED_SINCE, {"seen": seen, "top": top, "end": end})):
                 [next_at] = yield one(_NEXT_EVENT_AT, {"start": begins})
                 # The days ended by the next event's time (all, without one) have no changes.
                 quiet_until = len(days) if next_at is None else min(
@@ -661,7 +684,7 @@ class StatsMixin:
     def _sum_days(cls, window: PeriodWindow, scope: Scope, totals_only: bool = False) -> Work[Any]:
         """The period's sums from the day tables and, past the last day summed, the events since."""
         dialect = cls._STATS
-        last = yield one("SELECT day_end, last_event_id FROM stats_days ORDER BY day_start DESC LIMIT 1")
+        last = yield one(_LAST_DAY_SUMMED)
         with_open = last is None or window.end > last[0]
         if with_open:
             since, seen = last or (0, 0)
@@ -745,19 +768,21 @@ class StatsMixin:
             **(yield from _grids(scope, parameters)),
         )
 
-    async def period_tickets(self, window: PeriodWindow, scope: Scope) -> list[TicketAtEnd]:
+    async def period_tickets(self, window: PeriodWindow, scope: Scope, from_events: bool = False) -> list[TicketAtEnd]:
         # Imported here: storage.sql imports this module to build SqlStorage.
         from storage.sql import TICKET_COLUMNS, ticket_from_row
 
         table = stats_sql(self._STATS).facts_table_name
 
         def work() -> Work[list[TicketAtEnd]]:
-            yield from self._fill_facts(window, scope, closed_too=False)
+            yield from self._fill_facts(window, scope, closed_too=False, settled=not from_events)
             found = yield select(
                 f"SELECT {TICKET_COLUMNS}, f.status, f.tier, f.response_at, f.closed_at, f.closed_tier,"
                 " f.confirmed, f.stars, f.overdue, f.reopened, f.returned, f.urges, f.grid_code, f.department,"
                 " g.code, g.name, g.village, g.town, g.lat, g.lon"
-                f" FROM {table} f JOIN tickets t ON t.id = f.id"
+                # The period's tickets first: by its index on created_at SQLite would read every
+                # ticket ever filed and look each up in the facts.
+                f" FROM {table} f {self._STATS.join_in_order} tickets t ON t.id = f.id"
                 " LEFT JOIN grids g ON g.code = f.grid_code ORDER BY t.created_at, t.id"
             )
             return [_at_end(ticket_from_row(row), row[-19:-6], Grid(*row[-6:]) if row[-6] else None)

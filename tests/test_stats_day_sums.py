@@ -6,8 +6,8 @@ reopenings, escalations by staff and by the deadline watcher, routing to departm
 returns (退回), hand-overs to another grid, merges, withdrawals (撤回) and urges. The days are
 summed as the bot does, now and then (after a pause, several at once). Every week, month, quarter
 and range report, over and so far, in every scope, must then read exactly as the one worked out
-from the events alone; and a report of a period that was over when first produced must read the
-same at the end."""
+from the events alone, and so must its export rows; and a report of a period that was over when
+first produced must read the same at the end."""
 
 from __future__ import annotations
 
@@ -121,6 +121,9 @@ async def run_history(database: str | Path, sequence: list[tuple]) -> None:
                     summed = await report_text(storage, period, scope, now)
                     assert summed == await text_from_events(storage, period, scope, now), (period, scope)
                     assert summed == first_seen.get((period, scope), summed), (period, scope)
+                    window = period.window(SHANGHAI, now)
+                    assert await storage.period_tickets(window, scope) == await storage.period_tickets(
+                        window, scope, from_events=True), (period, scope)
     finally:
         await storage.close()
 
