@@ -59,6 +59,9 @@ PER_SECOND_PER_ADDRESS = 1.0
 # machines of a desk).
 BURST_PER_KEY = 30
 PER_SECOND_PER_KEY = 0.5
+# What XML 1.0 cannot hold (its Char production), though a ticket's text may: noncharacters such as
+# U+FFFF, and the control characters other fields may carry.
+NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # The element each list's items get in XML, by the list's element (the spec's examples).
 XML_ITEMS = {
     "services": "service", "service_requests": "request", "attributes": "attribute", "values": "value",
@@ -142,7 +145,7 @@ def _fill(element: ElementTree.Element, value: object) -> None:
     elif isinstance(value, bool):
         element.text = "true" if value else "false"
     elif value is not None:
-        element.text = str(value)
+        element.text = NOT_XML.sub("\ufffd", str(value))
 
 
 def answer(fmt: str, root: str, value: object, status: int = 200) -> web.Response:
