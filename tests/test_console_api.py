@@ -218,6 +218,10 @@ async def test_malformed_bodies_are_refused_in_words_and_change_nothing(harness)
             assert refused["error"] == "请不要超过1500个字。"
         assert await h.db.events(ticket_id) == before
         await console.post(WORKER_DL01, ticket_id, "reply", {"text": "😀" * 750})
+        # PostgreSQL text cannot hold U+0000: a filter or a grid with one was a 500 there.
+        for query in ("q=a%00b", "grid=DL01%00", "category=%00"):
+            await console.get(TOWN_STAFF, "/app/api/tickets?" + query, status=400)
+        await console.post(WORKER_DL01, ticket_id, "handover", {"grid": "DL02\x00"}, status=400)
         # A cursor beyond any database integer (a cursor is an event's number).
         for beyond in ("9" * 30, "-" + "9" * 30):
             refused = await console.get(WORKER_DL01, "/app/api/changes?since=" + beyond, status=400)

@@ -299,6 +299,20 @@ async def test_xml_answers_stay_well_formed_whatever_was_filed(api):
     assert (await clients["json"].request(filed, api_key=desk))["description"] == "漏\ufffe水\uffff 𠀀"
 
 
+async def test_a_nul_character_is_a_malformed_argument(api):
+    """PostgreSQL text cannot hold U+0000: a code with one was a 500 there when looked up."""
+    h, ids, clients = api
+    desk = await api_key(h, "desk")
+    session, base = clients["json"].session, clients["json"].base
+    for fields, named in (({"address_id": "DL\x0001"}, "address_id"), ({"attribute[grid]": "\x00"}, "attribute[grid]"),
+                          ({"service_code": "water\x00"}, "service_code")):
+        form = {"api_key": desk, "service_code": "water", "description": "漏水", "address_id": "DL01", **fields}
+        async with session.post(f"{base}/requests.json", data=form) as response:
+            assert response.status == 400 and named in (await response.json())[0]["description"]
+    async with session.get(f"{base}/services/water%00.json") as response:
+        assert response.status == 400
+
+
 async def test_rate_limit_per_key(api):
     h, ids, clients = api
     key = await api_key(h, "desk")

@@ -189,6 +189,10 @@ def formatted(handler: Callable) -> Callable:
                 params = await parameters(request)
             except (ValueError, LookupError):  # a multipart body without its boundary, an unknown charset
                 return error(fmt, 400, not_a_form)
+            # PostgreSQL text cannot hold U+0000, and no code or text needs it.
+            with_nul = next((name for name, value in {**request.match_info, **params}.items() if "\x00" in value), None)
+            if with_nul is not None:
+                return error(fmt, 400, _("Invalid {parameter}").format(parameter=with_nul))
             key = None
             if "api_key" in params:
                 key = await request.app[DESK].key(params["api_key"])

@@ -98,6 +98,8 @@ def ticket_number(text: str, prefix: str) -> int | None:
 def parse_query(request: web.Request, now: int) -> TicketQuery:
     """The list's filters from the query string; 400 for anything malformed."""
     settings, args = request.app[SETTINGS], request.query
+    if not all(is_storable_text(value) for value in args.values()):
+        raise bad_input()
 
     def values(name: str) -> frozenset[str]:
         return frozenset(v for v in args.get(name, "").split(",") if v)
@@ -286,18 +288,19 @@ async def show_ticket(request: web.Request) -> web.Response:
 # -- actions -----------------------------------------------------------------------------------------
 def text_field(body: dict, name: str, required: bool = True) -> str:
     value = body.get(name, "")
-    if not isinstance(value, str) or (required and not value.strip()) or not is_unicode_text(value):
+    if not isinstance(value, str) or (required and not value.strip()) or not is_storable_text(value):
         raise bad_input()
     return value
 
 
-def is_unicode_text(value: str) -> bool:
-    """No lone UTF-16 surrogate ("\\ud800", which JSON allows): no text can hold one, nor a database."""
+def is_storable_text(value: str) -> bool:
+    """No lone UTF-16 surrogate ("\\ud800", which JSON allows): no text can hold one, nor a database;
+    and no U+0000, which PostgreSQL text cannot hold."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         return False
-    return True
+    return "\x00" not in value
 
 
 async def act(request: web.Request) -> web.Response:
