@@ -97,6 +97,8 @@ async def test_the_console_in_chromium(tmp_path, caplog, database):
                     await rows.first.click()
                     await page.locator("#ticket h2").wait_for()
                     assert "路灯不亮" in await page.locator("#ticket").inner_text()
+                    actions = await page.locator("#ticket .actions button").evaluate_all("els => els.map(e => e.dataset.action)")
+                    assert actions == ["take", "reply", "ask", "resolve", "escalate", "merge", "note"]
                     await page.locator('#ticket .actions button[data-action="reply"]').click()
                     await page.locator('#ticket form[data-action="reply"] textarea').fill("明天派电工来修")
                     await page.locator('#ticket form[data-action="reply"] button[type=submit]').click()

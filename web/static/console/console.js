@@ -129,8 +129,10 @@
 
   // -- a ticket -------------------------------------------------------------------------------
   /* What each action asks for, as /app/api/tickets/{id}/{action} takes it: words ("text", optional
-     for a hand-over) and a choice from the card's "choices". take and urge ask for nothing. */
-  var NEEDS = { reply: { text: true }, note: { text: true }, resolve: { text: true }, escalate: { text: true },
+     for a hand-over) and a choice from the card's "choices". take and urge ask for nothing. "ask" is a
+     reply that asks the resident (the deadline waits for the answer), a button of its own as in the chat. */
+  var NEEDS = { reply: { text: true }, ask: { text: true, via: "reply" }, note: { text: true }, resolve: { text: true },
+                escalate: { text: true },
                 "return": { text: true }, route: { choice: "department", text: true },
                 handover: { choice: "grid", text: true, optional: true }, merge: { choice: "into" } };
   function choiceField(action, data) {
@@ -157,8 +159,9 @@
       e.preventDefault();
       var body = {};
       fields.forEach(function (f) { if (f.value || !need.optional) { body[f.name] = f.value; } });
+      if (need.via) { body.ask = true; }
       form.querySelector("button[type=submit]").disabled = true;
-      api("/app/api/tickets/" + data.ticket.id + "/" + action, { method: "POST", body: body }).then(function () {
+      api("/app/api/tickets/" + data.ticket.id + "/" + (need.via || action), { method: "POST", body: body }).then(function () {
         say(words.done);
         openTicket(data.ticket.id, true);
       }).catch(function (error) {
@@ -186,7 +189,9 @@
       box.appendChild(photos);
     }
     var actions = element("div", { "class": "actions" }), forms = element("div", { "class": "forms" });
-    data.actions.forEach(function (name) {
+    var offered = [];
+    data.actions.forEach(function (name) { offered.push(name); if (name === "reply") { offered.push("ask"); } });
+    offered.forEach(function (name) {
       var button = element("button", { type: "button", "data-action": name }, words[name] || name);
       button.addEventListener("click", function () {
         if (!NEEDS[name]) {
