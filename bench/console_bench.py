@@ -15,14 +15,12 @@ for each page further on (or, for a few tickets or a past period, looks up each 
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import tempfile
 from pathlib import Path
 
 from aiohttp.test_utils import TestClient, TestServer, make_mocked_request
 
-from bench.stats_bench import FIRST_WEEK, TIMEZONE, WEEKS, build, describe, timed
+from bench import stats_bench
+from bench.stats_bench import FIRST_WEEK, TIMEZONE, WEEKS, describe, timed
 from bot.config import Settings
 from domain.console import TicketQuery, view_scope
 from domain.models import Role, StaffMember
@@ -111,24 +109,8 @@ def stored_query(client: TestClient, query_string: str) -> TicketQuery:
     return parse_query(request, NOW)
 
 
-async def run(tickets: int, grid_count: int, path: Path, runs: int) -> None:
-    if not path.exists():
-        await build(tickets, grid_count, path)
-    await measure(path, runs)
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tickets", type=int, default=1_000_000)
-    parser.add_argument("--grids", type=int, default=500)
-    parser.add_argument("--runs", type=int, default=10)
-    parser.add_argument("--keep", type=Path, help="build the database in this file and keep it; reuse it if it exists")
-    args = parser.parse_args()
-    if args.keep:
-        asyncio.run(run(args.tickets, args.grids, args.keep, args.runs))
-        return
-    with tempfile.TemporaryDirectory() as folder:
-        asyncio.run(run(args.tickets, args.grids, Path(folder) / "bench.sqlite3", args.runs))
+    stats_bench.main(__doc__.splitlines()[0], 1_000_000, measure)
 
 
 if __name__ == "__main__":

@@ -243,6 +243,10 @@ async def measure_period(storage: SqliteStorage, period: Period, now: int, runs:
     )
 
 
+# What a bench times on the built database: (its path, runs) -> prints its figures.
+Measure = Callable[[Path, int], Awaitable[None]]
+
+
 async def measure(path: Path, runs: int) -> None:
     storage = await SqliteStorage.open(path)
     last_week = Week.of_day(FIRST_WEEK.monday + timedelta(weeks=WEEKS - 1))
@@ -277,15 +281,17 @@ async def build(tickets: int, grid_count: int, path: Path) -> None:
           f" {time.perf_counter() - began:.0f} s ({size_mb:.0f} MB)")
 
 
-async def run(tickets: int, grid_count: int, path: Path, runs: int) -> None:
+async def run(tickets: int, grid_count: int, path: Path, runs: int, measure_built: Measure) -> None:
     if not path.exists():
         await build(tickets, grid_count, path)
-    await measure(path, runs)
+    await measure_built(path, runs)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tickets", type=int, default=100_000)
+def main(description: str = __doc__.splitlines()[0], default_tickets: int = 100_000,
+         measure_built: Measure = measure) -> None:
+    """The command line of this bench, and of the benches that time other things on its database."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--tickets", type=int, default=default_tickets)
     parser.add_argument("--grids", type=int, default=500)
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument(
@@ -294,10 +300,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.keep:
-        asyncio.run(run(args.tickets, args.grids, args.keep, args.runs))
+        asyncio.run(run(args.tickets, args.grids, args.keep, args.runs, measure_built))
         return
     with tempfile.TemporaryDirectory() as folder:
-        asyncio.run(run(args.tickets, args.grids, Path(folder) / "bench.sqlite3", args.runs))
+        asyncio.run(run(args.tickets, args.grids, Path(folder) / "bench.sqlite3", args.runs, measure_built))
 
 
 if __name__ == "__main__":
